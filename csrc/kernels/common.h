@@ -1,0 +1,59 @@
+/* Shared by every kernel: error codes, the thread policy, aligned buffers.
+ *
+ * Kernels are pure C11 (no Python.h). They return PE_OK or a negative PE_ERR_* code and never
+ * print, exit or assert on user input; the glue in csrc/py/ turns codes into exceptions.
+ */
+#ifndef PE_COMMON_H
+#define PE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    PE_OK = 0,
+    PE_ERR_INDEX = -1,    /* an id outside [0, num_rows) */
+    PE_ERR_NOMEM = -2,    /* an allocation failed */
+    PE_ERR_VALUE = -3,    /* a bad argument the glue should have caught */
+    PE_ERR_OVERFLOW = -4, /* a size that does not fit */
+    PE_ERR_PARSE = -5,    /* malformed text (parse.c) */
+};
+
+/* Below this many bytes of work a kernel stays serial: starting a team costs a few microseconds,
+ * which is more than copying 256 KiB. */
+#define PE_PAR_MIN_BYTES ((size_t)1 << 18)
+
+/* Threads: PYEMBED_NUM_THREADS, else OMP_NUM_THREADS / the cores OpenMP sees, else 1. After
+ * os.fork() the child runs serial (libgomp's pool does not survive fork and would hang). */
+int pe_get_num_threads(void);
+void pe_set_num_threads(int n);
+int pe_have_openmp(void);
+/* Threads to use for `work_bytes` of work, at most `max_items` (one item each at least). */
+int pe_threads_for(size_t work_bytes, size_t max_items);
+
+/* 64-byte aligned, zero-filled buffer (calloc underneath, so large buffers are zero pages that
+ * cost nothing until touched). NULL on failure or overflow. Free with pe_aligned_free. */
+void *pe_aligned_calloc(size_t nbytes);
+void pe_aligned_free(void *p);
+
+/* a*b, or SIZE_MAX when it overflows */
+static inline size_t pe_mul_size(size_t a, size_t b) {
+    if (a != 0 && b > SIZE_MAX / a) return SIZE_MAX;
+    return a * b;
+}
+
+#if defined(__GNUC__)
+#define PE_PREFETCH_R(p) __builtin_prefetch((const void *)(p), 0, 0)
+#define PE_PREFETCH_W(p) __builtin_prefetch((const void *)(p), 1, 0)
+#define PE_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define PE_PREFETCH_R(p) ((void)0)
+#define PE_PREFETCH_W(p) ((void)0)
+#define PE_LIKELY(x) (x)
+#define PE_UNLIKELY(x) (x)
+#endif
+
+/* How far ahead gathers and lazy updates prefetch rows (ids, not bytes). */
+#define PE_PREFETCH_DIST 16
+
+#endif

@@ -1,0 +1,152 @@
+/* Forward lookup: out = W[ids], plus the id checks and max_norm renormalisation around it.
+ *
+ * Shapes: W (num_rows, dim); ids (n,) int64; out (n, dim).
+ * The gather is a row memcpy with rows prefetched PE_PREFETCH_DIST ids ahead. When the output is
+ * larger than the last-level cache, non-temporal (streaming) stores skip the read-for-ownership of
+ * each output line, so the copy moves 2 bytes per byte instead of 3 — how it beats np.take on one
+ * thread.
+ */
+#include "gather.h"
+#include "sort.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define PE_HAVE_STREAM 1
+#else
+#define PE_HAVE_STREAM 0
+#endif
+
+/* Outputs above this many bytes bypass the cache (a guess at a per-core share of a typical LLC). */
+#define PE_STREAM_MIN_BYTES ((size_t)4 << 20)
+
+int64_t pe_find_bad_id(const int64_t *ids, size_t n, int64_t num_rows) {
+    /* Branch-free scan in blocks; only a block with a bad id is searched again. */
+    const size_t B = 256;
+    for (size_t s = 0; s < n; s += B) {
+        size_t e = s + B < n ? s + B : n;
+        int bad = 0;
+        for (size_t i = s; i < e; i++) bad |= ((uint64_t)ids[i] >= (uint64_t)num_rows);
+        if (PE_UNLIKELY(bad)) {
+            for (size_t i = s; i < e; i++)
+                if ((uint64_t)ids[i] >= (uint64_t)num_rows) return (int64_t)i;
+        }
+    }
+    return -1;
+}
+
+int64_t pe_find_u64_over(const uint64_t *ids, size_t n, uint64_t limit) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] > limit) return (int64_t)i;
+    return -1;
+}
+
+static void copy_rows(char *out, const char *W, const int64_t *ids, size_t lo, size_t hi,
+                      size_t row_bytes, int stream) {
+#if PE_HAVE_STREAM
+    if (stream) {
+        const size_t nvec = row_bytes / 16;
+        for (size_t i = lo; i < hi; i++) {
+            if (i + PE_PREFETCH_DIST < hi) {
+                const char *pf = W + (size_t)ids[i + PE_PREFETCH_DIST] * row_bytes;
+                PE_PREFETCH_R(pf);
+                PE_PREFETCH_R(pf + 64);
+            }
+            const __m128i *src = (const __m128i *)(W + (size_t)ids[i] * row_bytes);
+            __m128i *dst = (__m128i *)(out + i * row_bytes);
+            size_t v = 0;
+            for (; v + 4 <= nvec; v += 4) {
+                __m128i a = _mm_loadu_si128(src + v), b = _mm_loadu_si128(src + v + 1);
+                __m128i c = _mm_loadu_si128(src + v + 2), d = _mm_loadu_si128(src + v + 3);
+                _mm_stream_si128(dst + v, a);
+                _mm_stream_si128(dst + v + 1, b);
+                _mm_stream_si128(dst + v + 2, c);
+                _mm_stream_si128(dst + v + 3, d);
+            }
+            for (; v < nvec; v++) _mm_stream_si128(dst + v, _mm_loadu_si128(src + v));
+        }
+        _mm_sfence();
+        return;
+    }
+#else
+    (void)stream;
+#endif
+    for (size_t i = lo; i < hi; i++) {
+        if (i + PE_PREFETCH_DIST < hi) {
+            const char *pf = W + (size_t)ids[i + PE_PREFETCH_DIST] * row_bytes;
+            PE_PREFETCH_R(pf);
+            PE_PREFETCH_R(pf + 64);
+        }
+        memcpy(out + i * row_bytes, W + (size_t)ids[i] * row_bytes, row_bytes);
+    }
+}
+
+int pe_gather(void *out, const void *W, const int64_t *ids, size_t n, size_t row_bytes) {
+    size_t total = pe_mul_size(n, row_bytes);
+    if (total == SIZE_MAX) return PE_ERR_OVERFLOW;
+    int stream = PE_HAVE_STREAM && total >= PE_STREAM_MIN_BYTES && row_bytes % 16 == 0 &&
+                 ((uintptr_t)out % 16) == 0;
+    int nt = pe_threads_for(total, n);
+    if (nt <= 1) {
+        copy_rows((char *)out, (const char *)W, ids, 0, n, row_bytes, stream);
+        return PE_OK;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), T = omp_get_num_threads();
+        size_t lo = n * (size_t)t / (size_t)T, hi = n * (size_t)(t + 1) / (size_t)T;
+        copy_rows((char *)out, (const char *)W, ids, lo, hi, row_bytes, stream);
+    }
+#else
+    copy_rows((char *)out, (const char *)W, ids, 0, n, row_bytes, stream);
+#endif
+    return PE_OK;
+}
+
+#define DEFINE_RENORM(NAME, T)                                                                   \
+    int NAME(T *W, const int64_t *ids, size_t n, size_t dim, int64_t num_rows, double max_norm, \
+             double norm_type) {                                                                 \
+        size_t *perm = (size_t *)malloc((n ? n : 1) * sizeof(size_t));                           \
+        size_t *seg = (size_t *)malloc((n + 1) * sizeof(size_t));                                \
+        size_t m = 0, nseg = 0;                                                                  \
+        int rc = PE_ERR_NOMEM;                                                                   \
+        if (perm && seg) rc = pe_group_ids(perm, seg, &m, &nseg, ids, n, num_rows, -1);          \
+        if (rc == PE_OK) {                                                                       \
+            for (size_t k = 0; k < nseg; k++) {                                                  \
+                T *row = W + (size_t)ids[perm[seg[k]]] * dim;                                    \
+                double norm = 0.0;                                                               \
+                if (isinf(norm_type)) {                                                          \
+                    for (size_t j = 0; j < dim; j++) {                                           \
+                        double a = fabs((double)row[j]);                                         \
+                        if (a > norm) norm = a;                                                  \
+                    }                                                                            \
+                } else if (norm_type == 2.0) {                                                   \
+                    for (size_t j = 0; j < dim; j++) norm += (double)row[j] * (double)row[j];    \
+                    norm = sqrt(norm);                                                           \
+                } else if (norm_type == 1.0) {                                                   \
+                    for (size_t j = 0; j < dim; j++) norm += fabs((double)row[j]);               \
+                } else {                                                                         \
+                    for (size_t j = 0; j < dim; j++) norm += pow(fabs((double)row[j]), norm_type); \
+                    norm = pow(norm, 1.0 / norm_type);                                           \
+                }                                                                                \
+                if (norm > max_norm) {                                                           \
+                    T scale = (T)(max_norm / (norm + 1e-7));                                     \
+                    for (size_t j = 0; j < dim; j++) row[j] *= scale;                            \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+        free(perm);                                                                              \
+        free(seg);                                                                               \
+        return rc;                                                                               \
+    }
+
+DEFINE_RENORM(pe_renorm_f32, float)
+DEFINE_RENORM(pe_renorm_f64, double)

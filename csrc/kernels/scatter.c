@@ -1,0 +1,148 @@
+/* Deterministic scatter-add (the lookup's backward) and clearing of touched rows.
+ *
+ * Shapes: grad (num_rows, dim); ids (n,); dout (n, dim).
+ * Plan (as FBGEMM / llm.c): a stable radix grouping of positions by id (sort.c), then every
+ * distinct row is summed in the order its ids appear, in parallel over rows. Never atomics on
+ * floats: any thread count gives the same bits as the serial loop and as np.add.at. A hot row
+ * (Zipf: one id can be a tenth of the batch) is split into column blocks, which keeps the per
+ * element order and so the bits, and keeps one thread from owning most of the work.
+ */
+#include "scatter.h"
+#include "sort.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct {
+    size_t seg;    /* segment index */
+    size_t c0, c1; /* column range */
+} work_item;
+
+#define COL_BLOCK 64 /* elements: a hot row is split in blocks of a multiple of this */
+
+#define DEFINE_SCATTER(NAME, T)                                                                  \
+    static void NAME##_item(T *grad, const int64_t *ids, const T *dout, size_t dim,             \
+                            const size_t *perm, const size_t *seg, work_item w, int scale) {     \
+        size_t s0 = seg[w.seg], s1 = seg[w.seg + 1];                                            \
+        T *g = grad + (size_t)ids[perm[s0]] * dim;                                               \
+        if (scale) {                                                                             \
+            const T sc = (T)(1.0 / (double)(s1 - s0));                                           \
+            for (size_t k = s0; k < s1; k++) {                                                   \
+                const T *d = dout + perm[k] * dim;                                               \
+                for (size_t j = w.c0; j < w.c1; j++) g[j] += d[j] * sc;                          \
+            }                                                                                    \
+        } else {                                                                                 \
+            for (size_t k = s0; k < s1; k++) {                                                   \
+                const T *d = dout + perm[k] * dim;                                               \
+                if (k + PE_PREFETCH_DIST < s1) PE_PREFETCH_R(dout + perm[k + PE_PREFETCH_DIST] * dim + w.c0); \
+                for (size_t j = w.c0; j < w.c1; j++) g[j] += d[j];                               \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+                                                                                                 \
+    int NAME(T *grad, uint8_t *mark, int64_t *touched, size_t *n_touched, const int64_t *ids,   \
+             const T *dout, size_t n, size_t dim, int64_t num_rows, int64_t padding_idx,         \
+             int scale_by_freq) {                                                                \
+        size_t work = pe_mul_size(pe_mul_size(n, dim), 2 * sizeof(T));                          \
+        int nt = pe_threads_for(work, n);                                                        \
+        if (nt <= 1 && !scale_by_freq) {                                                         \
+            /* serial: the direct loop is already in order of appearance */                      \
+            for (size_t i = 0; i < n; i++) {                                                     \
+                int64_t r = ids[i];                                                              \
+                if (r == padding_idx) continue;                                                  \
+                if (i + PE_PREFETCH_DIST < n) {                                                  \
+                    PE_PREFETCH_W(grad + (size_t)ids[i + PE_PREFETCH_DIST] * dim);               \
+                }                                                                                \
+                T *g = grad + (size_t)r * dim;                                                   \
+                const T *d = dout + i * dim;                                                     \
+                for (size_t j = 0; j < dim; j++) g[j] += d[j];                                   \
+                if (!mark[r]) {                                                                  \
+                    mark[r] = 1;                                                                 \
+                    touched[(*n_touched)++] = r;                                                 \
+                }                                                                                \
+            }                                                                                    \
+            return PE_OK;                                                                        \
+        }                                                                                        \
+        size_t *perm = (size_t *)malloc((n ? n : 1) * sizeof(size_t));                           \
+        size_t *seg = (size_t *)malloc((n + 1) * sizeof(size_t));                                \
+        work_item *items = NULL;                                                                 \
+        size_t m = 0, nseg = 0, nitems = 0;                                                      \
+        int rc = PE_ERR_NOMEM;                                                                   \
+        if (perm && seg) rc = pe_group_ids(perm, seg, &m, &nseg, ids, n, num_rows, padding_idx); \
+        if (rc == PE_OK) {                                                                       \
+            /* a segment longer than m / (4 nt) is split into column blocks */                  \
+            size_t hot = m / (4 * (size_t)nt) + 1;                                               \
+            size_t cap = 0;                                                                      \
+            for (size_t k = 0; k < nseg; k++) {                                                  \
+                size_t len = seg[k + 1] - seg[k];                                                \
+                size_t parts = len > hot ? (len + hot - 1) / hot : 1;                            \
+                size_t maxparts = (dim + COL_BLOCK - 1) / COL_BLOCK;                             \
+                if (parts > maxparts) parts = maxparts ? maxparts : 1;                           \
+                cap += parts;                                                                    \
+            }                                                                                    \
+            items = (work_item *)malloc((cap ? cap : 1) * sizeof(work_item));                    \
+            if (!items) rc = PE_ERR_NOMEM;                                                       \
+            else {                                                                               \
+                for (size_t k = 0; k < nseg; k++) {                                              \
+                    size_t len = seg[k + 1] - seg[k];                                            \
+                    size_t parts = len > hot ? (len + hot - 1) / hot : 1;                        \
+                    size_t maxparts = (dim + COL_BLOCK - 1) / COL_BLOCK;                         \
+                    if (parts > maxparts) parts = maxparts ? maxparts : 1;                       \
+                    size_t blocks = (dim + COL_BLOCK - 1) / COL_BLOCK;                           \
+                    for (size_t p = 0; p < parts; p++) {                                         \
+                        size_t b0 = blocks * p / parts, b1 = blocks * (p + 1) / parts;           \
+                        work_item w = {k, b0 * COL_BLOCK, b1 * COL_BLOCK};                       \
+                        if (w.c1 > dim || p + 1 == parts) w.c1 = dim;                            \
+                        items[nitems++] = w;                                                     \
+                    }                                                                            \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+        if (rc == PE_OK) {                                                                       \
+            for (size_t k = 0; k < nseg; k++) {                                                  \
+                int64_t r = ids[perm[seg[k]]];                                                   \
+                if (!mark[r]) {                                                                  \
+                    mark[r] = 1;                                                                 \
+                    touched[(*n_touched)++] = r;                                                 \
+                }                                                                                \
+            }                                                                                    \
+            if (nt > 1 && nitems > 1) {                                                          \
+                PE_PARALLEL_ITEMS(NAME##_item(grad, ids, dout, dim, perm, seg, items[it], scale_by_freq)) \
+            } else {                                                                             \
+                for (size_t it = 0; it < nitems; it++)                                           \
+                    NAME##_item(grad, ids, dout, dim, perm, seg, items[it], scale_by_freq);      \
+            }                                                                                    \
+        }                                                                                        \
+        free(items);                                                                             \
+        free(perm);                                                                              \
+        free(seg);                                                                               \
+        return rc;                                                                               \
+    }
+
+#ifdef _OPENMP
+#define PE_PARALLEL_ITEMS(CALL)                                                \
+    _Pragma("omp parallel for num_threads(nt) schedule(dynamic, 16)")          \
+    for (size_t it = 0; it < nitems; it++) { CALL; }
+#else
+#define PE_PARALLEL_ITEMS(CALL) for (size_t it = 0; it < nitems; it++) { CALL; }
+#endif
+
+DEFINE_SCATTER(pe_scatter_add_f32, float)
+DEFINE_SCATTER(pe_scatter_add_f64, double)
+
+void pe_zero_rows(void *grad, uint8_t *mark, const int64_t *rows, size_t n, size_t row_bytes) {
+    char *g = (char *)grad;
+    int nt = pe_threads_for(pe_mul_size(n, row_bytes), n);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (size_t k = 0; k < n; k++) {
+        memset(g + (size_t)rows[k] * row_bytes, 0, row_bytes);
+        mark[rows[k]] = 0;
+    }
+    (void)nt;
+}

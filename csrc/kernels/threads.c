@@ -1,0 +1,84 @@
+/* Thread policy and aligned buffers shared by every kernel (see common.h). */
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int g_num_threads = 0; /* 0: not yet read from the environment */
+static int g_forked_child = 0;
+
+static void pe_after_fork_child(void) { g_forked_child = 1; }
+
+static int pe_default_threads(void) {
+    const char *env = getenv("PYEMBED_NUM_THREADS");
+    if (env && *env) {
+        char *end = NULL;
+        long v = strtol(env, &end, 10);
+        if (end != env && *end == '\0' && v >= 1 && v <= 4096) return (int)v;
+    }
+#ifdef _OPENMP
+    {
+        int n = omp_get_max_threads();
+        return n >= 1 ? n : 1;
+    }
+#else
+    return 1;
+#endif
+}
+
+int pe_get_num_threads(void) {
+    if (g_num_threads == 0) {
+        static int registered = 0;
+        if (!registered) {
+            registered = 1;
+            pthread_atfork(NULL, NULL, pe_after_fork_child);
+        }
+        g_num_threads = pe_default_threads();
+    }
+    return g_forked_child ? 1 : g_num_threads;
+}
+
+void pe_set_num_threads(int n) {
+    (void)pe_get_num_threads(); /* registers the fork handler */
+    g_num_threads = n >= 1 ? n : 1;
+}
+
+int pe_have_openmp(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int pe_threads_for(size_t work_bytes, size_t max_items) {
+    int nt = pe_get_num_threads();
+    if (nt <= 1 || work_bytes < PE_PAR_MIN_BYTES) return 1;
+    /* one thread per PE_PAR_MIN_BYTES of work at most: small jobs on many cores lose */
+    size_t by_work = work_bytes / PE_PAR_MIN_BYTES;
+    if ((size_t)nt > by_work) nt = (int)(by_work > 0 ? by_work : 1);
+    if (max_items > 0 && (size_t)nt > max_items) nt = (int)max_items;
+    return nt >= 1 ? nt : 1;
+}
+
+void *pe_aligned_calloc(size_t nbytes) {
+    /* calloc + manual alignment keeps calloc's lazily-zeroed pages for large buffers; the
+     * original pointer is stored just before the aligned block. */
+    if (nbytes > SIZE_MAX - 64 - sizeof(void *)) return NULL;
+    size_t total = nbytes + 64 + sizeof(void *);
+    void *raw = calloc(1, total);
+    if (!raw) return NULL;
+    uintptr_t start = (uintptr_t)raw + sizeof(void *);
+    uintptr_t aligned = (start + 63u) & ~(uintptr_t)63u;
+    ((void **)aligned)[-1] = raw;
+    return (void *)aligned;
+}
+
+void pe_aligned_free(void *p) {
+    if (p) free(((void **)p)[-1]);
+}

@@ -1,0 +1,253 @@
+/* Argument conversion and checks (see convert.h). The glue's only job besides calling kernels. */
+#include "convert.h"
+#include "gather.h"
+
+PyObject *pe_shape_str(int ndim, const npy_intp *shape) {
+    PyObject *t = PyTuple_New(ndim), *s = NULL;
+    if (!t) return NULL;
+    for (int i = 0; i < ndim; i++) {
+        PyObject *v = PyLong_FromSsize_t(shape[i]);
+        if (!v) goto fail;
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    s = PyObject_Repr(t);
+fail:
+    Py_DECREF(t);
+    return s;
+}
+
+int pe_shape_error(const char *name, int ndim, const npy_intp *shape, int endim,
+                   const npy_intp *eshape, const char *why) {
+    PyObject *a = pe_shape_str(ndim, shape), *b = pe_shape_str(endim, eshape);
+    if (a && b)
+        PyErr_Format(PyExc_ValueError, "%s has shape %U but %s needs shape %U", name, a,
+                     why ? why : "this call", b);
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return -1;
+}
+
+int pe_raise_kernel_error(int rc, const char *what) {
+    switch (rc) {
+    case PE_ERR_NOMEM:
+        PyErr_Format(PyExc_MemoryError, "%s: out of memory for scratch space", what);
+        break;
+    case PE_ERR_OVERFLOW:
+        PyErr_Format(PyExc_OverflowError, "%s: size does not fit in memory", what);
+        break;
+    case PE_ERR_INDEX:
+        PyErr_Format(PyExc_IndexError, "%s: index out of range", what);
+        break;
+    default:
+        PyErr_Format(PyExc_ValueError, "%s: invalid argument (kernel code %d)", what, rc);
+    }
+    return -1;
+}
+
+/* "ids[1, 2]" style position of flat index `flat` in an array of `shape`. */
+static PyObject *position_str(const char *name, int ndim, const npy_intp *shape, npy_intp flat) {
+    if (ndim == 0) return PyUnicode_FromFormat("%s[()]", name);
+    npy_intp idx[NPY_MAXDIMS];
+    for (int d = ndim - 1; d >= 0; d--) {
+        npy_intp s = shape[d] > 0 ? shape[d] : 1;
+        idx[d] = flat % s;
+        flat /= s;
+    }
+    PyObject *parts = PyList_New(ndim), *sep = NULL, *joined = NULL, *res = NULL;
+    if (!parts) return NULL;
+    for (int d = 0; d < ndim; d++) {
+        PyObject *v = PyUnicode_FromFormat("%zd", (Py_ssize_t)idx[d]);
+        if (!v) goto done;
+        PyList_SET_ITEM(parts, d, v);
+    }
+    sep = PyUnicode_FromString(", ");
+    if (!sep) goto done;
+    joined = PyUnicode_Join(sep, parts);
+    if (!joined) goto done;
+    res = PyUnicode_FromFormat("%s[%U]", name, joined);
+done:
+    Py_XDECREF(parts);
+    Py_XDECREF(sep);
+    Py_XDECREF(joined);
+    return res;
+}
+
+static int raise_bad_id(const char *name, PyArrayObject *arr, npy_intp flat, int64_t num_rows) {
+    /* read the offending value from the original array (any integer dtype) */
+    PyObject *pos = position_str(name, PyArray_NDIM(arr), PyArray_DIMS(arr), flat);
+    PyObject *flatarr = NULL, *val = NULL;
+    if (!pos) return -1;
+    flatarr = PyArray_Ravel(arr, NPY_CORDER);
+    if (flatarr) val = PySequence_GetItem(flatarr, flat);
+    if (val) {
+        PyObject *ival = PyNumber_Index(val);
+        if (ival) {
+            PyErr_Format(PyExc_IndexError,
+                         "index %S is out of range for an embedding of %lld rows (at %U)", ival,
+                         (long long)num_rows, pos);
+            Py_DECREF(ival);
+        }
+    }
+    Py_XDECREF(val);
+    Py_XDECREF(flatarr);
+    Py_DECREF(pos);
+    return -1;
+}
+
+int pe_convert_ids(PyObject *obj, const char *name, int64_t num_rows, PyArrayObject **out) {
+    PyArrayObject *arr = NULL, *conv = NULL;
+    *out = NULL;
+    if (PyArray_Check(obj)) {
+        Py_INCREF(obj);
+        arr = (PyArrayObject *)obj;
+    } else {
+        arr = (PyArrayObject *)PyArray_FROM_O(obj);
+        if (!arr) {
+            if (PyErr_ExceptionMatches(PyExc_ValueError)) { /* ragged lists */
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError, "%s must be an array of integers, got %.200s", name,
+                             Py_TYPE(obj)->tp_name);
+            }
+            return -1;
+        }
+        /* [] becomes float64 in NumPy: an empty list is an empty batch of ids */
+        if (PyArray_SIZE(arr) == 0 && !PyArray_ISINTEGER(arr)) {
+            npy_intp zero = 0;
+            int nd = PyArray_NDIM(arr) > 0 ? PyArray_NDIM(arr) : 1;
+            PyArrayObject *e = (PyArrayObject *)PyArray_ZEROS(nd, nd == 1 ? &zero : PyArray_DIMS(arr),
+                                                              NPY_INT64, 0);
+            Py_DECREF(arr);
+            if (!e) return -1;
+            *out = e;
+            return 0;
+        }
+    }
+    if (!PyArray_ISINTEGER(arr) || PyArray_ISBOOL(arr)) {
+        PyErr_Format(PyExc_TypeError, "%s must be integers, got an array of dtype %S", name,
+                     (PyObject *)PyArray_DESCR(arr));
+        goto fail;
+    }
+    npy_intp n = PyArray_SIZE(arr);
+    if (PyArray_TYPE(arr) == NPY_UINT64 || PyArray_TYPE(arr) == NPY_ULONGLONG) {
+        /* values above INT64_MAX would wrap on the cast: find them first */
+        PyArrayObject *u = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)arr, NPY_UINT64,
+                                                             NPY_ARRAY_IN_ARRAY);
+        if (!u) goto fail;
+        uint64_t lim = num_rows >= 0 ? (uint64_t)num_rows - (num_rows > 0) : (uint64_t)INT64_MAX;
+        int64_t bad = -1;
+        if (num_rows == 0) bad = n > 0 ? 0 : -1;
+        else bad = pe_find_u64_over((const uint64_t *)PyArray_DATA(u), (size_t)n, lim);
+        Py_DECREF(u);
+        if (bad >= 0) {
+            raise_bad_id(name, arr, (npy_intp)bad, num_rows);
+            goto fail;
+        }
+    }
+    conv = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)arr, NPY_INT64,
+                                             NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (!conv) goto fail;
+    if (num_rows >= 0) {
+        int64_t bad;
+        const int64_t *p = (const int64_t *)PyArray_DATA(conv);
+        if ((size_t)n * sizeof(int64_t) > ((size_t)1 << 20)) {
+            Py_BEGIN_ALLOW_THREADS
+            bad = pe_find_bad_id(p, (size_t)n, num_rows);
+            Py_END_ALLOW_THREADS
+        } else {
+            bad = pe_find_bad_id(p, (size_t)n, num_rows);
+        }
+        if (bad >= 0) {
+            raise_bad_id(name, arr, (npy_intp)bad, num_rows);
+            goto fail;
+        }
+    }
+    Py_DECREF(arr);
+    *out = conv;
+    return 0;
+fail:
+    Py_XDECREF(arr);
+    Py_XDECREF(conv);
+    return -1;
+}
+
+int pe_convert_float(PyObject *obj, const char *name, int typenum, PyArrayObject **out) {
+    PyArrayObject *arr = NULL, *conv = NULL;
+    PyArray_Descr *want = NULL;
+    *out = NULL;
+    arr = (PyArrayObject *)PyArray_FROM_O(obj);
+    if (!arr) {
+        if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "%s must be an array of numbers, got %.200s", name,
+                         Py_TYPE(obj)->tp_name);
+        }
+        return -1;
+    }
+    int t = PyArray_TYPE(arr);
+    if (!(PyTypeNum_ISFLOAT(t) || PyTypeNum_ISINTEGER(t)) || PyTypeNum_ISCOMPLEX(t)) {
+        PyErr_Format(PyExc_TypeError, "%s must be real numbers, got an array of dtype %S", name,
+                     (PyObject *)PyArray_DESCR(arr));
+        goto fail;
+    }
+    want = PyArray_DescrFromType(typenum);
+    if (!want) goto fail;
+    if (!PyArray_CanCastTypeTo(PyArray_DESCR(arr), want, NPY_SAME_KIND_CASTING)) {
+        PyErr_Format(PyExc_TypeError, "%s of dtype %S cannot be cast to %S", name,
+                     (PyObject *)PyArray_DESCR(arr), (PyObject *)want);
+        goto fail;
+    }
+    Py_DECREF(want);
+    want = NULL;
+    conv = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)arr, typenum,
+                                             NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+    if (!conv) goto fail;
+    Py_DECREF(arr);
+    *out = conv;
+    return 0;
+fail:
+    Py_XDECREF(want);
+    Py_XDECREF(arr);
+    return -1;
+}
+
+int pe_check_out(PyObject *out, const char *name, int typenum, int ndim, const npy_intp *shape) {
+    if (!PyArray_Check(out)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a numpy.ndarray, got %.200s", name,
+                     Py_TYPE(out)->tp_name);
+        return -1;
+    }
+    PyArrayObject *a = (PyArrayObject *)out;
+    if (PyArray_TYPE(a) != typenum || !PyArray_ISNOTSWAPPED(a)) {
+        PyArray_Descr *want = PyArray_DescrFromType(typenum);
+        if (want) {
+            PyErr_Format(PyExc_ValueError, "%s has dtype %S but must have dtype %S", name,
+                         (PyObject *)PyArray_DESCR(a), (PyObject *)want);
+            Py_DECREF(want);
+        }
+        return -1;
+    }
+    if (PyArray_NDIM(a) != ndim || !PyArray_CompareLists(PyArray_DIMS(a), shape, ndim))
+        return pe_shape_error(name, PyArray_NDIM(a), PyArray_DIMS(a), ndim, shape, "the result");
+    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
+        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned", name);
+        return -1;
+    }
+    if (!PyArray_ISWRITEABLE(a)) {
+        PyErr_Format(PyExc_ValueError, "%s is read-only", name);
+        return -1;
+    }
+    return 0;
+}
+
+int pe_parse_float_dtype(PyObject *obj, int *typenum) {
+    PyArray_Descr *d = NULL;
+    if (!PyArray_DescrConverter(obj, &d)) return -1;
+    int t = d->type_num;
+    Py_DECREF(d);
+    if (t != NPY_FLOAT32 && t != NPY_FLOAT64) {
+        PyErr_Format(PyExc_ValueError, "dtype must be float32 or float64, got %R", obj);
+        return -1;
+    }
+    *typenum = t;
+    return 0;
+}

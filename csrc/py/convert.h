@@ -1,0 +1,40 @@
+/* Argument conversion and checks shared by the glue files. Every function returns 0 on success
+ * and -1 with a Python exception set. */
+#ifndef PE_CONVERT_H
+#define PE_CONVERT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NO_IMPORT_ARRAY
+#define PY_ARRAY_UNIQUE_SYMBOL pyembed_ARRAY_API
+#include <numpy/arrayobject.h>
+
+#include <stdint.h>
+
+/* ids of any integer dtype, shape, strides, or a (nested) list -> C-contiguous int64 array.
+ * Every value must lie in [0, num_rows) (IndexError naming the value and its position otherwise);
+ * pass num_rows < 0 to skip the range check. bool and non-integer dtypes -> TypeError. */
+int pe_convert_ids(PyObject *obj, const char *name, int64_t num_rows, PyArrayObject **out);
+
+/* A real-valued array cast to `typenum` (same_kind casting), C-contiguous. Complex, object,
+ * string -> TypeError. */
+int pe_convert_float(PyObject *obj, const char *name, int typenum, PyArrayObject **out);
+
+/* An `out=` argument must be exact: an ndarray, C-contiguous, writeable, aligned, of `typenum`
+ * and shape `shape` — we raise rather than copy silently. */
+int pe_check_out(PyObject *out, const char *name, int typenum, int ndim, const npy_intp *shape);
+
+/* "(3, 4)" for error messages; returns a new str or NULL. */
+PyObject *pe_shape_str(int ndim, const npy_intp *shape);
+
+/* Raise ValueError "NAME has shape (a, b) but expected (c, d)". Always returns -1. */
+int pe_shape_error(const char *name, int ndim, const npy_intp *shape, int endim,
+                   const npy_intp *eshape, const char *why);
+
+/* Raise the exception for a kernel error code (MemoryError, OverflowError, ...). Returns -1. */
+int pe_raise_kernel_error(int rc, const char *what);
+
+/* float32 / float64 typenum from a dtype-like object (np.float32, "float64", np.dtype(...)). */
+int pe_parse_float_dtype(PyObject *obj, int *typenum);
+
+#endif

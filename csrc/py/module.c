@@ -1,0 +1,158 @@
+/* pyembed._core: module init (multi-phase, PEP 489) and the thread functions.
+ * Each glue file exports a PyMethodDef table; exec adds them all to the module. */
+#define PY_ARRAY_UNIQUE_SYMBOL pyembed_ARRAY_API
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <numpy/arrayobject.h>
+
+#include "common.h"
+#include "table.h"
+#include "rng.h"
+
+#include <math.h>
+
+static PyObject *set_num_threads(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    if (n < 1 || n > 4096) {
+        PyErr_Format(PyExc_ValueError, "num_threads must be between 1 and 4096, got %ld", n);
+        return NULL;
+    }
+    pe_set_num_threads((int)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *get_num_threads(PyObject *mod, PyObject *noargs) {
+    (void)mod;
+    (void)noargs;
+    return PyLong_FromLong(pe_get_num_threads());
+}
+
+static PyObject *have_openmp(PyObject *mod, PyObject *noargs) {
+    (void)mod;
+    (void)noargs;
+    return PyBool_FromLong(pe_have_openmp());
+}
+
+
+/* fill_normal(out, seed, mean, std) / fill_uniform(out, seed, lo, hi): out is a writeable
+ * C-contiguous float32/float64 array (usually a Table's weight). */
+static PyObject *fill_common(PyObject *args, int normal) {
+    PyObject *out_obj;
+    unsigned long long seed;
+    double a, b;
+    if (!PyArg_ParseTuple(args, normal ? "OKdd:fill_normal" : "OKdd:fill_uniform", &out_obj, &seed,
+                          &a, &b))
+        return NULL;
+    if (!PyArray_Check(out_obj)) {
+        PyErr_SetString(PyExc_TypeError, "out must be a numpy.ndarray");
+        return NULL;
+    }
+    PyArrayObject *out = (PyArrayObject *)out_obj;
+    int t = PyArray_TYPE(out);
+    if ((t != NPY_FLOAT32 && t != NPY_FLOAT64) || !PyArray_IS_C_CONTIGUOUS(out) ||
+        !PyArray_ISWRITEABLE(out) || !PyArray_ISALIGNED(out) || !PyArray_ISNOTSWAPPED(out)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "out must be a writeable C-contiguous float32 or float64 array");
+        return NULL;
+    }
+    if (!isfinite(a) || !isfinite(b) || (normal ? b < 0 : b < a)) {
+        PyErr_SetString(PyExc_ValueError, normal ? "mean and std must be finite, std >= 0"
+                                                 : "bounds must be finite with lo <= hi");
+        return NULL;
+    }
+    size_t n = (size_t)PyArray_SIZE(out);
+    void *p = PyArray_DATA(out);
+    Py_BEGIN_ALLOW_THREADS
+    if (normal) {
+        if (t == NPY_FLOAT32) pe_fill_normal_f32((float *)p, n, seed, a, b);
+        else pe_fill_normal_f64((double *)p, n, seed, a, b);
+    } else {
+        if (t == NPY_FLOAT32) pe_fill_uniform_f32((float *)p, n, seed, a, b);
+        else pe_fill_uniform_f64((double *)p, n, seed, a, b);
+    }
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *fill_normal(PyObject *mod, PyObject *args) {
+    (void)mod;
+    return fill_common(args, 1);
+}
+
+static PyObject *fill_uniform(PyObject *mod, PyObject *args) {
+    (void)mod;
+    return fill_common(args, 0);
+}
+
+static PyMethodDef module_functions[] = {
+    {"set_num_threads", set_num_threads, METH_O,
+     "set_num_threads(n)\n--\n\nUse n threads in every kernel (n >= 1)."},
+    {"get_num_threads", get_num_threads, METH_NOARGS,
+     "get_num_threads()\n--\n\nThe number of threads kernels use (1 in a forked child)."},
+    {"have_openmp", have_openmp, METH_NOARGS,
+     "have_openmp()\n--\n\nWhether the extension was built with OpenMP."},
+    {"fill_normal", fill_normal, METH_VARARGS,
+     "fill_normal(out, seed, mean, std)\n--\n\nFill out with N(mean, std^2), a function of (seed, index)."},
+    {"fill_uniform", fill_uniform, METH_VARARGS,
+     "fill_uniform(out, seed, lo, hi)\n--\n\nFill out with U[lo, hi), a function of (seed, index)."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* The method tables of the other glue files. */
+static PyMethodDef *const glue_tables[] = {
+    pe_table_functions,
+};
+
+static int module_exec(PyObject *m) {
+    if (PyArray_ImportNumPyAPI() < 0) return -1;
+    pe_module_state *st = (pe_module_state *)PyModule_GetState(m);
+    st->TableType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &pe_table_spec, NULL);
+    if (!st->TableType) return -1;
+    if (PyModule_AddType(m, st->TableType) < 0) return -1;
+    for (size_t i = 0; i < sizeof(glue_tables) / sizeof(glue_tables[0]); i++)
+        if (PyModule_AddFunctions(m, glue_tables[i]) < 0) return -1;
+    if (PyModule_AddIntConstant(m, "PREFETCH_DISTANCE", PE_PREFETCH_DIST) < 0) return -1;
+    return 0;
+}
+
+static int module_traverse(PyObject *m, visitproc visit, void *arg) {
+    pe_module_state *st = (pe_module_state *)PyModule_GetState(m);
+    if (st) Py_VISIT(st->TableType);
+    return 0;
+}
+
+static int module_clear(PyObject *m) {
+    pe_module_state *st = (pe_module_state *)PyModule_GetState(m);
+    if (st) Py_CLEAR(st->TableType);
+    return 0;
+}
+
+static void module_free(void *m) { module_clear((PyObject *)m); }
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    /* kernels keep their own per-table lock; the GIL is only needed for Python objects */
+    {Py_mod_gil, Py_MOD_GIL_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pyembed._core",
+    .m_doc = "C kernels and the Table type under pyembed.",
+    .m_size = sizeof(pe_module_state),
+    .m_methods = module_functions,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__core(void) { return PyModuleDef_Init(&module_def); }

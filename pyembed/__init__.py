@@ -1,0 +1,23 @@
+"""pyembed: the input-embedding stage of a transformer, fast from NumPy.
+
+C kernels for lookup, scatter-add backward, positional encodings and Adam under a NumPy-native
+API whose names follow torch.nn.Embedding, torch.optim and gensim's KeyedVectors.
+
+>>> import numpy as np, pyembed
+>>> emb = pyembed.Embedding(1000, 64, seed=0)
+>>> out = emb(np.array([[1, 2, 3], [4, 5, 6]]))
+>>> out.shape
+(2, 3, 64)
+"""
+from . import _core
+from ._core import Table, get_num_threads, set_num_threads
+from .embedding import Embedding
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Embedding",
+    "Table",
+    "get_num_threads",
+    "set_num_threads",
+]

@@ -1,0 +1,251 @@
+"""pyembed.Embedding: torch.nn.Embedding's names and defaults over a C Table.
+
+Embedding is a thin wrapper (composition, not a subclass): it holds a pyembed.Table in
+``.table`` and adds the options torch puts on the module (padding_idx, max_norm, norm_type,
+scale_grad_by_freq) and initialisation. All compute is in the Table's C kernels.
+"""
+import os
+
+import numpy as np
+
+from ._core import Table
+
+__all__ = ["Embedding"]
+
+_INITS = ("normal", "uniform", "zeros")
+
+
+def _check_dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _seed_or_random(seed):
+    if seed is None:
+        return int.from_bytes(os.urandom(8), "little")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return int(seed) & 0xFFFFFFFFFFFFFFFF
+
+
+class Embedding:
+    """A lookup table of ``num_embeddings`` rows of size ``embedding_dim``, like
+    ``torch.nn.Embedding``.
+
+    Args:
+        num_embeddings: number of rows (vocabulary size).
+        embedding_dim: size of each row.
+        padding_idx: a row that starts at zero and never receives gradient (negative values
+            count from the end, as in torch).
+        max_norm: if given, every row looked up whose ``norm_type``-norm exceeds it is
+            renormalised **in place in the table** before the lookup, exactly as
+            ``torch.nn.Embedding(max_norm=...)`` does (``torch.embedding_renorm_``: scale by
+            ``max_norm / (norm + 1e-7)``). The weights change even when no backward follows.
+        norm_type: the p of the p-norm for max_norm (default 2; ``float('inf')`` allowed).
+        scale_grad_by_freq: scale each id's gradient by 1 / (its count in the batch), as torch.
+        dtype: float32 (default) or float64.
+        init: ``"normal"`` (N(0, std^2), torch's default), ``"uniform"`` (U(-bound, bound),
+            bound defaults to sqrt(3) * std), ``"zeros"``, or an array of shape
+            (num_embeddings, embedding_dim) copied in.
+        std, bound: parameters of the initialisation.
+        seed: with a seed the table is the same on every machine and for every thread count
+            (a counter-based generator in C, see csrc/kernels/rng.c).
+
+    Example:
+        >>> import numpy as np, pyembed
+        >>> emb = pyembed.Embedding(10, 3, padding_idx=0, seed=1)
+        >>> x = emb([[0, 2], [4, 2]])          # (2, 2, 3); row 0 is zeros
+        >>> emb.backward([[0, 2], [4, 2]], np.ones((2, 2, 3), np.float32))
+        >>> emb.touched                         # the padding row got no gradient
+        array([2, 4])
+        >>> emb.grad[2]
+        array([2., 2., 2.], dtype=float32)
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, *, padding_idx=None, max_norm=None,
+                 norm_type=2.0, scale_grad_by_freq=False, dtype=np.float32, init="normal",
+                 std=1.0, bound=None, seed=None):
+        for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+            if v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
+        dt = _check_dtype(dtype)
+        if padding_idx is not None:
+            if isinstance(padding_idx, (bool, np.bool_)) or not isinstance(padding_idx, (int, np.integer)):
+                raise TypeError(f"padding_idx must be an int or None, got {type(padding_idx).__name__}")
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings "
+                                 f"({num_embeddings})")
+            padding_idx = int(padding_idx) % num_embeddings
+        if max_norm is not None:
+            max_norm = float(max_norm)
+            if not max_norm >= 0:
+                raise ValueError(f"max_norm must be >= 0, got {max_norm}")
+        norm_type = float(norm_type)
+        if not norm_type > 0:
+            raise ValueError(f"norm_type must be > 0, got {norm_type}")
+        std = float(std)
+        if not std >= 0:
+            raise ValueError(f"std must be >= 0, got {std}")
+        if bound is not None:
+            bound = float(bound)
+            if not bound >= 0:
+                raise ValueError(f"bound must be >= 0, got {bound}")
+        if isinstance(init, str) and init not in _INITS:
+            raise ValueError(f"init must be one of {_INITS} or an array, got {init!r}")
+        self.table = Table(int(num_embeddings), int(embedding_dim), dt)
+        self.padding_idx = padding_idx
+        self.max_norm = max_norm
+        self.norm_type = norm_type
+        self.scale_grad_by_freq = bool(scale_grad_by_freq)
+        self.requires_grad = True
+        if isinstance(init, str):
+            from ._core import fill_normal, fill_uniform
+
+            s = _seed_or_random(seed)
+            if init == "normal":
+                fill_normal(self.table.weight, s, 0.0, std)
+            elif init == "uniform":
+                b = bound if bound is not None else float(np.sqrt(3.0) * std)
+                fill_uniform(self.table.weight, s, -b, b)
+        else:
+            self.table.weight = init
+        if padding_idx is not None:
+            self.table.weight[padding_idx] = 0
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None,
+                        norm_type=2.0, scale_grad_by_freq=False, dtype=None):
+        """An Embedding holding a copy of ``embeddings`` (a 2-D array), like
+        ``torch.nn.Embedding.from_pretrained``; ``freeze=True`` turns off its gradient.
+        Unlike a fresh Embedding the padding row keeps its pretrained values (as torch)."""
+        arr = np.asarray(embeddings)
+        if arr.ndim != 2:
+            raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
+        if dtype is None:
+            dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float32
+        obj = cls.__new__(cls)
+        Embedding.__init__(obj, arr.shape[0], arr.shape[1], padding_idx=None, max_norm=max_norm,
+                           norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
+                           dtype=dtype, init="zeros")
+        obj.table.weight = arr
+        if padding_idx is not None:
+            if not -arr.shape[0] <= padding_idx < arr.shape[0]:
+                raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings "
+                                 f"({arr.shape[0]})")
+            obj.padding_idx = int(padding_idx) % arr.shape[0]
+        obj.requires_grad = not freeze
+        return obj
+
+    # -- forward / backward -------------------------------------------------------------------
+    def __call__(self, ids, out=None):
+        """``W[ids]``, shape ``ids.shape + (embedding_dim,)``. See :meth:`forward`."""
+        return self.forward(ids, out=out)
+
+    def forward(self, ids, out=None):
+        """Look up ``ids`` (any integer dtype and shape, or nested lists).
+
+        With ``max_norm`` set, the looked-up rows are first renormalised in place (torch's
+        behaviour). ``out``: an exact C-contiguous array to write into. An id out of range
+        raises IndexError naming it and its position, before anything is written.
+        """
+        if self.max_norm is not None:
+            self.table.renorm(ids, self.max_norm, self.norm_type)
+        return self.table.lookup(ids, out)
+
+    def backward(self, ids, grad_output):
+        """Accumulate the gradient of the lookup into :attr:`grad`: ``np.add.at(grad, ids,
+        grad_output)``, except the padding row, scaled by 1/frequency when
+        ``scale_grad_by_freq``. Bitwise identical for every thread count. A no-op when
+        ``requires_grad`` is False."""
+        if not self.requires_grad:
+            return None
+        self.table.backward(ids, grad_output, self.padding_idx, self.scale_grad_by_freq)
+        return None
+
+    def zero_grad(self):
+        """Clear the gradient of the touched rows only (cost grows with the batch)."""
+        self.table.zero_grad()
+
+    def sparse_grad(self):
+        """The coalesced gradient: ``(rows, values)`` with ``rows = touched`` (sorted, unique)
+        and ``values = grad[rows]`` (a copy)."""
+        rows = self.table.touched
+        g = self.table.grad
+        if g is None:
+            return rows, np.zeros((0, self.embedding_dim), self.dtype)
+        return rows, np.take(g, rows, axis=0)
+
+    def parameters(self):
+        """The tables an optimizer should update: ``[self]``."""
+        return [self]
+
+    # -- attributes ---------------------------------------------------------------------------
+    @property
+    def weight(self):
+        """The (num_embeddings, embedding_dim) weights, a NumPy array sharing the table's memory.
+        Assign an array of that shape to copy it in."""
+        return self.table.weight
+
+    @weight.setter
+    def weight(self, value):
+        self.table.weight = value
+
+    @property
+    def grad(self):
+        """The accumulated gradient (shares memory), or None before the first backward."""
+        return self.table.grad
+
+    @property
+    def touched(self):
+        """Sorted int64 ids of the rows with gradient since the last zero_grad()."""
+        return self.table.touched
+
+    @property
+    def num_embeddings(self):
+        return self.table.num_embeddings
+
+    @property
+    def embedding_dim(self):
+        return self.table.embedding_dim
+
+    @property
+    def dtype(self):
+        return self.table.dtype
+
+    @property
+    def shape(self):
+        return self.table.shape
+
+    @property
+    def num_parameters(self):
+        """num_embeddings * embedding_dim (a 128000 x 4096 table has 524,288,000)."""
+        return self.num_embeddings * self.embedding_dim
+
+    @property
+    def nbytes(self):
+        """Bytes of the weights (a float32 128000 x 4096 table: 2 GiB)."""
+        return self.num_parameters * self.dtype.itemsize
+
+    def extra_repr(self):
+        s = f"{self.num_embeddings}, {self.embedding_dim}"
+        if self.padding_idx is not None:
+            s += f", padding_idx={self.padding_idx}"
+        if self.max_norm is not None:
+            s += f", max_norm={self.max_norm}"
+        if self.norm_type != 2.0:
+            s += f", norm_type={self.norm_type}"
+        if self.scale_grad_by_freq:
+            s += ", scale_grad_by_freq=True"
+        if self.dtype != np.float32:
+            s += f", dtype={self.dtype}"
+        return s
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.extra_repr()})"
