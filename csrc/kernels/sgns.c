@@ -1,0 +1,358 @@
+/* Skip-gram with negative sampling, fused (see sgns.h for the shapes and the promises).
+ *
+ * Why one kernel: a (center, context) pair moves 1 + negative rows of D floats and does ~6 D
+ * multiply-adds; a batch glue of lookup + scatter-add + optimizer in separate passes would move
+ * every row three times and allocate per batch. Here every row is touched once per pair, in cache.
+ *
+ * Vector math uses 8-wide GCC vectors: on baseline x86-64 they compile to two SSE halves, in the
+ * AVX2 clone (picked at run time) to one register. The lanes do the same operations in the same
+ * order and there is no FMA (-ffp-contract=off, no "fma" target), so both paths give the same bits.
+ */
+#include "sgns.h"
+#include "rng.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__)
+#define AI inline __attribute__((always_inline))
+#else
+#define AI inline
+#endif
+
+/* sigmoid and -log sigmoid tabulated over [-MAX_EXP, MAX_EXP] at bin centres (word2vec.c uses
+ * 1000 bins over [-6, 6]); beyond the range sigmoid is clamped to 0 or 1. */
+#define EXP_TABLE_SIZE 1024
+#define MAX_EXP 8.0f
+#define MAX_NEGATIVE 64
+
+typedef struct {
+    float sig[EXP_TABLE_SIZE];
+    float nlsig[EXP_TABLE_SIZE]; /* -log sigmoid(x) = log1p(exp(-x)) */
+} exp_tables;
+
+static void build_tables(exp_tables *t) {
+    for (int i = 0; i < EXP_TABLE_SIZE; i++) {
+        double x = -MAX_EXP + (i + 0.5) * (2.0 * MAX_EXP / EXP_TABLE_SIZE);
+        t->sig[i] = (float)(1.0 / (1.0 + exp(-x)));
+        t->nlsig[i] = (float)(x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x)));
+    }
+}
+
+/* -log sigmoid(x) */
+static AI float neg_log_sigmoid(const exp_tables *t, float x) {
+    if (x >= MAX_EXP) return 0.0f;
+    if (x <= -MAX_EXP) return -x;
+    return t->nlsig[(int)((x + MAX_EXP) * (EXP_TABLE_SIZE / (2.0f * MAX_EXP)))];
+}
+
+static AI float sigmoid(const exp_tables *t, float x) {
+    if (x >= MAX_EXP) return 1.0f;
+    if (x <= -MAX_EXP) return 0.0f;
+    return t->sig[(int)((x + MAX_EXP) * (EXP_TABLE_SIZE / (2.0f * MAX_EXP)))];
+}
+
+typedef float v8f __attribute__((vector_size(32)));
+/* the same vector, for loads and stores at any float-aligned address */
+typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
+#define LD8(p) (*(const v8f_u *)(const void *)(p))
+#define ST8(p, v) (*(v8f_u *)(void *)(p) = (v))
+
+/* a . b with two 8-lane accumulators (two chains hide the add latency), a fixed lane order. */
+static AI float dot(const float *a, const float *b, size_t D) {
+    v8f s0 = {0}, s1 = {0};
+    size_t k = 0;
+    for (; k + 16 <= D; k += 16) {
+        s0 += LD8(a + k) * LD8(b + k);
+        s1 += LD8(a + k + 8) * LD8(b + k + 8);
+    }
+    if (k + 8 <= D) {
+        s0 += LD8(a + k) * LD8(b + k);
+        k += 8;
+    }
+    s0 += s1;
+    float s = ((s0[0] + s0[1]) + (s0[2] + s0[3])) + ((s0[4] + s0[5]) + (s0[6] + s0[7]));
+    for (; k < D; k++) s += a[k] * b[k];
+    return s;
+}
+
+/* acc += g * out; out += g * x   (one pass over the output row) */
+static AI void update_out(float *acc, float *out, const float *x, float g, size_t D) {
+    v8f gv = {g, g, g, g, g, g, g, g};
+    size_t k = 0;
+    for (; k + 8 <= D; k += 8) {
+        v8f o = LD8(out + k);
+        ST8(acc + k, LD8(acc + k) + gv * o);
+        ST8(out + k, o + gv * LD8(x + k));
+    }
+    for (; k < D; k++) {
+        float o = out[k];
+        acc[k] += g * o;
+        out[k] = o + g * x[k];
+    }
+}
+
+/* x += acc */
+static AI void add_row(float *x, const float *acc, size_t D) {
+    size_t k = 0;
+    for (; k + 8 <= D; k += 8) ST8(x + k, LD8(x + k) + LD8(acc + k));
+    for (; k < D; k++) x[k] += acc[k];
+}
+
+typedef struct {
+    float *syn0, *syn1;
+    const int32_t *tokens;
+    const double *keep_prob;
+    const uint64_t *alias;
+    const exp_tables *tab;
+    size_t vocab, dim;
+    int window, negative;
+    double alpha_begin, alpha_slope; /* alpha at absolute position p: begin + slope * (p - first) */
+    int64_t first;
+    uint64_t seed, counter_base;
+} sgns_args;
+
+/* Train the sentences [s0, s1). kept_id / kept_pos: scratch for the longest sentence;
+ * acc: scratch of D floats. */
+static AI void sgns_range_body(const sgns_args *a, const int64_t *bounds, size_t s0, size_t s1,
+                               int32_t *kept_id, int64_t *kept_pos, float *acc,
+                               pe_sgns_stats *st) {
+    const size_t D = a->dim;
+    double loss = 0.0;
+    uint64_t pairs = 0, words = 0;
+    uint32_t targets[MAX_NEGATIVE + 1];
+    float f[MAX_NEGATIVE + 1];
+    for (size_t s = s0; s < s1; s++) {
+        /* frequent-word subsampling: the dropped words leave the sentence, which widens the
+         * window (word2vec.c) */
+        size_t n = 0;
+        for (int64_t p = bounds[s]; p < bounds[s + 1]; p++) {
+            int32_t w = a->tokens[p];
+            uint64_t h = pe_hash64(a->seed, a->counter_base + (uint64_t)p);
+            if (pe_u01(h) < a->keep_prob[w]) {
+                kept_id[n] = w;
+                kept_pos[n] = p;
+                n++;
+            }
+        }
+        words += n;
+        for (size_t c = 0; c < n; c++) {
+            const uint64_t state = pe_hash64(a->seed, a->counter_base + (uint64_t)kept_pos[c]);
+            uint64_t draw = 1;
+            const int reduce = (int)(pe_hash64(state, draw++) % (uint64_t)a->window);
+            const size_t span = (size_t)(a->window - reduce);
+            const size_t lo = c > span ? c - span : 0;
+            const size_t hi = c + span + 1 < n ? c + span + 1 : n;
+            const float alpha =
+                (float)(a->alpha_begin + a->alpha_slope * (double)(kept_pos[c] - a->first));
+            const uint32_t center = (uint32_t)kept_id[c];
+            for (size_t j = lo; j < hi; j++) {
+                if (j == c) continue;
+                float *x = a->syn0 + (size_t)kept_id[j] * D;
+                int nt = 0;
+                targets[nt++] = center;
+                for (int k = 0; k < a->negative; k++) {
+                    uint32_t t = pe_alias_draw(a->alias, a->vocab, pe_hash64(state, draw++));
+                    if (t == center) continue;
+                    targets[nt++] = t;
+                    PE_PREFETCH_W(a->syn1 + (size_t)t * D);
+                }
+                /* every score before any update: the 1 + negative dots are independent */
+                for (int k = 0; k < nt; k++) f[k] = dot(x, a->syn1 + (size_t)targets[k] * D, D);
+                memset(acc, 0, D * sizeof(float));
+                for (int k = 0; k < nt; k++) {
+                    const float label = k == 0 ? 1.0f : 0.0f;
+                    const float g = (label - sigmoid(a->tab, f[k])) * alpha;
+                    loss += neg_log_sigmoid(a->tab, k == 0 ? f[k] : -f[k]);
+                    update_out(acc, a->syn1 + (size_t)targets[k] * D, x, g, D);
+                }
+                add_row(x, acc, D);
+                pairs++;
+            }
+        }
+    }
+    st->loss += loss;
+    st->pairs += pairs;
+    st->words += words;
+}
+
+static void sgns_range_generic(const sgns_args *a, const int64_t *bounds, size_t s0, size_t s1,
+                               int32_t *kid, int64_t *kpos, float *acc, pe_sgns_stats *st) {
+    sgns_range_body(a, bounds, s0, s1, kid, kpos, acc, st);
+}
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define PE_HAVE_AVX2_CLONE 1
+__attribute__((target("avx2"))) static void sgns_range_avx2(const sgns_args *a,
+                                                            const int64_t *bounds, size_t s0,
+                                                            size_t s1, int32_t *kid, int64_t *kpos,
+                                                            float *acc, pe_sgns_stats *st) {
+    sgns_range_body(a, bounds, s0, s1, kid, kpos, acc, st);
+}
+#endif
+
+/* first sentence whose start is >= pos, in bounds[0..S] */
+static size_t sentence_at(const int64_t *bounds, size_t S, int64_t pos) {
+    size_t lo = 0, hi = S;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (bounds[mid] < pos) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int32_t *tokens,
+                      const int64_t *bounds, size_t n_sentences, const double *keep_prob,
+                      const uint64_t *alias, size_t vocab, size_t dim, int window, int negative,
+                      double alpha_begin, double alpha_end, uint64_t seed, uint64_t counter_base,
+                      int nthreads) {
+    memset(stats, 0, sizeof *stats);
+    if (window < 1 || negative < 0 || negative > MAX_NEGATIVE || vocab == 0) return PE_ERR_VALUE;
+    if (n_sentences == 0) return PE_OK;
+    const int64_t first = bounds[0], last = bounds[n_sentences];
+    size_t maxlen = 0;
+    for (size_t s = 0; s < n_sentences; s++) {
+        size_t len = (size_t)(bounds[s + 1] - bounds[s]);
+        if (len > maxlen) maxlen = len;
+    }
+    int nt = nthreads > 1 ? nthreads : 1;
+    if ((size_t)nt > n_sentences) nt = (int)n_sentences;
+#ifndef _OPENMP
+    nt = 1;
+#endif
+    /* per thread: kept ids, kept positions, the D-float accumulator, each 64-byte aligned */
+    size_t per = pe_mul_size(maxlen, sizeof(int32_t) + sizeof(int64_t));
+    if (per == SIZE_MAX || per > SIZE_MAX / 2) return PE_ERR_OVERFLOW;
+    per = (per + pe_mul_size(dim, sizeof(float)) + 3 * 64) & ~(size_t)63;
+    char *scratch = (char *)pe_aligned_calloc(pe_mul_size(per, (size_t)nt));
+    pe_sgns_stats *part = (pe_sgns_stats *)calloc((size_t)nt, sizeof(pe_sgns_stats));
+    exp_tables *tab = (exp_tables *)malloc(sizeof(exp_tables));
+    if (!scratch || !part || !tab) {
+        pe_aligned_free(scratch);
+        free(part);
+        free(tab);
+        return PE_ERR_NOMEM;
+    }
+    build_tables(tab);
+    sgns_args a = {
+        .syn0 = syn0, .syn1 = syn1, .tokens = tokens, .keep_prob = keep_prob, .alias = alias,
+        .tab = tab, .vocab = vocab, .dim = dim, .window = window, .negative = negative,
+        .alpha_begin = alpha_begin,
+        .alpha_slope = last - first > 1 ? (alpha_end - alpha_begin) / (double)(last - first - 1) : 0.0,
+        .first = first, .seed = seed, .counter_base = counter_base,
+    };
+    int use_avx2 = 0;
+#ifdef PE_HAVE_AVX2_CLONE
+    __builtin_cpu_init();
+    use_avx2 = __builtin_cpu_supports("avx2");
+#endif
+    _Pragma("omp parallel num_threads(nt) if (nt > 1)")
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        /* thread t takes the sentences starting in its share of the tokens */
+        int64_t total = last - first;
+        size_t s0 = sentence_at(bounds, n_sentences, first + (int64_t)((double)total * t / nt));
+        size_t s1 = t == nt - 1 ? n_sentences
+                                : sentence_at(bounds, n_sentences,
+                                              first + (int64_t)((double)total * (t + 1) / nt));
+        char *base = scratch + (size_t)t * per;
+        int64_t *kpos = (int64_t *)base;
+        int32_t *kid = (int32_t *)(base + ((maxlen * sizeof(int64_t) + 63) & ~(size_t)63));
+        float *acc = (float *)((char *)kid + ((maxlen * sizeof(int32_t) + 63) & ~(size_t)63));
+        if (s0 < s1) {
+#ifdef PE_HAVE_AVX2_CLONE
+            if (use_avx2) sgns_range_avx2(&a, bounds, s0, s1, kid, kpos, acc, &part[t]);
+            else
+#endif
+                sgns_range_generic(&a, bounds, s0, s1, kid, kpos, acc, &part[t]);
+        }
+    }
+    (void)use_avx2;
+    for (int t = 0; t < nt; t++) { /* in thread order: the sums do not depend on timing */
+        stats->loss += part[t].loss;
+        stats->pairs += part[t].pairs;
+        stats->words += part[t].words;
+    }
+    pe_aligned_free(scratch);
+    free(part);
+    free(tab);
+    return PE_OK;
+}
+
+int pe_alias_build(uint64_t *table, const double *weights, size_t n) {
+    if (n == 0 || n >= ((size_t)1 << 31)) return PE_ERR_VALUE;
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(weights[i] >= 0.0) || !isfinite(weights[i])) return PE_ERR_VALUE;
+        sum += weights[i];
+    }
+    if (!(sum > 0.0) || !isfinite(sum)) return PE_ERR_VALUE;
+    double *p = (double *)malloc(n * sizeof(double));
+    uint32_t *small = (uint32_t *)malloc(n * sizeof(uint32_t));
+    uint32_t *large = (uint32_t *)malloc(n * sizeof(uint32_t));
+    if (!p || !small || !large) {
+        free(p);
+        free(small);
+        free(large);
+        return PE_ERR_NOMEM;
+    }
+    size_t ns = 0, nl = 0;
+    for (size_t i = 0; i < n; i++) {
+        p[i] = weights[i] * ((double)n / sum);
+        if (p[i] < 1.0) small[ns++] = (uint32_t)i;
+        else large[nl++] = (uint32_t)i;
+    }
+    /* Vose (1991): pair each under-full column with an over-full one */
+    while (ns > 0 && nl > 0) {
+        uint32_t s = small[--ns], l = large[nl - 1];
+        double thr = p[s] * 4294967296.0;
+        table[s] = ((uint64_t)(thr < 4294967295.0 ? (uint32_t)thr : 4294967295u) << 32) | l;
+        p[l] = (p[l] + p[s]) - 1.0;
+        if (p[l] < 1.0) {
+            nl--;
+            small[ns++] = l;
+        }
+    }
+    /* what is left is full up to rounding: always itself */
+    while (nl > 0) {
+        uint32_t l = large[--nl];
+        table[l] = ((uint64_t)4294967295u << 32) | l;
+    }
+    while (ns > 0) {
+        uint32_t s = small[--ns];
+        table[s] = ((uint64_t)4294967295u << 32) | s;
+    }
+    free(p);
+    free(small);
+    free(large);
+    return PE_OK;
+}
+
+int64_t pe_sgns_find_bad_token(const int32_t *tokens, size_t n, size_t vocab) {
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || (size_t)tokens[i] >= vocab) return (int64_t)i;
+    return -1;
+}
+
+int64_t pe_sgns_find_bad_bound(const int64_t *bounds, size_t n, int64_t n_tokens) {
+    for (size_t i = 0; i < n; i++) {
+        if (bounds[i] < 0 || bounds[i] > n_tokens) return (int64_t)i;
+        if (i > 0 && bounds[i] < bounds[i - 1]) return (int64_t)i;
+    }
+    return -1;
+}
+
+int64_t pe_alias_find_bad(const uint64_t *table, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((uint32_t)table[i] >= n) return (int64_t)i;
+    return -1;
+}

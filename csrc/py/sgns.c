@@ -1,0 +1,215 @@
+/* Glue for the word2vec kernels (csrc/kernels/sgns.c): sgns_train and alias_table.
+ *
+ * The trainer (pyembed/train.py) prepares its arrays once per run and calls sgns_train once per
+ * batch, so arguments must already have the exact dtype and layout: we check and raise rather
+ * than copy a corpus on every call. Everything is checked before the kernel writes anything. */
+#include "convert.h"
+#include "glue_sgns.h"
+#include "sgns.h"
+
+/* An input array of exactly this dtype, C-contiguous and aligned, with ndim dims; shape entries
+ * < 0 are free. Writeable when `writeable`. */
+static int check_exact(PyObject *obj, const char *name, int typenum, int ndim,
+                       const npy_intp *shape, int writeable) {
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a numpy.ndarray, got %.200s", name,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyArrayObject *a = (PyArrayObject *)obj;
+    if (PyArray_TYPE(a) != typenum || !PyArray_ISNOTSWAPPED(a)) {
+        PyArray_Descr *want = PyArray_DescrFromType(typenum);
+        if (want) {
+            PyErr_Format(PyExc_ValueError, "%s has dtype %S but must have dtype %S", name,
+                         (PyObject *)PyArray_DESCR(a), (PyObject *)want);
+            Py_DECREF(want);
+        }
+        return -1;
+    }
+    int bad = PyArray_NDIM(a) != ndim;
+    for (int d = 0; !bad && d < ndim; d++)
+        if (shape[d] >= 0 && PyArray_DIM(a, d) != shape[d]) bad = 1;
+    if (bad) {
+        npy_intp want[NPY_MAXDIMS];
+        for (int d = 0; d < ndim; d++)
+            want[d] = shape[d] >= 0 ? shape[d] : (d < PyArray_NDIM(a) ? PyArray_DIM(a, d) : 0);
+        return pe_shape_error(name, PyArray_NDIM(a), PyArray_DIMS(a), ndim, want, "sgns_train");
+    }
+    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
+        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned", name);
+        return -1;
+    }
+    if (writeable && !PyArray_ISWRITEABLE(a)) {
+        PyErr_Format(PyExc_ValueError, "%s is read-only", name);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(sgns_train_doc,
+"sgns_train(syn0, syn1, tokens, bounds, keep_prob, alias, *, window=5, negative=5,\n"
+"           alpha_begin=0.025, alpha_end=0.025, seed=1, counter_base=0, threads=1)\n--\n\n"
+"Train skip-gram with negative sampling on the sentences tokens[bounds[s]:bounds[s+1]], updating\n"
+"syn0 and syn1 (float32 (V, D), C-contiguous) in place; see csrc/kernels/sgns.h.\n"
+"tokens: int32 (N,) ids in [0, V); bounds: int64 (S+1,) non-decreasing within [0, N];\n"
+"keep_prob: float64 (V,); alias: uint64 (V,) from alias_table. The random draws of the token\n"
+"at position p are a function of (seed, counter_base + p). threads > 1 updates the tables\n"
+"Hogwild-style (results then depend on timing); threads == 1 is deterministic.\n"
+"Returns (loss_sum, pairs, words_kept).");
+
+static PyObject *sgns_train(PyObject *mod, PyObject *args, PyObject *kwds) {
+    (void)mod;
+    static char *kwlist[] = {"syn0", "syn1", "tokens", "bounds", "keep_prob", "alias",
+                             "window", "negative", "alpha_begin", "alpha_end", "seed",
+                             "counter_base", "threads", NULL};
+    PyObject *syn0_o, *syn1_o, *tok_o, *bnd_o, *keep_o, *alias_o;
+    int window = 5, negative = 5, threads = 1;
+    double a0 = 0.025, a1 = 0.025;
+    unsigned long long seed = 1, counter_base = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOO|$iiddKKi:sgns_train", kwlist, &syn0_o,
+                                     &syn1_o, &tok_o, &bnd_o, &keep_o, &alias_o, &window,
+                                     &negative, &a0, &a1, &seed, &counter_base, &threads))
+        return NULL;
+    npy_intp free2[2] = {-1, -1}, free1[1] = {-1};
+    if (check_exact(syn0_o, "syn0", NPY_FLOAT32, 2, free2, 1) < 0) return NULL;
+    PyArrayObject *syn0 = (PyArrayObject *)syn0_o;
+    npy_intp V = PyArray_DIM(syn0, 0), D = PyArray_DIM(syn0, 1);
+    npy_intp shape_vd[2] = {V, D}, shape_v[1] = {V};
+    if (check_exact(syn1_o, "syn1", NPY_FLOAT32, 2, shape_vd, 1) < 0) return NULL;
+    PyArrayObject *syn1 = (PyArrayObject *)syn1_o;
+    if (V < 1) {
+        PyErr_SetString(PyExc_ValueError, "syn0 must have at least one row (an empty vocabulary)");
+        return NULL;
+    }
+    if (V >= ((npy_intp)1 << 31)) {
+        PyErr_Format(PyExc_ValueError, "a vocabulary of %zd words does not fit int32 ids",
+                     (Py_ssize_t)V);
+        return NULL;
+    }
+    {
+        char *p0 = PyArray_BYTES(syn0), *p1 = PyArray_BYTES(syn1);
+        size_t nb = (size_t)PyArray_NBYTES(syn0);
+        if (nb && p0 < p1 + nb && p1 < p0 + nb) {
+            PyErr_SetString(PyExc_ValueError, "syn0 and syn1 must not share memory");
+            return NULL;
+        }
+    }
+    if (check_exact(tok_o, "tokens", NPY_INT32, 1, free1, 0) < 0) return NULL;
+    if (check_exact(bnd_o, "bounds", NPY_INT64, 1, free1, 0) < 0) return NULL;
+    if (check_exact(keep_o, "keep_prob", NPY_FLOAT64, 1, shape_v, 0) < 0) return NULL;
+    if (check_exact(alias_o, "alias", NPY_UINT64, 1, shape_v, 0) < 0) return NULL;
+    PyArrayObject *tok = (PyArrayObject *)tok_o, *bnd = (PyArrayObject *)bnd_o;
+    npy_intp N = PyArray_DIM(tok, 0), nb = PyArray_DIM(bnd, 0);
+    if (nb < 1) {
+        PyErr_SetString(PyExc_ValueError, "bounds must hold at least one offset");
+        return NULL;
+    }
+    if (window < 1) {
+        PyErr_Format(PyExc_ValueError, "window must be >= 1, got %d", window);
+        return NULL;
+    }
+    if (negative < 0 || negative > 64) {
+        PyErr_Format(PyExc_ValueError, "negative must be in [0, 64], got %d", negative);
+        return NULL;
+    }
+    if (!(a0 >= 0.0) || !(a1 >= 0.0) || !isfinite(a0) || !isfinite(a1)) {
+        PyObject *v0 = PyFloat_FromDouble(a0), *v1 = PyFloat_FromDouble(a1);
+        if (v0 && v1)
+            PyErr_Format(PyExc_ValueError,
+                         "alpha_begin and alpha_end must be finite and >= 0, got %R and %R", v0, v1);
+        Py_XDECREF(v0);
+        Py_XDECREF(v1);
+        return NULL;
+    }
+    if (threads < 1) {
+        PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %d", threads);
+        return NULL;
+    }
+    const int64_t *b = (const int64_t *)PyArray_DATA(bnd);
+    int64_t bad = pe_sgns_find_bad_bound(b, (size_t)nb, (int64_t)N);
+    if (bad >= 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "bounds[%lld] = %lld: bounds must be non-decreasing within [0, %zd]",
+                     (long long)bad, (long long)b[bad], (Py_ssize_t)N);
+        return NULL;
+    }
+    const int32_t *t = (const int32_t *)PyArray_DATA(tok);
+    int64_t first = b[0], last = b[nb - 1];
+    bad = pe_sgns_find_bad_token(t + first, (size_t)(last - first), (size_t)V);
+    if (bad >= 0) {
+        PyErr_Format(PyExc_IndexError, "token %d at tokens[%lld] is out of range for %zd words",
+                     (int)t[first + bad], (long long)(first + bad), (Py_ssize_t)V);
+        return NULL;
+    }
+    const uint64_t *al = (const uint64_t *)PyArray_DATA((PyArrayObject *)alias_o);
+    bad = pe_alias_find_bad(al, (size_t)V);
+    if (bad >= 0) {
+        PyErr_Format(PyExc_ValueError, "alias[%lld] names an id outside [0, %zd)", (long long)bad,
+                     (Py_ssize_t)V);
+        return NULL;
+    }
+    pe_sgns_stats st;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pe_sgns_train_f32((float *)PyArray_DATA(syn0), (float *)PyArray_DATA(syn1), &st, t, b,
+                           (size_t)(nb - 1), (const double *)PyArray_DATA((PyArrayObject *)keep_o),
+                           al, (size_t)V, (size_t)D, window, negative, a0, a1, (uint64_t)seed,
+                           (uint64_t)counter_base, threads);
+    Py_END_ALLOW_THREADS
+    if (rc != PE_OK) {
+        pe_raise_kernel_error(rc, "sgns_train");
+        return NULL;
+    }
+    return Py_BuildValue("(dKK)", st.loss, (unsigned long long)st.pairs,
+                         (unsigned long long)st.words);
+}
+
+PyDoc_STRVAR(alias_table_doc,
+"alias_table(weights)\n--\n\n"
+"A packed alias table (uint64 (n,)) drawing id i with probability weights[i] / sum(weights)\n"
+"(Vose's method). weights: 1-D, finite, >= 0, positive sum, 1 <= n < 2**31.");
+
+static PyObject *alias_table(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    PyArrayObject *w = NULL;
+    PyObject *out = NULL;
+    if (pe_convert_float(arg, "weights", NPY_FLOAT64, &w) < 0) return NULL;
+    if (PyArray_NDIM(w) != 1 || PyArray_DIM(w, 0) < 1 || PyArray_DIM(w, 0) >= ((npy_intp)1 << 31)) {
+        PyObject *shp = pe_shape_str(PyArray_NDIM(w), PyArray_DIMS(w));
+        if (shp)
+            PyErr_Format(PyExc_ValueError,
+                         "weights must be 1-D with 1 to 2**31-1 entries, got shape %U", shp);
+        Py_XDECREF(shp);
+        goto fail;
+    }
+    npy_intp n = PyArray_DIM(w, 0);
+    out = PyArray_EMPTY(1, &n, NPY_UINT64, 0);
+    if (!out) goto fail;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = pe_alias_build((uint64_t *)PyArray_DATA((PyArrayObject *)out),
+                        (const double *)PyArray_DATA(w), (size_t)n);
+    Py_END_ALLOW_THREADS
+    if (rc == PE_ERR_VALUE) {
+        PyErr_SetString(PyExc_ValueError,
+                        "weights must be finite and >= 0 with a positive finite sum");
+        goto fail;
+    }
+    if (rc != PE_OK) {
+        pe_raise_kernel_error(rc, "alias_table");
+        goto fail;
+    }
+    Py_DECREF(w);
+    return out;
+fail:
+    Py_XDECREF(w);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+PyMethodDef pe_sgns_functions[] = {
+    {"sgns_train", (PyCFunction)(void (*)(void))sgns_train, METH_VARARGS | METH_KEYWORDS,
+     sgns_train_doc},
+    {"alias_table", alias_table, METH_O, alias_table_doc},
+    {NULL, NULL, 0, NULL},
+};

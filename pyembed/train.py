@@ -1,0 +1,288 @@
+"""Word vectors from text: skip-gram with negative sampling (word2vec), trained by a C kernel.
+
+The model is Mikolov et al. 2013 ("Distributed Representations of Words and Phrases and their
+Compositionality") as word2vec.c and gensim implement it: a dynamic window (each center word
+uses a window of 1..window, uniformly), negatives drawn from unigram counts ** 0.75,
+frequent-word subsampling, min_count, and a learning rate falling linearly from ``alpha`` to
+``min_alpha`` over the whole run. The inner loop (lookup, dot, sigmoid, gradient, scatter into
+the two tables, the random draws) is one fused kernel, csrc/kernels/sgns.c, called once per
+batch of about ``batch_words`` tokens with the GIL released.
+
+Determinism: every random draw is a function of ``(seed, position of the token in the run)``
+(a counter-based generator), so with ``workers=1`` the vectors are the same bits on every run.
+With ``workers > 1`` the threads update the shared tables without locks ("Hogwild", as
+word2vec.c and gensim do): faster, and equally good, but the result then depends on timing.
+
+>>> from pyembed.train import Word2Vec
+>>> sents = [["the", "cat", "sat"], ["the", "dog", "sat"]] * 50
+>>> model = Word2Vec(sents, vector_size=16, min_count=1, epochs=2, workers=1, progress=False)
+>>> model.wv.vectors.shape
+(4, 16)
+"""
+import itertools
+import math
+import os
+import sys
+import time
+from collections import Counter
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["Word2Vec"]
+
+# Sentences longer than this are cut into pieces, as gensim does (MAX_WORDS_IN_BATCH): a piece
+# is the unit a thread takes, and the kernel's scratch is sized by the longest one.
+MAX_SENTENCE = 10_000
+
+
+def _as_sentences(sentences):
+    if isinstance(sentences, (str, bytes)):
+        raise TypeError("sentences must be an iterable of lists of words, not a string "
+                        "(use pyembed.train.read_corpus(path) for a file)")
+    return sentences if isinstance(sentences, list) else list(sentences)
+
+
+def read_corpus(path, lowercase=False):
+    """Sentences of a text file: one sentence per line, words separated by whitespace (the format
+    gensim's LineSentence and word2vec.c read)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        if lowercase:
+            return [line.lower().split() for line in fh if line.strip()]
+        return [line.split() for line in fh if line.strip()]
+
+
+class Word2Vec:
+    """Skip-gram with negative sampling, with gensim's argument names and defaults.
+
+    Args:
+        sentences: an iterable of sentences, each a list of str tokens (read once, into one
+            int32 array). If given, the model is built and trained right away.
+        vector_size: the dimension of the vectors.
+        window: the maximum distance between a center word and a context word.
+        negative: noise words per (center, context) pair (1 to 64).
+        min_count: words seen fewer times are dropped before training.
+        sample: frequent-word subsampling threshold (word2vec's formula; 0 disables it).
+        epochs: passes over the corpus.
+        alpha, min_alpha: the learning rate falls linearly from alpha to min_alpha.
+        ns_exponent: negatives are drawn from counts ** ns_exponent.
+        batch_words: tokens per kernel call (the progress bar moves once per call).
+        seed: seeds the initial vectors and every random draw.
+        workers: threads (default: ``pyembed.get_num_threads()``). ``threads`` is an alias.
+        progress: ``"auto"`` (a tqdm bar on a terminal, plain lines otherwise), True (always
+            report), False (silent).
+
+    Attributes: ``wv`` (a :class:`pyembed.Vectors` of the input vectors), ``syn1neg`` (the output
+    vectors), ``index_to_key``, ``counts``, ``loss_history`` (mean loss per pair and target,
+    per epoch), ``words_per_second`` and ``train_seconds`` of the last :meth:`train`.
+    """
+
+    def __init__(self, sentences=None, *, vector_size=100, window=5, negative=5, min_count=5,
+                 sample=1e-3, epochs=5, alpha=0.025, min_alpha=1e-4, ns_exponent=0.75,
+                 batch_words=50_000, seed=1, workers=None, threads=None, progress="auto"):
+        if threads is not None and workers is not None and threads != workers:
+            raise ValueError(f"workers={workers} and threads={threads} disagree; give one")
+        workers = workers if workers is not None else threads
+        for name, v, lo in (("vector_size", vector_size, 1), ("window", window, 1),
+                            ("negative", negative, 1), ("min_count", min_count, 1),
+                            ("epochs", epochs, 1), ("batch_words", batch_words, 1)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+            if v < lo:
+                raise ValueError(f"{name} must be >= {lo}, got {v}")
+        if negative > 64:
+            raise ValueError(f"negative must be <= 64, got {negative}")
+        for name, v in (("sample", sample), ("alpha", alpha), ("min_alpha", min_alpha)):
+            if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if workers is not None:
+            if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)):
+                raise TypeError(f"workers must be an int, got {type(workers).__name__}")
+            if workers < 1:
+                raise ValueError(f"workers must be >= 1, got {workers}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+        if progress not in ("auto", True, False):
+            raise ValueError(f"progress must be 'auto', True or False, got {progress!r}")
+        self.vector_size = int(vector_size)
+        self.window = int(window)
+        self.negative = int(negative)
+        self.min_count = int(min_count)
+        self.sample = float(sample)
+        self.epochs = int(epochs)
+        self.alpha = float(alpha)
+        self.min_alpha = float(min_alpha)
+        self.ns_exponent = float(ns_exponent)
+        self.batch_words = int(batch_words)
+        self.seed = int(seed)
+        self.workers = int(workers) if workers is not None else None
+        self.progress = progress
+        self.index_to_key = []
+        self.key_to_index = {}
+        self.counts = np.zeros(0, np.int64)
+        self.syn0 = self.syn1neg = None
+        self.loss_history = []
+        self.words_per_second = 0.0
+        self.train_seconds = 0.0
+        self._wv = None
+        if sentences is not None:
+            self.build_vocab(sentences)
+            self.train()
+
+    # -- vocabulary and corpus ----------------------------------------------------------------
+    def build_vocab(self, sentences):
+        """Count the words, keep those seen ``min_count`` times (most frequent first, ties in
+        order of first appearance, as gensim), turn the corpus into int32 ids and initialise
+        the tables: input vectors U[-0.5/dim, 0.5/dim) (word2vec.c), output vectors zero."""
+        sents = _as_sentences(sentences)
+        flat = list(itertools.chain.from_iterable(sents))
+        lengths = np.fromiter(map(len, sents), dtype=np.int64, count=len(sents))
+        counter = Counter(flat)
+        kept = [(w, c) for w, c in counter.items() if c >= self.min_count]
+        kept.sort(key=lambda wc: -wc[1])  # stable: ties stay in order of first appearance
+        if not kept:
+            raise ValueError(f"no word occurs min_count={self.min_count} times in "
+                             f"{len(flat)} tokens: nothing to train")
+        self.index_to_key = [w for w, _ in kept]
+        self.key_to_index = {w: i for i, w in enumerate(self.index_to_key)}
+        self.counts = np.array([c for _, c in kept], dtype=np.int64)
+        ids = np.fromiter(map(self.key_to_index.get, flat, itertools.repeat(-1)), dtype=np.int64,
+                          count=len(flat))
+        keep = ids >= 0
+        # sentence bounds after dropping rare words, then long sentences cut into pieces
+        cum = np.concatenate(([0], np.cumsum(keep)))
+        starts = cum[np.concatenate(([0], np.cumsum(lengths)))[:-1]]
+        lens = np.diff(np.append(starts, cum[-1]))
+        starts, lens = starts[lens > 0], lens[lens > 0]
+        pieces = (lens + MAX_SENTENCE - 1) // MAX_SENTENCE
+        piece_start = np.repeat(starts, pieces)
+        k = np.arange(piece_start.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+        self._tokens = ids[keep].astype(np.int32)
+        self._bounds = np.append(piece_start + k * MAX_SENTENCE, self._tokens.size).astype(np.int64)
+        self._prepare_tables()
+        return self
+
+    def _prepare_tables(self):
+        V, D = len(self.index_to_key), self.vector_size
+        total = float(self.counts.sum())
+        if self.sample > 0:
+            # word2vec.c: keep a word with probability (sqrt(f / t) + 1) * t / f, t = sample*total
+            t = self.sample * total
+            self._keep = np.minimum((np.sqrt(self.counts / t) + 1.0) * t / self.counts, 1.0)
+        else:
+            self._keep = np.ones(V)
+        self._alias = _core.alias_table(self.counts.astype(np.float64) ** self.ns_exponent)
+        self.syn0 = np.empty((V, D), np.float32)
+        _core.fill_uniform(self.syn0, self.seed, -0.5 / D, 0.5 / D)
+        self.syn1neg = np.zeros((V, D), np.float32)
+        self._wv = None
+
+    # -- training -----------------------------------------------------------------------------
+    def train(self, epochs=None):
+        """Run ``epochs`` passes (default: the constructor's) over the corpus given to
+        :meth:`build_vocab`. Returns self."""
+        if self.syn0 is None:
+            raise RuntimeError("call build_vocab(sentences) before train()")
+        epochs = self.epochs if epochs is None else int(epochs)
+        workers = self.workers if self.workers is not None else _core.get_num_threads()
+        tokens, bounds = self._tokens, self._bounds
+        n_tokens = int(tokens.size)
+        # batch boundaries: whole sentences of about batch_words tokens
+        marks = np.searchsorted(bounds, np.arange(0, n_tokens, self.batch_words), side="left")
+        cuts = np.unique(np.concatenate((marks, [bounds.size - 1])))
+        total_run = max(epochs * n_tokens, 1)
+        report = _Progress(self.progress, epochs, n_tokens)
+        self.loss_history = []
+        start = time.perf_counter()
+        try:
+            for epoch in range(epochs):
+                ep_loss, ep_terms = 0.0, 0
+                for s0, s1 in zip(cuts[:-1], cuts[1:]):
+                    b = bounds[s0 : s1 + 1]
+                    p0 = epoch * n_tokens + int(b[0])
+                    p1 = epoch * n_tokens + int(b[-1]) - 1
+                    a0 = self.alpha - (self.alpha - self.min_alpha) * (p0 / total_run)
+                    a1 = self.alpha - (self.alpha - self.min_alpha) * (p1 / total_run)
+                    loss, pairs, _ = _core.sgns_train(
+                        self.syn0, self.syn1neg, tokens, b, self._keep, self._alias,
+                        window=self.window, negative=self.negative, alpha_begin=a0,
+                        alpha_end=max(a1, 0.0), seed=self.seed,
+                        counter_base=epoch * n_tokens, threads=workers)
+                    ep_loss += loss
+                    ep_terms += pairs
+                    report.batch(int(b[-1] - b[0]), loss, pairs)
+                mean = ep_loss / max(ep_terms, 1)
+                self.loss_history.append(mean)
+                report.epoch(epoch, mean)
+        finally:
+            report.close()
+        self.train_seconds = time.perf_counter() - start
+        self.words_per_second = epochs * n_tokens / max(self.train_seconds, 1e-9)
+        self._wv = None
+        return self
+
+    # -- results ------------------------------------------------------------------------------
+    @property
+    def wv(self):
+        """The trained input vectors as a :class:`pyembed.Vectors` (shares no memory with the
+        model: training further does not change a Vectors already returned)."""
+        if self.syn0 is None:
+            raise RuntimeError("the model has no vocabulary yet: call build_vocab/train")
+        if self._wv is None:
+            from .vectors import Vectors
+
+            self._wv = Vectors(list(self.index_to_key), self.syn0.copy())
+        return self._wv
+
+    def save(self, path, binary=False):
+        """Write the word vectors in word2vec text (or binary) format, which gensim's
+        ``KeyedVectors.load_word2vec_format`` and ``pyembed.load_vectors`` read."""
+        self.wv.save(path, format="word2vec", binary=binary)
+
+
+class _Progress:
+    """A tqdm bar (tokens, words/s, loss) on a terminal; one plain line per epoch otherwise."""
+
+    def __init__(self, mode, epochs, n_tokens):
+        self.epochs = epochs
+        self.bar = None
+        self.plain = mode is True or (mode == "auto" and not _isatty())
+        self.enabled = mode is not False
+        self.t0 = time.perf_counter()
+        self.done = 0
+        self.run_loss, self.run_terms = 0.0, 0
+        if self.enabled and not self.plain:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=epochs * n_tokens, unit="word", unit_scale=True,
+                            desc="training", dynamic_ncols=True, leave=True)
+
+    def batch(self, words, loss, pairs):
+        self.done += words
+        self.run_loss += loss
+        self.run_terms += pairs
+        if self.bar is not None:
+            self.bar.update(words)
+            self.bar.set_postfix(loss=f"{self.run_loss / max(self.run_terms, 1):.4f}",
+                                 refresh=False)
+
+    def epoch(self, epoch, mean_loss):
+        self.run_loss, self.run_terms = 0.0, 0
+        if self.enabled and self.plain:
+            rate = self.done / max(time.perf_counter() - self.t0, 1e-9)
+            print(f"epoch {epoch + 1}/{self.epochs}: loss {mean_loss:.4f}, "
+                  f"{rate / 1e6:.2f}M words/s", flush=True)
+        elif self.bar is not None:
+            self.bar.write(f"epoch {epoch + 1}/{self.epochs}: loss {mean_loss:.4f}")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _isatty():
+    try:
+        return sys.stderr.isatty() and os.environ.get("TERM", "") != "dumb"
+    except (AttributeError, ValueError):
+        return False
