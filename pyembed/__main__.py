@@ -1,0 +1,8 @@
+"""``python -m pyembed``: the command line (see pyembed/cli.py). ``python -m pyembed demo`` is the
+first thing to run."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,390 @@
+"""The ``pyembed`` command line (also ``python -m pyembed``).
+
+    pyembed demo                          train on the built-in corpus, show neighbours, draw plots
+    pyembed train CORPUS -o OUT           word2vec (skip-gram, negative sampling) on a text file
+    pyembed similar VECTORS WORD          nearest neighbours by cosine similarity
+    pyembed analogy VECTORS A B C         A is to B as C is to ?  (B - A + C)
+    pyembed plot VECTORS -o PNG           2-D PCA of the vectors, labelled
+    pyembed info VECTORS                  size, dimension and a few words of a vectors file
+    pyembed bench                         the kernel benchmarks (pyembed.bench)
+
+Bad arguments and unreadable files end with exit status 2 and one line on stderr.
+"""
+import argparse
+import os
+import sys
+import time
+
+__all__ = ["main", "run_demo"]
+
+DEMO_QUERIES = ("cat", "dog", "car", "king")
+DEMO_ANALOGY = ("man", "king", "woman")  # man : king :: woman : ?  (king - man + woman)
+EMBEDDINGS_PNG = "embeddings_2d.png"
+POSITIONAL_PNG = "positional_encoding.png"
+# pixel sizes of the demo's pictures (inches * dpi), fixed so that tests can check them
+EMBEDDINGS_SIZE = (8.0, 8.0)
+POSITIONAL_SIZE = (10.0, 5.0)
+DPI = 100
+
+
+class _UsageError(Exception):
+    """A problem with the user's input: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # one clear line instead of argparse's usage block
+        sys.stderr.write(f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        sys.exit(2)
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def _nonneg_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (v >= 0 and v != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
+    return v
+
+
+def _add_training_options(p, epochs=5):
+    g = p.add_argument_group("training (gensim's names and defaults)")
+    g.add_argument("--vector-size", "--size", type=_positive_int, default=100, metavar="D",
+                   help="dimension of the vectors (default 100)")
+    g.add_argument("--window", type=_positive_int, default=5, help="context window (default 5)")
+    g.add_argument("--negative", type=_positive_int, default=5,
+                   help="noise words per pair, <= 64 (default 5)")
+    g.add_argument("--min-count", type=_positive_int, default=5,
+                   help="ignore words seen fewer times (default 5)")
+    g.add_argument("--sample", type=_nonneg_float, default=1e-3,
+                   help="subsampling threshold for frequent words (default 1e-3, 0 = off)")
+    g.add_argument("--epochs", type=_positive_int, default=epochs,
+                   help=f"passes over the corpus (default {epochs})")
+    g.add_argument("--alpha", type=_nonneg_float, default=0.025,
+                   help="initial learning rate (default 0.025)")
+    g.add_argument("--min-alpha", type=_nonneg_float, default=1e-4,
+                   help="final learning rate (default 1e-4)")
+    g.add_argument("--workers", "--threads", type=_positive_int, default=None,
+                   help="threads (default: all pyembed threads; 1 gives the same vectors on "
+                        "every run)")
+    g.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    g.add_argument("--corpus", choices=("default", "stdlib"), default="default",
+                   help="built-in corpus when no CORPUS file is given: 'default' (generated "
+                        "from a small grammar) or 'stdlib' (the Python standard library's "
+                        "docstrings)")
+
+
+def _build_parser():
+    p = _Parser(prog="pyembed",
+                description="Embedding tables for NumPy: train word vectors, query them, plot them.",
+                epilog="Start with: pyembed demo")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    d = sub.add_parser("demo", help="train on a built-in corpus, print neighbours and an "
+                       "analogy, write embeddings_2d.png and positional_encoding.png",
+                       description="Train word2vec on a built-in corpus (under a minute), print "
+                       "the loss, the nearest neighbours of cat, dog, car and king and the answer "
+                       "to king - man + woman, and write embeddings_2d.png (PCA of the vectors) "
+                       "and positional_encoding.png (the sinusoidal table).")
+    d.add_argument("--out-dir", default=".", help="where to write the pictures (default: .)")
+    d.add_argument("--no-plots", action="store_true", help="skip the pictures")
+    d.add_argument("--sentences", type=_positive_int, default=200_000,
+                   help="sentences generated for the default corpus (default 200000)")
+    _add_training_options(d)
+
+    t = sub.add_parser("train", help="train word vectors on a text file (one sentence per line)",
+                       description="Train skip-gram with negative sampling (word2vec) and write "
+                       "the vectors in word2vec format, readable by gensim and "
+                       "pyembed.load_vectors.")
+    t.add_argument("corpus_file", nargs="?", metavar="CORPUS",
+                   help="text file, one sentence per line, words split on whitespace "
+                        "(default: the built-in corpus chosen by --corpus)")
+    t.add_argument("-o", "--output", required=True, metavar="OUT", help="vectors file to write")
+    t.add_argument("--binary", action="store_true", help="word2vec binary instead of text")
+    t.add_argument("--lowercase", action="store_true", help="lowercase the corpus first")
+    _add_training_options(t)
+
+    s = sub.add_parser("similar", help="nearest neighbours of a word",
+                       description="The words closest to WORD by cosine similarity.")
+    s.add_argument("vectors", metavar="VECTORS", help="vectors file (word2vec text/binary, ...)")
+    s.add_argument("word", metavar="WORD")
+    s.add_argument("-n", "--topn", type=_positive_int, default=10, help="how many (default 10)")
+
+    a = sub.add_parser("analogy", help="A is to B as C is to ?  (B - A + C)",
+                       description="Solve A : B :: C : ? by the words nearest to B - A + C "
+                       "(3CosAdd, Mikolov et al. 2013). 'analogy V man king woman' asks "
+                       "king - man + woman.")
+    a.add_argument("vectors", metavar="VECTORS")
+    a.add_argument("a", metavar="A")
+    a.add_argument("b", metavar="B")
+    a.add_argument("c", metavar="C")
+    a.add_argument("-n", "--topn", type=_positive_int, default=5, help="how many (default 5)")
+
+    pl = sub.add_parser("plot", help="2-D PCA picture of the vectors",
+                        description="Project the vectors on their first two principal axes and "
+                        "draw them, labelled.")
+    pl.add_argument("vectors", metavar="VECTORS")
+    pl.add_argument("-o", "--output", required=True, metavar="PNG", help="picture to write")
+    pl.add_argument("--words", nargs="+", metavar="WORD",
+                    help="words to draw (default: the most frequent --limit words)")
+    pl.add_argument("--limit", type=_positive_int, default=60,
+                    help="how many words when --words is not given (default 60)")
+
+    i = sub.add_parser("info", help="size, dimension and a few words of a vectors file",
+                       description="Print the number of words, the dimension, the dtype and the "
+                       "first words of a vectors file.")
+    i.add_argument("vectors", metavar="VECTORS")
+
+    b = sub.add_parser("bench", help="run the kernel benchmarks (python -m pyembed.bench)",
+                       description="Run pyembed.bench; the remaining arguments go to it.")
+    b.add_argument("bench_args", nargs=argparse.REMAINDER, metavar="...")
+    return p
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _load(path):
+    from . import load_vectors
+
+    if not os.path.exists(path):
+        raise _UsageError(f"cannot read {path!r}: no such file")
+    try:
+        return load_vectors(path)
+    except (OSError, ValueError, UnicodeError) as e:
+        raise _UsageError(f"cannot read {path!r}: {e}") from None
+
+
+def _check_words(kv, words):
+    missing = [w for w in words if w not in kv]
+    if missing:
+        raise _UsageError("not in the vocabulary: " + ", ".join(repr(w) for w in missing))
+
+
+def _builtin_corpus(name, seed, n_sentences=200_000):
+    from . import corpus
+
+    if name == "stdlib":
+        return corpus.stdlib_corpus()
+    return corpus.default_corpus(n_sentences=n_sentences, seed=seed)
+
+
+def _word2vec(sentences, args, progress="auto"):
+    from .train import Word2Vec
+
+    return Word2Vec(sentences, vector_size=args.vector_size, window=args.window,
+                    negative=args.negative, min_count=args.min_count, sample=args.sample,
+                    epochs=args.epochs, alpha=args.alpha, min_alpha=args.min_alpha,
+                    seed=args.seed, workers=args.workers, progress=progress)
+
+
+def _fmt_neighbours(pairs):
+    return ", ".join(f"{w} ({s:.2f})" for w, s in pairs)
+
+
+def save_embeddings_plot(kv, words, path):
+    """The 2-D PCA picture of ``words`` (pyembed.plot.plot_2d), EMBEDDINGS_SIZE at DPI."""
+    from .plot import plot_2d
+
+    fig = plot_2d(kv, words=list(words))
+    fig.set_size_inches(*EMBEDDINGS_SIZE)
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def save_positional_plot(path, num_positions=128, dim=128):
+    """The sinusoidal table (Vaswani et al. 2017) as a heat map: positions down, dimensions
+    across, the picture of every transformer tutorial."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from . import sinusoidal
+
+    pe = sinusoidal(num_positions, dim)
+    fig = Figure(figsize=POSITIONAL_SIZE, dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(pe, aspect="auto", cmap="RdBu", vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_xlabel("dimension i  (even: sin, odd: cos)")
+    ax.set_ylabel("position p")
+    ax.set_title(f"Sinusoidal positional encoding, {num_positions} positions x {dim} dims: "
+                 "PE[p, 2i] = sin(p / 10000^(2i/d))")
+    fig.colorbar(im, ax=ax)
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+def run_demo(out_dir=".", *, seed=1, workers=None, epochs=5, corpus="default", plots=True,
+             progress="auto", out=None, args=None):
+    """The main job: train on a built-in corpus, print what it learned, draw the pictures.
+    Returns ``(model, report)``: the trained Word2Vec and a dict of what was shown
+    (neighbours, analogy, paths, seconds)."""
+    out = out or sys.stdout
+    t0 = time.perf_counter()
+    if args is None:
+        args = argparse.Namespace(vector_size=100, window=5, negative=5, min_count=5,
+                                  sample=1e-3, epochs=epochs, alpha=0.025, min_alpha=1e-4,
+                                  seed=seed, workers=workers, corpus=corpus, sentences=200_000)
+    sents = _builtin_corpus(args.corpus, args.seed, args.sentences)
+    n_tok = sum(map(len, sents))
+    print(f"corpus: {args.corpus} ({len(sents):,} sentences, {n_tok:,} words)", file=out)
+    print(f"training skip-gram with negative sampling: dim {args.vector_size}, window "
+          f"{args.window}, {args.negative} negatives, {args.epochs} epochs", file=out, flush=True)
+    model = _word2vec(sents, args, progress=progress)
+    print(f"trained in {model.train_seconds:.1f} s ({model.words_per_second / 1e6:.2f}M words/s); "
+          f"loss per epoch: " + " -> ".join(f"{x:.3f}" for x in model.loss_history), file=out)
+    kv = model.wv
+    report = {"neighbours": {}, "analogy": None, "paths": []}
+    print("\nnearest neighbours (cosine):", file=out)
+    for q in DEMO_QUERIES:
+        if q in kv:
+            nb = kv.most_similar(q, topn=5)
+            report["neighbours"][q] = nb
+            print(f"  {q:>5}: {_fmt_neighbours(nb)}", file=out)
+    a, b, c = DEMO_ANALOGY
+    if all(w in kv for w in (a, b, c)):
+        ans = kv.most_similar(positive=[b, c], negative=[a], topn=3)
+        report["analogy"] = ans
+        print(f"\n{b} - {a} + {c} = {ans[0][0]}   (then: {_fmt_neighbours(ans[1:])})", file=out)
+    if plots:
+        os.makedirs(out_dir, exist_ok=True)
+        from .corpus import CATEGORIES
+
+        words = [w for cat in ("animals", "vehicles", "fruit", "people") for w in CATEGORIES[cat]]
+        words = [w for w in words if w in kv] if args.corpus == "default" else \
+            list(model.index_to_key[:60])
+        p1 = save_embeddings_plot(kv, words, os.path.join(out_dir, EMBEDDINGS_PNG))
+        p2 = save_positional_plot(os.path.join(out_dir, POSITIONAL_PNG))
+        report["paths"] = [p1, p2]
+        print(f"\nwrote {p1} (PCA of {len(words)} word vectors) and {p2}", file=out)
+    report["seconds"] = time.perf_counter() - t0
+    print(f"done in {report['seconds']:.1f} s", file=out)
+    return model, report
+
+
+def _cmd_demo(args):
+    run_demo(args.out_dir, plots=not args.no_plots, args=args)
+    return 0
+
+
+def _cmd_train(args):
+    from .train import read_corpus
+
+    if args.corpus_file is not None:
+        try:
+            sents = read_corpus(args.corpus_file, lowercase=args.lowercase)
+        except OSError as e:
+            raise _UsageError(f"cannot read {args.corpus_file!r}: {e.strerror or e}") from None
+    else:
+        sents = _builtin_corpus(args.corpus, args.seed)
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir):
+        raise _UsageError(f"cannot write {args.output!r}: no directory {out_dir!r}")
+    try:
+        model = _word2vec(sents, args)
+    except ValueError as e:  # e.g. no word reaches min_count
+        raise _UsageError(str(e)) from None
+    model.save(args.output, binary=args.binary)
+    print(f"wrote {len(model.index_to_key):,} vectors of dimension {model.vector_size} to "
+          f"{args.output} ({model.words_per_second / 1e6:.2f}M words/s)")
+    return 0
+
+
+def _cmd_similar(args):
+    kv = _load(args.vectors)
+    _check_words(kv, [args.word])
+    for w, s in kv.most_similar(args.word, topn=args.topn):
+        print(f"{s:8.4f}  {w}")
+    return 0
+
+
+def _cmd_analogy(args):
+    kv = _load(args.vectors)
+    _check_words(kv, [args.a, args.b, args.c])
+    res = kv.most_similar(positive=[args.b, args.c], negative=[args.a], topn=args.topn)
+    print(f"{args.a} : {args.b} :: {args.c} : ?   ({args.b} - {args.a} + {args.c})")
+    for w, s in res:
+        print(f"{s:8.4f}  {w}")
+    return 0
+
+
+def _cmd_plot(args):
+    kv = _load(args.vectors)
+    if args.words:
+        _check_words(kv, args.words)
+        words = args.words
+    else:
+        words = list(kv.index_to_key[: args.limit])
+    if len(words) < 2:
+        raise _UsageError("a plot needs at least 2 words")
+    try:
+        save_embeddings_plot(kv, words, args.output)
+    except OSError as e:
+        raise _UsageError(f"cannot write {args.output!r}: {e.strerror or e}") from None
+    print(f"wrote {args.output} ({len(words)} words)")
+    return 0
+
+
+def _cmd_info(args):
+    kv = _load(args.vectors)
+    vec = kv.vectors
+    norms = (vec.astype("float64") ** 2).sum(axis=1) ** 0.5
+    print(f"file:       {args.vectors}")
+    print(f"words:      {len(kv.index_to_key):,}")
+    print(f"dimension:  {vec.shape[1]}")
+    print(f"dtype:      {vec.dtype}")
+    if len(norms):
+        print(f"norms:      min {norms.min():.4g}, mean {norms.mean():.4g}, max {norms.max():.4g}")
+    print(f"first words: {' '.join(kv.index_to_key[:10])}")
+    return 0
+
+
+def _cmd_bench(args):
+    import runpy
+
+    argv = sys.argv
+    sys.argv = ["pyembed.bench"] + list(args.bench_args)
+    try:
+        runpy.run_module("pyembed.bench", run_name="__main__", alter_sys=True)
+    except ImportError as e:
+        raise _UsageError(f"the benchmark is not available: {e}") from None
+    finally:
+        sys.argv = argv
+    return 0
+
+
+_COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "similar": _cmd_similar,
+             "analogy": _cmd_analogy, "plot": _cmd_plot, "info": _cmd_info, "bench": _cmd_bench}
+
+
+def main(argv=None):
+    """Entry point of the ``pyembed`` script. Returns the exit status."""
+    parser = _build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # everything after 'bench' belongs to pyembed.bench
+        args = argparse.Namespace(command="bench", bench_args=argv[1:])
+    else:
+        args = parser.parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except _UsageError as e:
+        sys.stderr.write(f"pyembed {args.command}: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130

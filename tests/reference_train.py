@@ -1,0 +1,121 @@
+"""NumPy/Python reference of the SGNS kernel (csrc/kernels/sgns.c), written from sgns.h's
+description: the same counter-based draws, the same table sigmoid, and float32 arithmetic in the
+kernel's order (dot products summed in 8 lanes with two accumulators, no FMA), so that the
+kernel must match it bit for bit. Slow (plain loops); for corpora of a few dozen tokens."""
+import numpy as np
+
+M64 = (1 << 64) - 1
+EXP_TABLE_SIZE = 1024
+MAX_EXP = 8.0
+
+
+def hash64(seed, counter):
+    """splitmix64 of (seed, counter), as pe_hash64 in csrc/kernels/rng.h."""
+    z = (seed + (counter + 1) * 0x9E3779B97F4A7C15) & M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def u01(h):
+    return (h >> 11) * (1.0 / 9007199254740992.0)
+
+
+def alias_draw(table, h):
+    n = len(table)
+    i = ((h & 0xFFFFFFFF) * n) >> 32
+    e = int(table[i])
+    return i if (h >> 32) < (e >> 32) else e & 0xFFFFFFFF
+
+
+def alias_probabilities(table):
+    """The distribution an alias table draws from (exact up to 2**-32)."""
+    table = np.asarray(table, dtype=np.uint64)
+    n = table.size
+    thr = (table >> np.uint64(32)).astype(np.float64) / 2.0**32
+    alias = (table & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    p = thr / n
+    np.add.at(p, alias, (1.0 - thr) / n)
+    return p
+
+
+def _tables():
+    x = -MAX_EXP + (np.arange(EXP_TABLE_SIZE) + 0.5) * (2.0 * MAX_EXP / EXP_TABLE_SIZE)
+    sig = (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+    nlsig = np.where(x > 0, np.log1p(np.exp(-x)), -x + np.log1p(np.exp(x))).astype(np.float32)
+    return sig, nlsig
+
+
+def dot32(a, b):
+    """a . b in float32 as the kernel sums it: lanes of 8, two accumulators over blocks of 16,
+    a fixed pairwise lane sum, then the tail in order."""
+    D = a.size
+    s0 = np.zeros(8, np.float32)
+    s1 = np.zeros(8, np.float32)
+    k = 0
+    while k + 16 <= D:
+        s0 = s0 + a[k:k + 8] * b[k:k + 8]
+        s1 = s1 + a[k + 8:k + 16] * b[k + 8:k + 16]
+        k += 16
+    if k + 8 <= D:
+        s0 = s0 + a[k:k + 8] * b[k:k + 8]
+        k += 8
+    s0 = s0 + s1
+    s = ((s0[0] + s0[1]) + (s0[2] + s0[3])) + ((s0[4] + s0[5]) + (s0[6] + s0[7]))
+    for j in range(k, D):
+        s = np.float32(s + a[j] * b[j])
+    return np.float32(s)
+
+
+def _lookup(tab, x, lo, hi):
+    x = np.float32(x)
+    if x >= MAX_EXP:
+        return hi
+    if x <= -MAX_EXP:
+        return lo(x)
+    idx = int((x + np.float32(MAX_EXP)) * np.float32(EXP_TABLE_SIZE / (2.0 * MAX_EXP)))
+    return float(tab[idx])
+
+
+def sgns_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negative, alpha_begin,
+                   alpha_end, seed, counter_base=0):
+    """Returns (syn0, syn1, loss, pairs, words) after one call (float32 copies updated)."""
+    syn0 = syn0.astype(np.float32).copy()
+    syn1 = syn1.astype(np.float32).copy()
+    sig, nlsig = _tables()
+    first, last = int(bounds[0]), int(bounds[-1])
+    slope = (alpha_end - alpha_begin) / (last - first - 1) if last - first > 1 else 0.0
+    loss, pairs, words = 0.0, 0, 0
+    for s in range(len(bounds) - 1):
+        kept = [(int(tokens[p]), p) for p in range(int(bounds[s]), int(bounds[s + 1]))
+                if u01(hash64(seed, counter_base + p)) < keep_prob[tokens[p]]]
+        words += len(kept)
+        n = len(kept)
+        for c, (center, pos) in enumerate(kept):
+            state = hash64(seed, counter_base + pos)
+            span = window - hash64(state, 1) % window
+            draw = 2
+            alpha = np.float32(alpha_begin + slope * (pos - first))
+            for j in range(max(c - span, 0), min(c + span + 1, n)):
+                if j == c:
+                    continue
+                x = syn0[kept[j][0]]  # a view: updated in place after all targets
+                targets = [center]
+                for _ in range(negative):
+                    t = alias_draw(alias, hash64(state, draw))
+                    draw += 1
+                    if t != center:
+                        targets.append(t)
+                f = [dot32(x, syn1[t]) for t in targets]
+                acc = np.zeros_like(x)
+                for k, t in enumerate(targets):
+                    label = np.float32(1.0 if k == 0 else 0.0)
+                    sg = _lookup(sig, f[k], lambda v: 0.0, 1.0)
+                    g = np.float32((label - np.float32(sg)) * alpha)
+                    loss += _lookup(nlsig, f[k] if k == 0 else -f[k], lambda v: -float(v), 0.0)
+                    out = syn1[t].copy()
+                    acc = acc + g * out
+                    syn1[t] = out + g * x
+                syn0[kept[j][0]] = x + acc
+                pairs += 1
+    return syn0, syn1, loss, pairs, words
