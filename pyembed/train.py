@@ -74,8 +74,9 @@ class Word2Vec:
             report), False (silent).
 
     Attributes: ``wv`` (a :class:`pyembed.Vectors` of the input vectors), ``syn1neg`` (the output
-    vectors), ``index_to_key``, ``counts``, ``loss_history`` (mean loss per pair and target,
-    per epoch), ``words_per_second`` and ``train_seconds`` of the last :meth:`train`.
+    vectors), ``index_to_key``, ``counts``, ``loss_history`` (the loss
+    per epoch: the sum over a pair's 1 + negative targets of -log sigmoid, averaged over pairs),
+    ``words_per_second``, ``train_seconds`` and ``pairs_trained`` of the last :meth:`train`.
     """
 
     def __init__(self, sentences=None, *, vector_size=100, window=5, negative=5, min_count=5,
@@ -125,6 +126,7 @@ class Word2Vec:
         self.loss_history = []
         self.words_per_second = 0.0
         self.train_seconds = 0.0
+        self.pairs_trained = 0
         self._wv = None
         if sentences is not None:
             self.build_vocab(sentences)
@@ -194,6 +196,7 @@ class Word2Vec:
         total_run = max(epochs * n_tokens, 1)
         report = _Progress(self.progress, epochs, n_tokens)
         self.loss_history = []
+        self.pairs_trained = 0
         start = time.perf_counter()
         try:
             for epoch in range(epochs):
@@ -211,6 +214,7 @@ class Word2Vec:
                         counter_base=epoch * n_tokens, threads=workers)
                     ep_loss += loss
                     ep_terms += pairs
+                    self.pairs_trained += pairs
                     report.batch(int(b[-1] - b[0]), loss, pairs)
                 mean = ep_loss / max(ep_terms, 1)
                 self.loss_history.append(mean)
@@ -221,6 +225,12 @@ class Word2Vec:
         self.words_per_second = epochs * n_tokens / max(self.train_seconds, 1e-9)
         self._wv = None
         return self
+
+    @property
+    def bytes_moved(self):
+        """The least memory traffic of the last train(): every (center, context) pair reads and
+        writes its context row of syn0 and 1 + negative rows of syn1 (float32)."""
+        return self.pairs_trained * (2 + 2 * (1 + self.negative)) * self.vector_size * 4
 
     # -- results ------------------------------------------------------------------------------
     @property

@@ -1,0 +1,114 @@
+"""Benchmark row for the word2vec trainer: pyembed's Word2Vec against gensim's, same corpus (the
+built-in grammar corpus) and settings (skip-gram, dim 100, window 5, 5 negatives, 5 epochs,
+min_count 5, sample 1e-3, the same thread count), timing ``train`` alone (vocabulary building
+excluded on both sides). Quality is measured with gensim's own evaluators on both models:
+analogy accuracy on the grammar's questions-words file and the Spearman correlation on its word
+pairs. Also ``python -m pyembed._bench_train [--threads N] [--quick]`` prints the comparison.
+"""
+import os
+import tempfile
+import time
+
+SETTINGS = dict(vector_size=100, window=5, negative=5, min_count=5, sample=1e-3, epochs=5,
+                alpha=0.025, min_alpha=1e-4, seed=1)
+
+
+def _quality(index_to_key, vectors, qw_path, pairs_path):
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vectors.shape[1])
+    kv.add_vectors(list(index_to_key), vectors)
+    acc = kv.evaluate_word_analogies(qw_path)[0]
+    rho = kv.evaluate_word_pairs(pairs_path)[1][0]
+    return float(acc), float(rho)
+
+
+def compare(threads=1, quick=False, seed=0):
+    """Train both, return a dict of seconds, words/s and quality for pyembed and gensim (gensim
+    entries are None when gensim is not installed)."""
+    from .corpus import default_corpus, questions_words, word_pairs
+    from .train import Word2Vec
+
+    sents = default_corpus(n_sentences=20_000 if quick else 200_000, seed=seed)
+    epochs = 1 if quick else SETTINGS["epochs"]
+    n_words = sum(map(len, sents))
+    res = {"sentences": len(sents), "words": n_words, "threads": threads, "epochs": epochs}
+    tmp = tempfile.mkdtemp(prefix="pyembed-bench-")
+    qw = os.path.join(tmp, "questions-words.txt")
+    wp = os.path.join(tmp, "pairs.tsv")
+    with open(qw, "w") as fh:
+        fh.write(questions_words())
+    with open(wp, "w") as fh:
+        fh.writelines(f"{a}\t{b}\t{s}\n" for a, b, s in word_pairs())
+    kw = dict(SETTINGS, epochs=epochs)
+    m = Word2Vec(workers=threads, progress=False, **kw)
+    m.build_vocab(sents)
+    t = time.perf_counter()
+    m.train()
+    res["pyembed_s"] = time.perf_counter() - t
+    res["pyembed_wps"] = epochs * m._tokens.size / res["pyembed_s"]
+    try:
+        res["pyembed_analogy"], res["pyembed_spearman"] = _quality(m.index_to_key, m.syn0, qw, wp)
+    except ImportError:
+        res["pyembed_analogy"] = res["pyembed_spearman"] = None
+    res["bytes"] = m.bytes_moved
+    try:
+        from gensim.models import Word2Vec as GensimWord2Vec
+    except ImportError:
+        GensimWord2Vec = None
+    res["gensim_s"] = res["gensim_wps"] = res["gensim_analogy"] = res["gensim_spearman"] = None
+    if GensimWord2Vec is not None:
+        g = GensimWord2Vec(sg=1, hs=0, workers=threads, **kw)
+        g.build_vocab(sents)
+        t = time.perf_counter()
+        g.train(sents, total_examples=g.corpus_count, epochs=epochs)
+        res["gensim_s"] = time.perf_counter() - t
+        res["gensim_wps"] = epochs * n_words / res["gensim_s"]
+        res["gensim_analogy"], res["gensim_spearman"] = _quality(g.wv.index_to_key, g.wv.vectors,
+                                                                 qw, wp)
+    return res
+
+
+def rows(ctx):
+    """One row for pyembed.bench: the trainer's seconds beside gensim's."""
+    from . import get_num_threads
+
+    r = compare(threads=get_num_threads(), quick=bool(ctx.quick))
+    anchors = {}
+    if r["gensim_s"] is not None:
+        anchors["gensim Word2Vec"] = r["gensim_s"]
+    q = (f"analogy {r['pyembed_analogy']:.3f} vs gensim {r['gensim_analogy']:.3f}, spearman "
+         f"{r['pyembed_spearman']:.3f} vs {r['gensim_spearman']:.3f}"
+         if r["gensim_analogy"] is not None else "quality: gensim not installed")
+    return [{
+        "kernel": "word2vec train (SGNS)",
+        "shape": (f"{r['words'] / 1e6:.1f}M words x {r['epochs']} ep, d100 w5 n5, "
+                  f"{r['threads']} thr; {q}"),
+        "pyembed_s": r["pyembed_s"],
+        "anchors": anchors,
+        "bytes": int(r["bytes"]),
+    }]
+
+
+def _main():
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true")
+    a = p.parse_args()
+    r = compare(threads=a.threads, quick=a.quick)
+    print(f"corpus: {r['sentences']:,} sentences, {r['words']:,} words, {r['epochs']} epochs, "
+          f"{r['threads']} thread(s)")
+    for name in ("pyembed", "gensim"):
+        if r[f"{name}_s"] is None:
+            print(f"{name:8s} not installed")
+            continue
+        print(f"{name:8s} {r[name + '_s']:7.2f} s  {r[name + '_wps'] / 1e6:6.2f}M words/s  "
+              f"analogy {r[name + '_analogy']:.3f}  spearman {r[name + '_spearman']:.3f}")
+    if r["gensim_s"]:
+        print(f"speed-up: {r['gensim_s'] / r['pyembed_s']:.2f}x")
+
+
+if __name__ == "__main__":
+    _main()
