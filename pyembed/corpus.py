@@ -229,11 +229,14 @@ def default_corpus(n_sentences=200_000, seed=0):
                     cols.append(np.full(n, wid(tok)))
             blocks.append(np.stack(cols, axis=1))
     words = np.array(vocab)
-    out = []
-    for b in blocks:
-        out.extend(words[b].tolist())
-    order = rng.permutation(len(out))
-    return [out[i] for i in order]
+    from .train import _gc_paused
+
+    with _gc_paused():
+        out = []
+        for b in blocks:
+            out.extend(words[b].tolist())
+        order = rng.permutation(len(out))
+        return [out[i] for i in order]
 
 
 # -- evaluation files from the grammar's relations ------------------------------------------------

@@ -19,6 +19,8 @@ word2vec.c and gensim do): faster, and equally good, but the result then depends
 >>> model.wv.vectors.shape
 (4, 16)
 """
+import contextlib
+import gc
 import itertools
 import math
 import os
@@ -35,6 +37,19 @@ __all__ = ["Word2Vec"]
 # Sentences longer than this are cut into pieces, as gensim does (MAX_WORDS_IN_BATCH): a piece
 # is the unit a thread takes, and the kernel's scratch is sized by the longest one.
 MAX_SENTENCE = 10_000
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Building millions of small lists triggers the cyclic GC over and over (a tenth of the
+    time of a vocabulary build); none of them can form a cycle, so pause it."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _as_sentences(sentences):
@@ -137,10 +152,11 @@ class Word2Vec:
         """Count the words, keep those seen ``min_count`` times (most frequent first, ties in
         order of first appearance, as gensim), turn the corpus into int32 ids and initialise
         the tables: input vectors U[-0.5/dim, 0.5/dim) (word2vec.c), output vectors zero."""
-        sents = _as_sentences(sentences)
-        flat = list(itertools.chain.from_iterable(sents))
-        lengths = np.fromiter(map(len, sents), dtype=np.int64, count=len(sents))
-        counter = Counter(flat)
+        with _gc_paused():
+            sents = _as_sentences(sentences)
+            flat = list(itertools.chain.from_iterable(sents))
+            lengths = np.fromiter(map(len, sents), dtype=np.int64, count=len(sents))
+            counter = Counter(flat)
         kept = [(w, c) for w, c in counter.items() if c >= self.min_count]
         kept.sort(key=lambda wc: -wc[1])  # stable: ties stay in order of first appearance
         if not kept:
