@@ -472,3 +472,30 @@ def test_error_on_fresh_table_leaves_grad_none():
     with pytest.raises(ValueError):
         t.backward([1], np.ones((1, 3)))
     assert t.grad is None and t.touched.size == 0
+
+
+def test_lookup_with_max_norm():
+    t = make_table(10, 4)
+    expect = ref.renorm(t.weight, [2, 2, 7], 0.5, 2.0)
+    out = t.lookup([2, 2, 7], max_norm=0.5)
+    np.testing.assert_array_equal(ref.bits(t.weight), ref.bits(expect))
+    np.testing.assert_array_equal(out, expect[[2, 2, 7]])
+    expect = ref.renorm(t.weight, [[1, 3]], 0.25, float("inf"))
+    t.lookup([[1, 3]], None, 0.25, float("inf"))
+    np.testing.assert_array_equal(ref.bits(t.weight), ref.bits(expect))
+
+
+@pytest.mark.parametrize("kwargs,exc", [
+    (dict(out=np.empty((2, 4))), ValueError), (dict(out=np.empty((2, 3), np.float32)), ValueError),
+    (dict(max_norm=-1.0), ValueError), (dict(max_norm=float("nan")), ValueError),
+    (dict(max_norm=1.0, norm_type=0.0), ValueError), (dict(max_norm="a"), TypeError),
+    (dict(ids=[1, 10]), IndexError), (dict(ids=[1.0, 2.0]), TypeError),
+])
+def test_lookup_with_max_norm_errors_change_nothing(kwargs, exc):
+    t = _used_table()
+    snap = snapshot(t)
+    args = dict(ids=[1, 2], max_norm=0.01)
+    args.update(kwargs)
+    with pytest.raises(exc):
+        t.lookup(args.pop("ids"), **args)
+    assert_unchanged(t, snap)
