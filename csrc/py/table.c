@@ -348,7 +348,7 @@ static PyObject *table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
         goto fail;
     }
     npy_intp shape[NPY_MAXDIMS];
-    memcpy(shape, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp));
+    if (nd) memcpy(shape, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp)); /* 0-d: DIMS is NULL */
     shape[nd] = (npy_intp)self->dim;
     if (out_obj != Py_None) {
         if (pe_check_out(out_obj, "out", self->typenum, nd + 1, shape) < 0) goto fail;
@@ -443,7 +443,7 @@ static PyObject *table_backward(PeTable *self, PyObject *args, PyObject *kwds) {
             PyErr_SetString(PyExc_ValueError, "ids has too many dimensions");
             goto fail;
         }
-        memcpy(want, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp));
+        if (nd) memcpy(want, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp));
         want[nd] = (npy_intp)self->dim;
         if (PyArray_NDIM(g) != nd + 1 || !PyArray_CompareLists(PyArray_DIMS(g), want, nd + 1)) {
             pe_shape_error("grad_output", PyArray_NDIM(g), PyArray_DIMS(g), nd + 1, want,
