@@ -1,6 +1,7 @@
 """10,000 calls of every core entry point, and of its error paths, do not leak references to the
 inputs nor grow traced (tracemalloc) or resident memory."""
 import gc
+import os
 import sys
 import tracemalloc
 
@@ -11,6 +12,8 @@ import pyembed
 from pyembed import Table
 
 N = 10_000
+# AddressSanitizer's quarantine holds freed memory back (256 MB by default): RSS means nothing then
+UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
 
 
 def rss_bytes():
@@ -95,7 +98,7 @@ def test_no_leaks_in_10000_calls():
     assert [sys.getrefcount(x) for x in inputs] == refs
     # a leak of one small object per call would be >= 10000 * 16 B x 24 calls = 3.8 MB
     assert traced1 - traced0 < 256 * 1024
-    assert rss1 - rss0 < 16 * 2**20  # scratch buffers come from malloc, which tracemalloc misses
+    assert UNDER_ASAN or rss1 - rss0 < 16 * 2**20  # scratch buffers come from malloc, which tracemalloc misses
 
 
 @pytest.mark.parametrize("n_table", [N])
@@ -112,4 +115,4 @@ def test_tables_are_freed(n_table):
             pickle.loads(pickle.dumps(t))
         del t, w
     gc.collect()
-    assert rss_bytes() - rss0 < 32 * 2**20
+    assert UNDER_ASAN or rss_bytes() - rss0 < 32 * 2**20
