@@ -28,10 +28,15 @@ def _unitvec(vec):
 
 def _top(x, topn):
     """gensim.matutils.argsort(x, topn, reverse=True): indices of the topn largest, ordered
-    (same calls, so ties come out in the same order)."""
-    x = -np.asarray(x)
+    (the same NumPy calls, so ties come out in the same order). Rows of a 2-D x each."""
+    x = -x
     if topn <= 0:
-        return np.zeros(0, np.int64)
+        return np.zeros(x.shape[:-1] + (0,), np.int64)
+    if x.ndim == 1:
+        if topn >= x.size:
+            return np.argsort(x)[:topn]
+        part = np.argpartition(x, topn)[:topn]
+        return part.take(np.argsort(x.take(part)))
     if topn >= x.shape[-1]:
         return np.argsort(x, axis=-1)[..., :topn]
     part = np.argpartition(x, topn, axis=-1)[..., :topn]
@@ -218,10 +223,24 @@ class Vectors:
             else:
                 keys.append(item[0])
                 weight[idx] = item[1]
-        mean = self.get_mean_vector(keys, weight, pre_normalize=True, post_normalize=True,
-                                    ignore_missing=False)
-        all_keys = [self.get_index(k) for k in keys
-                    if isinstance(k, _KEY_TYPES) and self.has_index_for(k)]
+        if all(isinstance(k, _KEY_TYPES) for k in keys):
+            # gensim's get_mean_vector, inlined: mean(float32) += w * unit row, in key order
+            all_keys = [self.get_index(k) for k in keys]
+            if not keys:
+                raise ValueError("cannot compute mean with no input")
+            mean = np.zeros(self.vector_size, self.vectors.dtype)
+            wl = weight.tolist()
+            for i, w in zip(all_keys, wl):
+                mean += np.float64(w) * (self.vectors[i] / self.norms[i])
+            total = sum(map(abs, wl))  # left to right, as gensim
+            if total > 0:
+                mean = mean / np.float64(total)
+            mean = _unitvec(mean).astype(np.float32)
+        else:
+            mean = self.get_mean_vector(keys, weight, pre_normalize=True, post_normalize=True,
+                                        ignore_missing=False)
+            all_keys = [self.get_index(k) for k in keys
+                        if isinstance(k, _KEY_TYPES) and self.has_index_for(k)]
         dists = np.dot(self.vectors[clip_start:clip_end], mean) / self.norms[clip_start:clip_end]
         if not topn:
             return dists
