@@ -9,6 +9,7 @@
 #include "table.h"
 #include "glue_sgns.h"
 #include "rng.h"
+#include "parse_glue.h"
 #include "pool.h"
 
 #include <math.h>
@@ -105,6 +106,7 @@ static PyMethodDef module_functions[] = {
 /* The method tables of the other glue files. */
 static PyMethodDef *const glue_tables[] = {
     pe_table_functions,
+    pe_parse_functions,
     pe_pool_functions,
     pe_sgns_functions,
 };
