@@ -12,11 +12,14 @@ API whose names follow torch.nn.Embedding, torch.optim and gensim's KeyedVectors
 from . import _core
 from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
+from .positional import PositionalEncoding, sinusoidal
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Embedding",
+    "PositionalEncoding",
+    "sinusoidal",
     "Table",
     "get_num_threads",
     "set_num_threads",
