@@ -13,11 +13,13 @@ from . import _core
 from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
 from .positional import PositionalEncoding, sinusoidal
+from .input_embedding import InputEmbedding
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Embedding",
+    "InputEmbedding",
     "PositionalEncoding",
     "sinusoidal",
     "Table",

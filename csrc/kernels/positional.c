@@ -113,6 +113,7 @@ static void stream_row(void *dst, const void *src, size_t bytes) {
                 z[2 * i + 1] = ci * cd[i] - si * sd[i];                                          \
             }                                                                                    \
         }                                                                                        \
+        if (stage) PE_SFENCE(); /* each thread orders its own streamed stores */                \
     }
 
 DEFINE_ROWS(rows_f32, float)
@@ -156,7 +157,6 @@ DEFINE_ROWS(rows_f64, double)
             ROWS(out + (size_t)(lo - start) * dim, (size_t)(hi - lo), dim, layout_halves,        \
                  extra_sin, z, sd, cd, stream ? (T *)(z + 2 * ld) : NULL);                       \
         }                                                                                        \
-        if (stream) PE_SFENCE();                                                                 \
         pe_aligned_free(buf);                                                                    \
         return PE_OK;                                                                            \
     }

@@ -3,6 +3,8 @@
  * with the GIL released above a small size. */
 #include "positional_glue.h"
 #include "positional.h"
+#include "embed_pos.h"
+#include "table.h"
 
 #include <math.h>
 #include <string.h>
@@ -91,7 +93,98 @@ static PyObject *py_sinusoidal(PyObject *mod, PyObject *args, PyObject *kwds) {
     return out;
 }
 
+static int overlaps(PyArrayObject *a, const char *p, size_t nbytes) {
+    const char *o = (const char *)PyArray_DATA(a);
+    size_t onb = (size_t)PyArray_NBYTES(a);
+    return onb && nbytes && o < p + nbytes && p < o + onb;
+}
+
+PyDoc_STRVAR(embed_positions_doc,
+"embed_positions(table, ids, positions, scale, out=None)\n--\n\n"
+"W[ids] * scale + positions, fused: ids (seq,) or (batch, seq) into the Table `table`;\n"
+"positions None or an array of shape (seq, dim) (the rows start .. start + seq). The result\n"
+"has the bits of NumPy's W[ids] * dtype(scale) + positions.");
+
+static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"table", "ids", "positions", "scale", "out", NULL};
+    PyObject *table_obj, *ids_obj, *pos_obj, *out_obj = Py_None, *out = NULL;
+    PyArrayObject *ids = NULL, *pos = NULL;
+    double scale;
+    int rc;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOd|O:embed_positions", kwlist, &table_obj,
+                                     &ids_obj, &pos_obj, &scale, &out_obj))
+        return NULL;
+    if (!pe_is_table(mod, table_obj)) {
+        PyErr_Format(PyExc_TypeError, "table must be a pyembed.Table, got %.200s",
+                     Py_TYPE(table_obj)->tp_name);
+        return NULL;
+    }
+    PeTable *t = (PeTable *)table_obj;
+    if (!isfinite(scale)) {
+        PyErr_SetString(PyExc_ValueError, "scale must be finite");
+        return NULL;
+    }
+    if (pe_convert_ids(ids_obj, "ids", t->rows, &ids) < 0) return NULL;
+    int nd = PyArray_NDIM(ids);
+    if (nd != 1 && nd != 2) {
+        PyErr_Format(PyExc_ValueError, "ids must have shape (seq,) or (batch, seq), got %d dimensions",
+                     nd);
+        goto fail;
+    }
+    npy_intp seq = PyArray_DIM(ids, nd - 1), nb = nd == 2 ? PyArray_DIM(ids, 0) : 1;
+    npy_intp shape[3];
+    memcpy(shape, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp));
+    shape[nd] = (npy_intp)t->dim;
+    if (pos_obj != Py_None) {
+        npy_intp want[2] = {seq, (npy_intp)t->dim};
+        if (pe_convert_float(pos_obj, "positions", t->typenum, &pos) < 0) goto fail;
+        if (PyArray_NDIM(pos) != 2 || !PyArray_CompareLists(PyArray_DIMS(pos), want, 2)) {
+            pe_shape_error("positions", PyArray_NDIM(pos), PyArray_DIMS(pos), 2, want,
+                           "ids of this length");
+            goto fail;
+        }
+    }
+    out = make_out(out_obj, t->typenum, nd + 1, shape);
+    if (!out) goto fail;
+    {
+        size_t wbytes = (size_t)t->rows * (size_t)t->dim * t->itemsize;
+        if (overlaps((PyArrayObject *)out, t->weight, wbytes) ||
+            (pos && overlaps((PyArrayObject *)out, PyArray_DATA(pos), (size_t)PyArray_NBYTES(pos)))) {
+            PyErr_SetString(PyExc_ValueError, "out overlaps the token table or the positions");
+            goto fail;
+        }
+    }
+    {
+        void *o = PyArray_DATA((PyArrayObject *)out);
+        const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
+        const void *pp = pos ? PyArray_DATA(pos) : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        if (t->typenum == NPY_FLOAT32)
+            rc = pe_embed_positions_f32((float *)o, (const float *)t->weight, ip, (const float *)pp,
+                                        (size_t)nb, (size_t)seq, (size_t)t->dim, (float)scale);
+        else
+            rc = pe_embed_positions_f64((double *)o, (const double *)t->weight, ip,
+                                        (const double *)pp, (size_t)nb, (size_t)seq,
+                                        (size_t)t->dim, scale);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc != PE_OK) {
+        pe_raise_kernel_error(rc, "embed_positions");
+        goto fail;
+    }
+    Py_DECREF(ids);
+    Py_XDECREF(pos);
+    return out;
+fail:
+    Py_XDECREF(ids);
+    Py_XDECREF(pos);
+    Py_XDECREF(out);
+    return NULL;
+}
+
 PyMethodDef pe_positional_functions[] = {
+    {"embed_positions", (PyCFunction)(void (*)(void))py_embed_positions,
+     METH_VARARGS | METH_KEYWORDS, embed_positions_doc},
     {"sinusoidal", (PyCFunction)(void (*)(void))py_sinusoidal, METH_VARARGS | METH_KEYWORDS,
      sinusoidal_doc},
     {NULL, NULL, 0, NULL},
