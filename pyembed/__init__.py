@@ -13,7 +13,7 @@ from . import _core
 from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
 from .positional import PositionalEncoding, sinusoidal
-from .input_embedding import InputEmbedding
+from .input_embedding import InputEmbedding, one_hot
 
 __version__ = "0.1.0"
 
@@ -24,5 +24,6 @@ __all__ = [
     "sinusoidal",
     "Table",
     "get_num_threads",
+    "one_hot",
     "set_num_threads",
 ]

@@ -10,7 +10,7 @@ from . import _core
 from .embedding import Embedding, _check_dtype
 from .positional import PositionalEncoding
 
-__all__ = ["InputEmbedding"]
+__all__ = ["InputEmbedding", "one_hot"]
 
 _POSITIONAL = ("sinusoidal", "learned", None)
 
@@ -176,3 +176,44 @@ class InputEmbedding:
         return (f"InputEmbedding({self.vocab_size}, {self.d_model}, positional={self.positional!r},"
                 f" scale={self.scale:g}, max_len={self.max_len})")
 
+
+
+def one_hot(ids, num_classes=-1, *, dtype=np.int64):
+    """``torch.nn.functional.one_hot``: an array of shape ``ids.shape + (num_classes,)`` with a 1
+    at each id (``num_classes=-1``: ``ids.max() + 1``). ``dtype`` defaults to int64 as torch.
+
+    A lookup is a one-hot matrix product, which is why the table's gradient is a scatter-add —
+    and why nobody computes it this way: the product reads the whole table and does
+    ``len(ids) * num_embeddings * dim`` multiply-adds where the lookup copies ``len(ids)`` rows
+    (see the ``one_hot @ W`` row of ``python -m pyembed.bench``).
+
+    Example:
+        >>> import numpy as np, pyembed
+        >>> W = np.arange(12, dtype=np.float32).reshape(4, 3)
+        >>> ids = np.array([3, 0, 3])
+        >>> pyembed.one_hot(ids, 4)
+        array([[0, 0, 0, 1],
+               [1, 0, 0, 0],
+               [0, 0, 0, 1]])
+        >>> bool(np.array_equal(pyembed.one_hot(ids, 4, dtype=W.dtype) @ W, W[ids]))
+        True
+    """
+    ids = np.asarray(ids)
+    if ids.dtype == np.bool_ or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
+        raise TypeError(f"ids must be integers, got an array of dtype {ids.dtype}")
+    ids = ids.astype(np.int64, copy=False)
+    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
+    if num_classes == -1:
+        num_classes = int(ids.max()) + 1 if ids.size else 0
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be -1 or >= 0, got {num_classes}")
+    if ids.size:
+        bad = (ids < 0) | (ids >= num_classes)
+        if bad.any():
+            pos = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise IndexError(f"index {ids[pos]} is out of range for {num_classes} classes "
+                             f"(at ids{list(pos)})")
+    out = np.zeros(ids.shape + (int(num_classes),), dtype)
+    np.put_along_axis(out, ids[..., None], 1, axis=-1)
+    return out

@@ -174,3 +174,95 @@ def test_glue_rejects_non_table_and_bad_positions():
         pyembed._core.embed_positions(inp.token.weight, [1], None, 1.0)
     with pytest.raises(ValueError, match="positions"):
         pyembed._core.embed_positions(inp.token.table, [1, 2], np.zeros((3, 4), np.float32), 1.0)
+
+
+# ---- tied output head ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hshape", [(6,), (3, 6), (2, 4, 6)])
+def test_attend_is_h_times_w_transposed(hshape):
+    emb = pyembed.Embedding(11, 6, seed=0)
+    h = rng.standard_normal(hshape).astype(np.float32)
+    logits = emb.attend(h)
+    assert logits.shape == hshape[:-1] + (11,)
+    assert np.allclose(logits, h @ emb.weight.T, rtol=1e-6, atol=1e-6)
+
+
+def test_attend_backward_adds_to_the_lookup_gradient():
+    emb = pyembed.Embedding(9, 4, padding_idx=0, dtype=np.float64, seed=1)
+    ids = np.array([[0, 3], [3, 5]])
+    gx = rng.standard_normal((2, 2, 4))
+    emb.backward(ids, gx)
+    h = rng.standard_normal((2, 2, 4))
+    gl = rng.standard_normal((2, 2, 9))
+    grad_h = emb.attend_backward(h, gl)
+    assert np.allclose(grad_h, gl @ emb.weight)
+    want = np.zeros((9, 4))
+    np.add.at(want, ids[ids != 0], gx[ids != 0])
+    want += gl.reshape(-1, 9).T @ h.reshape(-1, 4)
+    assert np.allclose(emb.grad, want, rtol=0, atol=1e-12)
+    assert list(emb.touched) == list(range(9))
+    emb.zero_grad()
+    assert not emb.grad.any()
+
+
+def test_attend_gradients_by_finite_differences():
+    emb = pyembed.Embedding(5, 3, dtype=np.float64, seed=2)
+    h = rng.standard_normal((2, 3))
+    R = rng.standard_normal((2, 5))
+    grad_h = emb.attend_backward(h, R)
+
+    def loss():
+        return float((emb.attend(h) * R).sum())
+
+    eps = 1e-6
+    for arr, grad in ((emb.weight, emb.grad), (h, grad_h)):
+        num = np.zeros_like(arr)
+        for idx in np.ndindex(arr.shape):
+            old = arr[idx]
+            arr[idx] = old + eps
+            up = loss()
+            arr[idx] = old - eps
+            down = loss()
+            arr[idx] = old
+            num[idx] = (up - down) / (2 * eps)
+        assert np.allclose(grad, num, atol=1e-7)
+
+
+def test_attend_errors_leave_grad_unchanged():
+    emb = pyembed.Embedding(5, 3, seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        emb.attend(np.ones((2, 4), np.float32))
+    with pytest.raises(ValueError, match="grad_logits"):
+        emb.attend_backward(np.ones((2, 3), np.float32), np.ones((2, 4), np.float32))
+    assert emb.grad is None or not emb.grad.any()
+    emb.requires_grad = False
+    gh = emb.attend_backward(np.ones((2, 3), np.float32), np.ones((2, 5), np.float32))
+    assert gh.shape == (2, 3) and (emb.grad is None or not emb.grad.any())
+
+
+# ---- one_hot ---------------------------------------------------------------------------------
+
+def test_one_hot_times_table_is_the_lookup():
+    W = rng.standard_normal((13, 5)).astype(np.float32)
+    ids = rng.integers(0, 13, (3, 4))
+    oh = pyembed.one_hot(ids, 13, dtype=np.float32)
+    assert oh.shape == (3, 4, 13)
+    assert np.array_equal(oh @ W, W[ids])
+    assert np.array_equal(pyembed.one_hot(ids, 13) @ W, W[ids].astype(np.float64))
+
+
+def test_one_hot_matches_torch():
+    torch = pytest.importorskip("torch")
+    ids = rng.integers(0, 7, (4, 3))
+    assert np.array_equal(pyembed.one_hot(ids), torch.nn.functional.one_hot(torch.from_numpy(ids)).numpy())
+    assert np.array_equal(pyembed.one_hot(ids, 9),
+                          torch.nn.functional.one_hot(torch.from_numpy(ids), 9).numpy())
+    assert pyembed.one_hot(np.zeros(0, np.int64), 4).shape == (0, 4)
+
+
+@pytest.mark.parametrize("ids,n,exc", [([1, 5], 5, IndexError), ([-1], 3, IndexError),
+                                       ([1.5], 3, TypeError), ([True], 3, TypeError),
+                                       ([1], -2, ValueError), ([1], 2.0, TypeError)])
+def test_one_hot_errors(ids, n, exc):
+    with pytest.raises(exc):
+        pyembed.one_hot(ids, n)
