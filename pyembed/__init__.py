@@ -14,6 +14,7 @@ from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
 from .positional import PositionalEncoding, sinusoidal
 from .input_embedding import InputEmbedding, one_hot
+from .rope import rope, rope_backward, rope_permute
 
 __version__ = "0.1.0"
 
@@ -25,5 +26,8 @@ __all__ = [
     "Table",
     "get_num_threads",
     "one_hot",
+    "rope",
+    "rope_backward",
+    "rope_permute",
     "set_num_threads",
 ]

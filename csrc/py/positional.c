@@ -4,6 +4,7 @@
 #include "positional_glue.h"
 #include "positional.h"
 #include "embed_pos.h"
+#include "rope.h"
 #include "table.h"
 
 #include <math.h>
@@ -182,7 +183,114 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(rope_doc,
+"rope(x, positions=None, base=10000.0, interleaved=False, inverse=False, out=None)\n--\n\n"
+"Rotary embedding of the last axis of x (..., seq, head_dim). positions: None (0 .. seq-1),\n"
+"shape (seq,) shared by all leading axes, or shape x.shape[:-1]. inverse rotates by the\n"
+"negative angle (the backward). float64 x stays float64; anything else is computed as float32.\n"
+"out may be x itself.");
+
+static PyObject *py_rope(PyObject *mod, PyObject *args, PyObject *kwds) {
+    (void)mod;
+    static char *kwlist[] = {"x", "positions", "base", "interleaved", "inverse", "out", NULL};
+    PyObject *x_obj, *pos_obj = Py_None, *out_obj = Py_None, *out = NULL;
+    PyArrayObject *x = NULL, *pos = NULL;
+    double base = 10000.0;
+    int interleaved = 0, inverse = 0, rc, typenum = NPY_FLOAT32;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OdppO:rope", kwlist, &x_obj, &pos_obj, &base,
+                                     &interleaved, &inverse, &out_obj))
+        return NULL;
+    if (check_base(base) < 0) return NULL;
+    if (PyArray_Check(x_obj) && PyArray_TYPE((PyArrayObject *)x_obj) == NPY_FLOAT64)
+        typenum = NPY_FLOAT64;
+    if (pe_convert_float(x_obj, "x", typenum, &x) < 0) return NULL;
+    int nd = PyArray_NDIM(x);
+    if (nd < 2) {
+        PyErr_Format(PyExc_ValueError, "x must have shape (..., seq, head_dim), got %d dimension(s)",
+                     nd);
+        goto fail;
+    }
+    npy_intp hd = PyArray_DIM(x, nd - 1), seq = PyArray_DIM(x, nd - 2);
+    size_t rows = (size_t)(PyArray_SIZE(x) / (hd ? hd : 1));
+    if (hd % 2) {
+        PyErr_Format(PyExc_ValueError, "head_dim (the last axis of x) must be even, got %zd",
+                     (Py_ssize_t)hd);
+        goto fail;
+    }
+    size_t outer, nseq;
+    if (pos_obj == Py_None) {
+        npy_intp n = seq;
+        pos = (PyArrayObject *)PyArray_Arange(0.0, (double)n, 1.0, NPY_INT64);
+        if (!pos) goto fail;
+        outer = hd && seq ? rows / (size_t)seq : 0;
+        nseq = (size_t)seq;
+    } else {
+        if (pe_convert_ids(pos_obj, "positions", -1, &pos) < 0) goto fail;
+        if (PyArray_NDIM(pos) == 1 && PyArray_DIM(pos, 0) == seq) {
+            outer = hd && seq ? rows / (size_t)seq : 0;
+            nseq = (size_t)seq;
+        } else if (PyArray_NDIM(pos) == nd - 1 &&
+                   PyArray_CompareLists(PyArray_DIMS(pos), PyArray_DIMS(x), nd - 1)) {
+            outer = 1; /* one position per row */
+            nseq = hd ? rows : 0;
+        } else {
+            pe_shape_error("positions", PyArray_NDIM(pos), PyArray_DIMS(pos), nd - 1,
+                           PyArray_DIMS(x), "x (or shape (seq,))");
+            goto fail;
+        }
+        const int64_t *pp = (const int64_t *)PyArray_DATA(pos);
+        for (npy_intp i = 0; i < PyArray_SIZE(pos); i++) {
+            if (pp[i] > PE_MAX_POSITION || pp[i] < -PE_MAX_POSITION) {
+                PyErr_Format(PyExc_OverflowError,
+                             "positions[%zd] = %lld is beyond +-2^52", (Py_ssize_t)i,
+                             (long long)pp[i]);
+                goto fail;
+            }
+        }
+    }
+    if (out_obj != Py_None) {
+        if (pe_check_out(out_obj, "out", typenum, nd, PyArray_DIMS(x)) < 0) goto fail;
+        PyArrayObject *o = (PyArrayObject *)out_obj;
+        if (PyArray_DATA(o) != PyArray_DATA(x) &&
+            overlaps(o, PyArray_DATA(x), (size_t)PyArray_NBYTES(x))) {
+            PyErr_SetString(PyExc_ValueError, "out overlaps x without being x itself");
+            goto fail;
+        }
+        Py_INCREF(out_obj);
+        out = out_obj;
+    } else {
+        out = PyArray_EMPTY(nd, PyArray_DIMS(x), typenum, 0);
+        if (!out) goto fail;
+    }
+    {
+        void *o = PyArray_DATA((PyArrayObject *)out);
+        const void *xp = PyArray_DATA(x);
+        const int64_t *pp = (const int64_t *)PyArray_DATA(pos);
+        Py_BEGIN_ALLOW_THREADS
+        if (typenum == NPY_FLOAT32)
+            rc = pe_rope_f32((float *)o, (const float *)xp, pp, outer, nseq, (size_t)hd, base,
+                             interleaved, inverse);
+        else
+            rc = pe_rope_f64((double *)o, (const double *)xp, pp, outer, nseq, (size_t)hd, base,
+                             interleaved, inverse);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc != PE_OK) {
+        pe_raise_kernel_error(rc, "rope");
+        goto fail;
+    }
+    Py_DECREF(x);
+    Py_DECREF(pos);
+    return out;
+fail:
+    Py_XDECREF(x);
+    Py_XDECREF(pos);
+    Py_XDECREF(out);
+    return NULL;
+}
+
 PyMethodDef pe_positional_functions[] = {
+    {"rope", (PyCFunction)(void (*)(void))py_rope, METH_VARARGS | METH_KEYWORDS, rope_doc},
     {"embed_positions", (PyCFunction)(void (*)(void))py_embed_positions,
      METH_VARARGS | METH_KEYWORDS, embed_positions_doc},
     {"sinusoidal", (PyCFunction)(void (*)(void))py_sinusoidal, METH_VARARGS | METH_KEYWORDS,
