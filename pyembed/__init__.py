@@ -15,11 +15,13 @@ from .embedding import Embedding
 from .positional import PositionalEncoding, sinusoidal
 from .input_embedding import InputEmbedding, one_hot
 from .rope import rope, rope_backward, rope_permute
+from .bag import EmbeddingBag
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Embedding",
+    "EmbeddingBag",
     "InputEmbedding",
     "PositionalEncoding",
     "sinusoidal",

@@ -105,6 +105,7 @@ static PyMethodDef module_functions[] = {
 static PyMethodDef *const glue_tables[] = {
     pe_table_functions,
     pe_positional_functions,
+    pe_bag_functions,
 };
 
 static int module_exec(PyObject *m) {
