@@ -17,6 +17,10 @@ from .vectors import Vectors
 from .io import load_vectors, save_vectors
 from .safetensors import load_safetensors, save_safetensors
 from . import plot
+from .positional import PositionalEncoding, sinusoidal
+from .input_embedding import InputEmbedding, one_hot
+from .rope import rope, rope_backward, rope_permute
+from .bag import EmbeddingBag
 
 __version__ = "0.1.0"
 
@@ -29,7 +33,15 @@ __all__ = [
     "plot",
     "save_safetensors",
     "save_vectors",
+    "EmbeddingBag",
+    "InputEmbedding",
+    "PositionalEncoding",
+    "sinusoidal",
     "Table",
     "get_num_threads",
+    "one_hot",
+    "rope",
+    "rope_backward",
+    "rope_permute",
     "set_num_threads",
 ]

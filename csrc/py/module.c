@@ -11,6 +11,7 @@
 #include "rng.h"
 #include "parse_glue.h"
 #include "pool.h"
+#include "positional_glue.h"
 
 #include <math.h>
 
@@ -109,6 +110,8 @@ static PyMethodDef *const glue_tables[] = {
     pe_parse_functions,
     pe_pool_functions,
     pe_sgns_functions,
+    pe_positional_functions,
+    pe_bag_functions,
 };
 
 static int module_exec(PyObject *m) {

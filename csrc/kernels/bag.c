@@ -1,0 +1,203 @@
+/* EmbeddingBag forward / backward (see bag.h).
+ *
+ * Shapes: W, grad (num_rows, dim); ids (n,); off (nb + 1,); out, dout, argmax (nb, dim).
+ * The forward streams each bag's rows through one output row held in L1 (prefetching rows
+ * PE_PREFETCH_DIST ids ahead), never materialising the (n, dim) gather that the NumPy
+ * expression `W[ids].reshape(B, L, dim).sum(1)` makes. The backward gives each thread a range
+ * of columns and walks all positions in order, so no two threads write the same element and each
+ * element sums in the order np.add.at would: deterministic without sorting or atomics.
+ */
+#include "bag.h"
+#include "vec_clones.h"
+
+#include <string.h>
+
+#define DEFINE_FORWARD(NAME, T)                                                                  \
+    static PE_VEC_CLONES void NAME##_bags(T *restrict out, int64_t *restrict argmax,             \
+                                          const T *restrict W, const int64_t *restrict ids,      \
+                                          const int64_t *restrict off, const T *restrict psw,    \
+                                          size_t b0, size_t b1, size_t dim, int mode,            \
+                                          int64_t pad) {                                         \
+        for (size_t b = b0; b < b1; b++) {                                                       \
+            T *restrict o = out + b * dim;                                                       \
+            int64_t *restrict am = argmax ? argmax + b * dim : NULL;                             \
+            size_t lo = (size_t)off[b], hi = (size_t)off[b + 1], count = 0;                      \
+            memset(o, 0, dim * sizeof(T));                                                       \
+            if (am)                                                                              \
+                for (size_t k = 0; k < dim; k++) am[k] = -1;                                     \
+            for (size_t j = lo; j < hi; j++) {                                                   \
+                if (j + PE_PREFETCH_DIST < hi) {                                                 \
+                    const T *pf = W + (size_t)ids[j + PE_PREFETCH_DIST] * dim;                   \
+                    for (size_t k = 0; k < dim; k += 64 / sizeof(T)) PE_PREFETCH_R(pf + k);     \
+                }                                                                                \
+                int64_t id = ids[j];                                                             \
+                if (id == pad) continue;                                                         \
+                const T *restrict w = W + (size_t)id * dim;                                      \
+                if (mode == PE_BAG_MAX) {                                                        \
+                    if (count == 0) {                                                            \
+                        for (size_t k = 0; k < dim; k++) {                                       \
+                            o[k] = w[k];                                                         \
+                            am[k] = id;                                                          \
+                        }                                                                        \
+                    } else {                                                                     \
+                        for (size_t k = 0; k < dim; k++) {                                       \
+                            int gt = w[k] > o[k];                                                \
+                            o[k] = gt ? w[k] : o[k];                                             \
+                            am[k] = gt ? id : am[k];                                             \
+                        }                                                                        \
+                    }                                                                            \
+                } else if (psw) {                                                                \
+                    const T s = psw[j];                                                          \
+                    for (size_t k = 0; k < dim; k++) o[k] += w[k] * s;                           \
+                } else {                                                                         \
+                    for (size_t k = 0; k < dim; k++) o[k] += w[k];                               \
+                }                                                                                \
+                count++;                                                                         \
+            }                                                                                    \
+            if (mode == PE_BAG_MEAN && count > 1) {                                              \
+                const T s = (T)(1.0 / (double)count);                                            \
+                for (size_t k = 0; k < dim; k++) o[k] *= s;                                      \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+                                                                                                 \
+    int NAME(T *out, int64_t *argmax, const T *W, const int64_t *ids, const int64_t *off,       \
+             const T *psw, size_t nb, size_t dim, int mode, int64_t padding_idx) {              \
+        if (mode != PE_BAG_SUM && mode != PE_BAG_MEAN && mode != PE_BAG_MAX) return PE_ERR_VALUE; \
+        if (mode == PE_BAG_MAX && !argmax) return PE_ERR_VALUE;                                  \
+        if (mode != PE_BAG_MAX) argmax = NULL;                                                   \
+        if (mode != PE_BAG_SUM) psw = NULL;                                                      \
+        if (nb == 0) return PE_OK;                                                               \
+        size_t n = (size_t)off[nb];                                                              \
+        size_t work = pe_mul_size(pe_mul_size(n + nb, dim), sizeof(T));                          \
+        int nt = pe_threads_for(work, nb);                                                       \
+        (void)nt;                                                                                \
+        PE_OMP_FOR_NT                                                                            \
+        for (int t = 0; t < nt; t++) {                                                           \
+            /* equal shares of positions, cut at bag boundaries (bags vary in length) */         \
+            size_t b0 = 0, b1 = 0;                                                               \
+            size_t want0 = n * (size_t)t / (size_t)nt, want1 = n * (size_t)(t + 1) / (size_t)nt; \
+            b0 = t == 0 ? 0 : pe_bag_first_at(off, nb, want0);                                   \
+            b1 = t == nt - 1 ? nb : pe_bag_first_at(off, nb, want1);                             \
+            NAME##_bags(out, argmax, W, ids, off, psw, b0, b1, dim, mode, padding_idx);          \
+        }                                                                                        \
+        return PE_OK;                                                                            \
+    }
+
+/* First bag b whose start off[b] >= pos (nb when none): a binary search over the offsets. */
+static size_t pe_bag_first_at(const int64_t *off, size_t nb, size_t pos) {
+    size_t lo = 0, hi = nb;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((size_t)off[mid] < pos) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+DEFINE_FORWARD(pe_bag_forward_f32, float)
+DEFINE_FORWARD(pe_bag_forward_f64, double)
+
+/* Columns per thread in the backward: whole cache lines, so threads never share one. */
+#define COLS_ALIGN 16
+
+#define DEFINE_BACKWARD(NAME, T)                                                                 \
+    static PE_VEC_CLONES void NAME##_cols(T *restrict grad, const int64_t *restrict ids,         \
+                                          const int64_t *restrict off,                           \
+                                          const T *restrict dout, const T *restrict psw,         \
+                                          const int64_t *restrict argmax, size_t nb, size_t dim, \
+                                          int mode, int64_t pad, size_t c0, size_t c1) {         \
+        for (size_t b = 0; b < nb; b++) {                                                        \
+            const T *restrict d = dout + b * dim;                                                \
+            if (mode == PE_BAG_MAX) {                                                            \
+                const int64_t *restrict am = argmax + b * dim;                                   \
+                for (size_t k = c0; k < c1; k++)                                                 \
+                    if (am[k] >= 0) grad[(size_t)am[k] * dim + k] += d[k];                       \
+                continue;                                                                        \
+            }                                                                                    \
+            size_t lo = (size_t)off[b], hi = (size_t)off[b + 1];                                 \
+            T s = (T)1;                                                                          \
+            if (mode == PE_BAG_MEAN) {                                                           \
+                size_t count = 0;                                                                \
+                for (size_t j = lo; j < hi; j++) count += ids[j] != pad;                         \
+                if (count == 0) continue;                                                        \
+                s = (T)(1.0 / (double)count);                                                    \
+            }                                                                                    \
+            for (size_t j = lo; j < hi; j++) {                                                   \
+                int64_t id = ids[j];                                                             \
+                if (id == pad) continue;                                                         \
+                T *restrict g = grad + (size_t)id * dim;                                         \
+                if (psw) {                                                                       \
+                    const T sj = psw[j];                                                         \
+                    for (size_t k = c0; k < c1; k++) g[k] += d[k] * sj;                          \
+                } else if (mode == PE_BAG_MEAN) {                                                \
+                    for (size_t k = c0; k < c1; k++) g[k] += d[k] * s;                           \
+                } else {                                                                         \
+                    for (size_t k = c0; k < c1; k++) g[k] += d[k];                               \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+    }                                                                                            \
+                                                                                                 \
+    int NAME(T *grad, uint8_t *mark, int64_t *touched, size_t *n_touched, const int64_t *ids,   \
+             const int64_t *off, const T *dout, const T *psw, const int64_t *argmax, size_t nb, \
+             size_t dim, int mode, int64_t padding_idx) {                                        \
+        if (mode != PE_BAG_SUM && mode != PE_BAG_MEAN && mode != PE_BAG_MAX) return PE_ERR_VALUE; \
+        if (mode == PE_BAG_MAX && !argmax) return PE_ERR_VALUE;                                  \
+        if (mode != PE_BAG_SUM) psw = NULL;                                                      \
+        if (nb == 0 || dim == 0) return PE_OK;                                                   \
+        /* the touched list first (serial, cheap), in order of first appearance */               \
+        if (mode == PE_BAG_MAX) {                                                                \
+            for (size_t e = 0; e < nb * dim; e++) {                                              \
+                int64_t r = argmax[e];                                                           \
+                if (r >= 0 && !mark[r]) {                                                        \
+                    mark[r] = 1;                                                                 \
+                    touched[(*n_touched)++] = r;                                                 \
+                }                                                                                \
+            }                                                                                    \
+        } else {                                                                                 \
+            for (size_t j = 0; j < (size_t)off[nb]; j++) {                                       \
+                int64_t r = ids[j];                                                              \
+                if (r != padding_idx && !mark[r]) {                                              \
+                    mark[r] = 1;                                                                 \
+                    touched[(*n_touched)++] = r;                                                 \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+        size_t n = (size_t)off[nb];                                                              \
+        size_t nchunks = (dim + COLS_ALIGN - 1) / COLS_ALIGN;                                    \
+        size_t work = pe_mul_size(pe_mul_size(mode == PE_BAG_MAX ? nb : n + nb, dim), 2 * sizeof(T)); \
+        int nt = pe_threads_for(work, nchunks);                                                  \
+        (void)nt;                                                                                \
+        PE_OMP_FOR_NT                                                                            \
+        for (int t = 0; t < nt; t++) {                                                           \
+            size_t c0 = nchunks * (size_t)t / (size_t)nt * COLS_ALIGN;                           \
+            size_t c1 = nchunks * (size_t)(t + 1) / (size_t)nt * COLS_ALIGN;                     \
+            if (c1 > dim) c1 = dim;                                                              \
+            NAME##_cols(grad, ids, off, dout, psw, argmax, nb, dim, mode, padding_idx, c0, c1);  \
+        }                                                                                        \
+        return PE_OK;                                                                            \
+    }
+
+DEFINE_BACKWARD(pe_bag_backward_f32, float)
+DEFINE_BACKWARD(pe_bag_backward_f64, double)
+
+#define DEFINE_PSW_GRAD(NAME, T)                                                                 \
+    int NAME(T *gpsw, const T *W, const int64_t *ids, const int64_t *off, const T *dout,        \
+             size_t n, size_t nb, size_t dim, int64_t padding_idx) {                             \
+        memset(gpsw, 0, n * sizeof(T));                                                          \
+        for (size_t b = 0; b < nb; b++) {                                                        \
+            const T *d = dout + b * dim;                                                         \
+            for (size_t j = (size_t)off[b]; j < (size_t)off[b + 1]; j++) {                       \
+                if (ids[j] == padding_idx) continue;                                             \
+                const T *w = W + (size_t)ids[j] * dim;                                           \
+                double acc = 0.0;                                                                \
+                for (size_t k = 0; k < dim; k++) acc += (double)d[k] * (double)w[k];             \
+                gpsw[j] = (T)acc;                                                                \
+            }                                                                                    \
+        }                                                                                        \
+        return PE_OK;                                                                            \
+    }
+
+DEFINE_PSW_GRAD(pe_bag_psw_grad_f32, float)
+DEFINE_PSW_GRAD(pe_bag_psw_grad_f64, double)
