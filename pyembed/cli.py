@@ -194,13 +194,11 @@ def _fmt_neighbours(pairs):
     return ", ".join(f"{w} ({s:.2f})" for w, s in pairs)
 
 
-def save_embeddings_plot(kv, words, path):
+def save_embeddings_plot(kv, words, path, title=None):
     """The 2-D PCA picture of ``words`` (pyembed.plot.plot_2d), EMBEDDINGS_SIZE at DPI."""
     from .plot import plot_2d
 
-    fig = plot_2d(kv, words=list(words))
-    fig.set_size_inches(*EMBEDDINGS_SIZE)
-    fig.savefig(path, dpi=DPI)
+    plot_2d(kv, words=list(words), path=path, title=title, figsize=EMBEDDINGS_SIZE, dpi=DPI)
     return path
 
 
@@ -258,7 +256,7 @@ def run_demo(out_dir=".", *, seed=1, workers=None, epochs=5, corpus="default", p
             print(f"  {q:>5}: {_fmt_neighbours(nb)}", file=out)
     a, b, c = DEMO_ANALOGY
     if all(w in kv for w in (a, b, c)):
-        ans = kv.most_similar(positive=[b, c], negative=[a], topn=3)
+        ans = kv.analogy(a, b, c, topn=3)
         report["analogy"] = ans
         print(f"\n{b} - {a} + {c} = {ans[0][0]}   (then: {_fmt_neighbours(ans[1:])})", file=out)
     if plots:
@@ -268,7 +266,8 @@ def run_demo(out_dir=".", *, seed=1, workers=None, epochs=5, corpus="default", p
         words = [w for cat in ("animals", "vehicles", "fruit", "people") for w in CATEGORIES[cat]]
         words = [w for w in words if w in kv] if args.corpus == "default" else \
             list(model.index_to_key[:60])
-        p1 = save_embeddings_plot(kv, words, os.path.join(out_dir, EMBEDDINGS_PNG))
+        p1 = save_embeddings_plot(kv, words, os.path.join(out_dir, EMBEDDINGS_PNG),
+                                  title="word2vec on the built-in corpus: PCA of the vectors")
         p2 = save_positional_plot(os.path.join(out_dir, POSITIONAL_PNG))
         report["paths"] = [p1, p2]
         print(f"\nwrote {p1} (PCA of {len(words)} word vectors) and {p2}", file=out)
@@ -316,7 +315,7 @@ def _cmd_similar(args):
 def _cmd_analogy(args):
     kv = _load(args.vectors)
     _check_words(kv, [args.a, args.b, args.c])
-    res = kv.most_similar(positive=[args.b, args.c], negative=[args.a], topn=args.topn)
+    res = kv.analogy(args.a, args.b, args.c, topn=args.topn)
     print(f"{args.a} : {args.b} :: {args.c} : ?   ({args.b} - {args.a} + {args.c})")
     for w, s in res:
         print(f"{s:8.4f}  {w}")

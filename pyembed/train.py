@@ -258,7 +258,7 @@ class Word2Vec:
         if self._wv is None:
             from .vectors import Vectors
 
-            self._wv = Vectors(list(self.index_to_key), self.syn0.copy())
+            self._wv = Vectors(list(self.index_to_key), self.syn0.copy(), copy=False)
         return self._wv
 
     def save(self, path, binary=False):
