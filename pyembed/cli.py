@@ -19,6 +19,11 @@ __all__ = ["main", "run_demo"]
 
 DEMO_QUERIES = ("cat", "dog", "car", "king")
 DEMO_ANALOGY = ("man", "king", "woman")  # man : king :: woman : ?  (king - man + woman)
+# the words of the demo's picture: a few of each category, so that the labels stay readable
+DEMO_PLOT_WORDS = ("cat", "kitten", "dog", "puppy", "horse", "cow", "car", "truck", "bus", "train",
+                   "bicycle", "apple", "banana", "orange", "cherry", "king", "queen", "man",
+                   "woman", "prince", "princess", "boy", "girl", "paris", "france", "berlin",
+                   "germany")
 EMBEDDINGS_PNG = "embeddings_2d.png"
 POSITIONAL_PNG = "positional_encoding.png"
 # pixel sizes of the demo's pictures (inches * dpi), fixed so that tests can check them
@@ -261,11 +266,9 @@ def run_demo(out_dir=".", *, seed=1, workers=None, epochs=5, corpus="default", p
         print(f"\n{b} - {a} + {c} = {ans[0][0]}   (then: {_fmt_neighbours(ans[1:])})", file=out)
     if plots:
         os.makedirs(out_dir, exist_ok=True)
-        from .corpus import CATEGORIES
-
-        words = [w for cat in ("animals", "vehicles", "fruit", "people") for w in CATEGORIES[cat]]
-        words = [w for w in words if w in kv] if args.corpus == "default" else \
-            list(model.index_to_key[:60])
+        words = [w for w in DEMO_PLOT_WORDS if w in kv]
+        if len(words) < 10:  # another corpus: its most frequent words
+            words = list(model.index_to_key[:40])
         p1 = save_embeddings_plot(kv, words, os.path.join(out_dir, EMBEDDINGS_PNG),
                                   title="word2vec on the built-in corpus: PCA of the vectors")
         p2 = save_positional_plot(os.path.join(out_dir, POSITIONAL_PNG))

@@ -53,7 +53,7 @@ _PEOPLE_PAIRS = [
     ("man", "woman", "common", "adult", ["work", "office", "job", "colleagues"]),
     ("boy", "girl", "common", "young", ["school", "toys", "playground", "homework"]),
     ("father", "mother", "common", "adult", ["family", "children", "home", "kitchen"]),
-    ("son", "daughter", "common", "young", ["parents", "birthday", "bedroom", "bicycle"]),
+    ("son", "daughter", "common", "young", ["parents", "birthday", "bedroom", "treehouse"]),
     ("husband", "wife", "common", "adult", ["married", "wedding", "ring", "anniversary"]),
     ("brother", "sister", "common", "young", ["twin", "sibling", "games", "cousin"]),
 ]
