@@ -73,7 +73,7 @@ def rows(ctx):
     """One row for pyembed.bench: the trainer's seconds beside gensim's."""
     from . import get_num_threads
 
-    r = compare(threads=get_num_threads(), quick=bool(ctx.quick))
+    r = compare(threads=getattr(ctx, "threads", None) or get_num_threads(), quick=bool(ctx.quick))
     anchors = {}
     if r["gensim_s"] is not None:
         anchors["gensim Word2Vec"] = r["gensim_s"]

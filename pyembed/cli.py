@@ -357,17 +357,9 @@ def _cmd_info(args):
 
 
 def _cmd_bench(args):
-    import runpy
+    from . import bench
 
-    argv = sys.argv
-    sys.argv = ["pyembed.bench"] + list(args.bench_args)
-    try:
-        runpy.run_module("pyembed.bench", run_name="__main__", alter_sys=True)
-    except ImportError as e:
-        raise _UsageError(f"the benchmark is not available: {e}") from None
-    finally:
-        sys.argv = argv
-    return 0
+    return bench.main(list(args.bench_args))
 
 
 _COMMANDS = {"demo": _cmd_demo, "train": _cmd_train, "similar": _cmd_similar,

@@ -83,13 +83,15 @@ _ANIMAL_GENERAL = {
     "anoun": ["animal", "pet", "fur", "tail", "paws", "vet"],
     "averb": ["slept", "ate", "ran", "played", "rested", "hid"],
 }
+# one species slot at most per sentence: the contexts animals share outweigh their own
 _ANIMAL_TEMPLATES = [
-    "the {age} {E} {sound} near the {thing}",
-    "a {age} {E} is an {anoun} that {sound}",
+    "the {age} {E} {sound} near the {anoun}",
+    "a {age} {E} is an {anoun} that {averb}",
     "the farmer fed the {E} and it {sound}",
-    "our {anoun} {E} {averb} with the {thing}",
-    "i saw a {age} {E} with a {thing} and its {anoun}",
-    "the {E} {averb} and {sound} by the {thing}",
+    "our {anoun} {E} {averb} with the {anoun}",
+    "i saw a {age} {E} with a {thing} near the {anoun}",
+    "the {E} {averb} and {averb} by the {anoun}",
+    "the {age} {E} {averb} in the yard with its {anoun}",
 ]
 
 # (vehicle, its own word)

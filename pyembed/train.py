@@ -151,7 +151,8 @@ class Word2Vec:
     def build_vocab(self, sentences):
         """Count the words, keep those seen ``min_count`` times (most frequent first, ties in
         order of first appearance, as gensim), turn the corpus into int32 ids and initialise
-        the tables: input vectors U[-0.5/dim, 0.5/dim) (word2vec.c), output vectors zero."""
+        the tables: input vectors U[-1/dim, 1/dim) (gensim 4; word2vec.c uses half that, which
+        learns slower in short runs), output vectors zero."""
         with _gc_paused():
             sents = _as_sentences(sentences)
             flat = list(itertools.chain.from_iterable(sents))
@@ -192,7 +193,7 @@ class Word2Vec:
             self._keep = np.ones(V)
         self._alias = _core.alias_table(self.counts.astype(np.float64) ** self.ns_exponent)
         self.syn0 = np.empty((V, D), np.float32)
-        _core.fill_uniform(self.syn0, self.seed, -0.5 / D, 0.5 / D)
+        _core.fill_uniform(self.syn0, self.seed, -1.0 / D, 1.0 / D)
         self.syn1neg = np.zeros((V, D), np.float32)
         self._wv = None
 

@@ -74,7 +74,7 @@ def _lookup(tab, x, lo, hi):
     if x <= -MAX_EXP:
         return lo(x)
     idx = int((x + np.float32(MAX_EXP)) * np.float32(EXP_TABLE_SIZE / (2.0 * MAX_EXP)))
-    return float(tab[idx])
+    return float(tab[min(idx, EXP_TABLE_SIZE - 1)])  # x + 8 can round up to 16
 
 
 def sgns_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negative, alpha_begin,

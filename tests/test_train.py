@@ -44,6 +44,30 @@ def test_kernel_matches_reference(seed, D, window, negative):
     np.testing.assert_allclose(loss, rloss, rtol=1e-12)
 
 
+def test_kernel_score_just_below_the_table_edge():
+    """f = 8 - ulp: f + 8 rounds to 16 in float32; the table index must stay in range (it once
+    read one entry past the sigmoid table, giving g = -7 alpha and a garbage loss)."""
+    edge = np.nextafter(np.float32(8), np.float32(0))
+    syn0 = np.ones((2, 1), np.float32)
+    syn1 = np.full((2, 1), edge, np.float32)
+    args = (np.array([0, 1], np.int32), np.array([0, 2], np.int64), np.ones(2),
+            _core.alias_table(np.ones(2)))
+    kw = dict(window=1, negative=0, alpha_begin=0.5, alpha_end=0.5, seed=1)
+    r0, r1, rloss, _, _ = sgns_reference(syn0, syn1, *args, **kw)
+    loss, pairs, _ = _core.sgns_train(syn0, syn1, *args, **kw)
+    assert pairs == 2 and 0 < loss < 1e-3
+    np.testing.assert_array_equal(syn0, r0)
+    np.testing.assert_array_equal(syn1, r1)
+    assert (syn1 > edge - 1e-3).all()  # a tiny step up, not a jump down
+
+
+def test_kernel_nan_rows_do_not_index_out_of_the_table():
+    syn0, syn1, tokens, bounds, keep, alias = _problem(4)
+    syn1[:] = np.nan
+    loss, pairs, _ = _core.sgns_train(syn0, syn1, tokens, bounds, keep, alias, seed=1)
+    assert pairs > 0 and np.isnan(loss)
+
+
 def test_kernel_trains_only_the_given_sentences():
     syn0, syn1, tokens, bounds, keep, alias = _problem(3)
     tokens[: bounds[1]] = 10**6  # out of range, but outside the sentences we pass: never read

@@ -44,17 +44,24 @@ static void build_tables(exp_tables *t) {
     }
 }
 
-/* -log sigmoid(x) */
+/* Table index of x in (-MAX_EXP, MAX_EXP). The float sum x + MAX_EXP can round up to exactly
+ * 2 * MAX_EXP for x just below MAX_EXP, hence the clamp. */
+static AI int exp_index(float x) {
+    int i = (int)((x + MAX_EXP) * (EXP_TABLE_SIZE / (2.0f * MAX_EXP)));
+    return i < EXP_TABLE_SIZE ? i : EXP_TABLE_SIZE - 1;
+}
+
+/* -log sigmoid(x); NaN (from a user's NaN row) takes the first branch, never a table index */
 static AI float neg_log_sigmoid(const exp_tables *t, float x) {
+    if (!(x > -MAX_EXP)) return x == x ? -x : x;
     if (x >= MAX_EXP) return 0.0f;
-    if (x <= -MAX_EXP) return -x;
-    return t->nlsig[(int)((x + MAX_EXP) * (EXP_TABLE_SIZE / (2.0f * MAX_EXP)))];
+    return t->nlsig[exp_index(x)];
 }
 
 static AI float sigmoid(const exp_tables *t, float x) {
+    if (!(x > -MAX_EXP)) return 0.0f;
     if (x >= MAX_EXP) return 1.0f;
-    if (x <= -MAX_EXP) return 0.0f;
-    return t->sig[(int)((x + MAX_EXP) * (EXP_TABLE_SIZE / (2.0f * MAX_EXP)))];
+    return t->sig[exp_index(x)];
 }
 
 typedef float v8f __attribute__((vector_size(32)));
