@@ -106,9 +106,10 @@ def sgns_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negativ
                     draw += 1
                     if t != center:
                         targets.append(t)
-                f = [dot32(x, syn1[t]) for t in targets]
                 acc = np.zeros_like(x)
+                f = [None] * len(targets)
                 for k, t in enumerate(targets):
+                    f[k] = dot32(x, syn1[t])  # sequential, as word2vec.c
                     label = np.float32(1.0 if k == 0 else 0.0)
                     sg = _lookup(sig, f[k], lambda v: 0.0, 1.0)
                     g = np.float32((label - np.float32(sg)) * alpha)

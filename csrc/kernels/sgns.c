@@ -133,6 +133,7 @@ static AI void sgns_range_body(const sgns_args *a, const int64_t *bounds, size_t
     double loss = 0.0;
     uint64_t pairs = 0, words = 0;
     uint32_t targets[MAX_NEGATIVE + 1];
+    uint8_t dup[MAX_NEGATIVE + 1];
     float f[MAX_NEGATIVE + 1];
     for (size_t s = s0; s < s1; s++) {
         /* frequent-word subsampling: the dropped words leave the sentence, which widens the
@@ -161,19 +162,27 @@ static AI void sgns_range_body(const sgns_args *a, const int64_t *bounds, size_t
             for (size_t j = lo; j < hi; j++) {
                 if (j == c) continue;
                 float *x = a->syn0 + (size_t)kept_id[j] * D;
-                int nt = 0;
-                targets[nt++] = center;
+                int nt = 0, any_dup = 0;
+                targets[nt] = center;
+                dup[nt++] = 0;
                 for (int k = 0; k < a->negative; k++) {
                     uint32_t t = pe_alias_draw(a->alias, a->vocab, pe_hash64(state, draw++));
                     if (t == center) continue;
-                    targets[nt++] = t;
+                    uint8_t d = 0;
+                    for (int m = 1; m < nt; m++) d |= targets[m] == t;
+                    any_dup |= d;
+                    targets[nt] = t;
+                    dup[nt++] = d;
                     PE_PREFETCH_W(a->syn1 + (size_t)t * D);
                 }
-                /* every score before any update: the 1 + negative dots are independent */
+                /* Scores before any update: the 1 + negative dots are independent. A target
+                 * drawn twice is rescored after its first update, so the result is exactly the
+                 * sequential loop of word2vec.c and gensim. */
                 for (int k = 0; k < nt; k++) f[k] = dot(x, a->syn1 + (size_t)targets[k] * D, D);
                 memset(acc, 0, D * sizeof(float));
                 for (int k = 0; k < nt; k++) {
                     const float label = k == 0 ? 1.0f : 0.0f;
+                    if (any_dup && dup[k]) f[k] = dot(x, a->syn1 + (size_t)targets[k] * D, D);
                     const float g = (label - sigmoid(a->tab, f[k])) * alpha;
                     loss += neg_log_sigmoid(a->tab, k == 0 ? f[k] : -f[k]);
                     update_out(acc, a->syn1 + (size_t)targets[k] * D, x, g, D);

@@ -18,9 +18,12 @@
  * position c (the center) draw a window reduction b in [0, window) and for every context position
  * j with 0 < |j - c| <= window - b: with x = syn0[tokens[j]] and targets t_0 = tokens[c]
  * (label 1) and `negative` ids t_k drawn from the alias table (label 0; a draw equal to t_0 is
- * skipped, as word2vec.c does), all scores f_k = x . syn1[t_k] are computed first, then
+ * skipped, as word2vec.c does), in order k = 0, 1, ...:
+ *     f_k = x . syn1[t_k]
  *     g_k = alpha * (label_k - sigmoid(f_k))     (sigmoid from a table over [-8, 8], clamped)
- *     syn1[t_k] += g_k * x    (k in order)         syn0[tokens[j]] += sum_k g_k * syn1_old[t_k]
+ *     acc += g_k * syn1[t_k];   syn1[t_k] += g_k * x
+ * and then syn0[tokens[j]] += acc (x itself does not change during the loop, so the scores of
+ * distinct targets are computed up front, in parallel; a repeated target is rescored).
  * alpha falls linearly from alpha_begin at the first token of the call to alpha_end at the last.
  *
  * Randomness is counter based (rng.h): every draw of the token at absolute position p comes from
