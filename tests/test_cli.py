@@ -9,7 +9,9 @@ import pytest
 
 from pyembed import cli
 
-from _demo_run import demo_run
+from _demo_run import UNDER_ASAN, demo_run
+
+needs_matplotlib = pytest.mark.skipif(UNDER_ASAN, reason="matplotlib aborts under ASan")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,6 +62,7 @@ def test_demo_prints_loss_neighbours_and_analogy():
     assert report["seconds"] > 0
 
 
+@needs_matplotlib
 def test_demo_pictures_exist_with_the_expected_size():
     _, report, _, out_dir = demo_run()
     emb = os.path.join(out_dir, cli.EMBEDDINGS_PNG)
@@ -101,6 +104,7 @@ def test_info(capsys, vectors_file):
     assert "dimension:  100" in out and "words:" in out
 
 
+@needs_matplotlib
 def test_plot(capsys, vectors_file, tmp_path):
     png = tmp_path / "p.png"
     code, _, _ = _run(capsys, "plot", vectors_file, "-o", str(png), "--words", "cat", "dog",
