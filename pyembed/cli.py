@@ -18,6 +18,7 @@ import time
 __all__ = ["main", "run_demo"]
 
 DEMO_QUERIES = ("cat", "dog", "car", "king")
+STDLIB_QUERIES = ("file", "list", "error", "thread", "socket")
 DEMO_ANALOGY = ("man", "king", "woman")  # man : king :: woman : ?  (king - man + woman)
 # the words of the demo's picture: a few of each category, so that the labels stay readable
 DEMO_PLOT_WORDS = ("cat", "kitten", "dog", "puppy", "horse", "cow", "car", "truck", "bus", "train",
@@ -254,8 +255,10 @@ def run_demo(out_dir=".", *, seed=1, workers=None, epochs=5, corpus="default", p
     kv = model.wv
     report = {"neighbours": {}, "analogy": None, "paths": []}
     print("\nnearest neighbours (cosine):", file=out)
-    for q in DEMO_QUERIES:
-        if q in kv:
+    for q in DEMO_QUERIES if args.corpus == "default" else STDLIB_QUERIES:
+        if q not in kv:
+            print(f"  {q:>5}: (not in the vocabulary)", file=out)
+        else:
             nb = kv.most_similar(q, topn=5)
             report["neighbours"][q] = nb
             print(f"  {q:>5}: {_fmt_neighbours(nb)}", file=out)

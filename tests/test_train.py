@@ -296,3 +296,18 @@ def test_demo_training_learns_the_known_relations():
     top3 = [w for w, _ in report["analogy"]]
     assert "queen" in top3, top3
     assert model.loss_history[-1] < model.loss_history[0]
+
+
+def test_progress_plain_lines_and_tqdm_bar(capsys, monkeypatch):
+    import pyembed.train as tr
+
+    _tiny(progress=True, epochs=2)
+    out = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0] for ln in out] == ["epoch 1/2", "epoch 2/2"]
+    assert all("loss" in ln and "words/s" in ln for ln in out)
+    monkeypatch.setattr(tr, "_isatty", lambda: True)
+    _tiny(progress="auto", epochs=2)
+    cap = capsys.readouterr()
+    assert "training" in cap.err and "loss=" in cap.err and "word/s" in cap.err
+    _tiny(progress=False)
+    assert capsys.readouterr() == ("", "")
