@@ -283,6 +283,13 @@ def run_demo(out_dir=".", *, seed=1, workers=None, epochs=5, corpus="default", p
 
 
 def _cmd_demo(args):
+    if not args.no_plots:  # fail before training, not after
+        try:
+            os.makedirs(args.out_dir, exist_ok=True)
+        except OSError as e:
+            raise _UsageError(f"cannot write in {args.out_dir!r}: {e.strerror or e}") from None
+        if not os.access(args.out_dir, os.W_OK):
+            raise _UsageError(f"cannot write in {args.out_dir!r}: permission denied")
     run_demo(args.out_dir, plots=not args.no_plots, args=args)
     return 0
 

@@ -166,6 +166,12 @@ def test_errors_unreadable_files(capsys, tmp_path):
     assert "min_count" in _fails(capsys, "train", str(corpus), "-o", str(tmp_path / "v.txt"))
 
 
+def test_demo_unwritable_out_dir(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert "cannot write in" in _fails(capsys, "demo", "--out-dir", str(blocker / "sub"))
+
+
 def test_python_dash_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "pyembed", "similar", "/nonexistent/v.txt", "cat"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)

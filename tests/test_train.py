@@ -1,5 +1,7 @@
 """The word2vec trainer: the SGNS kernel against tests/reference_train.py, its argument checks,
 the alias table, determinism, the file it writes, and the functional test on the demo corpus."""
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -94,6 +96,32 @@ def test_kernel_deterministic_for_one_thread_and_any_split():
         pairs += _core.sgns_train(c[0], c[1], c[2], c[3][s:s + 2], c[4], c[5], **kw)[1]
     assert pairs == r1[1]
     np.testing.assert_allclose(c[0], a[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_kernel_threads_after_fork():
+    """libgomp's pool does not survive fork: a child asking for 2 threads must still finish."""
+    _core.sgns_train(*_problem(6), threads=2)  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # child: exit status 0 only if training works
+        try:
+            _, pairs, _ = _core.sgns_train(*_problem(7), threads=2)
+            os._exit(0 if pairs > 0 else 1)
+        except BaseException:
+            os._exit(2)
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:  # a hang would be the bug: give up after a minute rather than block the suite
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if not done:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("sgns_train hung in a forked child")
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
 
 
 def test_alias_table_distribution():

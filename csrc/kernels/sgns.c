@@ -12,6 +12,7 @@
 #include "rng.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,6 +213,12 @@ __attribute__((target("avx2"))) static void sgns_range_avx2(const sgns_args *a,
 }
 #endif
 
+/* libgomp's thread pool does not survive fork(): a forked child trains on one thread even when
+ * the caller asks for more (threads.c does the same for every other kernel). */
+static int g_forked_child = 0;
+static void on_fork_child(void) { g_forked_child = 1; }
+static void register_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
+
 /* first sentence whose start is >= pos, in bounds[0..S] */
 static size_t sentence_at(const int64_t *bounds, size_t S, int64_t pos) {
     size_t lo = 0, hi = S;
@@ -237,7 +244,9 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
         size_t len = (size_t)(bounds[s + 1] - bounds[s]);
         if (len > maxlen) maxlen = len;
     }
-    int nt = nthreads > 1 ? nthreads : 1;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handler);
+    int nt = nthreads > 1 && !g_forked_child ? nthreads : 1;
     if ((size_t)nt > n_sentences) nt = (int)n_sentences;
 #ifndef _OPENMP
     nt = 1;
