@@ -238,7 +238,7 @@ def default_corpus(n_sentences=200_000, seed=0):
         for b in blocks:
             out.extend(words[b].tolist())
         order = rng.permutation(len(out))
-        return [out[i] for i in order]
+        return list(map(out.__getitem__, order.tolist()))
 
 
 # -- evaluation files from the grammar's relations ------------------------------------------------

@@ -158,14 +158,17 @@ class Word2Vec:
             flat = list(itertools.chain.from_iterable(sents))
             lengths = np.fromiter(map(len, sents), dtype=np.int64, count=len(sents))
             counter = Counter(flat)
-        kept = [(w, c) for w, c in counter.items() if c >= self.min_count]
-        kept.sort(key=lambda wc: -wc[1])  # stable: ties stay in order of first appearance
-        if not kept:
+        words = np.array(list(counter.keys()), dtype=object)
+        counts = np.fromiter(counter.values(), dtype=np.int64, count=len(counter))
+        order = np.flatnonzero(counts >= self.min_count)
+        # most frequent first; a stable sort keeps ties in order of first appearance (as gensim)
+        order = order[np.argsort(-counts[order], kind="stable")]
+        if order.size == 0:
             raise ValueError(f"no word occurs min_count={self.min_count} times in "
                              f"{len(flat)} tokens: nothing to train")
-        self.index_to_key = [w for w, _ in kept]
-        self.key_to_index = {w: i for i, w in enumerate(self.index_to_key)}
-        self.counts = np.array([c for _, c in kept], dtype=np.int64)
+        self.index_to_key = words[order].tolist()
+        self.key_to_index = dict(zip(self.index_to_key, range(order.size)))
+        self.counts = counts[order]
         ids = np.fromiter(map(self.key_to_index.get, flat, itertools.repeat(-1)), dtype=np.int64,
                           count=len(flat))
         keep = ids >= 0

@@ -112,6 +112,33 @@ static AI void add_row(float *x, const float *acc, size_t D) {
     for (; k < D; k++) x[k] += acc[k];
 }
 
+/* For distinct rows[0..nt): acc = sum_k g[k] * rows[k] (k in order); rows[k] += g[k] * x;
+ * then x += acc. Column blocks outside, targets inside: x and acc stay in registers. */
+static AI void update_all(float *x, float *const *rows, const float *g, int nt, size_t D) {
+    size_t k = 0;
+    for (; k + 8 <= D; k += 8) {
+        const v8f xv = LD8(x + k);
+        v8f acc = {0};
+        for (int t = 0; t < nt; t++) {
+            const v8f gv = {g[t], g[t], g[t], g[t], g[t], g[t], g[t], g[t]};
+            const v8f o = LD8(rows[t] + k);
+            acc += gv * o;
+            ST8(rows[t] + k, o + gv * xv);
+        }
+        ST8(x + k, xv + acc);
+    }
+    for (; k < D; k++) {
+        const float xs = x[k];
+        float acc = 0.0f;
+        for (int t = 0; t < nt; t++) {
+            const float o = rows[t][k];
+            acc += g[t] * o;
+            rows[t][k] = o + g[t] * xs;
+        }
+        x[k] = xs + acc;
+    }
+}
+
 typedef struct {
     float *syn0, *syn1;
     const int32_t *tokens;
@@ -135,7 +162,8 @@ static AI void sgns_range_body(const sgns_args *a, const int64_t *bounds, size_t
     uint64_t pairs = 0, words = 0;
     uint32_t targets[MAX_NEGATIVE + 1];
     uint8_t dup[MAX_NEGATIVE + 1];
-    float f[MAX_NEGATIVE + 1];
+    float f[MAX_NEGATIVE + 1], g[MAX_NEGATIVE + 1];
+    float *rows[MAX_NEGATIVE + 1];
     for (size_t s = s0; s < s1; s++) {
         /* frequent-word subsampling: the dropped words leave the sentence, which widens the
          * window (word2vec.c) */
@@ -180,15 +208,28 @@ static AI void sgns_range_body(const sgns_args *a, const int64_t *bounds, size_t
                  * drawn twice is rescored after its first update, so the result is exactly the
                  * sequential loop of word2vec.c and gensim. */
                 for (int k = 0; k < nt; k++) f[k] = dot(x, a->syn1 + (size_t)targets[k] * D, D);
-                memset(acc, 0, D * sizeof(float));
-                for (int k = 0; k < nt; k++) {
-                    const float label = k == 0 ? 1.0f : 0.0f;
-                    if (any_dup && dup[k]) f[k] = dot(x, a->syn1 + (size_t)targets[k] * D, D);
-                    const float g = (label - sigmoid(a->tab, f[k])) * alpha;
-                    loss += neg_log_sigmoid(a->tab, k == 0 ? f[k] : -f[k]);
-                    update_out(acc, a->syn1 + (size_t)targets[k] * D, x, g, D);
+                if (!any_dup) {
+                    /* distinct rows: all steps are known now, so sweep the columns once with
+                     * every target inside (the accumulator stays in a register; per element the
+                     * same operations in the same order as the loop below) */
+                    for (int k = 0; k < nt; k++) {
+                        const float label = k == 0 ? 1.0f : 0.0f;
+                        g[k] = (label - sigmoid(a->tab, f[k])) * alpha;
+                        loss += neg_log_sigmoid(a->tab, k == 0 ? f[k] : -f[k]);
+                        rows[k] = a->syn1 + (size_t)targets[k] * D;
+                    }
+                    update_all(x, rows, g, nt, D);
+                } else {
+                    memset(acc, 0, D * sizeof(float));
+                    for (int k = 0; k < nt; k++) {
+                        const float label = k == 0 ? 1.0f : 0.0f;
+                        if (dup[k]) f[k] = dot(x, a->syn1 + (size_t)targets[k] * D, D);
+                        const float gk = (label - sigmoid(a->tab, f[k])) * alpha;
+                        loss += neg_log_sigmoid(a->tab, k == 0 ? f[k] : -f[k]);
+                        update_out(acc, a->syn1 + (size_t)targets[k] * D, x, gk, D);
+                    }
+                    add_row(x, acc, D);
                 }
-                add_row(x, acc, D);
                 pairs++;
             }
         }
