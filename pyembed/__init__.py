@@ -21,6 +21,7 @@ from .positional import PositionalEncoding, sinusoidal
 from .input_embedding import InputEmbedding, one_hot
 from .rope import rope, rope_backward, rope_permute
 from .bag import EmbeddingBag
+from .train import Word2Vec
 
 __version__ = "0.1.0"
 
@@ -28,6 +29,7 @@ __all__ = [
     "Embedding",
     "Vectors",
     "Vocab",
+    "Word2Vec",
     "load_safetensors",
     "load_vectors",
     "plot",

@@ -136,6 +136,15 @@ def test_help_everywhere(capsys):
         assert "usage:" in capsys.readouterr().out
 
 
+def test_bench_forwards_its_arguments(monkeypatch):
+    import pyembed.bench
+
+    seen = []
+    monkeypatch.setattr(pyembed.bench, "main", lambda argv: seen.append(argv) or 0)
+    assert cli.main(["bench", "--quick", "--only", "train"]) == 0
+    assert seen == [["--quick", "--only", "train"]]
+
+
 # -- errors: exit status 2, one line ------------------------------------------------------------------
 
 
