@@ -329,10 +329,12 @@ def test_demo_training_learns_the_known_relations():
 def test_progress_plain_lines_and_tqdm_bar(capsys, monkeypatch):
     import pyembed.train as tr
 
-    _tiny(progress=True, epochs=2)
+    _tiny(progress=True, epochs=2, batch_words=10)
     out = capsys.readouterr().out.splitlines()
-    assert [ln.split(":")[0] for ln in out] == ["epoch 1/2", "epoch 2/2"]
+    assert len(out) == 10 and out[-1].split()[:3] == ["100%", "epoch", "2/2"]
     assert all("loss" in ln and "words/s" in ln for ln in out)
+    pct = [float(ln.split("%")[0]) for ln in out]
+    assert pct == sorted(pct) and pct[0] >= 10
     monkeypatch.setattr(tr, "_isatty", lambda: True)
     _tiny(progress="auto", epochs=2)
     cap = capsys.readouterr()
