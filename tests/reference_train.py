@@ -39,11 +39,16 @@ def alias_probabilities(table):
     return p
 
 
+def _softplus(x):
+    return np.where(x > 0, x + np.log1p(np.exp(-np.abs(x))), np.log1p(np.exp(np.minimum(x, 0))))
+
+
 def _tables():
     x = -MAX_EXP + (np.arange(EXP_TABLE_SIZE) + 0.5) * (2.0 * MAX_EXP / EXP_TABLE_SIZE)
     sig = (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
-    nlsig = np.where(x > 0, np.log1p(np.exp(-x)), -x + np.log1p(np.exp(x))).astype(np.float32)
-    return sig, nlsig
+    nl_pos = _softplus(-x).astype(np.float32)  # -log sigmoid(x)
+    nl_neg = _softplus(x).astype(np.float32)   # -log sigmoid(-x)
+    return sig, nl_pos, nl_neg
 
 
 def dot32(a, b):
@@ -67,14 +72,17 @@ def dot32(a, b):
     return np.float32(s)
 
 
-def _lookup(tab, x, lo, hi):
-    x = np.float32(x)
-    if x >= MAX_EXP:
-        return hi
-    if x <= -MAX_EXP:
-        return lo(x)
-    idx = int((x + np.float32(MAX_EXP)) * np.float32(EXP_TABLE_SIZE / (2.0 * MAX_EXP)))
-    return float(tab[min(idx, EXP_TABLE_SIZE - 1)])  # x + 8 can round up to 16
+def _sigmoid_loss(tables, f, label):
+    """(sigmoid(f), loss of the label) from one table index, clamped beyond +-MAX_EXP."""
+    sig, nl_pos, nl_neg = tables
+    f = np.float32(f)
+    if not f > -MAX_EXP:
+        return 0.0, (-float(f) if label else 0.0)
+    if f >= MAX_EXP:
+        return 1.0, (0.0 if label else float(f))
+    idx = int((f + np.float32(MAX_EXP)) * np.float32(EXP_TABLE_SIZE / (2.0 * MAX_EXP)))
+    idx = min(idx, EXP_TABLE_SIZE - 1)  # f + 8 can round up to 16
+    return float(sig[idx]), float(nl_pos[idx] if label else nl_neg[idx])
 
 
 def sgns_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negative, alpha_begin,
@@ -82,7 +90,7 @@ def sgns_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negativ
     """Returns (syn0, syn1, loss, pairs, words) after one call (float32 copies updated)."""
     syn0 = syn0.astype(np.float32).copy()
     syn1 = syn1.astype(np.float32).copy()
-    sig, nlsig = _tables()
+    tables = _tables()
     first, last = int(bounds[0]), int(bounds[-1])
     slope = (alpha_end - alpha_begin) / (last - first - 1) if last - first > 1 else 0.0
     loss, pairs, words = 0.0, 0, 0
@@ -111,9 +119,9 @@ def sgns_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negativ
                 for k, t in enumerate(targets):
                     f[k] = dot32(x, syn1[t])  # sequential, as word2vec.c
                     label = np.float32(1.0 if k == 0 else 0.0)
-                    sg = _lookup(sig, f[k], lambda v: 0.0, 1.0)
+                    sg, lk = _sigmoid_loss(tables, f[k], k == 0)
                     g = np.float32((label - np.float32(sg)) * alpha)
-                    loss += _lookup(nlsig, f[k] if k == 0 else -f[k], lambda v: -float(v), 0.0)
+                    loss += lk
                     out = syn1[t].copy()
                     acc = acc + g * out
                     syn1[t] = out + g * x

@@ -34,14 +34,18 @@
 
 typedef struct {
     float sig[EXP_TABLE_SIZE];
-    float nlsig[EXP_TABLE_SIZE]; /* -log sigmoid(x) = log1p(exp(-x)) */
+    float nl_pos[EXP_TABLE_SIZE]; /* -log sigmoid(x)  = log1p(exp(-x)): the loss of label 1 */
+    float nl_neg[EXP_TABLE_SIZE]; /* -log sigmoid(-x) = log1p(exp(x)):  the loss of label 0 */
 } exp_tables;
+
+static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 
 static void build_tables(exp_tables *t) {
     for (int i = 0; i < EXP_TABLE_SIZE; i++) {
         double x = -MAX_EXP + (i + 0.5) * (2.0 * MAX_EXP / EXP_TABLE_SIZE);
         t->sig[i] = (float)(1.0 / (1.0 + exp(-x)));
-        t->nlsig[i] = (float)(x > 0 ? log1p(exp(-x)) : -x + log1p(exp(x)));
+        t->nl_pos[i] = (float)softplus(-x);
+        t->nl_neg[i] = (float)softplus(x);
     }
 }
 
@@ -52,17 +56,21 @@ static AI int exp_index(float x) {
     return i < EXP_TABLE_SIZE ? i : EXP_TABLE_SIZE - 1;
 }
 
-/* -log sigmoid(x); NaN (from a user's NaN row) takes the first branch, never a table index */
-static AI float neg_log_sigmoid(const exp_tables *t, float x) {
-    if (!(x > -MAX_EXP)) return x == x ? -x : x;
-    if (x >= MAX_EXP) return 0.0f;
-    return t->nlsig[exp_index(x)];
-}
-
-static AI float sigmoid(const exp_tables *t, float x) {
-    if (!(x > -MAX_EXP)) return 0.0f;
-    if (x >= MAX_EXP) return 1.0f;
-    return t->sig[exp_index(x)];
+/* sigmoid(f) and, in *loss, -log sigmoid(f) (label 1) or -log sigmoid(-f) (label 0), from one
+ * table index. Beyond the range sigmoid is 0 or 1 and the loss its asymptote (0 or |f|); NaN
+ * (from a user's NaN row) takes the first branch, never a table index. */
+static AI float sigmoid_loss(const exp_tables *t, float f, int label, float *loss) {
+    if (!(f > -MAX_EXP)) {
+        *loss = label ? -f : 0.0f;
+        return 0.0f;
+    }
+    if (f >= MAX_EXP) {
+        *loss = label ? 0.0f : f;
+        return 1.0f;
+    }
+    int i = exp_index(f);
+    *loss = label ? t->nl_pos[i] : t->nl_neg[i];
+    return t->sig[i];
 }
 
 typedef float v8f __attribute__((vector_size(32)));
@@ -213,19 +221,21 @@ static AI void sgns_range_body(const sgns_args *a, const int64_t *bounds, size_t
                      * every target inside (the accumulator stays in a register; per element the
                      * same operations in the same order as the loop below) */
                     for (int k = 0; k < nt; k++) {
-                        const float label = k == 0 ? 1.0f : 0.0f;
-                        g[k] = (label - sigmoid(a->tab, f[k])) * alpha;
-                        loss += neg_log_sigmoid(a->tab, k == 0 ? f[k] : -f[k]);
+                        float lk;
+                        const float sg = sigmoid_loss(a->tab, f[k], k == 0, &lk);
+                        g[k] = ((k == 0 ? 1.0f : 0.0f) - sg) * alpha;
+                        loss += lk;
                         rows[k] = a->syn1 + (size_t)targets[k] * D;
                     }
                     update_all(x, rows, g, nt, D);
                 } else {
                     memset(acc, 0, D * sizeof(float));
                     for (int k = 0; k < nt; k++) {
-                        const float label = k == 0 ? 1.0f : 0.0f;
                         if (dup[k]) f[k] = dot(x, a->syn1 + (size_t)targets[k] * D, D);
-                        const float gk = (label - sigmoid(a->tab, f[k])) * alpha;
-                        loss += neg_log_sigmoid(a->tab, k == 0 ? f[k] : -f[k]);
+                        float lk;
+                        const float sg = sigmoid_loss(a->tab, f[k], k == 0, &lk);
+                        const float gk = ((k == 0 ? 1.0f : 0.0f) - sg) * alpha;
+                        loss += lk;
                         update_out(acc, a->syn1 + (size_t)targets[k] * D, x, gk, D);
                     }
                     add_row(x, acc, D);
