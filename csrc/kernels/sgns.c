@@ -328,7 +328,7 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
     __builtin_cpu_init();
     use_avx2 = __builtin_cpu_supports("avx2");
 #endif
-    _Pragma("omp parallel num_threads(nt) if (nt > 1)")
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
         int t = 0;
 #ifdef _OPENMP
