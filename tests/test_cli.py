@@ -181,6 +181,16 @@ def test_demo_unwritable_out_dir(capsys, tmp_path):
     assert "cannot write in" in _fails(capsys, "demo", "--out-dir", str(blocker / "sub"))
 
 
+@needs_matplotlib
+def test_python_dash_m_demo_end_to_end(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pyembed", "demo", "--sentences", "5000", "--epochs",
+                        "1", "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "king - man + woman = " in r.stdout and "100%" in r.stdout
+    assert sorted(os.listdir(tmp_path)) == [cli.EMBEDDINGS_PNG, cli.POSITIONAL_PNG]
+
+
 def test_python_dash_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "pyembed", "similar", "/nonexistent/v.txt", "cat"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
