@@ -74,6 +74,8 @@ class Word2Vec:
     Args:
         sentences: an iterable of sentences, each a list of str tokens (read once, into one
             int32 array). If given, the model is built and trained right away.
+        corpus_file: instead of sentences, a text file with one sentence per line
+            (:func:`read_corpus`).
         vector_size: the dimension of the vectors.
         window: the maximum distance between a center word and a context word.
         negative: noise words per (center, context) pair (1 to 64).
@@ -87,6 +89,8 @@ class Word2Vec:
         workers: threads (default: ``pyembed.get_num_threads()``). ``threads`` is an alias.
         progress: ``"auto"`` (a tqdm bar on a terminal, plain lines otherwise), True (always
             report), False (silent).
+        sg, hs: accepted for gensim habits; only ``sg=1, hs=0`` (skip-gram with negative
+            sampling) exists, anything else raises NotImplementedError.
 
     Attributes: ``wv`` (a :class:`pyembed.Vectors` of the input vectors), ``syn1neg`` (the output
     vectors), ``index_to_key``, ``counts``, ``loss_history`` (the loss
@@ -94,9 +98,15 @@ class Word2Vec:
     ``words_per_second``, ``train_seconds`` and ``pairs_trained`` of the last :meth:`train`.
     """
 
-    def __init__(self, sentences=None, *, vector_size=100, window=5, negative=5, min_count=5,
-                 sample=1e-3, epochs=5, alpha=0.025, min_alpha=1e-4, ns_exponent=0.75,
-                 batch_words=50_000, seed=1, workers=None, threads=None, progress="auto"):
+    def __init__(self, sentences=None, *, corpus_file=None, vector_size=100, window=5,
+                 negative=5, min_count=5, sample=1e-3, epochs=5, alpha=0.025, min_alpha=1e-4,
+                 ns_exponent=0.75, batch_words=50_000, seed=1, workers=None, threads=None,
+                 progress="auto", sg=1, hs=0):
+        if sg != 1 or hs != 0:
+            raise NotImplementedError("only skip-gram with negative sampling is implemented "
+                                      f"(sg=1, hs=0); got sg={sg!r}, hs={hs!r}")
+        if sentences is not None and corpus_file is not None:
+            raise ValueError("give sentences or corpus_file, not both")
         if threads is not None and workers is not None and threads != workers:
             raise ValueError(f"workers={workers} and threads={threads} disagree; give one")
         workers = workers if workers is not None else threads
@@ -143,6 +153,8 @@ class Word2Vec:
         self.train_seconds = 0.0
         self.pairs_trained = 0
         self._wv = None
+        if corpus_file is not None:
+            sentences = read_corpus(corpus_file)
         if sentences is not None:
             self.build_vocab(sentences)
             self.train()

@@ -249,6 +249,21 @@ def test_argument_errors(kw, err):
         _tiny(**kw)
 
 
+def test_gensim_habits(tmp_path):
+    with pytest.raises(NotImplementedError, match="skip-gram"):
+        Word2Vec(TINY, sg=0)
+    with pytest.raises(NotImplementedError, match="hs=1"):
+        Word2Vec(TINY, hs=1)
+    p = tmp_path / "c.txt"
+    p.write_text("\n".join(" ".join(s) for s in TINY), encoding="utf-8")
+    a = Word2Vec(corpus_file=str(p), vector_size=8, min_count=1, epochs=1, workers=1, sg=1,
+                 progress=False)
+    b = Word2Vec(TINY, vector_size=8, min_count=1, epochs=1, workers=1, progress=False)
+    assert a.index_to_key == b.index_to_key and np.array_equal(a.syn0, b.syn0)
+    with pytest.raises(ValueError, match="not both"):
+        Word2Vec(TINY, corpus_file=str(p))
+
+
 def test_sentences_must_not_be_a_string():
     with pytest.raises(TypeError, match="not a string"):
         Word2Vec("the cat sat", min_count=1)
