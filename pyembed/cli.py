@@ -64,7 +64,7 @@ def _nonneg_float(text):
     return v
 
 
-def _add_training_options(p, epochs=5):
+def _add_training_options(p, epochs=5, demo=False):
     g = p.add_argument_group("training (gensim's names and defaults)")
     g.add_argument("--vector-size", "--size", type=_positive_int, default=100, metavar="D",
                    help="dimension of the vectors (default 100)")
@@ -81,9 +81,15 @@ def _add_training_options(p, epochs=5):
                    help="initial learning rate (default 0.025)")
     g.add_argument("--min-alpha", type=_nonneg_float, default=1e-4,
                    help="final learning rate (default 1e-4)")
-    g.add_argument("--workers", "--threads", type=_positive_int, default=None,
-                   help="threads (default: all pyembed threads; 1 gives the same vectors on "
-                        "every run)")
+    if demo:
+        g.add_argument("--workers", "--threads", type=_positive_int, default=1,
+                       help="threads (default 1: the same output on every run; "
+                            "more threads update the vectors Hogwild-style, which on this "
+                            "small vocabulary gains little)")
+    else:
+        g.add_argument("--workers", "--threads", type=_positive_int, default=None,
+                       help="threads (default: all pyembed threads; 1 gives the same vectors "
+                            "on every run)")
     g.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     g.add_argument("--corpus", choices=("default", "stdlib"), default="default",
                    help="built-in corpus when no CORPUS file is given: 'default' (generated "
@@ -108,7 +114,7 @@ def _build_parser():
     d.add_argument("--no-plots", action="store_true", help="skip the pictures")
     d.add_argument("--sentences", type=_positive_int, default=200_000,
                    help="sentences generated for the default corpus (default 200000)")
-    _add_training_options(d)
+    _add_training_options(d, demo=True)
 
     t = sub.add_parser("train", help="train word vectors on a text file (one sentence per line)",
                        description="Train skip-gram with negative sampling (word2vec) and write "
@@ -233,7 +239,7 @@ def save_positional_plot(path, num_positions=128, dim=128):
 # -- commands ---------------------------------------------------------------------------------------
 
 
-def run_demo(out_dir=".", *, seed=1, workers=None, epochs=5, corpus="default", plots=True,
+def run_demo(out_dir=".", *, seed=1, workers=1, epochs=5, corpus="default", plots=True,
              progress="auto", out=None, args=None):
     """The main job: train on a built-in corpus, print what it learned, draw the pictures.
     Returns ``(model, report)``: the trained Word2Vec and a dict of what was shown

@@ -46,6 +46,21 @@ def test_kernel_matches_reference(seed, D, window, negative):
     np.testing.assert_allclose(loss, rloss, rtol=1e-12)
 
 
+@pytest.mark.parametrize("D", [5, 16, 100])
+def test_kernel_simd_paths_give_the_same_bits(D):
+    a = _problem(11, D=D)
+    b = [x.copy() for x in a]
+    kw = dict(window=3, negative=5, alpha_begin=0.3, alpha_end=0.1, seed=2)
+    ra = _core.sgns_train(*a, **kw)
+    old = _core._sgns_set_simd(False)
+    try:
+        rb = _core.sgns_train(*b, **kw)
+    finally:
+        _core._sgns_set_simd(old)
+    assert ra == rb
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
 def test_kernel_score_just_below_the_table_edge():
     """f = 8 - ulp: f + 8 rounds to 16 in float32; the table index must stay in range (it once
     read one entry past the sigmoid table, giving g = -7 alpha and a garbage loss)."""

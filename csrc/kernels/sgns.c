@@ -264,6 +264,14 @@ __attribute__((target("avx2"))) static void sgns_range_avx2(const sgns_args *a,
 }
 #endif
 
+static int g_allow_avx2 = 1;
+
+int pe_sgns_set_simd(int use_avx2) {
+    int old = g_allow_avx2;
+    g_allow_avx2 = use_avx2 != 0;
+    return old;
+}
+
 /* libgomp's thread pool does not survive fork(): a forked child trains on one thread even when
  * the caller asks for more (threads.c does the same for every other kernel). */
 static int g_forked_child = 0;
@@ -326,7 +334,7 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
     int use_avx2 = 0;
 #ifdef PE_HAVE_AVX2_CLONE
     __builtin_cpu_init();
-    use_avx2 = __builtin_cpu_supports("avx2");
+    use_avx2 = g_allow_avx2 && __builtin_cpu_supports("avx2");
 #endif
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
