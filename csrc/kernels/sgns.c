@@ -73,80 +73,6 @@ static AI float sigmoid_loss(const exp_tables *t, float f, int label, float *los
     return t->sig[i];
 }
 
-typedef float v8f __attribute__((vector_size(32)));
-/* the same vector, for loads and stores at any float-aligned address */
-typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
-#define LD8(p) (*(const v8f_u *)(const void *)(p))
-#define ST8(p, v) (*(v8f_u *)(void *)(p) = (v))
-
-/* a . b with two 8-lane accumulators (two chains hide the add latency), a fixed lane order. */
-static AI float dot(const float *a, const float *b, size_t D) {
-    v8f s0 = {0}, s1 = {0};
-    size_t k = 0;
-    for (; k + 16 <= D; k += 16) {
-        s0 += LD8(a + k) * LD8(b + k);
-        s1 += LD8(a + k + 8) * LD8(b + k + 8);
-    }
-    if (k + 8 <= D) {
-        s0 += LD8(a + k) * LD8(b + k);
-        k += 8;
-    }
-    s0 += s1;
-    float s = ((s0[0] + s0[1]) + (s0[2] + s0[3])) + ((s0[4] + s0[5]) + (s0[6] + s0[7]));
-    for (; k < D; k++) s += a[k] * b[k];
-    return s;
-}
-
-/* acc += g * out; out += g * x   (one pass over the output row) */
-static AI void update_out(float *acc, float *out, const float *x, float g, size_t D) {
-    v8f gv = {g, g, g, g, g, g, g, g};
-    size_t k = 0;
-    for (; k + 8 <= D; k += 8) {
-        v8f o = LD8(out + k);
-        ST8(acc + k, LD8(acc + k) + gv * o);
-        ST8(out + k, o + gv * LD8(x + k));
-    }
-    for (; k < D; k++) {
-        float o = out[k];
-        acc[k] += g * o;
-        out[k] = o + g * x[k];
-    }
-}
-
-/* x += acc */
-static AI void add_row(float *x, const float *acc, size_t D) {
-    size_t k = 0;
-    for (; k + 8 <= D; k += 8) ST8(x + k, LD8(x + k) + LD8(acc + k));
-    for (; k < D; k++) x[k] += acc[k];
-}
-
-/* For distinct rows[0..nt): acc = sum_k g[k] * rows[k] (k in order); rows[k] += g[k] * x;
- * then x += acc. Column blocks outside, targets inside: x and acc stay in registers. */
-static AI void update_all(float *x, float *const *rows, const float *g, int nt, size_t D) {
-    size_t k = 0;
-    for (; k + 8 <= D; k += 8) {
-        const v8f xv = LD8(x + k);
-        v8f acc = {0};
-        for (int t = 0; t < nt; t++) {
-            const v8f gv = {g[t], g[t], g[t], g[t], g[t], g[t], g[t], g[t]};
-            const v8f o = LD8(rows[t] + k);
-            acc += gv * o;
-            ST8(rows[t] + k, o + gv * xv);
-        }
-        ST8(x + k, xv + acc);
-    }
-    for (; k < D; k++) {
-        const float xs = x[k];
-        float acc = 0.0f;
-        for (int t = 0; t < nt; t++) {
-            const float o = rows[t][k];
-            acc += g[t] * o;
-            rows[t][k] = o + g[t] * xs;
-        }
-        x[k] = xs + acc;
-    }
-}
-
 typedef struct {
     float *syn0, *syn1;
     const int32_t *tokens;
@@ -160,108 +86,78 @@ typedef struct {
     uint64_t seed, counter_base;
 } sgns_args;
 
-/* Train the sentences [s0, s1). kept_id / kept_pos: scratch for the longest sentence;
- * acc: scratch of D floats. */
-static AI void sgns_range_body(const sgns_args *a, const int64_t *bounds, size_t s0, size_t s1,
-                               int32_t *kept_id, int64_t *kept_pos, float *acc,
-                               pe_sgns_stats *st) {
-    const size_t D = a->dim;
-    double loss = 0.0;
-    uint64_t pairs = 0, words = 0;
-    uint32_t targets[MAX_NEGATIVE + 1];
-    uint8_t dup[MAX_NEGATIVE + 1];
-    float f[MAX_NEGATIVE + 1], g[MAX_NEGATIVE + 1];
-    float *rows[MAX_NEGATIVE + 1];
-    for (size_t s = s0; s < s1; s++) {
-        /* frequent-word subsampling: the dropped words leave the sentence, which widens the
-         * window (word2vec.c) */
-        size_t n = 0;
-        for (int64_t p = bounds[s]; p < bounds[s + 1]; p++) {
-            int32_t w = a->tokens[p];
-            uint64_t h = pe_hash64(a->seed, a->counter_base + (uint64_t)p);
-            if (pe_u01(h) < a->keep_prob[w]) {
-                kept_id[n] = w;
-                kept_pos[n] = p;
-                n++;
-            }
-        }
-        words += n;
-        for (size_t c = 0; c < n; c++) {
-            const uint64_t state = pe_hash64(a->seed, a->counter_base + (uint64_t)kept_pos[c]);
-            uint64_t draw = 1;
-            const int reduce = (int)(pe_hash64(state, draw++) % (uint64_t)a->window);
-            const size_t span = (size_t)(a->window - reduce);
-            const size_t lo = c > span ? c - span : 0;
-            const size_t hi = c + span + 1 < n ? c + span + 1 : n;
-            const float alpha =
-                (float)(a->alpha_begin + a->alpha_slope * (double)(kept_pos[c] - a->first));
-            const uint32_t center = (uint32_t)kept_id[c];
-            for (size_t j = lo; j < hi; j++) {
-                if (j == c) continue;
-                float *x = a->syn0 + (size_t)kept_id[j] * D;
-                int nt = 0, any_dup = 0;
-                targets[nt] = center;
-                dup[nt++] = 0;
-                for (int k = 0; k < a->negative; k++) {
-                    uint32_t t = pe_alias_draw(a->alias, a->vocab, pe_hash64(state, draw++));
-                    if (t == center) continue;
-                    uint8_t d = 0;
-                    for (int m = 1; m < nt; m++) d |= targets[m] == t;
-                    any_dup |= d;
-                    targets[nt] = t;
-                    dup[nt++] = d;
-                    PE_PREFETCH_W(a->syn1 + (size_t)t * D);
-                }
-                /* Scores before any update: the 1 + negative dots are independent. A target
-                 * drawn twice is rescored after its first update, so the result is exactly the
-                 * sequential loop of word2vec.c and gensim. */
-                for (int k = 0; k < nt; k++) f[k] = dot(x, a->syn1 + (size_t)targets[k] * D, D);
-                if (!any_dup) {
-                    /* distinct rows: all steps are known now, so sweep the columns once with
-                     * every target inside (the accumulator stays in a register; per element the
-                     * same operations in the same order as the loop below) */
-                    for (int k = 0; k < nt; k++) {
-                        float lk;
-                        const float sg = sigmoid_loss(a->tab, f[k], k == 0, &lk);
-                        g[k] = ((k == 0 ? 1.0f : 0.0f) - sg) * alpha;
-                        loss += lk;
-                        rows[k] = a->syn1 + (size_t)targets[k] * D;
-                    }
-                    update_all(x, rows, g, nt, D);
-                } else {
-                    memset(acc, 0, D * sizeof(float));
-                    for (int k = 0; k < nt; k++) {
-                        if (dup[k]) f[k] = dot(x, a->syn1 + (size_t)targets[k] * D, D);
-                        float lk;
-                        const float sg = sigmoid_loss(a->tab, f[k], k == 0, &lk);
-                        const float gk = ((k == 0 ? 1.0f : 0.0f) - sg) * alpha;
-                        loss += lk;
-                        update_out(acc, a->syn1 + (size_t)targets[k] * D, x, gk, D);
-                    }
-                    add_row(x, acc, D);
-                }
-                pairs++;
-            }
-        }
-    }
-    st->loss += loss;
-    st->pairs += pairs;
-    st->words += words;
+/* Two instances of the inner loop (sgns_loop.h), with one 8-lane vector type each:
+ * baseline, a pair of 4-lane vectors (SSE2 on x86-64, NEON on aarch64: a 32-byte GCC vector
+ * lowered to those spills through the stack and runs 5x slower); and on x86-64 a native 8-lane
+ * vector in an AVX2 clone, picked at run time. The lanes do the same operations in the same
+ * order and there is no FMA (-ffp-contract=off, no "fma" target), so both give the same bits. */
+typedef float v4f __attribute__((vector_size(16)));
+typedef float v4f_u __attribute__((vector_size(16), aligned(4), may_alias));
+typedef struct {
+    v4f lo, hi;
+} v4x2;
+
+static AI v4x2 p_ld(const float *p) {
+    v4x2 r = {*(const v4f_u *)(const void *)p, *(const v4f_u *)(const void *)(p + 4)};
+    return r;
+}
+static AI void p_st(float *p, v4x2 v) {
+    *(v4f_u *)(void *)p = v.lo;
+    *(v4f_u *)(void *)(p + 4) = v.hi;
+}
+static AI v4x2 p_add(v4x2 a, v4x2 b) {
+    v4x2 r = {a.lo + b.lo, a.hi + b.hi};
+    return r;
+}
+static AI v4x2 p_mul(v4x2 a, v4x2 b) {
+    v4x2 r = {a.lo * b.lo, a.hi * b.hi};
+    return r;
+}
+static AI v4x2 p_splat(float x) {
+    v4x2 r = {{x, x, x, x}, {x, x, x, x}};
+    return r;
+}
+static AI float p_hsum(v4x2 v) {
+    return ((v.lo[0] + v.lo[1]) + (v.lo[2] + v.lo[3])) + ((v.hi[0] + v.hi[1]) + (v.hi[2] + v.hi[3]));
 }
 
-static void sgns_range_generic(const sgns_args *a, const int64_t *bounds, size_t s0, size_t s1,
-                               int32_t *kid, int64_t *kpos, float *acc, pe_sgns_stats *st) {
-    sgns_range_body(a, bounds, s0, s1, kid, kpos, acc, st);
-}
+#define VT v4x2
+#define V_LD(p) p_ld(p)
+#define V_ST(p, v) p_st((p), (v))
+#define V_ADD(a, b) p_add((a), (b))
+#define V_MUL(a, b) p_mul((a), (b))
+#define V_SPLAT(x) p_splat(x)
+#define V_ZERO p_splat(0.0f)
+#define V_HSUM(v) p_hsum(v)
+#define VNAME(x) x##_base
+#define V_TARGET
+#include "sgns_loop.h"
+#undef VT
+#undef V_LD
+#undef V_ST
+#undef V_ADD
+#undef V_MUL
+#undef V_SPLAT
+#undef V_ZERO
+#undef V_HSUM
+#undef VNAME
+#undef V_TARGET
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#if defined(__GNUC__) && defined(__x86_64__)
 #define PE_HAVE_AVX2_CLONE 1
-__attribute__((target("avx2"))) static void sgns_range_avx2(const sgns_args *a,
-                                                            const int64_t *bounds, size_t s0,
-                                                            size_t s1, int32_t *kid, int64_t *kpos,
-                                                            float *acc, pe_sgns_stats *st) {
-    sgns_range_body(a, bounds, s0, s1, kid, kpos, acc, st);
-}
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
+#define VT v8f
+#define V_LD(p) (*(const v8f_u *)(const void *)(p))
+#define V_ST(p, v) (*(v8f_u *)(void *)(p) = (v))
+#define V_ADD(a, b) ((a) + (b))
+#define V_MUL(a, b) ((a) * (b))
+#define V_SPLAT(x) ((v8f){(x), (x), (x), (x), (x), (x), (x), (x)})
+#define V_ZERO ((v8f){0})
+#define V_HSUM(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+#define VNAME(x) x##_avx2
+#define V_TARGET __attribute__((target("avx2")))
+#include "sgns_loop.h"
 #endif
 
 static int g_allow_avx2 = 1;
@@ -357,7 +253,7 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
             if (use_avx2) sgns_range_avx2(&a, bounds, s0, s1, kid, kpos, acc, &part[t]);
             else
 #endif
-                sgns_range_generic(&a, bounds, s0, s1, kid, kpos, acc, &part[t]);
+                sgns_range_base(&a, bounds, s0, s1, kid, kpos, acc, &part[t]);
         }
     }
     (void)use_avx2;

@@ -1,0 +1,165 @@
+/* The inner loop of the SGNS kernel, included by sgns.c once per vector implementation.
+ *
+ * The includer defines: VNAME(x) (the suffix of this instance's names), V_TARGET (a target
+ * attribute or nothing), and an 8-lane float vector type VT with V_LD(p), V_ST(p, v), V_ADD,
+ * V_MUL, V_SPLAT(x), V_ZERO and V_HSUM(v) = ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)).
+ * Every instance does the same float operations in the same order, so all give the same bits.
+ */
+
+/* a . b with two 8-lane accumulators (two chains hide the add latency), a fixed lane order. */
+static AI float VNAME(dot)(const float *a, const float *b, size_t D) {
+    VT s0 = V_ZERO, s1 = V_ZERO;
+    size_t k = 0;
+    for (; k + 16 <= D; k += 16) {
+        s0 = V_ADD(s0, V_MUL(V_LD(a + k), V_LD(b + k)));
+        s1 = V_ADD(s1, V_MUL(V_LD(a + k + 8), V_LD(b + k + 8)));
+    }
+    if (k + 8 <= D) {
+        s0 = V_ADD(s0, V_MUL(V_LD(a + k), V_LD(b + k)));
+        k += 8;
+    }
+    s0 = V_ADD(s0, s1);
+    float s = V_HSUM(s0);
+    for (; k < D; k++) s += a[k] * b[k];
+    return s;
+}
+
+/* acc += g * out; out += g * x   (one pass over the output row) */
+static AI void VNAME(update_out)(float *acc, float *out, const float *x, float g, size_t D) {
+    const VT gv = V_SPLAT(g);
+    size_t k = 0;
+    for (; k + 8 <= D; k += 8) {
+        const VT o = V_LD(out + k);
+        V_ST(acc + k, V_ADD(V_LD(acc + k), V_MUL(gv, o)));
+        V_ST(out + k, V_ADD(o, V_MUL(gv, V_LD(x + k))));
+    }
+    for (; k < D; k++) {
+        float o = out[k];
+        acc[k] += g * o;
+        out[k] = o + g * x[k];
+    }
+}
+
+/* x += acc */
+static AI void VNAME(add_row)(float *x, const float *acc, size_t D) {
+    size_t k = 0;
+    for (; k + 8 <= D; k += 8) V_ST(x + k, V_ADD(V_LD(x + k), V_LD(acc + k)));
+    for (; k < D; k++) x[k] += acc[k];
+}
+
+/* For distinct rows[0..nt): acc = sum_k g[k] * rows[k] (k in order); rows[k] += g[k] * x;
+ * then x += acc. Column blocks outside, targets inside: x and acc stay in registers. */
+static AI void VNAME(update_all)(float *x, float *const *rows, const float *g, int nt, size_t D) {
+    size_t k = 0;
+    for (; k + 8 <= D; k += 8) {
+        const VT xv = V_LD(x + k);
+        VT acc = V_ZERO;
+        for (int t = 0; t < nt; t++) {
+            const VT gv = V_SPLAT(g[t]);
+            const VT o = V_LD(rows[t] + k);
+            acc = V_ADD(acc, V_MUL(gv, o));
+            V_ST(rows[t] + k, V_ADD(o, V_MUL(gv, xv)));
+        }
+        V_ST(x + k, V_ADD(xv, acc));
+    }
+    for (; k < D; k++) {
+        const float xs = x[k];
+        float acc = 0.0f;
+        for (int t = 0; t < nt; t++) {
+            const float o = rows[t][k];
+            acc += g[t] * o;
+            rows[t][k] = o + g[t] * xs;
+        }
+        x[k] = xs + acc;
+    }
+}
+
+/* Train the sentences [s0, s1). kept_id / kept_pos: scratch for the longest sentence;
+ * acc: scratch of D floats. */
+V_TARGET static void VNAME(sgns_range)(const sgns_args *a, const int64_t *bounds, size_t s0,
+                                      size_t s1, int32_t *kept_id, int64_t *kept_pos,
+                                      float *acc, pe_sgns_stats *st) {
+    const size_t D = a->dim;
+    double loss = 0.0;
+    uint64_t pairs = 0, words = 0;
+    uint32_t targets[MAX_NEGATIVE + 1];
+    uint8_t dup[MAX_NEGATIVE + 1];
+    float f[MAX_NEGATIVE + 1], g[MAX_NEGATIVE + 1];
+    float *rows[MAX_NEGATIVE + 1];
+    for (size_t s = s0; s < s1; s++) {
+        /* frequent-word subsampling: the dropped words leave the sentence, which widens the
+         * window (word2vec.c) */
+        size_t n = 0;
+        for (int64_t p = bounds[s]; p < bounds[s + 1]; p++) {
+            int32_t w = a->tokens[p];
+            uint64_t h = pe_hash64(a->seed, a->counter_base + (uint64_t)p);
+            if (pe_u01(h) < a->keep_prob[w]) {
+                kept_id[n] = w;
+                kept_pos[n] = p;
+                n++;
+            }
+        }
+        words += n;
+        for (size_t c = 0; c < n; c++) {
+            const uint64_t state = pe_hash64(a->seed, a->counter_base + (uint64_t)kept_pos[c]);
+            uint64_t draw = 1;
+            const int reduce = (int)(pe_hash64(state, draw++) % (uint64_t)a->window);
+            const size_t span = (size_t)(a->window - reduce);
+            const size_t lo = c > span ? c - span : 0;
+            const size_t hi = c + span + 1 < n ? c + span + 1 : n;
+            const float alpha =
+                (float)(a->alpha_begin + a->alpha_slope * (double)(kept_pos[c] - a->first));
+            const uint32_t center = (uint32_t)kept_id[c];
+            for (size_t j = lo; j < hi; j++) {
+                if (j == c) continue;
+                float *x = a->syn0 + (size_t)kept_id[j] * D;
+                int nt = 0, any_dup = 0;
+                targets[nt] = center;
+                dup[nt++] = 0;
+                for (int k = 0; k < a->negative; k++) {
+                    uint32_t t = pe_alias_draw(a->alias, a->vocab, pe_hash64(state, draw++));
+                    if (t == center) continue;
+                    uint8_t d = 0;
+                    for (int m = 1; m < nt; m++) d |= targets[m] == t;
+                    any_dup |= d;
+                    targets[nt] = t;
+                    dup[nt++] = d;
+                    PE_PREFETCH_W(a->syn1 + (size_t)t * D);
+                }
+                /* Scores before any update: the 1 + negative dots are independent. A target
+                 * drawn twice is rescored after its first update, so the result is exactly the
+                 * sequential loop of word2vec.c and gensim. */
+                for (int k = 0; k < nt; k++) f[k] = VNAME(dot)(x, a->syn1 + (size_t)targets[k] * D, D);
+                if (!any_dup) {
+                    /* distinct rows: all steps are known now, so sweep the columns once with
+                     * every target inside (the accumulator stays in a register; per element the
+                     * same operations in the same order as the loop below) */
+                    for (int k = 0; k < nt; k++) {
+                        float lk;
+                        const float sg = sigmoid_loss(a->tab, f[k], k == 0, &lk);
+                        g[k] = ((k == 0 ? 1.0f : 0.0f) - sg) * alpha;
+                        loss += lk;
+                        rows[k] = a->syn1 + (size_t)targets[k] * D;
+                    }
+                    VNAME(update_all)(x, rows, g, nt, D);
+                } else {
+                    memset(acc, 0, D * sizeof(float));
+                    for (int k = 0; k < nt; k++) {
+                        if (dup[k]) f[k] = VNAME(dot)(x, a->syn1 + (size_t)targets[k] * D, D);
+                        float lk;
+                        const float sg = sigmoid_loss(a->tab, f[k], k == 0, &lk);
+                        const float gk = ((k == 0 ? 1.0f : 0.0f) - sg) * alpha;
+                        loss += lk;
+                        VNAME(update_out)(acc, a->syn1 + (size_t)targets[k] * D, x, gk, D);
+                    }
+                    VNAME(add_row)(x, acc, D);
+                }
+                pairs++;
+            }
+        }
+    }
+    st->loss += loss;
+    st->pairs += pairs;
+    st->words += words;
+}
+
