@@ -13,6 +13,7 @@
 #include "adam.h"
 #include "sgd.h"
 #include "gradnorm.h"
+#include "simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -440,7 +441,18 @@ static PyObject *scale_grad(PyObject *mod, PyObject *args, PyObject *kwds) {
     Py_RETURN_NONE;
 }
 
+static PyObject *set_simd_level(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    long level = PyLong_AsLong(arg);
+    if (level == -1 && PyErr_Occurred()) return NULL;
+    return PyLong_FromLong(pe_set_simd_level(level < -1 ? -1 : (int)level));
+}
+
 PyMethodDef pe_optim_functions[] = {
+    {"_set_simd_level", set_simd_level, METH_O,
+     "_set_simd_level(level)\n--\n\nUse at most this vector level in the optimizer loops (0 "
+     "baseline, 1 AVX2, 2 AVX-512, -1 the best the CPU has); returns the level now in use. For "
+     "tests: every level gives the same bits."},
     {"adam_step", (PyCFunction)(void (*)(void))adam_step, METH_VARARGS | METH_KEYWORDS,
      adam_step_doc},
     {"sgd_step", (PyCFunction)(void (*)(void))sgd_step, METH_VARARGS | METH_KEYWORDS,
