@@ -153,6 +153,19 @@ class _Param:
             f"<param array {self.array.shape} {self.array.dtype}>"
 
 
+class _State(dict):
+    """``opt.state``: per-parameter state dicts, indexable by the Embedding / Table / pair itself
+    (``opt.state[emb]["exp_avg"]``) as in torch."""
+
+    def __missing__(self, key):
+        if not isinstance(key, _Param) and _is_single(key):
+            k = _Param(key).key()
+            for p, v in self.items():
+                if p.key() == k:
+                    return v
+        raise KeyError(key)
+
+
 def _float(name, v):
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name} must be a number, got a bool")
@@ -170,7 +183,7 @@ class Optimizer:
 
     def __init__(self, params, defaults):
         self.defaults = dict(defaults)
-        self.state = {}
+        self.state = _State()
         self.param_groups = []
         if isinstance(params, dict):
             groups = [params]
@@ -300,7 +313,7 @@ class Optimizer:
             if st:
                 new_state[p] = self._restore_state(p, st, prefix)
         self.param_groups[:] = new_groups
-        self.state = new_state
+        self.state = _State(new_state)
 
     def _restore_state(self, p, st, prefix):
         out = {}
@@ -368,7 +381,8 @@ class Adam(Optimizer):
     Deliberate deviations from torch, on the lazy path only: weight decay (L2 or decoupled)
     is applied to the touched rows only (untouched rows do not decay), and ``per_row_step``
     has no torch counterpart. For torch.optim.SparseAdam's exact arithmetic use
-    :class:`SparseAdam`.
+    :class:`SparseAdam`. ``foreach`` / ``fused`` are accepted for torch compatibility and
+    ignored: every update is one fused C pass.
 
     Example:
         >>> opt = pyembed.optim.Adam(emb, lr=1e-3, lazy=True)     # doctest: +SKIP
@@ -379,7 +393,7 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, maximize=False, decoupled_weight_decay=None, lazy=False,
-                 per_row_step=False):
+                 per_row_step=False, foreach=None, fused=None):
         if decoupled_weight_decay is None:
             decoupled_weight_decay = self._decoupled_default
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -451,7 +465,8 @@ class AdamW(Adam):
     _decoupled_default = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, lazy=False, per_row_step=False):
+                 amsgrad=False, *, maximize=False, lazy=False, per_row_step=False, foreach=None,
+                 fused=None):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True,
                          lazy=lazy, per_row_step=per_row_step)
@@ -498,7 +513,7 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-                 *, maximize=False, lazy=False):
+                 *, maximize=False, lazy=False, foreach=None, fused=None):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
                         lazy=lazy)

@@ -141,6 +141,8 @@ def test_lazy_adam_leaves_untouched_rows_alone():
     sd = opt.state_dict()
     assert not sd["state.0.exp_avg"][untouched].any()
     assert int(sd["state.0.step"]) == 1
+    assert opt.state[emb] is opt.state[emb.table]
+    np.testing.assert_array_equal(opt.state[emb]["exp_avg"], sd["state.0.exp_avg"])
 
 
 def test_dense_adam_on_table_updates_every_row_like_torch_dense():
@@ -233,6 +235,34 @@ def test_adam_one_step_any_shape(n, d, f64, mode, sparse, seed):
     np.testing.assert_allclose(p, want, **TOL[dtype])
     np.testing.assert_allclose(m, s["m"], **TOL[dtype])
     np.testing.assert_allclose(v, s["v"], **TOL[dtype])
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 12), d=st.integers(0, 40), f64=st.booleans(), seed=st.integers(0, 2 ** 16),
+       mom=st.sampled_from([0.0, 0.9]), first=st.booleans(), use_frozen=st.booleans())
+def test_rows_variants_touch_only_listed_unfrozen_rows(n, d, f64, seed, mom, first, use_frozen):
+    dtype = np.float64 if f64 else np.float32
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(rng.random(n) < 0.5)
+    frozen = (rng.random(n) < 0.3).astype(np.uint8) if use_frozen else None
+    upd = np.setdiff1d(rows, np.flatnonzero(frozen)) if use_frozen else rows
+    p = rng.standard_normal((n, d)).astype(dtype)
+    g = rng.standard_normal((n, d)).astype(dtype)
+    b = rng.standard_normal((n, d)).astype(dtype)
+    want, s = p.astype(np.float64), {} if first else {"buf": b.astype(np.float64)}
+    ref.sgd_step(want, g.astype(np.float64), s, lr=0.1, momentum=mom, rows=upd)
+    p0 = p.copy()
+    _core.sgd_step(p, g, b if mom else None, lr=0.1, momentum=mom, first=first, rows=rows,
+                   frozen=frozen)
+    np.testing.assert_allclose(p, want, **TOL[dtype])
+    other = np.setdiff1d(np.arange(n), upd)
+    np.testing.assert_array_equal(p[other], p0[other])
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    rs = np.zeros(n, np.int64)
+    _core.adam_step(p, g, m, v, rows=rows, row_step=rs, frozen=frozen)
+    np.testing.assert_array_equal(rs, np.isin(np.arange(n), upd))
+    assert not m[other].any() and not v[other].any()
+    np.testing.assert_array_equal(p[other], p0[other])
 
 
 # ---- torch parity ------------------------------------------------------------------------------
