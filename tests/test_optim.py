@@ -343,6 +343,26 @@ def test_clip_grad_norm_matches_torch():
         np.testing.assert_allclose(ga, tb.grad.numpy(), rtol=1e-12)
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 20), d=st.integers(0, 30), f64=st.booleans(), seed=st.integers(0, 2 ** 16),
+       p=st.sampled_from([1.0, 2.0, 2.5, float("inf")]), use_rows=st.booleans())
+def test_grad_norm_and_scale_match_numpy(n, d, f64, seed, p, use_rows):
+    dtype = np.float64 if f64 else np.float32
+    rng = np.random.default_rng(seed)
+    g = rng.standard_normal((n, d)).astype(dtype)
+    rows = np.flatnonzero(rng.random(n) < 0.5) if use_rows else None
+    sel = g[rows] if use_rows else g
+    x = np.abs(sel.astype(np.float64)).ravel()
+    want = (x.max() if x.size else 0.0) if np.isinf(p) else (x ** p).sum()
+    assert _core.grad_norm(g, rows, p) == pytest.approx(want, rel=1e-12, abs=1e-300)
+    g0 = g.copy()
+    _core.scale_grad(g, 0.5, rows)
+    np.testing.assert_array_equal(g[rows] if use_rows else g, sel * dtype(0.5))
+    if use_rows:
+        other = np.setdiff1d(np.arange(n), rows)
+        np.testing.assert_array_equal(g[other], g0[other])
+
+
 def test_clip_grad_norm_no_clip_and_skips():
     emb = pyembed.Embedding(5, 3, seed=0)
     assert optim.clip_grad_norm_(emb, 1.0) == 0.0  # no gradient yet

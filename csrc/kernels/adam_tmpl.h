@@ -169,23 +169,38 @@ int FN(pe_adam_rows)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const T *G,
         nth = (size_t)omp_get_num_threads();
 #endif
         size_t lo = n_list * t / nth, hi = n_list * (t + 1) / nth;
+#define PE_ADAM_PREFETCH(q)                                                                     \
+    if ((q) + PE_PREFETCH_DIST < hi) {                                                          \
+        size_t pf = (size_t)rows[(q) + PE_PREFETCH_DIST] * dim;                                 \
+        for (size_t b = 0; b < pf_bytes; b += 64) {                                             \
+            PE_PREFETCH_W((const char *)(P + pf) + b);                                          \
+            PE_PREFETCH_W((const char *)(M + pf) + b);                                          \
+            PE_PREFETCH_W((const char *)(V + pf) + b);                                          \
+            PE_PREFETCH_R((const char *)(G + pf) + b);                                          \
+        }                                                                                       \
+    }
         for (size_t i = lo; i < hi; i++) {
-            if (i + PE_PREFETCH_DIST < hi) {
-                size_t off = (size_t)rows[i + PE_PREFETCH_DIST] * dim;
-                for (size_t b = 0; b < pf_bytes; b += 64) {
-                    PE_PREFETCH_W((const char *)(P + off) + b);
-                    PE_PREFETCH_W((const char *)(M + off) + b);
-                    PE_PREFETCH_W((const char *)(V + off) + b);
-                    PE_PREFETCH_R((const char *)(G + off) + b);
-                }
-            }
+            PE_ADAM_PREFETCH(i)
             size_t r = (size_t)rows[i];
             if (frozen && frozen[r]) continue;
             FN(consts) k = k0;
-            if (row_step) k = FN(make_consts)(o, ++row_step[r]);
+            size_t len = 1;
+            if (row_step) {
+                k = FN(make_consts)(o, ++row_step[r]);
+            } else {
+                /* consecutive unfrozen rows (frequent ids are small and sorted) share one span */
+                while (i + len < hi && (size_t)rows[i + len] == r + len &&
+                       !(frozen && frozen[r + len])) {
+                    PE_ADAM_PREFETCH(i + len)
+                    len++;
+                }
+            }
             size_t off = r * dim;
-            FN(run)(P + off, M + off, V + off, Vmax ? Vmax + off : NULL, G + off, dim, &k, mode);
+            FN(run)(P + off, M + off, V + off, Vmax ? Vmax + off : NULL, G + off, len * dim, &k,
+                    mode);
+            i += len - 1;
         }
+#undef PE_ADAM_PREFETCH
     }
     return PE_OK;
 }

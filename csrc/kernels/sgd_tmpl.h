@@ -126,20 +126,29 @@ int FN(pe_sgd_rows)(T *P, T *B, const T *G, const int64_t *rows, size_t n_list,
         nth = (size_t)omp_get_num_threads();
 #endif
         size_t lo = n_list * t / nth, hi = n_list * (t + 1) / nth;
+#define PE_SGD_PREFETCH(q)                                                                      \
+    if ((q) + PE_PREFETCH_DIST < hi) {                                                          \
+        size_t pf = (size_t)rows[(q) + PE_PREFETCH_DIST] * dim;                                 \
+        for (size_t c = 0; c < pf_bytes; c += 64) {                                             \
+            PE_PREFETCH_W((const char *)(P + pf) + c);                                          \
+            PE_PREFETCH_R((const char *)(G + pf) + c);                                          \
+            if (B) PE_PREFETCH_W((const char *)(B + pf) + c);                                   \
+        }                                                                                       \
+    }
         for (size_t i = lo; i < hi; i++) {
-            if (i + PE_PREFETCH_DIST < hi) {
-                size_t off = (size_t)rows[i + PE_PREFETCH_DIST] * dim;
-                for (size_t c = 0; c < pf_bytes; c += 64) {
-                    PE_PREFETCH_W((const char *)(P + off) + c);
-                    PE_PREFETCH_R((const char *)(G + off) + c);
-                    if (B) PE_PREFETCH_W((const char *)(B + off) + c);
-                }
-            }
+            PE_SGD_PREFETCH(i)
             size_t r = (size_t)rows[i];
             if (frozen && frozen[r]) continue;
+            size_t len = 1; /* consecutive unfrozen rows share one span */
+            while (i + len < hi && (size_t)rows[i + len] == r + len && !(frozen && frozen[r + len])) {
+                PE_SGD_PREFETCH(i + len)
+                len++;
+            }
             size_t off = r * dim;
-            FN(srun)(P + off, B ? B + off : NULL, G + off, dim, &k, mode);
+            FN(srun)(P + off, B ? B + off : NULL, G + off, len * dim, &k, mode);
+            i += len - 1;
         }
+#undef PE_SGD_PREFETCH
     }
     return PE_OK;
 }
