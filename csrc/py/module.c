@@ -8,6 +8,7 @@
 #include "common.h"
 #include "table.h"
 #include "rng.h"
+#include "pool.h"
 
 #include <math.h>
 
@@ -103,6 +104,7 @@ static PyMethodDef module_functions[] = {
 /* The method tables of the other glue files. */
 static PyMethodDef *const glue_tables[] = {
     pe_table_functions,
+    pe_pool_functions,
 };
 
 static int module_exec(PyObject *m) {

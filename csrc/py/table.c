@@ -2,6 +2,7 @@
  * list; lookup / renorm / backward / zero_grad call the kernels with the GIL released and the
  * table's lock held. A heap type with GC support (CPython's xxlimited pattern). */
 #include "table.h"
+#include "pool.h"
 #include "gather.h"
 #include "scatter.h"
 #include "sort.h"
@@ -376,7 +377,7 @@ static PyObject *table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
         Py_INCREF(out_obj);
         out = out_obj;
     } else {
-        out = PyArray_EMPTY(nd + 1, shape, self->typenum, 0);
+        out = pe_pool_empty(nd + 1, shape, self->typenum);
         if (!out) goto fail;
     }
     if (copy_if_overlaps(&ids, PyArray_DATA((PyArrayObject *)out),
