@@ -271,6 +271,21 @@ static PyGetSetDef table_getset[] = {
 
 /* ---- methods ---------------------------------------------------------------------------- */
 
+/* An input the kernel reads while it writes weight, grad or out must not share their memory: an id
+ * rewritten mid-call would index out of range (a crash), and np.add.at reads grad_output as it was
+ * before the call. The converted inputs are C-contiguous, so [data, data + nbytes) is their extent;
+ * an input overlapping [buf, buf + nb) is replaced by a private copy. 0, or -1 with an exception. */
+static int copy_if_overlaps(PyArrayObject **arr, const void *buf, size_t nb) {
+    const char *b = (const char *)buf, *p = (const char *)PyArray_DATA(*arr);
+    size_t pn = (size_t)PyArray_NBYTES(*arr);
+    if (!b || !nb || !pn || p >= b + nb || b >= p + pn) return 0;
+    PyArrayObject *c = (PyArrayObject *)PyArray_NewCopy(*arr, NPY_CORDER);
+    if (!c) return -1;
+    Py_DECREF(*arr);
+    *arr = c;
+    return 0;
+}
+
 static int parse_padding_idx(PyObject *obj, int64_t rows, int64_t *out) {
     *out = -1;
     if (!obj || obj == Py_None) return 0;
@@ -365,6 +380,10 @@ static PyObject *table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
         out = pe_pool_empty(nd + 1, shape, self->typenum);
         if (!out) goto fail;
     }
+    if (copy_if_overlaps(&ids, PyArray_DATA((PyArrayObject *)out),
+                         (size_t)PyArray_NBYTES((PyArrayObject *)out)) < 0 ||
+        (max_norm_obj != Py_None && copy_if_overlaps(&ids, self->weight, table_nbytes(self)) < 0))
+        goto fail;
     size_t n = (size_t)PyArray_SIZE(ids);
     size_t row_bytes = (size_t)self->dim * self->itemsize;
     int rc;
@@ -410,6 +429,10 @@ static PyObject *table_renorm(PeTable *self, PyObject *args, PyObject *kwds) {
         return NULL;
     if (check_renorm_args(max_norm, norm_type) < 0) return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
+    if (copy_if_overlaps(&ids, self->weight, table_nbytes(self)) < 0) {
+        Py_DECREF(ids);
+        return NULL;
+    }
     int rc = run_renorm(self, (const int64_t *)PyArray_DATA(ids), (size_t)PyArray_SIZE(ids),
                         max_norm, norm_type);
     Py_DECREF(ids);
@@ -453,6 +476,9 @@ static PyObject *table_backward(PeTable *self, PyObject *args, PyObject *kwds) {
         }
     }
     fresh_grad = self->grad == NULL;
+    if (copy_if_overlaps(&ids, self->grad, table_nbytes(self)) < 0 ||
+        copy_if_overlaps(&g, self->grad, table_nbytes(self)) < 0)
+        goto fail;
     if (pe_table_ensure_grad(self) < 0) goto fail;
     {
         size_t n = (size_t)PyArray_SIZE(ids);
