@@ -109,6 +109,8 @@ static PyMethodDef *const glue_tables[] = {
 
 static int module_exec(PyObject *m) {
     if (PyArray_ImportNumPyAPI() < 0) return -1;
+    (void)pe_get_num_threads(); /* reads PYEMBED_NUM_THREADS and registers the fork handler now,
+                                   before any fork can happen */
     pe_module_state *st = (pe_module_state *)PyModule_GetState(m);
     st->TableType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &pe_table_spec, NULL);
     if (!st->TableType) return -1;
