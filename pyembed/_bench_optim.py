@@ -12,7 +12,7 @@ from . import optim
 from .embedding import Embedding
 
 
-def _zipf_ids(rng, vocab, n, s=1.0):
+def _zipf_ids(rng, vocab, n, s=1.1):
     """n ids in [0, vocab) with P(k) proportional to 1 / (k + 1)^s (word frequencies)."""
     p = 1.0 / np.arange(1, vocab + 1, dtype=np.float64) ** s
     return rng.choice(vocab, size=n, p=p / p.sum())

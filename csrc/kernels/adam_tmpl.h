@@ -125,6 +125,7 @@ int FN(pe_adam)(T *P, T *M, T *V, T *Vmax, const T *G, const uint8_t *frozen, si
     const int mode = adam_mode(o, Vmax != NULL);
     /* 7 arrays of T move per element (read p, g, m, v; write p, m, v) */
     int nt = pe_threads_for(pe_mul_size(n, 7 * sizeof(T)), frozen ? nrows : (n + 63) / 64);
+    (void)nt; /* unused in a serial build */
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
@@ -159,6 +160,7 @@ int FN(pe_adam_rows)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const T *G,
     /* prefetch the head of each row (the hardware prefetcher follows the rest of a long row) */
     const size_t pf_bytes = row_bytes < 256 ? row_bytes : 256;
     int nt = pe_threads_for(pe_mul_size(pe_mul_size(n_list, dim), 7 * sizeof(T)), n_list);
+    (void)nt; /* unused in a serial build */
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif

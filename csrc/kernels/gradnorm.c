@@ -56,8 +56,8 @@ static int norm_kind(double p) {
         size_t nparts = rows ? n_list : (total + BLOCK - 1) / BLOCK;                              \
         double *part = (double *)malloc((nparts ? nparts : 1) * sizeof(double));                  \
         if (!part) return PE_ERR_NOMEM;                                                           \
-        int nt = pe_threads_for(pe_mul_size(total, sizeof(T)), nparts);                           \
-        _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")                  \
+        int nt = pe_threads_for(pe_mul_size(total, sizeof(T)), nparts); (void)nt;                 \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))                  \
         for (size_t i = 0; i < nparts; i++) {                                                     \
             if (rows) {                                                                           \
                 if (i + PE_PREFETCH_DIST < nparts)                                                \
@@ -86,8 +86,8 @@ static int norm_kind(double p) {
         size_t total = rows ? pe_mul_size(n_list, dim) : pe_mul_size(nrows, dim);                 \
         if (total == SIZE_MAX) return PE_ERR_OVERFLOW;                                            \
         size_t nparts = rows ? n_list : (total + BLOCK - 1) / BLOCK;                              \
-        int nt = pe_threads_for(pe_mul_size(total, 2 * sizeof(T)), nparts);                       \
-        _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")                  \
+        int nt = pe_threads_for(pe_mul_size(total, 2 * sizeof(T)), nparts); (void)nt;             \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))                  \
         for (size_t i = 0; i < nparts; i++) {                                                     \
             T *restrict x;                                                                        \
             size_t len;                                                                           \

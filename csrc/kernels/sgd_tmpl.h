@@ -79,6 +79,7 @@ int FN(pe_sgd)(T *P, T *B, const T *G, const uint8_t *frozen, size_t nrows, size
     const FN(sconsts) k = FN(make_sconsts)(o);
     const int mode = sgd_mode(o, B != NULL);
     int nt = pe_threads_for(pe_mul_size(n, (B ? 5 : 3) * sizeof(T)), frozen ? nrows : (n + 63) / 64);
+    (void)nt; /* unused in a serial build */
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif
@@ -116,6 +117,7 @@ int FN(pe_sgd_rows)(T *P, T *B, const T *G, const int64_t *rows, size_t n_list,
     const size_t row_bytes = dim * sizeof(T);
     const size_t pf_bytes = row_bytes < 256 ? row_bytes : 256;
     int nt = pe_threads_for(pe_mul_size(pe_mul_size(n_list, dim), (B ? 5 : 3) * sizeof(T)), n_list);
+    (void)nt; /* unused in a serial build */
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
 #endif

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "table.h"
 #include "rng.h"
+#include "pool.h"
 #include "optim.h"
 
 #include <math.h>
@@ -104,11 +105,14 @@ static PyMethodDef module_functions[] = {
 /* The method tables of the other glue files. */
 static PyMethodDef *const glue_tables[] = {
     pe_table_functions,
+    pe_pool_functions,
     pe_optim_functions,
 };
 
 static int module_exec(PyObject *m) {
     if (PyArray_ImportNumPyAPI() < 0) return -1;
+    (void)pe_get_num_threads(); /* reads PYEMBED_NUM_THREADS and registers the fork handler now,
+                                   before any fork can happen */
     pe_module_state *st = (pe_module_state *)PyModule_GetState(m);
     st->TableType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &pe_table_spec, NULL);
     if (!st->TableType) return -1;
