@@ -110,7 +110,15 @@ def _decode_words(blob, n, path, encoding, unicode_errors, where):
 
 
 def _detect_binary(buf, offset, dim):
-    """After a header: text if the first record parses as a text line of `dim` values."""
+    """After a header: is the first record binary? Text when its line has the word and `dim`
+    fields and no control bytes (so that a malformed text file gets a text error), or when
+    it parses as text; binary otherwise (raw float32 bytes almost always hold control bytes)."""
+    end = buf.find(b"\n", offset, offset + 4 * dim + 65536)
+    line = bytes(buf[offset:end if end >= 0 else offset + 4 * dim + 65536])
+    ctrl = np.frombuffer(line, np.uint8)
+    ctrl = ctrl[(ctrl < 32) & (ctrl != 9) & (ctrl != 13)]
+    if end >= 0 and ctrl.size == 0 and len(line.split()) == dim + 1:
+        return False
     try:
         _core.parse_text(buf, offset, dim, 1, np.float32, "", 1)
     except ValueError:
