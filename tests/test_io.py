@@ -498,3 +498,28 @@ def test_from_pretrained_keeps_the_vocab(tmp_path, kv):
     assert arr.vocab is None and arr.requires_grad
     with pytest.raises(ValueError, match="not a word"):
         pyembed.Embedding.from_pretrained(kv, padding_idx="<pad>")
+
+
+def test_threads_give_identical_results_and_the_first_error(tmp_path):
+    rng = np.random.default_rng(9)
+    v = Vectors([f"w{i}" for i in range(4000)], rng.standard_normal((4000, 20)).astype(np.float32))
+    p = tmp_path / "v.txt"
+    v.save(p)  # ~700 KB: parsed in parallel when threads > 1
+    lines = p.read_bytes().split(b"\n")
+    lines[3001] = b"w3000 1 2"  # line 3002
+    lines[3501] = b"w3500 x"
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\n".join(lines))
+    old = pyembed.get_num_threads()
+    try:
+        results = []
+        for nt in (1, 2, 4):
+            pyembed.set_num_threads(nt)
+            results.append(load_vectors(p).vectors)
+            with pytest.raises(ValueError, match="line 3002: expected 20 values"):
+                load_vectors(bad)
+    finally:
+        pyembed.set_num_threads(old)
+    for r in results[1:]:
+        assert_same_bits(r, results[0])
+    assert_same_bits(results[0], v.vectors)
