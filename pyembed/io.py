@@ -16,6 +16,7 @@ failed save never destroys the previous file.
 """
 import bz2
 import gzip
+import itertools
 import lzma
 import mmap
 import os
@@ -186,6 +187,9 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
 
     if len(buf) == 0:
         raise ValueError(f"{path}: the file is empty")
+    if buf[:4] == b"\xba\x16\x4f\x2f":
+        raise ValueError(f"{path}: this is a fastText model (.bin), not a vectors file; load the "
+                         f".vec file that fastText writes beside it")
     line, end = _first_line(buf)
     header = _parse_header(line)
     if format == "auto":
@@ -237,7 +241,7 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
                       f"at {where}); keeping the first vector of each, as gensim does",
                       UserWarning, stacklevel=3)
         vecs = np.ascontiguousarray(vecs[keep])
-        words = [w for w, k in zip(words, keep.tolist()) if k]
+        words = list(itertools.compress(words, keep.tolist()))
     return Vectors(words, vecs, copy=False)
 
 

@@ -259,6 +259,26 @@ def test_empty_file(tmp_path):
         load_vectors(_write(tmp_path, b""))
 
 
+def test_fasttext_model_bin_is_named(tmp_path):
+    with pytest.raises(ValueError, match="fastText model"):
+        load_vectors(_write(tmp_path, b"\xba\x16\x4f\x2f\x0c\x00\x00\x00", "m.bin"))
+
+
+def test_glue_keeps_reference_counts():
+    import sys
+
+    buf = b"2 2\na 1 2\nb 3 4\n"
+    bad = b"a 1 x\n"
+    before = sys.getrefcount(buf), sys.getrefcount(bad)
+    for _ in range(500):
+        _core.parse_text(buf, 4, 2, -1, np.float32, "f", 2)
+        with pytest.raises(ValueError):
+            _core.parse_text(bad, 0, 2, -1, np.float64, "f", 1)
+        _core.parse_binary(b"a " + bytes(8), 0, 1, 2, np.float32, "f")
+        _core.format_text(b"a\nb", np.array([0, 2]), np.array([1, 3]), np.ones((2, 2), np.float32))
+    assert (sys.getrefcount(buf), sys.getrefcount(bad)) == before
+
+
 @pytest.mark.parametrize("row,found", [(b"b 1\n", 1), (b"b 1 2 3\n", 3), (b"b\n", 0)])
 def test_wrong_value_count(tmp_path, row, found):
     p = _write(tmp_path, b"3 2\na 1 2\n" + row + b"c 1 2\n")
