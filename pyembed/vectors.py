@@ -12,6 +12,8 @@ from numbers import Integral
 
 import numpy as np
 
+from . import _core
+
 __all__ = ["Vectors"]
 
 _KEY_TYPES = (str, int, np.integer)
@@ -286,9 +288,10 @@ class Vectors:
 
     def most_similar_batch(self, queries, topn=10, restrict_vocab=None):
         """``most_similar`` for many single queries (keys or vectors, or a 2-D array of vectors)
-        with one matrix-matrix product: a list with one ``[(key, score), ...]`` per query, the
-        query key itself left out. Scores equal the one-at-a-time ones to float32 rounding (a
-        matrix product sums in another order than a matrix-vector one)."""
+        with one matrix-matrix product and a C top-k: a list with one ``[(key, score), ...]``
+        per query, the query key itself left out. Scores equal the one-at-a-time ones to
+        float32 rounding (a matrix product sums in another order than a matrix-vector one);
+        equal scores are ordered by row (gensim leaves their order to NumPy's sort)."""
         if isinstance(topn, Integral) and topn < 1:
             return [[] for _ in range(len(queries))]
         m, own = self._query_matrix(queries)
@@ -301,10 +304,9 @@ class Vectors:
         chunk = max(1, min(len(m), (64 << 20) // max(1, 4 * V.shape[0])))
         itk = self.index_to_key
         for a in range(0, len(m), chunk):
-            qs = m[a:a + chunk]
-            D = (V @ qs.T.astype(V.dtype, copy=False)).T / norms  # (chunk, rows)
-            best = _top(D, min(k, D.shape[1]))
-            scores = np.take_along_axis(D, best, axis=1)
+            # (chunk, rows) dot products; the C top-k divides by the norms as it scans
+            P = m[a:a + chunk].astype(V.dtype, copy=False) @ V.T
+            best, scores = _core.topk(P, min(k, P.shape[1]), scale=norms)
             for j, (b_row, s_row) in enumerate(zip(best.tolist(), scores.tolist())):
                 me = int(own[a + j])
                 res = [(itk[i + lo], float(s)) for i, s in zip(b_row, s_row) if i + lo != me]
@@ -476,8 +478,7 @@ class Vectors:
         chunk = max(1, (64 << 20) // max(1, 4 * hi))
         for s in range(0, len(quads), chunk):
             sl = slice(s, s + chunk)
-            D = (V @ mean[sl].T.astype(V.dtype, copy=False)).T / norms
-            best = _top(D, k)  # (q, 8)
+            best, _ = _core.topk(mean[sl].astype(V.dtype, copy=False) @ V.T, k, scale=norms)
             qa, qb, qc, qe = a[sl, None], b[sl, None], c[sl, None], e[sl, None]
             # most_similar drops the three query rows, then keeps 5
             keep = (best != qa) & (best != qb) & (best != qc)

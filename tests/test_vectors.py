@@ -302,3 +302,54 @@ def test_save_and_load_methods(tmp_path):
     back = Vectors.load(tmp_path / "v.bin")
     np.testing.assert_array_equal(back.vectors, v)
     assert back.index_to_key == words
+
+
+# -- the top-k kernel ---------------------------------------------------------------------------------
+
+def reference_topk(x, k):
+    """Best first, ties by smaller index, NaN last: a stable sort on (-x) with NaN as +inf."""
+    key = np.where(np.isnan(x), np.inf, -x)
+    idx = np.argsort(key, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(x, idx, axis=1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 40), st.data(), st.sampled_from([np.float32, np.float64]))
+def test_topk_matches_reference(rows, n, data, dtype):
+    from pyembed import _core
+
+    k = data.draw(st.integers(0, n))
+    seed = data.draw(st.integers(0, 2**31))
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 4, (rows, n)).astype(dtype)  # many ties
+    x[rng.random((rows, n)) < 0.1] = np.nan
+    scale = (rng.integers(1, 3, n)).astype(dtype)
+    for sc in (None, scale):
+        ref_in = x if sc is None else x / sc
+        idx, val = _core.topk(x, k, scale=sc)
+        ridx, rval = reference_topk(ref_in, k)
+        np.testing.assert_array_equal(idx, ridx)
+        np.testing.assert_array_equal(val, rval)
+        assert val.dtype == dtype
+
+
+def test_topk_threads_and_errors():
+    import pyembed
+    from pyembed import _core
+
+    x = np.random.default_rng(0).standard_normal((64, 5000)).astype(np.float32)
+    old = pyembed.get_num_threads()
+    try:
+        pyembed.set_num_threads(1)
+        a = _core.topk(x, 10)
+        pyembed.set_num_threads(4)
+        b = _core.topk(x, 10)
+    finally:
+        pyembed.set_num_threads(old)
+    np.testing.assert_array_equal(a[0], b[0])
+    with pytest.raises(ValueError, match="k must be in"):
+        _core.topk(x, 5001)
+    with pytest.raises(ValueError, match="scale"):
+        _core.topk(x, 3, scale=np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="2-D"):
+        _core.topk(x[0], 3)

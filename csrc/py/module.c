@@ -9,6 +9,7 @@
 #include "table.h"
 #include "rng.h"
 #include "parse_glue.h"
+#include "topk_glue.h"
 #include "pool.h"
 
 #include <math.h>
@@ -106,6 +107,7 @@ static PyMethodDef module_functions[] = {
 static PyMethodDef *const glue_tables[] = {
     pe_table_functions,
     pe_parse_functions,
+    pe_topk_functions,
     pe_pool_functions,
 };
 
