@@ -201,6 +201,9 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
         count, dim = header
         offset = min(end + 1, len(buf))
         want = count if limit is None else min(count, limit)
+        if want > 0 and dim > len(buf):  # a text value takes 2 bytes, a binary one 4
+            raise ValueError(f"{path}, line 1: the header promises {dim} values per vector, "
+                             f"more than the file's {len(buf)} bytes can hold")
         if binary is None:
             binary = format == "word2vec" and want > 0 and _detect_binary(buf, offset, dim)
         if binary:

@@ -254,6 +254,15 @@ def test_bad_header(tmp_path, header):
         load_vectors(p, format="word2vec")
 
 
+def test_impossible_header_dim(tmp_path):
+    p = _write(tmp_path, b"1 1000000000000\nw 1 2\n")
+    with pytest.raises(ValueError, match="line 1: the header promises 1000000000000 values"):
+        load_vectors(p)
+    b = _write(tmp_path, b"1 100000000\nw " + bytes(8), "b.bin")
+    with pytest.raises(ValueError, match=r"b\.bin, line 1: the header promises 100000000 values"):
+        load_vectors(b, binary=True)
+
+
 def test_empty_file(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         load_vectors(_write(tmp_path, b""))
