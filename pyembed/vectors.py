@@ -3,7 +3,8 @@
 Queries follow gensim 4's arithmetic step for step (same neighbours in the same order, same
 scores), vectorised: one BLAS matrix-vector (or, batched, matrix-matrix) product against the raw
 vectors divided by cached row norms -- the normalised matrix is never materialised -- and
-``argpartition`` for the top k.
+``argpartition`` for the top k (batched queries: a C top-k that divides by the norms as it
+scans, csrc/kernels/topk.c).
 """
 import itertools
 import math
@@ -30,20 +31,14 @@ def _unitvec(vec):
 
 def _top(x, topn):
     """gensim.matutils.argsort(x, topn, reverse=True): indices of the topn largest, ordered
-    (the same NumPy calls, so ties come out in the same order). Rows of a 2-D x each."""
+    (the same NumPy calls, so equal scores come out in the same order as gensim's)."""
     x = -x
     if topn <= 0:
-        return np.zeros(x.shape[:-1] + (0,), np.int64)
-    if x.ndim == 1:
-        if topn >= x.size:
-            return np.argsort(x)[:topn]
-        part = np.argpartition(x, topn)[:topn]
-        return part.take(np.argsort(x.take(part)))
-    if topn >= x.shape[-1]:
-        return np.argsort(x, axis=-1)[..., :topn]
-    part = np.argpartition(x, topn, axis=-1)[..., :topn]
-    order = np.argsort(np.take_along_axis(x, part, axis=-1), axis=-1)
-    return np.take_along_axis(part, order, axis=-1)
+        return np.zeros(0, np.int64)
+    if topn >= x.size:
+        return np.argsort(x)[:topn]
+    part = np.argpartition(x, topn)[:topn]
+    return part.take(np.argsort(x.take(part)))
 
 
 def _ensure_list(value):
