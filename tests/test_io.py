@@ -552,3 +552,38 @@ def test_threads_give_identical_results_and_the_first_error(tmp_path):
     for r in results[1:]:
         assert_same_bits(r, results[0])
     assert_same_bits(results[0], v.vectors)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=200), st.sampled_from(["auto", "word2vec", "glove"]),
+       st.sampled_from([None, True, False]))
+def test_garbage_never_crashes(tmp_path_factory, data, fmt, binary):
+    """Any bytes: a Vectors or a ValueError (with the file name), never a crash."""
+    if fmt == "glove" and binary:
+        binary = None
+    p = tmp_path_factory.mktemp("fuzz") / "g.txt"
+    p.write_bytes(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # duplicate words
+            v = load_vectors(p, format=fmt, binary=binary, unicode_errors="replace")
+    except ValueError as e:
+        assert "g.txt" in str(e) or "GloVe" in str(e)
+    else:
+        assert v.vectors.shape[0] == len(v.index_to_key)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=120))
+def test_garbage_after_a_valid_header(tmp_path_factory, tail):
+    p = tmp_path_factory.mktemp("fuzz") / "h.bin"
+    p.write_bytes(b"3 2\n" + tail)
+    for binary in (True, False):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # duplicate words
+                v = load_vectors(p, binary=binary, unicode_errors="ignore")
+        except ValueError as e:
+            assert "h.bin" in str(e)
+        else:
+            assert v.vectors.shape == (len(v), 2)
