@@ -147,9 +147,9 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
     Duplicate words keep their first vector (with a warning), as gensim does.
 
     Example:
-        >>> import pyembed, tempfile, os
-        >>> p = os.path.join(tempfile.mkdtemp(), "v.txt")
-        >>> _ = open(p, "w").write("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
+        >>> import pyembed, tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
+        >>> _ = p.write_text("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
         >>> kv = pyembed.load_vectors(p)
         >>> kv.most_similar("cat", topn=1)[0][0]
         'dog'
