@@ -107,6 +107,9 @@ def _decode_words(blob, n, path, encoding, unicode_errors, where):
                          f"pass unicode_errors='replace' or 'ignore' to load it anyway") from e
     if len(words) != n:  # an encoding whose decoder swallowed a newline: decode word by word
         words = [w.decode(encoding, unicode_errors) for w in blob.split(b"\n")]
+    if len(words) != n:
+        raise ValueError(f"{path}: a word contains a newline byte (a binary file with "
+                         f"newlines inside words?); {len(words)} pieces for {n} words")
     return words
 
 

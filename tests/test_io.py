@@ -318,6 +318,12 @@ def test_truncated_binary(tmp_path, cut):
         load_vectors(p, binary=True)
 
 
+def test_binary_word_with_inner_newline(tmp_path):
+    p = _write(tmp_path, b"1 1\na\nb " + bytes(4), "n.bin")
+    with pytest.raises(ValueError, match=r"n\.bin: a word contains a newline"):
+        load_vectors(p, binary=True)
+
+
 def test_binary_header_promises_too_many(tmp_path):
     v = np.arange(3, dtype=np.float32)
     p = _write(tmp_path, b"1000000000 3\nab " + v.tobytes(), "t.bin")
