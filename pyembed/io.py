@@ -239,8 +239,10 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
     if starts is not None:
         words = _decode_words(blob, n, path, encoding, unicode_errors,
                               lambda i: f"line {_line_of(buf, int(starts[i]))}")
-    keep = _first_occurrences(words)
-    if keep is not None:
+    key_to_index = dict(zip(words, range(n)))
+    if len(key_to_index) != n:  # duplicates: keep each word's first vector, as gensim
+        first = dict(zip(reversed(words), range(n - 1, -1, -1)))
+        keep = np.fromiter(map(first.__getitem__, words), np.int64, n) == np.arange(n)
         dup = int(np.flatnonzero(~keep)[0])
         where = f"line {_line_of(buf, int(starts[dup]))}" if starts is not None else f"record {dup + 1}"
         warnings.warn(f"{path}: {int((~keep).sum())} duplicate word(s) (the first: {words[dup]!r} "
@@ -248,16 +250,8 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
                       UserWarning, stacklevel=3)
         vecs = np.ascontiguousarray(vecs[keep])
         words = list(itertools.compress(words, keep.tolist()))
-    return Vectors(words, vecs, copy=False)
-
-
-def _first_occurrences(words):
-    """None when the words are unique, else a bool mask of each word's first occurrence."""
-    if len(set(words)) == len(words):
-        return None
-    first = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
-    idx = np.fromiter(map(first.__getitem__, words), np.int64, len(words))
-    return idx == np.arange(len(words))
+        key_to_index = dict(zip(words, range(len(words))))
+    return Vectors._trusted(words, vecs, key_to_index)
 
 
 # -- writing --------------------------------------------------------------------------------------

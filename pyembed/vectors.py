@@ -94,6 +94,17 @@ class Vectors:
         self.vectors = np.array(arr, order="C", copy=True) if copy else np.ascontiguousarray(arr)
         self.norms = None
 
+    @classmethod
+    def _trusted(cls, keys, vectors, key_to_index):
+        """Wrap already-checked parts (the loaders: unique keys, 2-D float C-contiguous
+        vectors, key_to_index built from keys) without building the dict again."""
+        obj = cls.__new__(cls)
+        obj.index_to_key = keys
+        obj.key_to_index = key_to_index
+        obj.vectors = vectors
+        obj.norms = None
+        return obj
+
     # -- basics ------------------------------------------------------------------------------------
     @property
     def vector_size(self):

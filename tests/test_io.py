@@ -200,6 +200,14 @@ def test_glove_words_with_spaces(tmp_path):
     np.testing.assert_array_equal(r.vectors, [[1, 2], [3, 4], [5, 6]])
 
 
+def test_tab_separated_and_words_with_tabs(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text("a\t1\t2\nb\tc 3 4\n")
+    r = load_vectors(p, format="glove")
+    assert r.index_to_key == ["a", "b\tc"]
+    np.testing.assert_array_equal(r.vectors, [[1, 2], [3, 4]])
+
+
 def test_empty_vectors(tmp_path):
     v = Vectors([], np.zeros((0, 4), np.float32))
     p = tmp_path / "e.txt"

@@ -180,8 +180,10 @@ static int parse_line_backward(float *o32, double *o64, int64_t *wend, const cha
 static int parse_line(float *o32, double *o64, int64_t *wend, const char *buf, int64_t start,
                       int64_t end, size_t d, pe_parse_error *e) {
     const char *p = buf + start, *le = buf + end;
-    const char *sp = memchr(p, ' ', (size_t)(le - p));
-    if (!sp) sp = le;
+    /* the word ends at the first ' ' (gensim's split(" ")) or '\t' (tab-separated files; a
+     * word with a tab inside still comes out whole through the backward pass below) */
+    const char *sp = p;
+    while (sp < le && *sp != ' ' && *sp != '\t') sp++;
     *wend = (int64_t)(sp - buf);
     p = sp;
     size_t k = 0;
