@@ -136,7 +136,10 @@ class Vectors:
     def _indices(self, keys):
         """Rows of many keys at once (KeyError naming the first missing one)."""
         get = self.key_to_index.get
-        idx = np.fromiter(map(lambda k: get(k, -1) if _hashable(k) else -1, keys), np.int64)
+        if all(map(_hashable, keys)):
+            idx = np.fromiter(map(get, keys, itertools.repeat(-1)), np.int64, len(keys))
+        else:
+            idx = np.fromiter(map(lambda k: get(k, -1) if _hashable(k) else -1, keys), np.int64)
         bad = np.flatnonzero(idx < 0)
         for b in bad.tolist():  # only keys that are not words: ints as row numbers
             idx[b] = self.get_index(keys[b])
@@ -412,7 +415,7 @@ class Vectors:
         ok_keys = self.index_to_key[:restrict_vocab]
         rng = range(len(ok_keys) - 1, -1, -1)
         if case_insensitive:  # reversed: the first (most frequent) spelling wins, as gensim
-            return dict(zip((k.upper() for k in reversed(ok_keys)), rng))
+            return dict(zip(map(str.upper, reversed(ok_keys)), rng))
         return dict(zip(reversed(ok_keys), rng))
 
     def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True,
@@ -477,8 +480,8 @@ class Vectors:
         V, norms = self.vectors[:hi], self.norms[:hi]
         # the canonical (first-spelling) id of every searched row, for the case-insensitive test
         keys = self.index_to_key[:hi]
-        canon = np.fromiter(((ok_vocab.get(k.upper() if case_insensitive else k, -1)) for k in keys),
-                            np.int64, len(keys))
+        spelled = map(str.upper, keys) if case_insensitive else iter(keys)
+        canon = np.fromiter(map(ok_vocab.get, spelled, itertools.repeat(-1)), np.int64, len(keys))
         k = min(5 + 3, hi)
         ok = np.zeros(len(quads), bool)
         chunk = max(1, (64 << 20) // max(1, 4 * hi))
