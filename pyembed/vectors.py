@@ -136,9 +136,9 @@ class Vectors:
     def _indices(self, keys):
         """Rows of many keys at once (KeyError naming the first missing one)."""
         get = self.key_to_index.get
-        if all(map(_hashable, keys)):
+        try:
             idx = np.fromiter(map(get, keys, itertools.repeat(-1)), np.int64, len(keys))
-        else:
+        except TypeError:  # an unhashable key (a vector): not a word
             idx = np.fromiter(map(lambda k: get(k, -1) if _hashable(k) else -1, keys), np.int64)
         bad = np.flatnonzero(idx < 0)
         for b in bad.tolist():  # only keys that are not words: ints as row numbers
