@@ -472,6 +472,16 @@ def test_safetensors_round_trip_and_pick(tmp_path):
         pyembed.load_safetensors(r)
 
 
+def test_safetensors_arrays_are_copy_on_write(tmp_path):
+    p = tmp_path / "w.safetensors"
+    pyembed.save_safetensors(p, {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
+    before = p.read_bytes()
+    a = pyembed.load_safetensors(p)
+    a[0, 0] = 99  # writeable, but the file does not change
+    del a
+    assert p.read_bytes() == before
+
+
 def test_safetensors_written_by_the_package(tmp_path):
     st_np = pytest.importorskip("safetensors.numpy")
     rng = np.random.default_rng(4)
