@@ -17,6 +17,7 @@ from .vectors import Vectors
 from .io import load_vectors, save_vectors
 from .safetensors import load_safetensors, save_safetensors
 from . import plot
+from . import optim
 
 __version__ = "0.1.0"
 

@@ -26,10 +26,6 @@
 #define PE_HAVE_LOCALE_T 1
 #endif
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 /* ---------------------------------------------------------------------------------------------
  * the "C" locale, so that a user's setlocale(LC_NUMERIC, "de_DE") changes nothing */
 #ifdef PE_HAVE_LOCALE_T
@@ -267,9 +263,7 @@ static int parse_text(float *o32, double *o64, int64_t *word_end, const char *bu
     size_t bytes = (size_t)(ends[n - 1] - starts[0]);
     int nt = pe_threads_for(bytes, n / 64 + 1);
     (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 512) reduction(min : first_bad) if (nt > 1)
-#endif
+    PE_OMP(omp parallel for num_threads(nt) schedule(dynamic, 512) reduction(min : first_bad) if (nt > 1))
     for (int64_t i = 0; i < (int64_t)n; i++) {
         if (first_bad <= i) continue; /* this thread already failed earlier */
         pe_parse_error e;
@@ -527,17 +521,13 @@ static int format_text(char *dst, size_t *written, const char *words, const int6
     int bad = 0;
     int nt = pe_threads_for(pe_mul_size(n, d) * 64, n);
     (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1) reduction(| : bad)
-#endif
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1) reduction(| : bad))
     {
 #ifdef PE_HAVE_LOCALE_T
         locale_t loc = c_locale(), old = (locale_t)0;
         if (loc != (locale_t)0) old = uselocale(loc);
 #endif
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 64)
-#endif
+        PE_OMP(omp for schedule(dynamic, 64))
         for (int64_t ii = 0; ii < (int64_t)n; ii++) {
             size_t i = (size_t)ii;
             char *o = dst + off[i];

@@ -72,7 +72,7 @@
         int nt = pe_threads_for(pe_mul_size(rows, n) * sizeof(T), rows);                       \
         int bad = 0;                                                                            \
         (void)nt;                                                                               \
-        PE_TOPK_PRAGMA                                                                          \
+        PE_OMP(omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : bad) if (nt > 1)) \
         for (int64_t r = 0; r < (int64_t)rows; r++) {                                           \
             T *hv = (T *)malloc(k * sizeof(T));                                                 \
             int64_t *hi = (int64_t *)malloc(k * sizeof(int64_t));                               \
@@ -87,12 +87,6 @@
         }                                                                                       \
         return bad ? PE_ERR_NOMEM : PE_OK;                                                      \
     }
-
-#ifdef _OPENMP
-#define PE_TOPK_PRAGMA _Pragma("omp parallel for num_threads(nt) schedule(dynamic, 1) reduction(| : bad) if (nt > 1)")
-#else
-#define PE_TOPK_PRAGMA
-#endif
 
 PE_DEFINE_TOPK(f32, float)
 PE_DEFINE_TOPK(f64, double)

@@ -11,6 +11,7 @@
 #include "parse_glue.h"
 #include "topk_glue.h"
 #include "pool.h"
+#include "optim.h"
 
 #include <math.h>
 
@@ -109,10 +110,13 @@ static PyMethodDef *const glue_tables[] = {
     pe_parse_functions,
     pe_topk_functions,
     pe_pool_functions,
+    pe_optim_functions,
 };
 
 static int module_exec(PyObject *m) {
     if (PyArray_ImportNumPyAPI() < 0) return -1;
+    (void)pe_get_num_threads(); /* reads PYEMBED_NUM_THREADS and registers the fork handler now,
+                                   before any fork can happen */
     pe_module_state *st = (pe_module_state *)PyModule_GetState(m);
     st->TableType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &pe_table_spec, NULL);
     if (!st->TableType) return -1;
