@@ -12,12 +12,24 @@ API whose names follow torch.nn.Embedding, torch.optim and gensim's KeyedVectors
 from . import _core
 from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
+from .vocab import Vocab
+from .vectors import Vectors
+from .io import load_vectors, save_vectors
+from .safetensors import load_safetensors, save_safetensors
+from . import plot
 from . import optim
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Embedding",
+    "Vectors",
+    "Vocab",
+    "load_safetensors",
+    "load_vectors",
+    "plot",
+    "save_safetensors",
+    "save_vectors",
     "Table",
     "get_num_threads",
     "set_num_threads",

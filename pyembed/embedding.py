@@ -123,9 +123,33 @@ class Embedding:
     @classmethod
     def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None,
                         norm_type=2.0, scale_grad_by_freq=False, dtype=None):
-        """An Embedding holding a copy of ``embeddings`` (a 2-D array), like
+        """An Embedding holding a copy of ``embeddings``, like
         ``torch.nn.Embedding.from_pretrained``; ``freeze=True`` turns off its gradient.
-        Unlike a fresh Embedding the padding row keeps its pretrained values (as torch)."""
+        Unlike a fresh Embedding the padding row keeps its pretrained values (as torch).
+
+        ``embeddings`` is a 2-D array or a :class:`pyembed.Vectors` (e.g. from
+        :func:`pyembed.load_vectors`); with Vectors the words are kept as ``emb.vocab`` (a
+        :class:`pyembed.Vocab`, unknown words -> ``"<unk>"`` when the vectors have it, else
+        KeyError) and ``padding_idx`` may be a word. With an array ``emb.vocab`` is None.
+
+        Example:
+            >>> import numpy as np, pyembed
+            >>> kv = pyembed.Vectors(["the", "cat", "sat"], np.eye(3, dtype=np.float32))
+            >>> emb = pyembed.Embedding.from_pretrained(kv)
+            >>> emb(emb.vocab.encode("the cat sat".split())).shape
+            (3, 3)
+        """
+        from .vectors import Vectors
+        from .vocab import Vocab
+
+        vocab = None
+        if isinstance(embeddings, Vectors):
+            vocab = Vocab(embeddings.index_to_key, specials=(), unk_token="<unk>")
+            if isinstance(padding_idx, str):
+                if padding_idx not in vocab:
+                    raise ValueError(f"padding_idx {padding_idx!r} is not a word of the vectors")
+                padding_idx = vocab.key_to_index[padding_idx]
+            embeddings = embeddings.vectors
         arr = np.asarray(embeddings)
         if arr.ndim != 2:
             raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
@@ -142,6 +166,7 @@ class Embedding:
                                  f"({arr.shape[0]})")
             obj.padding_idx = int(padding_idx) % arr.shape[0]
         obj.requires_grad = not freeze
+        obj.vocab = vocab
         return obj
 
     # -- forward / backward -------------------------------------------------------------------

@@ -8,6 +8,8 @@
 #include "common.h"
 #include "table.h"
 #include "rng.h"
+#include "parse_glue.h"
+#include "topk_glue.h"
 #include "pool.h"
 #include "optim.h"
 
@@ -105,6 +107,8 @@ static PyMethodDef module_functions[] = {
 /* The method tables of the other glue files. */
 static PyMethodDef *const glue_tables[] = {
     pe_table_functions,
+    pe_parse_functions,
+    pe_topk_functions,
     pe_pool_functions,
     pe_optim_functions,
 };

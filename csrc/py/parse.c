@@ -1,0 +1,343 @@
+/* Glue for the word-vector file kernels (csrc/kernels/parse.c): pyembed.io calls these with the
+ * bytes of a file (bytes, mmap or any buffer) and gets back the matrix and the words as one
+ * '\n'-joined bytes object (decoded and split in one call on the Python side). Errors name the
+ * file and line / record. */
+#include "convert.h"
+#include "parse.h"
+#include "parse_glue.h"
+
+#include <string.h>
+
+/* 1-based line number of byte `pos` in buf, counting from `first_line` at byte `from`. */
+static Py_ssize_t line_of(const char *buf, size_t from, size_t pos, Py_ssize_t first_line) {
+    Py_ssize_t line = first_line;
+    while (from < pos) {
+        const char *nl = memchr(buf + from, '\n', pos - from);
+        if (!nl) break;
+        line++;
+        from = (size_t)(nl - buf) + 1;
+    }
+    return line;
+}
+
+/* The token at `off` (up to a separator or 40 bytes) as a str for messages. */
+static PyObject *token_at(const char *buf, size_t len, size_t off) {
+    size_t e = off;
+    while (e < len && e - off < 40 && buf[e] != ' ' && buf[e] != '\t' && buf[e] != '\r' &&
+           buf[e] != '\n')
+        e++;
+    return PyUnicode_DecodeUTF8(buf + off, (Py_ssize_t)(e - off), "backslashreplace");
+}
+
+static int raise_text_error(PyObject *name, const char *buf, size_t len, size_t base,
+                            Py_ssize_t first_line, const int64_t *starts, size_t d,
+                            const pe_parse_error *e) {
+    Py_ssize_t line = line_of(buf, base, (size_t)starts[e->row], first_line);
+    if (e->kind == PE_PARSE_BAD_NUMBER) {
+        PyObject *tok = token_at(buf, len, (size_t)e->offset);
+        if (tok)
+            PyErr_Format(PyExc_ValueError, "%U, line %zd: value %zd (%R) is not a number", name,
+                         line, (Py_ssize_t)e->field + 1, tok);
+        Py_XDECREF(tok);
+    } else {
+        PyErr_Format(PyExc_ValueError, "%U, line %zd: expected %zd values after the word, found %zd",
+                     name, line, (Py_ssize_t)d, (Py_ssize_t)e->found);
+    }
+    return -1;
+}
+
+/* parse_text(buf, offset, dim, max_rows, dtype, name, first_line)
+ *   -> (vectors (n, dim), words: bytes, line_starts (n,) int64, end_offset)
+ * Reads the non-blank lines of buf[offset:] (at most max_rows; -1: all). */
+static PyObject *parse_text(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer view = {0};
+    Py_ssize_t offset, dim, max_rows, first_line;
+    PyObject *dtype_obj, *name;
+    PyArrayObject *out = NULL;
+    PyObject *blob = NULL, *res = NULL, *line_starts = NULL;
+    int64_t *starts = NULL, *ends = NULL, *wend = NULL;
+    int typenum;
+    if (!PyArg_ParseTuple(args, "y*nnnOUn:parse_text", &view, &offset, &dim, &max_rows,
+                          &dtype_obj, &name, &first_line))
+        return NULL;
+    if (pe_parse_float_dtype(dtype_obj, &typenum) < 0) goto fail;
+    if (offset < 0 || offset > view.len) {
+        PyErr_Format(PyExc_ValueError, "offset %zd outside the buffer (%zd bytes)", offset, view.len);
+        goto fail;
+    }
+    if (dim < 0) {
+        PyErr_Format(PyExc_ValueError, "dim must be >= 0, got %zd", dim);
+        goto fail;
+    }
+    const char *buf = (const char *)view.buf;
+    size_t len = (size_t)view.len, base = (size_t)offset;
+    size_t maxr = max_rows < 0 ? SIZE_MAX : (size_t)max_rows;
+    size_t n = 0, consumed = 0, n2 = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pe_index_lines(NULL, NULL, buf + base, len - base, maxr, &n, &consumed);
+    Py_END_ALLOW_THREADS
+    size_t nalloc = n ? n : 1;
+    starts = PyMem_Malloc(nalloc * sizeof(int64_t));
+    ends = PyMem_Malloc(nalloc * sizeof(int64_t));
+    wend = PyMem_Malloc(nalloc * sizeof(int64_t));
+    if (!starts || !ends || !wend) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    npy_intp dims[2] = {(npy_intp)n, (npy_intp)dim};
+    out = (PyArrayObject *)PyArray_EMPTY(2, dims, typenum, 0);
+    if (!out) goto fail;
+    int rc;
+    pe_parse_error err;
+    memset(&err, 0, sizeof err);
+    Py_BEGIN_ALLOW_THREADS
+    pe_index_lines(starts, ends, buf + base, len - base, n, &n2, &consumed);
+    /* offsets relative to buf, not buf + base */
+    for (size_t i = 0; i < n; i++) {
+        starts[i] += (int64_t)base;
+        ends[i] += (int64_t)base;
+    }
+    if (typenum == NPY_FLOAT32)
+        rc = pe_parse_text_f32((float *)PyArray_DATA(out), wend, buf, starts, ends, n, (size_t)dim, &err);
+    else
+        rc = pe_parse_text_f64((double *)PyArray_DATA(out), wend, buf, starts, ends, n, (size_t)dim, &err);
+    Py_END_ALLOW_THREADS
+    if (rc == PE_ERR_PARSE) {
+        raise_text_error(name, buf, len, base, first_line, starts, (size_t)dim, &err);
+        goto fail;
+    }
+    if (rc != PE_OK) {
+        pe_raise_kernel_error(rc, "parse_text");
+        goto fail;
+    }
+    size_t total = n ? n - 1 : 0;
+    for (size_t i = 0; i < n; i++) total += (size_t)(wend[i] - starts[i]);
+    blob = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (!blob) goto fail;
+    pe_join_words(PyBytes_AS_STRING(blob), buf, starts, wend, n);
+    npy_intp sdims[1] = {(npy_intp)n};
+    line_starts = PyArray_EMPTY(1, sdims, NPY_INT64, 0);
+    if (!line_starts) goto fail;
+    if (n) memcpy(PyArray_DATA((PyArrayObject *)line_starts), starts, n * sizeof(int64_t));
+    res = Py_BuildValue("NONn", (PyObject *)out, blob, line_starts, (Py_ssize_t)(base + consumed));
+    out = NULL;
+    line_starts = NULL;
+fail:
+    Py_XDECREF(out);
+    Py_XDECREF(blob);
+    Py_XDECREF(line_starts);
+    PyMem_Free(starts);
+    PyMem_Free(ends);
+    PyMem_Free(wend);
+    PyBuffer_Release(&view);
+    return res;
+}
+
+/* parse_binary(buf, offset, count, dim, dtype, name) -> (vectors (count, dim), words, end_offset) */
+static PyObject *parse_binary(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer view = {0};
+    Py_ssize_t offset, count, dim;
+    PyObject *dtype_obj, *name;
+    PyArrayObject *out = NULL;
+    PyObject *blob = NULL, *res = NULL;
+    int64_t *ws = NULL, *we = NULL;
+    int typenum;
+    if (!PyArg_ParseTuple(args, "y*nnnOU:parse_binary", &view, &offset, &count, &dim, &dtype_obj,
+                          &name))
+        return NULL;
+    if (pe_parse_float_dtype(dtype_obj, &typenum) < 0) goto fail;
+    if (offset < 0 || offset > view.len || count < 0 || dim < 0) {
+        PyErr_Format(PyExc_ValueError, "bad offset %zd / count %zd / dim %zd for %zd bytes",
+                     offset, count, dim, view.len);
+        goto fail;
+    }
+    const char *buf = (const char *)view.buf;
+    size_t len = (size_t)view.len, base = (size_t)offset;
+    /* never allocate for more records than the bytes can hold (a lying header) */
+    size_t min_rec = (size_t)dim * 4 + 1;
+    size_t cap = (len - base) / min_rec;
+    size_t n = (size_t)count < cap ? (size_t)count : cap;
+    size_t nalloc = n ? n : 1;
+    ws = PyMem_Malloc(nalloc * sizeof(int64_t));
+    we = PyMem_Malloc(nalloc * sizeof(int64_t));
+    if (!ws || !we) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    npy_intp dims[2] = {(npy_intp)n, (npy_intp)dim};
+    out = (PyArrayObject *)PyArray_EMPTY(2, dims, typenum, 0);
+    if (!out) goto fail;
+    int rc;
+    size_t consumed = 0;
+    pe_parse_error err;
+    memset(&err, 0, sizeof err);
+    Py_BEGIN_ALLOW_THREADS
+    if (typenum == NPY_FLOAT32)
+        rc = pe_parse_binary_f32((float *)PyArray_DATA(out), ws, we, buf + base, len - base, n,
+                                 (size_t)dim, &consumed, &err);
+    else
+        rc = pe_parse_binary_f64((double *)PyArray_DATA(out), ws, we, buf + base, len - base, n,
+                                 (size_t)dim, &consumed, &err);
+    Py_END_ALLOW_THREADS
+    if (rc == PE_OK && n < (size_t)count) {
+        rc = PE_ERR_PARSE;
+        err.row = (int64_t)n;
+        err.offset = (int64_t)consumed;
+    }
+    if (rc == PE_ERR_PARSE) {
+        PyErr_Format(PyExc_ValueError,
+                     "%U, record %zd (byte %zd): the file ends inside the record; the header "
+                     "promised %zd vectors of %zd float32 values (truncated file?)",
+                     name, (Py_ssize_t)err.row + 1, (Py_ssize_t)(base + (size_t)err.offset), count, dim);
+        goto fail;
+    }
+    if (rc != PE_OK) {
+        pe_raise_kernel_error(rc, "parse_binary");
+        goto fail;
+    }
+    size_t total = n ? n - 1 : 0;
+    for (size_t i = 0; i < n; i++) total += (size_t)(we[i] - ws[i]);
+    blob = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (!blob) goto fail;
+    pe_join_words(PyBytes_AS_STRING(blob), buf + base, ws, we, n);
+    res = Py_BuildValue("NOn", (PyObject *)out, blob, (Py_ssize_t)(base + consumed));
+    out = NULL;
+fail:
+    Py_XDECREF(out);
+    Py_XDECREF(blob);
+    PyMem_Free(ws);
+    PyMem_Free(we);
+    PyBuffer_Release(&view);
+    return res;
+}
+
+/* Converts (words, starts, ends, vectors) for the writers: starts/ends int64 (n,), vectors
+ * (n, d) float32/float64 (float32 only when need_f32), every word inside the words buffer. */
+static int convert_rows(PyObject *starts_obj, PyObject *ends_obj, PyObject *vec_obj,
+                        Py_ssize_t words_len, int need_f32, PyArrayObject **starts,
+                        PyArrayObject **ends, PyArrayObject **vecs) {
+    int t = PyArray_Check(vec_obj) ? PyArray_TYPE((PyArrayObject *)vec_obj) : -1;
+    if (t != NPY_FLOAT32 && (need_f32 || t != NPY_FLOAT64)) {
+        PyErr_SetString(PyExc_TypeError, need_f32 ? "vectors must be a float32 array"
+                                                  : "vectors must be a float32 or float64 array");
+        return -1;
+    }
+    *vecs = (PyArrayObject *)PyArray_FROM_OTF(vec_obj, t, NPY_ARRAY_IN_ARRAY);
+    if (!*vecs) return -1;
+    if (pe_convert_ids(starts_obj, "starts", -1, starts) < 0) return -1;
+    if (pe_convert_ids(ends_obj, "ends", -1, ends) < 0) return -1;
+    if (PyArray_NDIM(*vecs) != 2 || PyArray_NDIM(*starts) != 1 || PyArray_NDIM(*ends) != 1 ||
+        PyArray_DIM(*starts, 0) != PyArray_DIM(*vecs, 0) ||
+        PyArray_DIM(*ends, 0) != PyArray_DIM(*vecs, 0)) {
+        PyErr_SetString(PyExc_ValueError, "the writers need starts (n,), ends (n,) and vectors (n, d)");
+        return -1;
+    }
+    npy_intp n = PyArray_DIM(*vecs, 0);
+    const int64_t *s = (const int64_t *)PyArray_DATA(*starts), *e = (const int64_t *)PyArray_DATA(*ends);
+    for (npy_intp i = 0; i < n; i++) {
+        if (s[i] < 0 || e[i] < s[i] || e[i] > (int64_t)words_len) {
+            PyErr_Format(PyExc_ValueError, "word %zd: bounds [%lld, %lld) outside the words buffer",
+                         (Py_ssize_t)i, (long long)s[i], (long long)e[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* format_text(words: bytes, starts, ends, vectors (n, d)) -> bytes
+ * Rows "word v1 ... vd\n"; row i's word is words[starts[i]:ends[i]]. */
+static PyObject *format_text(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer words = {0};
+    PyObject *s_obj, *e_obj, *vec_obj;
+    PyArrayObject *starts = NULL, *ends = NULL, *vecs = NULL;
+    PyObject *res = NULL;
+    char *tmp = NULL;
+    if (!PyArg_ParseTuple(args, "y*OOO:format_text", &words, &s_obj, &e_obj, &vec_obj)) return NULL;
+    if (convert_rows(s_obj, e_obj, vec_obj, words.len, 0, &starts, &ends, &vecs) < 0) goto fail;
+    size_t n = (size_t)PyArray_DIM(vecs, 0), d = (size_t)PyArray_DIM(vecs, 1);
+    const int64_t *ws = (const int64_t *)PyArray_DATA(starts), *we = (const int64_t *)PyArray_DATA(ends);
+    size_t bound = pe_format_text_bound(ws, we, n, d);
+    if (bound == SIZE_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "format_text: output too large");
+        goto fail;
+    }
+    tmp = PyMem_Malloc(bound ? bound : 1);
+    if (!tmp) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    int rc;
+    size_t written = 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (PyArray_TYPE(vecs) == NPY_FLOAT32)
+        rc = pe_format_text_f32(tmp, &written, (const char *)words.buf, ws, we,
+                                (const float *)PyArray_DATA(vecs), n, d);
+    else
+        rc = pe_format_text_f64(tmp, &written, (const char *)words.buf, ws, we,
+                                (const double *)PyArray_DATA(vecs), n, d);
+    Py_END_ALLOW_THREADS
+    if (rc != PE_OK) {
+        pe_raise_kernel_error(rc, "format_text");
+        goto fail;
+    }
+    res = PyBytes_FromStringAndSize(tmp, (Py_ssize_t)written);
+fail:
+    PyMem_Free(tmp);
+    Py_XDECREF(starts);
+    Py_XDECREF(ends);
+    Py_XDECREF(vecs);
+    PyBuffer_Release(&words);
+    return res;
+}
+
+/* format_binary(words: bytes, starts, ends, vectors (n, d) float32) -> bytes of the records */
+static PyObject *format_binary(PyObject *mod, PyObject *args) {
+    (void)mod;
+    Py_buffer words = {0};
+    PyObject *s_obj, *e_obj, *vec_obj;
+    PyArrayObject *starts = NULL, *ends = NULL, *vecs = NULL;
+    PyObject *res = NULL;
+    if (!PyArg_ParseTuple(args, "y*OOO:format_binary", &words, &s_obj, &e_obj, &vec_obj)) return NULL;
+    if (convert_rows(s_obj, e_obj, vec_obj, words.len, 1, &starts, &ends, &vecs) < 0) goto fail;
+    size_t n = (size_t)PyArray_DIM(vecs, 0), d = (size_t)PyArray_DIM(vecs, 1);
+    const int64_t *ws = (const int64_t *)PyArray_DATA(starts), *we = (const int64_t *)PyArray_DATA(ends);
+    size_t rec = pe_mul_size(d, 4), total = 0;
+    for (size_t i = 0; i < n; i++) total += (size_t)(we[i] - ws[i]);
+    size_t body = pe_mul_size(n, rec + 1);
+    if (rec == SIZE_MAX || body == SIZE_MAX || total > (size_t)PY_SSIZE_T_MAX - body) {
+        PyErr_SetString(PyExc_OverflowError, "format_binary: output too large");
+        goto fail;
+    }
+    res = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total + body));
+    if (!res) goto fail;
+    char *dst = PyBytes_AS_STRING(res);
+    Py_BEGIN_ALLOW_THREADS
+    pe_format_binary_f32(dst, (const char *)words.buf, ws, we, (const float *)PyArray_DATA(vecs), n, d);
+    Py_END_ALLOW_THREADS
+fail:
+    Py_XDECREF(starts);
+    Py_XDECREF(ends);
+    Py_XDECREF(vecs);
+    PyBuffer_Release(&words);
+    return res;
+}
+
+PyMethodDef pe_parse_functions[] = {
+    {"parse_text", parse_text, METH_VARARGS,
+     "parse_text(buf, offset, dim, max_rows, dtype, name, first_line)\n--\n\n"
+     "Parse the non-blank lines 'word v1 ... vdim' of buf[offset:] (at most max_rows, -1: all).\n"
+     "Returns (vectors, words joined by b'\\n', line start offsets, end offset)."},
+    {"parse_binary", parse_binary, METH_VARARGS,
+     "parse_binary(buf, offset, count, dim, dtype, name)\n--\n\n"
+     "Parse count word2vec binary records of buf[offset:]. Returns (vectors, words, end offset)."},
+    {"format_text", format_text, METH_VARARGS,
+     "format_text(words, starts, ends, vectors)\n--\n\n"
+     "Rows 'word v1 ... vd\\n' with the shortest round-tripping decimals."},
+    {"format_binary", format_binary, METH_VARARGS,
+     "format_binary(words, starts, ends, vectors)\n--\n\n"
+     "word2vec binary records 'word ' + float32 bytes."},
+    {NULL, NULL, 0, NULL},
+};

@@ -1,0 +1,337 @@
+"""Word-vector files in and out: word2vec text and binary, GloVe text, fastText ``.vec``.
+
+The formats are gensim's (``KeyedVectors.load_word2vec_format`` / ``save_word2vec_format``):
+
+- word2vec text: a header line ``"count dim"``, then ``count`` lines ``word v1 ... vdim``;
+- word2vec binary: the same header, then ``count`` records ``word`` + ``b" "`` + ``dim`` native
+  little-endian float32 (the C tool adds ``b"\\n"`` after each vector, gensim does not: both read);
+- GloVe text: the lines without a header (``no_header=True`` in gensim);
+- fastText ``.vec``: word2vec text.
+
+Numbers are parsed by a C kernel (``csrc/kernels/parse.c``) to exactly the bits gensim gets
+(``np.float32(token)``), many times faster; the whole file is memory-mapped (``.gz``/``.bz2``/
+``.xz`` files are decompressed in memory). Malformed files raise ``ValueError`` naming the file and
+the line (text) or record (binary). Writers write a temporary file and ``os.replace`` it, so a
+failed save never destroys the previous file.
+"""
+import bz2
+import gzip
+import itertools
+import lzma
+import mmap
+import os
+import tempfile
+import warnings
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["load_vectors", "save_vectors", "FORMATS"]
+
+#: formats understood by load_vectors / save_vectors
+FORMATS = ("word2vec", "glove", "fasttext", "safetensors")
+
+_COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+_WRITE_CHUNK_ROWS = 8192
+
+
+def _fspath(path):
+    p = os.fspath(path)
+    return p.decode() if isinstance(p, bytes) else p
+
+
+def _read_buffer(path):
+    """(buffer, closer): the bytes of the file, memory-mapped when it is a plain file."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in _COMPRESSED:
+        with _COMPRESSED[ext](path, "rb") as f:
+            return f.read(), None
+    f = open(path, "rb")
+    try:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            f.close()
+            return b"", None
+        try:
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a pipe or a special file: read it
+            data = f.read()
+            f.close()
+            return data, None
+    except BaseException:
+        f.close()
+        raise
+    f.close()
+    return mm, mm
+
+
+def _first_line(buf, start=0):
+    end = buf.find(b"\n", start)
+    if end < 0:
+        end = len(buf)
+    return bytes(buf[start:end]), end
+
+
+def _parse_header(line):
+    """(count, dim) if `line` is a word2vec header "count dim", else None."""
+    parts = line.split()
+    if len(parts) != 2:
+        return None
+    try:
+        count, dim = int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+    if count < 0 or dim < 0:
+        return None
+    return count, dim
+
+
+def _line_of(buf, offset):
+    """1-based line number of byte `offset`."""
+    if offset <= 0:
+        return 1
+    arr = np.frombuffer(buf, np.uint8, count=offset)
+    return int(np.count_nonzero(arr == 10)) + 1
+
+
+def _decode_words(blob, n, path, encoding, unicode_errors, where):
+    """Decode the b'\\n'-joined words in one call; `where(i)` names row i for errors."""
+    if n == 0:
+        return []
+    try:
+        words = blob.decode(encoding, unicode_errors).split("\n")
+    except UnicodeDecodeError as e:
+        row = blob.count(b"\n", 0, e.start)
+        raise ValueError(f"{path}, {where(row)}: the word is not valid {encoding} ({e.reason}); "
+                         f"pass unicode_errors='replace' or 'ignore' to load it anyway") from e
+    if len(words) != n:  # an encoding whose decoder swallowed a newline: decode word by word
+        words = [w.decode(encoding, unicode_errors) for w in blob.split(b"\n")]
+    if len(words) != n:
+        raise ValueError(f"{path}: a word contains a newline byte (a binary file with "
+                         f"newlines inside words?); {len(words)} pieces for {n} words")
+    return words
+
+
+def _detect_binary(buf, offset, dim):
+    """After a header: is the first record binary? Text when its line has the word and `dim`
+    fields and no control bytes (so that a malformed text file gets a text error), or when
+    it parses as text; binary otherwise (raw float32 bytes almost always hold control bytes)."""
+    end = buf.find(b"\n", offset, offset + 4 * dim + 65536)
+    line = bytes(buf[offset:end if end >= 0 else offset + 4 * dim + 65536])
+    ctrl = np.frombuffer(line, np.uint8)
+    ctrl = ctrl[(ctrl < 32) & (ctrl != 9) & (ctrl != 13)]
+    if end >= 0 and ctrl.size == 0 and len(line.split()) == dim + 1:
+        return False
+    try:
+        _core.parse_text(buf, offset, dim, 1, np.float32, "", 1)
+    except ValueError:
+        return True
+    return False
+
+
+def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float32,
+                 unicode_errors="strict", encoding="utf-8"):
+    """Read word vectors into a :class:`pyembed.Vectors`.
+
+    Args:
+        path: the file (``.gz``, ``.bz2`` and ``.xz`` are decompressed).
+        format: ``"auto"`` (a ``"count dim"`` first line means word2vec, text or binary as the
+            bytes after it say; ``.safetensors`` files by name; else GloVe), ``"word2vec"``,
+            ``"fasttext"`` (word2vec text), ``"glove"`` (text without a header) or
+            ``"safetensors"`` (see :func:`pyembed.load_safetensors`; keys are the row numbers).
+        binary: for word2vec, force binary (True) or text (False); None detects.
+        limit: read only the first ``limit`` vectors.
+        dtype: float32 (default, what gensim stores) or float64.
+        unicode_errors: how to decode words that are not valid ``encoding`` (``"strict"``,
+            ``"replace"``, ``"ignore"``), as in gensim.
+        encoding: of the words (an ASCII-compatible encoding).
+
+    Duplicate words keep their first vector (with a warning), as gensim does.
+
+    Example:
+        >>> import pyembed, tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
+        >>> _ = p.write_text("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
+        >>> kv = pyembed.load_vectors(p)
+        >>> kv.most_similar("cat", topn=1)[0][0]
+        'dog'
+    """
+    from .vectors import Vectors
+
+    path = _fspath(path)
+    if format not in ("auto",) + FORMATS:
+        raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
+            raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
+        limit = int(limit)
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    if format == "safetensors" or (format == "auto" and path.endswith(".safetensors")):
+        from .safetensors import load_safetensors
+
+        arr = load_safetensors(path)
+        if limit is not None:
+            arr = arr[:limit]
+        return Vectors(list(range(arr.shape[0])), np.ascontiguousarray(arr, dtype=dt))
+
+    buf, closer = _read_buffer(path)
+    try:
+        return _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, encoding)
+    finally:
+        if closer is not None:
+            closer.close()
+
+
+def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, encoding):
+    from .vectors import Vectors
+
+    if len(buf) == 0:
+        raise ValueError(f"{path}: the file is empty")
+    if buf[:4] == b"\xba\x16\x4f\x2f":
+        raise ValueError(f"{path}: this is a fastText model (.bin), not a vectors file; load the "
+                         f".vec file that fastText writes beside it")
+    line, end = _first_line(buf)
+    header = _parse_header(line)
+    if format == "auto":
+        format = "word2vec" if header is not None else "glove"
+    if format in ("word2vec", "fasttext"):
+        if header is None:
+            raise ValueError(f"{path}, line 1: the header {line[:80]!r} does not parse as "
+                             f"'count dim' (a GloVe file without a header? use format='glove')")
+        count, dim = header
+        offset = min(end + 1, len(buf))
+        want = count if limit is None else min(count, limit)
+        if want > 0 and dim > len(buf):  # a text value takes 2 bytes, a binary one 4
+            raise ValueError(f"{path}, line 1: the header promises {dim} values per vector, "
+                             f"more than the file's {len(buf)} bytes can hold")
+        if binary is None:
+            binary = format == "word2vec" and want > 0 and _detect_binary(buf, offset, dim)
+        if binary:
+            vecs, blob, _ = _core.parse_binary(buf, offset, want, dim, dt, path)
+            starts = None
+            words = _decode_words(blob, want, path, encoding, unicode_errors,
+                                  lambda i: f"record {i + 1}")
+        else:
+            vecs, blob, starts, _ = _core.parse_text(buf, offset, dim, want, dt, path, 2)
+            if vecs.shape[0] < want:
+                last = _line_of(buf, len(buf)) - (1 if buf[len(buf) - 1:] == b"\n" else 0)
+                raise ValueError(f"{path}: the header promises {count} vectors but the file has "
+                                 f"only {vecs.shape[0]} (it ends at line {last}; truncated file?)")
+    elif format == "glove":
+        if binary:
+            raise ValueError("GloVe files are text; binary=True needs format='word2vec'")
+        # the first non-blank line gives the dimension
+        pos = 0
+        while True:
+            line, end = _first_line(buf, pos)
+            if line.strip() or end >= len(buf):
+                break
+            pos = end + 1
+        dim = max(len(line.split()) - 1, 0)
+        vecs, blob, starts, _ = _core.parse_text(buf, 0, dim, -1 if limit is None else limit,
+                                                 dt, path, 1)
+    else:  # pragma: no cover - guarded above
+        raise ValueError(format)
+    n = vecs.shape[0]
+    if starts is not None:
+        words = _decode_words(blob, n, path, encoding, unicode_errors,
+                              lambda i: f"line {_line_of(buf, int(starts[i]))}")
+    key_to_index = dict(zip(words, range(n)))
+    if len(key_to_index) != n:  # duplicates: keep each word's first vector, as gensim
+        first = dict(zip(reversed(words), range(n - 1, -1, -1)))
+        keep = np.fromiter(map(first.__getitem__, words), np.int64, n) == np.arange(n)
+        dup = int(np.flatnonzero(~keep)[0])
+        where = f"line {_line_of(buf, int(starts[dup]))}" if starts is not None else f"record {dup + 1}"
+        warnings.warn(f"{path}: {int((~keep).sum())} duplicate word(s) (the first: {words[dup]!r} "
+                      f"at {where}); keeping the first vector of each, as gensim does",
+                      UserWarning, stacklevel=3)
+        vecs = np.ascontiguousarray(vecs[keep])
+        words = list(itertools.compress(words, keep.tolist()))
+        key_to_index = dict(zip(words, range(len(words))))
+    return Vectors._trusted(words, vecs, key_to_index)
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+def _encode_words(keys, encoding, forbid_space):
+    """(blob, starts, ends) with the words joined by b'\\n'."""
+    keys = [k if isinstance(k, str) else str(k) for k in keys]
+    text = "\n".join(keys)
+    if text.count("\n") != max(len(keys) - 1, 0):
+        bad = next(k for k in keys if "\n" in k)
+        raise ValueError(f"word {bad!r} contains a newline, which no vector format can store")
+    if forbid_space and (" " in text):
+        bad = next(k for k in keys if " " in k)
+        raise ValueError(f"word {bad!r} contains a space, which the binary format cannot store")
+    blob = text.encode(encoding)
+    nl = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
+    starts = np.concatenate(([0], nl + 1)).astype(np.int64)
+    ends = np.concatenate((nl, [len(blob)])).astype(np.int64)
+    if not keys:
+        starts = ends = np.zeros(0, np.int64)
+    return blob, starts, ends
+
+
+def _atomic_write(path, write):
+    """Call write(f) on a temporary file next to `path`, then rename it over `path`."""
+    path = _fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_vectors(vectors, path, format="word2vec", binary=False, *, encoding="utf-8",
+                 tensor_name="weight"):
+    """Write ``vectors`` (a :class:`pyembed.Vectors`) to ``path``.
+
+    ``format``: ``"word2vec"`` (header + text, or binary float32 with ``binary=True``),
+    ``"fasttext"`` (word2vec text), ``"glove"`` (text, no header) or ``"safetensors"`` (the matrix
+    as tensor ``tensor_name``). Text values are the shortest decimals that read back to the same
+    bits, so text round-trips are exact. The file is written to a temporary name and renamed,
+    so an error never leaves a half-written file in place of the old one.
+    """
+    from .vectors import Vectors
+
+    if not isinstance(vectors, Vectors):
+        raise TypeError(f"vectors must be a pyembed.Vectors, got {type(vectors).__name__}")
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if binary and format != "word2vec":
+        raise ValueError(f"binary=True needs format='word2vec', got {format!r}")
+    if format == "safetensors":
+        from .safetensors import save_safetensors
+
+        save_safetensors(path, {tensor_name: vectors.vectors})
+        return
+    vecs = vectors.vectors
+    n, d = vecs.shape
+    blob, starts, ends = _encode_words(vectors.index_to_key, encoding, forbid_space=binary)
+
+    def write(f):
+        if format != "glove":
+            f.write(f"{n} {d}\n".encode("ascii"))
+        if binary:
+            v32 = np.ascontiguousarray(vecs, dtype=np.float32)
+            for a in range(0, n, _WRITE_CHUNK_ROWS * 8):
+                b = min(n, a + _WRITE_CHUNK_ROWS * 8)
+                f.write(_core.format_binary(blob, starts[a:b], ends[a:b], v32[a:b]))
+        else:
+            for a in range(0, n, _WRITE_CHUNK_ROWS):
+                b = min(n, a + _WRITE_CHUNK_ROWS)
+                f.write(_core.format_text(blob, starts[a:b], ends[a:b], vecs[a:b]))
+
+    _atomic_write(path, write)

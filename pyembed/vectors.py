@@ -1,0 +1,660 @@
+"""pyembed.Vectors: a word -> vector table and the questions people ask it (gensim's KeyedVectors).
+
+Queries follow gensim 4's arithmetic step for step (same neighbours in the same order, same
+scores), vectorised: one BLAS matrix-vector (or, batched, matrix-matrix) product against the raw
+vectors divided by cached row norms -- the normalised matrix is never materialised -- and
+``argpartition`` for the top k (batched queries: a C top-k that divides by the norms as it
+scans, csrc/kernels/topk.c).
+"""
+import itertools
+import math
+import warnings
+from numbers import Integral
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["Vectors"]
+
+_KEY_TYPES = (str, int, np.integer)
+
+
+def _unitvec(vec):
+    """gensim.matutils.unitvec for a dense vector: scaled in float64, returned in vec's dtype."""
+    v64 = np.asarray(vec, dtype=np.float64)
+    n = math.sqrt(float(np.dot(v64, v64))) if v64.size else 0.0
+    if n > 0.0:
+        return (v64 * (1.0 / n)).astype(vec.dtype)
+    return vec
+
+
+def _top(x, topn):
+    """gensim.matutils.argsort(x, topn, reverse=True): indices of the topn largest, ordered
+    (the same NumPy calls, so equal scores come out in the same order as gensim's)."""
+    x = -x
+    if topn <= 0:
+        return np.zeros(0, np.int64)
+    if topn >= x.size:
+        return np.argsort(x)[:topn]
+    part = np.argpartition(x, topn)[:topn]
+    return part.take(np.argsort(x.take(part)))
+
+
+def _ensure_list(value):
+    if value is None:
+        return []
+    if isinstance(value, _KEY_TYPES) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        return [value]
+    if isinstance(value, np.ndarray) and value.ndim == 2:
+        return list(value)
+    return list(value)
+
+
+class Vectors:
+    """Vectors keyed by words, like ``gensim.models.KeyedVectors``.
+
+    Args:
+        keys: the words (or any hashable keys), one per row, unique.
+        vectors: (len(keys), vector_size) array; float32 or float64 is kept, anything else becomes
+            float32.
+        copy: copy ``vectors`` (default) or use it as is when already C-contiguous float.
+
+    Attributes: ``index_to_key`` (list), ``key_to_index`` (dict), ``vectors`` (2-D array),
+    ``vector_size``, ``norms`` (cached row norms; call :meth:`fill_norms(force=True)
+    <fill_norms>` after changing ``vectors`` in place).
+
+    Example:
+        >>> import numpy as np, pyembed
+        >>> kv = pyembed.Vectors(["a", "b", "c"], np.array([[1, 0], [0.9, 0.1], [0, 1]], np.float32))
+        >>> [w for w, s in kv.most_similar("a", topn=2)]
+        ['b', 'c']
+        >>> round(kv.similarity("a", "c"), 6)
+        0.0
+    """
+
+    def __init__(self, keys, vectors, *, copy=True):
+        arr = np.asarray(vectors)
+        if arr.dtype not in (np.float32, np.float64):
+            if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+                raise TypeError(f"vectors must be numeric, got dtype {arr.dtype}")
+            arr = arr.astype(np.float32)
+        if arr.ndim != 2:
+            raise ValueError(f"vectors must be 2-D (rows, vector_size), got shape {arr.shape}")
+        keys = list(keys)
+        if len(keys) != arr.shape[0]:
+            raise ValueError(f"{len(keys)} keys but {arr.shape[0]} vectors")
+        key_to_index = dict(zip(keys, range(len(keys))))
+        if len(key_to_index) != len(keys):
+            seen = set()
+            dup = next(k for k in keys if k in seen or seen.add(k))
+            raise ValueError(f"duplicate key {dup!r}: keys must be unique")
+        self.index_to_key = keys
+        self.key_to_index = key_to_index
+        self.vectors = np.array(arr, order="C", copy=True) if copy else np.ascontiguousarray(arr)
+        self.norms = None
+
+    @classmethod
+    def _trusted(cls, keys, vectors, key_to_index):
+        """Wrap already-checked parts (the loaders: unique keys, 2-D float C-contiguous
+        vectors, key_to_index built from keys) without building the dict again."""
+        obj = cls.__new__(cls)
+        obj.index_to_key = keys
+        obj.key_to_index = key_to_index
+        obj.vectors = vectors
+        obj.norms = None
+        return obj
+
+    # -- basics ------------------------------------------------------------------------------------
+    @property
+    def vector_size(self):
+        return self.vectors.shape[1]
+
+    def __len__(self):
+        return len(self.index_to_key)
+
+    def __contains__(self, key):
+        return key in self.key_to_index
+
+    def has_index_for(self, key):
+        return self.get_index(key, -1) >= 0
+
+    def __repr__(self):
+        return f"Vectors({len(self)} keys, vector_size={self.vector_size}, dtype={self.vectors.dtype})"
+
+    def get_index(self, key, default=None):
+        """The row of ``key``; an int that is not a key is taken as a row number (gensim)."""
+        val = self.key_to_index.get(key, -1) if isinstance(key, _KEY_TYPES) or _hashable(key) else -1
+        if val >= 0:
+            return val
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < len(self):
+            return int(key)
+        if default is not None:
+            return default
+        raise KeyError(f"Key {key!r} not present")
+
+    def _indices(self, keys):
+        """Rows of many keys at once (KeyError naming the first missing one)."""
+        get = self.key_to_index.get
+        try:
+            idx = np.fromiter(map(get, keys, itertools.repeat(-1)), np.int64, len(keys))
+        except TypeError:  # an unhashable key (a vector): not a word
+            idx = np.fromiter(map(lambda k: get(k, -1) if _hashable(k) else -1, keys), np.int64)
+        bad = np.flatnonzero(idx < 0)
+        for b in bad.tolist():  # only keys that are not words: ints as row numbers
+            idx[b] = self.get_index(keys[b])
+        return idx
+
+    def get_vector(self, key, norm=False):
+        """The vector of ``key`` (read-only view), unit length when ``norm``."""
+        i = self.get_index(key)
+        if norm:
+            self.fill_norms()
+            res = self.vectors[i] / self.norms[i]
+        else:
+            res = self.vectors[i]
+        res.setflags(write=False)
+        return res
+
+    def __getitem__(self, key_or_keys):
+        """A vector for one key, a (len, vector_size) array for a list of keys."""
+        if isinstance(key_or_keys, _KEY_TYPES):
+            return self.get_vector(key_or_keys)
+        keys = list(key_or_keys)
+        return np.take(self.vectors, self._indices(keys), axis=0)
+
+    def fill_norms(self, force=False):
+        """Compute (once) the L2 norm of every row, as gensim does."""
+        if self.norms is None or force:
+            self.norms = np.linalg.norm(self.vectors, axis=1)
+
+    def get_normed_vectors(self):
+        """A new array of the unit-length rows."""
+        self.fill_norms()
+        return self.vectors / self.norms[..., np.newaxis]
+
+    def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False,
+                        ignore_missing=True):
+        """Weighted mean of the keys' vectors (gensim's arithmetic)."""
+        if len(keys) == 0:
+            raise ValueError("cannot compute mean with no input")
+        if isinstance(weights, list):
+            weights = np.array(weights, dtype=self.vectors.dtype)
+        if weights is None:
+            weights = np.ones(len(keys), dtype=self.vectors.dtype)
+        if len(keys) != weights.shape[0]:
+            raise ValueError("keys and weights array must have same number of elements")
+        mean = np.zeros(self.vector_size, self.vectors.dtype)
+        total_weight = 0
+        for idx, key in enumerate(keys):  # the few query keys, not the table's rows
+            if isinstance(key, np.ndarray):
+                mean += weights[idx] * key
+                total_weight += abs(weights[idx])
+            elif self.has_index_for(key):
+                mean += weights[idx] * self.get_vector(key, norm=pre_normalize)
+                total_weight += abs(weights[idx])
+            elif not ignore_missing:
+                raise KeyError(f"Key {key!r} not present in vocabulary")
+        if total_weight > 0:
+            mean = mean / total_weight
+        if post_normalize:
+            mean = _unitvec(mean).astype(np.float32)
+        return mean
+
+    # -- neighbours ----------------------------------------------------------------------------------
+    def _clip(self, restrict_vocab, clip_start=0, clip_end=None):
+        clip_end = clip_end or len(self.vectors)
+        if restrict_vocab:
+            clip_start, clip_end = 0, int(restrict_vocab)
+        return clip_start, clip_end
+
+    def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None,
+                     restrict_vocab=None):
+        """The ``topn`` keys most cosine-similar to the mean of ``positive`` minus ``negative``.
+
+        Items are keys (words or row ids), vectors, or ``(item, weight)`` pairs (default weight 1
+        for positive, -1 for negative); the query keys themselves are not returned. ``topn=None``
+        returns the similarities to every key. ``restrict_vocab=n`` searches the first n rows.
+        Same results as ``gensim.models.KeyedVectors.most_similar``.
+
+        >>> kv.most_similar(positive=["king", "woman"], negative=["man"], topn=1)  # doctest: +SKIP
+        [('queen', 0.71)]
+        """
+        if isinstance(topn, Integral) and topn < 1:
+            return []
+        positive = _ensure_list(positive)
+        negative = _ensure_list(negative)
+        self.fill_norms()
+        clip_start, clip_end = self._clip(restrict_vocab, clip_start, clip_end)
+        keys = []
+        weight = np.concatenate((np.ones(len(positive)), -1.0 * np.ones(len(negative))))
+        for idx, item in enumerate(positive + negative):
+            if isinstance(item, _KEY_TYPES + (np.ndarray,)):
+                keys.append(item)
+            else:
+                keys.append(item[0])
+                weight[idx] = item[1]
+        if all(isinstance(k, _KEY_TYPES) for k in keys):
+            # gensim's get_mean_vector, inlined: mean(float32) += w * unit row, in key order
+            all_keys = [self.get_index(k) for k in keys]
+            if not keys:
+                raise ValueError("cannot compute mean with no input")
+            mean = np.zeros(self.vector_size, self.vectors.dtype)
+            wl = weight.tolist()
+            for i, w in zip(all_keys, wl):
+                mean += np.float64(w) * (self.vectors[i] / self.norms[i])
+            total = sum(map(abs, wl))  # left to right, as gensim
+            if total > 0:
+                mean = mean / np.float64(total)
+            mean = _unitvec(mean).astype(np.float32)
+        else:
+            mean = self.get_mean_vector(keys, weight, pre_normalize=True, post_normalize=True,
+                                        ignore_missing=False)
+            all_keys = [self.get_index(k) for k in keys
+                        if isinstance(k, _KEY_TYPES) and self.has_index_for(k)]
+        dists = np.dot(self.vectors[clip_start:clip_end], mean) / self.norms[clip_start:clip_end]
+        if not topn:
+            return dists
+        best = _top(dists, topn + len(all_keys))
+        exclude = set(all_keys)
+        itk = self.index_to_key
+        result = [(itk[i + clip_start], float(dists[i])) for i in best.tolist()
+                  if (i + clip_start) not in exclude]
+        return result[:topn]
+
+    def similar_by_key(self, key, topn=10, restrict_vocab=None):
+        return self.most_similar(positive=[key], topn=topn, restrict_vocab=restrict_vocab)
+
+    similar_by_word = similar_by_key
+
+    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
+        return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
+
+    def _query_matrix(self, queries):
+        """Unit query rows (q, d) float32 for keys/vectors, and each key's own row (or -1)."""
+        self.fill_norms()
+        if isinstance(queries, np.ndarray) and queries.ndim == 2:
+            q64 = queries.astype(np.float64)
+            own = np.full(len(queries), -1, np.int64)
+        else:
+            queries = list(queries)
+            is_vec = np.fromiter((isinstance(q, np.ndarray) for q in queries), bool, len(queries))
+            own = np.full(len(queries), -1, np.int64)
+            q64 = np.empty((len(queries), self.vector_size), np.float64)
+            kpos = np.flatnonzero(~is_vec)
+            if kpos.size:
+                own[kpos] = self._indices([queries[i] for i in kpos.tolist()])
+                rows = own[kpos]
+                # gensim: the key's unit vector (float32), times weight 1.0, over total weight 1.0
+                q64[kpos] = self.vectors[rows] / self.norms[rows, None]
+            vpos = np.flatnonzero(is_vec)
+            if vpos.size:
+                q64[vpos] = np.stack([np.asarray(queries[i], np.float64).astype(self.vectors.dtype)
+                                      for i in vpos.tolist()])
+        n = np.sqrt(np.einsum("ij,ij->i", q64, q64))
+        n[n == 0] = 1.0
+        return (q64 * (1.0 / n)[:, None]).astype(np.float32), own
+
+    def most_similar_batch(self, queries, topn=10, restrict_vocab=None):
+        """``most_similar`` for many single queries (keys or vectors, or a 2-D array of vectors)
+        with one matrix-matrix product and a C top-k: a list with one ``[(key, score), ...]``
+        per query, the query key itself left out. Scores equal the one-at-a-time ones to
+        float32 rounding (a matrix product sums in another order than a matrix-vector one);
+        equal scores are ordered by row (gensim leaves their order to NumPy's sort)."""
+        if isinstance(topn, Integral) and topn < 1:
+            return [[] for _ in range(len(queries))]
+        m, own = self._query_matrix(queries)
+        lo, hi = self._clip(restrict_vocab)
+        V = self.vectors[lo:hi]
+        norms = self.norms[lo:hi]
+        k = int(topn) + 1
+        out = []
+        # bound the (rows, chunk) similarity block to ~64 MB
+        chunk = max(1, min(len(m), (64 << 20) // max(1, 4 * V.shape[0])))
+        itk = self.index_to_key
+        for a in range(0, len(m), chunk):
+            # (chunk, rows) dot products; the C top-k divides by the norms as it scans
+            P = m[a:a + chunk].astype(V.dtype, copy=False) @ V.T
+            best, scores = _core.topk(P, min(k, P.shape[1]), scale=norms)
+            for j, (b_row, s_row) in enumerate(zip(best.tolist(), scores.tolist())):
+                me = int(own[a + j])
+                res = [(itk[i + lo], float(s)) for i, s in zip(b_row, s_row) if i + lo != me]
+                out.append(res[:topn])
+        return out
+
+    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+        """3CosMul of Levy & Goldberg (2014), eq. (4) with cosines shifted to [0, 1]: the keys
+        maximising prod(pos sims) / (prod(neg sims) + 1e-6). Same as gensim's (which ignores
+        ``restrict_vocab``; here it limits the search to the first rows)."""
+        if isinstance(topn, Integral) and topn < 1:
+            return []
+        positive = _ensure_list(positive)
+        negative = _ensure_list(negative)
+        self.fill_norms()
+        all_words = {self.get_index(w) for w in positive + negative
+                     if not isinstance(w, np.ndarray) and self.has_index_for(w)}
+        positive = [w if isinstance(w, np.ndarray) else self.get_vector(w, norm=True) for w in positive]
+        negative = [w if isinstance(w, np.ndarray) else self.get_vector(w, norm=True) for w in negative]
+        if not positive:
+            raise ValueError("cannot compute similarity with no input")
+        lo, hi = self._clip(restrict_vocab)
+        V, norms = self.vectors[lo:hi], self.norms[lo:hi]
+        pos_dists = [((1 + np.dot(V, term) / norms) / 2) for term in positive]
+        neg_dists = [((1 + np.dot(V, term) / norms) / 2) for term in negative]
+        dists = np.prod(pos_dists, axis=0) / (np.prod(neg_dists, axis=0) + 0.000001)
+        if not topn:
+            return dists
+        best = _top(dists, topn + len(all_words))
+        itk = self.index_to_key
+        result = [(itk[i + lo], float(dists[i])) for i in best.tolist() if (i + lo) not in all_words]
+        return result[:topn]
+
+    def analogy(self, a, b, c, topn=1, restrict_vocab=None):
+        """``a`` is to ``b`` as ``c`` is to ...? The keys nearest ``b - a + c`` (3CosAdd), e.g.
+        ``analogy("man", "king", "woman")`` -> ``[("queen", 0.7...)]``."""
+        return self.most_similar(positive=[b, c], negative=[a], topn=topn,
+                                 restrict_vocab=restrict_vocab)
+
+    # -- pairs and sets -------------------------------------------------------------------------------
+    def similarity(self, w1, w2):
+        """Cosine similarity of two keys."""
+        return float(np.dot(_unitvec(self[w1]), _unitvec(self[w2])))
+
+    def n_similarity(self, ws1, ws2):
+        if not (len(ws1) and len(ws2)):
+            raise ZeroDivisionError("At least one of the passed list is empty.")
+        m1 = self.get_mean_vector(ws1, pre_normalize=False)
+        m2 = self.get_mean_vector(ws2, pre_normalize=False)
+        return float(np.dot(_unitvec(m1), _unitvec(m2)))
+
+    def distance(self, w1, w2):
+        return 1 - self.similarity(w1, w2)
+
+    @staticmethod
+    def cosine_similarities(vector_1, vectors_all):
+        norm = np.linalg.norm(vector_1)
+        all_norms = np.linalg.norm(vectors_all, axis=1)
+        return np.dot(vectors_all, vector_1) / (norm * all_norms)
+
+    def distances(self, word_or_vector, other_words=()):
+        """Cosine distances from a key or vector to ``other_words`` (default: every key)."""
+        if isinstance(word_or_vector, _KEY_TYPES):
+            v = self.get_vector(word_or_vector)
+        else:
+            v = np.asarray(word_or_vector)
+        if not other_words:
+            others = self.vectors
+        else:
+            others = np.take(self.vectors, self._indices(list(other_words)), axis=0)
+        return 1 - self.cosine_similarities(v, others)
+
+    def rank_by_centrality(self, words, use_norm=True):
+        """(similarity to the centroid, word) pairs, most central first (gensim)."""
+        self.fill_norms()
+        used = [w for w in words if w in self]
+        if len(used) != len(words):
+            warnings.warn(f"vectors for words {set(words) - set(used)} are not present in the "
+                          f"model, ignoring these words", UserWarning, stacklevel=2)
+        if not used:
+            raise ValueError("cannot select a word from an empty list")
+        idx = self._indices(used)
+        vecs = np.take(self.vectors, idx, axis=0)
+        if use_norm:
+            vecs = vecs / self.norms[idx, None]
+        vecs = vecs.astype(np.float32)
+        mean = self.get_mean_vector(vecs, post_normalize=True)
+        dists = np.dot(vecs, mean)
+        return sorted(zip(dists.tolist(), used), reverse=True)
+
+    def doesnt_match(self, words):
+        """The word furthest from the mean of all of them."""
+        return self.rank_by_centrality(words)[-1][1]
+
+    # -- evaluation -----------------------------------------------------------------------------------
+    def _ok_vocab(self, restrict_vocab, case_insensitive):
+        ok_keys = self.index_to_key[:restrict_vocab]
+        rng = range(len(ok_keys) - 1, -1, -1)
+        if case_insensitive:  # reversed: the first (most frequent) spelling wins, as gensim
+            return dict(zip(map(str.upper, reversed(ok_keys)), rng))
+        return dict(zip(reversed(ok_keys), rng))
+
+    def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True,
+                                dummy4unknown=False):
+        """Accuracy on a questions-words file (``: section`` lines, then ``a b c d`` lines asking
+        a:b :: c:d), as gensim (the word2vec ``compute-accuracy`` rules: only the first
+        ``restrict_vocab`` words, case-insensitive, 3CosAdd over the top 5). All questions are
+        answered with one matrix product. Returns ``(score, sections)`` like gensim."""
+        ok_vocab = self._ok_vocab(restrict_vocab, case_insensitive)
+        sections, entries, section = [], [], None  # entries: per section, (quad, question or -1)
+        quads = []
+        with open(analogies, "rb") as fin:
+            lines = fin.read().decode("utf-8").splitlines()
+        for line_no, line in enumerate(lines):
+            if line.startswith(": "):
+                section = {"section": line.lstrip(": ").strip(), "correct": [], "incorrect": []}
+                sections.append(section)
+                entries.append([])
+                continue
+            if not section:
+                raise ValueError(f"Missing section header before line #{line_no} in {analogies}")
+            parts = line.split()
+            if len(parts) != 4:  # gensim skips invalid lines
+                continue
+            quad = tuple(w.upper() for w in parts) if case_insensitive else tuple(parts)
+            if all(w in ok_vocab for w in quad):
+                entries[-1].append((quad, len(quads)))
+                quads.append(quad)
+            elif dummy4unknown:
+                entries[-1].append((quad, -1))
+        ok = self._answer_analogies(quads, ok_vocab, restrict_vocab, case_insensitive).tolist()
+        for sec, ents in zip(sections, entries):  # file order within each list, as gensim
+            for quad, q in ents:
+                (sec["correct"] if q >= 0 and ok[q] else sec["incorrect"]).append(quad)
+        total = {
+            "section": "Total accuracy",
+            "correct": list(itertools.chain.from_iterable(s["correct"] for s in sections)),
+            "incorrect": list(itertools.chain.from_iterable(s["incorrect"] for s in sections)),
+        }
+        c, i = len(total["correct"]), len(total["incorrect"])
+        score = c / (c + i) if c + i else 0.0
+        sections.append(total)
+        return score, sections
+
+    def _answer_analogies(self, quads, ok_vocab, restrict_vocab, case_insensitive):
+        """bool per question: is the expected word gensim's prediction?"""
+        if not quads:
+            return np.zeros(0, bool)
+        self.fill_norms()
+        ids = np.array([[ok_vocab[w] for w in q] for q in quads], np.int64)  # (q, 4)
+        a, b, c, e = ids.T
+        unit = lambda r: self.vectors[r] / self.norms[r, None]  # noqa: E731
+        # gensim: mean(float32) += 1*b_hat, += 1*c_hat, += -1*a_hat; / 3; unit; float32
+        mean = unit(b).astype(np.float32)
+        mean += unit(c)
+        mean += -1.0 * unit(a)
+        mean = mean.astype(np.float64) / 3.0
+        n = np.sqrt(np.einsum("ij,ij->i", mean, mean))
+        n[n == 0] = 1.0
+        mean = (mean * (1.0 / n)[:, None]).astype(np.float32)
+        hi = min(len(self.vectors), restrict_vocab) if restrict_vocab else len(self.vectors)
+        V, norms = self.vectors[:hi], self.norms[:hi]
+        # the canonical (first-spelling) id of every searched row, for the case-insensitive test
+        keys = self.index_to_key[:hi]
+        spelled = map(str.upper, keys) if case_insensitive else iter(keys)
+        canon = np.fromiter(map(ok_vocab.get, spelled, itertools.repeat(-1)), np.int64, len(keys))
+        k = min(5 + 3, hi)
+        ok = np.zeros(len(quads), bool)
+        chunk = max(1, (64 << 20) // max(1, 4 * hi))
+        for s in range(0, len(quads), chunk):
+            sl = slice(s, s + chunk)
+            best, _ = _core.topk(mean[sl].astype(V.dtype, copy=False) @ V.T, k, scale=norms)
+            qa, qb, qc, qe = a[sl, None], b[sl, None], c[sl, None], e[sl, None]
+            # most_similar drops the three query rows, then keeps 5
+            keep = (best != qa) & (best != qb) & (best != qc)
+            rank = np.cumsum(keep, axis=1)
+            keep &= rank <= 5
+            # the first kept candidate whose spelling is none of a, b, c is the prediction;
+            # if there is none, gensim's `predicted` is the last of the 5
+            cand = canon[best]
+            good = keep & (cand != qa) & (cand != qb) & (cand != qc)
+            has = good.any(axis=1)
+            first = np.argmax(good, axis=1)
+            last = (keep.shape[1] - 1) - np.argmax(keep[:, ::-1], axis=1)
+            pick = np.where(has, first, last)
+            pred = cand[np.arange(len(pick)), pick]
+            ok[sl] = keep.any(axis=1) & (pred == qe[:, 0])
+        return ok
+
+    def evaluate_word_pairs(self, pairs, delimiter="\t", encoding="utf8", restrict_vocab=300000,
+                            case_insensitive=True, dummy4unknown=False):
+        """Correlation with human similarity judgements (e.g. WordSim-353, SimLex-999): a file of
+        ``word1<TAB>word2<TAB>score`` lines, ``#`` comments. Returns ``((pearson_r, p_value),
+        (spearman_rho, p_value), oov_ratio_percent)`` as gensim (computed with NumPy, no SciPy)."""
+        ok_vocab = self._ok_vocab(restrict_vocab, case_insensitive)
+        gold, ia, ib, model_zero = [], [], [], []
+        oov = 0
+        with open(pairs, encoding=encoding) as fin:
+            lines = fin.read().split("\n")
+        for line in lines:
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split(delimiter)
+            if len(parts) != 3:
+                continue
+            a, b, sim = (p.upper() for p in parts) if case_insensitive else parts
+            try:
+                sim = float(sim)
+            except ValueError:
+                continue
+            if a not in ok_vocab or b not in ok_vocab:
+                oov += 1
+                if dummy4unknown:
+                    gold.append(sim)
+                    ia.append(-1)
+                    ib.append(-1)
+                continue
+            gold.append(sim)
+            ia.append(ok_vocab[a])
+            ib.append(ok_vocab[b])
+        if not gold:
+            raise ValueError(f"No valid similarity judgements found in {pairs}: either invalid "
+                             f"format or all are out-of-vocabulary in {self}")
+        ia, ib = np.array(ia, np.int64), np.array(ib, np.int64)
+        known = ia >= 0
+        model = np.zeros(len(gold))
+        if known.any():
+            u = _unit_rows(self.vectors[ia[known]])
+            v = _unit_rows(self.vectors[ib[known]])
+            model[known] = np.einsum("ij,ij->i", u, v)
+        gold = np.array(gold)
+        pearson = _pearson(gold, model)
+        spearman = _pearson(_rankdata(gold), _rankdata(model))
+        if dummy4unknown:
+            oov_ratio = float(oov) / len(gold) * 100
+        else:
+            oov_ratio = float(oov) / (len(gold) + oov) * 100
+        return pearson, spearman, oov_ratio
+
+    # -- files ----------------------------------------------------------------------------------------
+    def save(self, path, format="word2vec", binary=False, **kwargs):
+        """Write to ``path`` (see :func:`pyembed.save_vectors`)."""
+        from .io import save_vectors
+
+        save_vectors(self, path, format=format, binary=binary, **kwargs)
+
+    save_word2vec_format = save
+
+    @classmethod
+    def load(cls, path, format="auto", **kwargs):
+        """Read ``path`` (see :func:`pyembed.load_vectors`)."""
+        from .io import load_vectors
+
+        return load_vectors(path, format=format, **kwargs)
+
+
+def _hashable(k):
+    try:
+        hash(k)
+    except TypeError:
+        return False
+    return True
+
+
+def _unit_rows(m):
+    """Rows scaled to unit length as gensim.matutils.unitvec does (float64 scale, same dtype)."""
+    m64 = m.astype(np.float64)
+    n = np.sqrt(np.einsum("ij,ij->i", m64, m64))
+    n[n == 0] = 1.0
+    return (m64 * (1.0 / n)[:, None]).astype(m.dtype)
+
+
+def _rankdata(x):
+    """Ranks with ties averaged (scipy.stats.rankdata 'average')."""
+    x = np.asarray(x)
+    sorter = np.argsort(x, kind="mergesort")
+    inv = np.empty(sorter.size, np.intp)
+    inv[sorter] = np.arange(sorter.size)
+    xs = x[sorter]
+    obs = np.r_[True, xs[1:] != xs[:-1]]
+    dense = obs.cumsum()[inv]
+    count = np.r_[np.nonzero(obs)[0], len(obs)]
+    return 0.5 * (count[dense] + count[dense - 1] + 1)
+
+
+def _pearson(x, y):
+    """(r, two-sided p) as scipy.stats.pearsonr: p from the t distribution with n - 2 degrees
+    of freedom, through the regularised incomplete beta function."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    n = len(x)
+    xm, ym = x - x.mean(), y - y.mean()
+    den = np.sqrt((xm * xm).sum()) * np.sqrt((ym * ym).sum())
+    r = float((xm * ym).sum() / den) if den > 0 else float("nan")
+    if not math.isfinite(r):
+        return r, float("nan")
+    r = max(min(r, 1.0), -1.0)
+    if n <= 2 or abs(r) == 1.0:
+        return r, 1.0 if n <= 2 else 0.0
+    df = n - 2
+    t2 = r * r * df / ((1.0 - r) * (1.0 + r))
+    p = _betainc(0.5 * df, 0.5, df / (df + t2))
+    return r, float(min(max(p, 0.0), 1.0))
+
+
+def _betainc(a, b, x):
+    """Regularised incomplete beta I_x(a, b) (Numerical Recipes' continued fraction)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    lbeta = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    front = math.exp(lbeta + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def _betacf(a, b, x, itmax=500, eps=1e-15):
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, itmax + 1):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < eps:
+            break
+    return h

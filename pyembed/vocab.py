@@ -1,0 +1,184 @@
+"""pyembed.Vocab: words <-> ids, with special tokens at fixed ids.
+
+Built from a list of words (kept in order), from counts (most frequent first, ties in first-seen
+order, ``min_count`` / ``max_size`` applied), or from a corpus with :meth:`Vocab.from_corpus`.
+Special tokens (``"<unk>"``, ``"<pad>"``, ...) take ids ``0 .. len(specials) - 1`` in the order
+given. Encoding and decoding are single C-level passes (``map`` over dict lookups into
+``np.fromiter``), no Python loop per token.
+"""
+import collections
+import itertools
+import os
+
+import numpy as np
+
+__all__ = ["Vocab"]
+
+
+class Vocab:
+    """Map words to ids and back.
+
+    Args:
+        tokens: the vocabulary in id order (after the specials); repeated words keep their
+            first id.
+        counts: ``{word: count}`` (a dict or Counter) instead of ``tokens``: words with
+            ``count >= min_count``, most frequent first (ties keep the mapping's order), at most
+            ``max_size`` of them (specials not counted).
+        min_count, max_size: filters for ``counts`` (``max_size`` also truncates ``tokens``).
+        specials: tokens with the first ids, in this order (default ``("<unk>",)``).
+        unk_token: the token unknown words encode to (default ``"<unk>"`` when it is in the
+            vocabulary); ``None``: unknown words raise KeyError.
+
+    Example:
+        >>> from pyembed import Vocab
+        >>> v = Vocab(counts={"the": 5, "cat": 2, "sat": 2, "rare": 1}, min_count=2,
+        ...           specials=("<pad>", "<unk>"))
+        >>> v.index_to_key
+        ['<pad>', '<unk>', 'the', 'cat', 'sat']
+        >>> v.encode("the cat sat on".split()).tolist()
+        [2, 3, 4, 1]
+        >>> v.decode([2, 3])
+        ['the', 'cat']
+    """
+
+    def __init__(self, tokens=None, *, counts=None, min_count=1, max_size=None,
+                 specials=("<unk>",), unk_token="<unk>"):
+        if tokens is not None and counts is not None:
+            raise ValueError("give tokens or counts, not both")
+        if isinstance(tokens, str):
+            raise TypeError("tokens must be a list of words, not a str (did you mean .split()?)")
+        if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 0:
+            raise ValueError(f"min_count must be an int >= 0, got {min_count!r}")
+        if max_size is not None and (isinstance(max_size, bool) or
+                                     not isinstance(max_size, (int, np.integer)) or max_size < 0):
+            raise ValueError(f"max_size must be an int >= 0 or None, got {max_size!r}")
+        if isinstance(specials, str):
+            raise TypeError("specials must be a sequence of tokens, not a str")
+        specials = [] if specials is None else list(specials)
+        if len(set(specials)) != len(specials):
+            raise ValueError(f"specials must be distinct, got {specials}")
+        self.counts = None
+        if counts is not None:
+            counts = dict(counts)
+            items = [(w, c) for w, c in counts.items() if c >= min_count]
+            # stable sort: ties keep the mapping's (first-seen) order, as Counter.most_common
+            items.sort(key=lambda wc: -wc[1])
+            words = [w for w, _ in items]
+            self.counts = counts
+        else:
+            words = list(tokens) if tokens is not None else []
+        special_set = set(specials)
+        words = [w for w in dict.fromkeys(words) if w not in special_set]
+        if max_size is not None:
+            words = words[:int(max_size)]
+        self.index_to_key = specials + words
+        self.key_to_index = dict(zip(self.index_to_key, range(len(self.index_to_key))))
+        self.specials = tuple(specials)
+        if unk_token is not None and unk_token not in self.key_to_index:
+            if unk_token != "<unk>":
+                raise ValueError(f"unk_token {unk_token!r} is not in the vocabulary "
+                                 f"(add it to specials)")
+            unk_token = None
+        self.unk_token = unk_token
+        self.unk_id = self.key_to_index[unk_token] if unk_token is not None else None
+
+    @classmethod
+    def from_corpus(cls, sentences, *, min_count=1, max_size=None, specials=("<unk>",),
+                    unk_token="<unk>"):
+        """Count the tokens of ``sentences`` (an iterable of token lists, or of tokens) and
+        build from the counts."""
+        counter = collections.Counter()
+        for s in sentences:
+            if isinstance(s, str):
+                counter[s] += 1
+            else:
+                counter.update(s)
+        return cls(counts=counter, min_count=min_count, max_size=max_size, specials=specials,
+                   unk_token=unk_token)
+
+    # -- lookups -----------------------------------------------------------------------------------
+    def __len__(self):
+        return len(self.index_to_key)
+
+    def __contains__(self, token):
+        return token in self.key_to_index
+
+    def __iter__(self):
+        return iter(self.index_to_key)
+
+    def __getitem__(self, token):
+        """The id of one token (the unk id, or KeyError, for an unknown one)."""
+        i = self.key_to_index.get(token)
+        if i is not None:
+            return i
+        if self.unk_id is not None:
+            return self.unk_id
+        raise KeyError(f"token {token!r} is not in the vocabulary and there is no unk_token")
+
+    def __repr__(self):
+        return f"Vocab({len(self)} tokens, specials={list(self.specials)}, unk_token={self.unk_token!r})"
+
+    def __eq__(self, other):
+        return (isinstance(other, Vocab) and self.index_to_key == other.index_to_key
+                and self.unk_token == other.unk_token)
+
+    def encode(self, tokens):
+        """ids of ``tokens`` as an int64 array (one str -> one int)."""
+        if isinstance(tokens, str):
+            return self[tokens]
+        tokens = tokens if isinstance(tokens, (list, tuple)) else list(tokens)
+        get = self.key_to_index.get
+        if self.unk_id is not None:
+            unk = self.unk_id
+            return np.fromiter(map(get, tokens, itertools.repeat(unk)), np.int64, len(tokens))
+        ids = np.fromiter(map(get, tokens, itertools.repeat(-1)), np.int64, len(tokens))
+        if len(ids) and ids.min() < 0:
+            pos = int(np.flatnonzero(ids < 0)[0])
+            raise KeyError(f"token {tokens[pos]!r} at position {pos} is not in the vocabulary "
+                           f"and there is no unk_token")
+        return ids
+
+    def decode(self, ids):
+        """Tokens of ``ids`` (a list for a sequence, a str for one int)."""
+        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
+            if not -len(self) <= ids < len(self):
+                raise IndexError(f"id {ids} out of range for a vocabulary of {len(self)}")
+            return self.index_to_key[ids]
+        arr = np.asarray(ids)
+        if arr.size == 0:
+            return []
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"ids must be integers, got dtype {arr.dtype}")
+        flat = arr.reshape(-1)
+        bad = np.flatnonzero((flat < 0) | (flat >= len(self)))
+        if bad.size:
+            raise IndexError(f"id {int(flat[bad[0]])} at position {int(bad[0])} out of range for "
+                             f"a vocabulary of {len(self)}")
+        return list(map(self.index_to_key.__getitem__, flat.tolist()))
+
+    lookup_indices = encode
+    lookup_tokens = decode
+
+    # -- files ---------------------------------------------------------------------------------------
+    def save(self, path):
+        """One token per line (UTF-8), in id order; written to a temporary file and renamed."""
+        from .io import _atomic_write
+
+        text = "\n".join(self.index_to_key)
+        if text.count("\n") != max(len(self) - 1, 0):
+            bad = next(t for t in self.index_to_key if "\n" in t)
+            raise ValueError(f"token {bad!r} contains a newline and cannot be saved one per line")
+        data = (text + "\n").encode("utf-8") if len(self) else b""
+        _atomic_write(path, lambda f: f.write(data))
+
+    @classmethod
+    def load(cls, path, *, unk_token="<unk>"):
+        """Read a file written by :meth:`save` (ids are line numbers, from 0)."""
+        with open(os.fspath(path), "rb") as f:
+            text = f.read().decode("utf-8")
+        tokens = text.replace("\r\n", "\n").split("\n")
+        if tokens and tokens[-1] == "":
+            tokens.pop()
+        if len(set(tokens)) != len(tokens):
+            raise ValueError(f"{path}: repeated tokens; not a vocabulary file")
+        return cls(tokens, specials=(), unk_token=unk_token if unk_token in set(tokens) else None)
