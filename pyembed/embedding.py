@@ -156,7 +156,8 @@ class Embedding:
         raises IndexError naming it and its position, before anything is written.
         """
         if self.max_norm is not None:
-            self.table.renorm(ids, self.max_norm, self.norm_type)
+            # one call, so that a bad `out` or id raises before the weights are renormalised
+            return self.table.lookup(ids, out, max_norm=self.max_norm, norm_type=self.norm_type)
         return self.table.lookup(ids, out)
 
     def backward(self, ids, grad_output):

@@ -53,6 +53,14 @@ static inline size_t pe_mul_size(size_t a, size_t b) {
 #define PE_UNLIKELY(x) (x)
 #endif
 
+/* An OpenMP pragma that vanishes (without -Wunknown-pragmas noise) in a serial build:
+ *   PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1)) */
+#ifdef _OPENMP
+#define PE_OMP(x) _Pragma(#x)
+#else
+#define PE_OMP(x)
+#endif
+
 /* How far ahead gathers and lazy updates prefetch rows (ids, not bytes). */
 #define PE_PREFETCH_DIST 16
 

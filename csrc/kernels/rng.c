@@ -10,7 +10,7 @@
     void NAME(T *out, size_t n, uint64_t seed, double mean, double std) {              \
         size_t pairs = (n + 1) / 2;                                                     \
         int nt = pe_threads_for(pe_mul_size(n, 64), pairs);                             \
-        _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")        \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))        \
         for (size_t k = 0; k < pairs; k++) {                                            \
             /* u1 in (0, 1] so log(u1) is finite */                                      \
             double u1 = 1.0 - pe_u01(pe_hash64(seed, 2 * (uint64_t)k));                  \
@@ -25,7 +25,7 @@
 #define DEFINE_UNIFORM(NAME, T)                                                         \
     void NAME(T *out, size_t n, uint64_t seed, double lo, double hi) {                 \
         int nt = pe_threads_for(pe_mul_size(n, 16), n);                                 \
-        _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")        \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))        \
         for (size_t i = 0; i < n; i++) {                                                \
             T v = (T)(lo + (hi - lo) * pe_u01(pe_hash64(seed, (uint64_t)i)));           \
             out[i] = v < (T)hi ? v : (T)lo; /* rounding to T must not reach hi */       \

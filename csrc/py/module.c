@@ -8,6 +8,7 @@
 #include "common.h"
 #include "table.h"
 #include "rng.h"
+#include "pool.h"
 #include "positional_glue.h"
 
 #include <math.h>
@@ -104,6 +105,7 @@ static PyMethodDef module_functions[] = {
 /* The method tables of the other glue files. */
 static PyMethodDef *const glue_tables[] = {
     pe_table_functions,
+    pe_pool_functions,
     pe_positional_functions,
     pe_bag_functions,
 };

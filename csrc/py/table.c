@@ -2,6 +2,7 @@
  * list; lookup / renorm / backward / zero_grad call the kernels with the GIL released and the
  * table's lock held. A heap type with GC support (CPython's xxlimited pattern). */
 #include "table.h"
+#include "pool.h"
 #include "gather.h"
 #include "scatter.h"
 #include "sort.h"
@@ -270,6 +271,21 @@ static PyGetSetDef table_getset[] = {
 
 /* ---- methods ---------------------------------------------------------------------------- */
 
+/* An input the kernel reads while it writes weight, grad or out must not share their memory: an id
+ * rewritten mid-call would index out of range (a crash), and np.add.at reads grad_output as it was
+ * before the call. The converted inputs are C-contiguous, so [data, data + nbytes) is their extent;
+ * an input overlapping [buf, buf + nb) is replaced by a private copy. 0, or -1 with an exception. */
+static int copy_if_overlaps(PyArrayObject **arr, const void *buf, size_t nb) {
+    const char *b = (const char *)buf, *p = (const char *)PyArray_DATA(*arr);
+    size_t pn = (size_t)PyArray_NBYTES(*arr);
+    if (!b || !nb || !pn || p >= b + nb || b >= p + pn) return 0;
+    PyArrayObject *c = (PyArrayObject *)PyArray_NewCopy(*arr, NPY_CORDER);
+    if (!c) return -1;
+    Py_DECREF(*arr);
+    *arr = c;
+    return 0;
+}
+
 static int parse_padding_idx(PyObject *obj, int64_t rows, int64_t *out) {
     *out = -1;
     if (!obj || obj == Py_None) return 0;
@@ -285,19 +301,61 @@ static int parse_padding_idx(PyObject *obj, int64_t rows, int64_t *out) {
     return 0;
 }
 
+/* max_norm renormalisation of the distinct rows in ids (GIL released, table lock held). */
+static int run_renorm(PeTable *self, const int64_t *ids, size_t n, double max_norm,
+                      double norm_type) {
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    PE_TABLE_LOCK(self);
+    if (self->typenum == NPY_FLOAT32)
+        rc = pe_renorm_f32((float *)self->weight, ids, n, (size_t)self->dim, self->rows, max_norm,
+                           norm_type);
+    else
+        rc = pe_renorm_f64((double *)self->weight, ids, n, (size_t)self->dim, self->rows,
+                           max_norm, norm_type);
+    PE_TABLE_UNLOCK(self);
+    Py_END_ALLOW_THREADS
+    return rc;
+}
+
+static int check_renorm_args(double max_norm, double norm_type) {
+    if (!(max_norm >= 0.0)) {
+        PyObject *v = PyFloat_FromDouble(max_norm);
+        if (v) {
+            PyErr_Format(PyExc_ValueError, "max_norm must be >= 0, got %R", v);
+            Py_DECREF(v);
+        }
+        return -1;
+    }
+    if (!(norm_type > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "norm_type must be > 0");
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(lookup_doc,
-"lookup(ids, out=None)\n--\n\n"
+"lookup(ids, out=None, max_norm=None, norm_type=2.0)\n--\n\n"
 "Rows of the table for ids of any integer dtype and shape: W[ids], of shape ids.shape + (dim,).\n"
 "out, if given, must be a C-contiguous writeable array of exactly that shape and dtype.\n"
-"Raises IndexError naming the first id out of range; nothing is written then.");
+"max_norm, if given, first renormalises the looked-up rows in place (see renorm), after every\n"
+"argument has been checked. Raises IndexError naming the first id out of range; nothing is\n"
+"written then.");
 
 static PyObject *table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"ids", "out", NULL};
-    PyObject *ids_obj, *out_obj = Py_None;
+    static char *kwlist[] = {"ids", "out", "max_norm", "norm_type", NULL};
+    PyObject *ids_obj, *out_obj = Py_None, *max_norm_obj = Py_None;
+    double max_norm = 0.0, norm_type = 2.0;
     PyArrayObject *ids = NULL;
     PyObject *out = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:lookup", kwlist, &ids_obj, &out_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOd:lookup", kwlist, &ids_obj, &out_obj,
+                                     &max_norm_obj, &norm_type))
         return NULL;
+    if (max_norm_obj != Py_None) {
+        max_norm = PyFloat_AsDouble(max_norm_obj);
+        if (max_norm == -1.0 && PyErr_Occurred()) return NULL;
+        if (check_renorm_args(max_norm, norm_type) < 0) return NULL;
+    }
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
     int nd = PyArray_NDIM(ids);
     if (nd + 1 > NPY_MAXDIMS) {
@@ -306,7 +364,7 @@ static PyObject *table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
         goto fail;
     }
     npy_intp shape[NPY_MAXDIMS];
-    memcpy(shape, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp));
+    if (nd) memcpy(shape, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp)); /* 0-d: DIMS is NULL */
     shape[nd] = (npy_intp)self->dim;
     if (out_obj != Py_None) {
         if (pe_check_out(out_obj, "out", self->typenum, nd + 1, shape) < 0) goto fail;
@@ -319,12 +377,22 @@ static PyObject *table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
         Py_INCREF(out_obj);
         out = out_obj;
     } else {
-        out = PyArray_EMPTY(nd + 1, shape, self->typenum, 0);
+        out = pe_pool_empty(nd + 1, shape, self->typenum);
         if (!out) goto fail;
     }
+    if (copy_if_overlaps(&ids, PyArray_DATA((PyArrayObject *)out),
+                         (size_t)PyArray_NBYTES((PyArrayObject *)out)) < 0 ||
+        (max_norm_obj != Py_None && copy_if_overlaps(&ids, self->weight, table_nbytes(self)) < 0))
+        goto fail;
     size_t n = (size_t)PyArray_SIZE(ids);
     size_t row_bytes = (size_t)self->dim * self->itemsize;
     int rc;
+    /* every argument is checked: only now may the weights change (torch renorms, then looks up) */
+    if (max_norm_obj != Py_None &&
+        (rc = run_renorm(self, (const int64_t *)PyArray_DATA(ids), n, max_norm, norm_type)) != PE_OK) {
+        pe_raise_kernel_error(rc, "lookup");
+        goto fail;
+    }
     if (n * row_bytes > ((size_t)1 << 16)) {
         Py_BEGIN_ALLOW_THREADS
         rc = pe_gather(PyArray_DATA((PyArrayObject *)out), self->weight,
@@ -359,28 +427,14 @@ static PyObject *table_renorm(PeTable *self, PyObject *args, PyObject *kwds) {
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "Od|d:renorm", kwlist, &ids_obj, &max_norm,
                                      &norm_type))
         return NULL;
-    if (!(max_norm >= 0.0)) {
-        PyErr_Format(PyExc_ValueError, "max_norm must be >= 0, got %R", PyTuple_GET_ITEM(args, 1));
-        return NULL;
-    }
-    if (!(norm_type > 0.0)) {
-        PyErr_SetString(PyExc_ValueError, "norm_type must be > 0");
-        return NULL;
-    }
+    if (check_renorm_args(max_norm, norm_type) < 0) return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
-    size_t n = (size_t)PyArray_SIZE(ids);
-    const int64_t *p = (const int64_t *)PyArray_DATA(ids);
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    PE_TABLE_LOCK(self);
-    if (self->typenum == NPY_FLOAT32)
-        rc = pe_renorm_f32((float *)self->weight, p, n, (size_t)self->dim, self->rows, max_norm,
-                           norm_type);
-    else
-        rc = pe_renorm_f64((double *)self->weight, p, n, (size_t)self->dim, self->rows, max_norm,
-                           norm_type);
-    PE_TABLE_UNLOCK(self);
-    Py_END_ALLOW_THREADS
+    if (copy_if_overlaps(&ids, self->weight, table_nbytes(self)) < 0) {
+        Py_DECREF(ids);
+        return NULL;
+    }
+    int rc = run_renorm(self, (const int64_t *)PyArray_DATA(ids), (size_t)PyArray_SIZE(ids),
+                        max_norm, norm_type);
     Py_DECREF(ids);
     if (rc != PE_OK) return pe_raise_kernel_error(rc, "renorm"), NULL;
     Py_RETURN_NONE;
@@ -413,7 +467,7 @@ static PyObject *table_backward(PeTable *self, PyObject *args, PyObject *kwds) {
             PyErr_SetString(PyExc_ValueError, "ids has too many dimensions");
             goto fail;
         }
-        memcpy(want, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp));
+        if (nd) memcpy(want, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp));
         want[nd] = (npy_intp)self->dim;
         if (PyArray_NDIM(g) != nd + 1 || !PyArray_CompareLists(PyArray_DIMS(g), want, nd + 1)) {
             pe_shape_error("grad_output", PyArray_NDIM(g), PyArray_DIMS(g), nd + 1, want,
@@ -422,6 +476,9 @@ static PyObject *table_backward(PeTable *self, PyObject *args, PyObject *kwds) {
         }
     }
     fresh_grad = self->grad == NULL;
+    if (copy_if_overlaps(&ids, self->grad, table_nbytes(self)) < 0 ||
+        copy_if_overlaps(&g, self->grad, table_nbytes(self)) < 0)
+        goto fail;
     if (pe_table_ensure_grad(self) < 0) goto fail;
     {
         size_t n = (size_t)PyArray_SIZE(ids);

@@ -1,0 +1,222 @@
+"""Threads: bitwise determinism across thread counts, the thread-count API and environment
+variable, concurrent calls on one table from several Python threads, and os.fork()."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import pyembed
+import reference as ref
+from pyembed import Table
+
+THREADS = (1, 2, 4)
+
+
+def zipf_ids(rng, n, rows):
+    return np.minimum(rng.zipf(1.2, n) - 1, rows - 1)
+
+
+# ---- bitwise determinism ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("fdtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", [
+    # (rows, n ids, dim, distribution, padding_idx, scale_grad_by_freq)
+    (5000, 20000, 64, "uniform", None, False),
+    (5000, 20000, 64, "zipf", 0, True),
+    # dim 200 = 4 column blocks (the last partial): Zipf's hot rows are split across threads
+    (3000, 8000, 200, "zipf", None, False),
+    (3000, 8000, 200, "zipf", -1, True),
+])
+def test_backward_bitwise_for_every_thread_count(fdtype, case):
+    rows, n, dim, dist, pad, scale = case
+    rng = np.random.default_rng(n + dim)
+    ids = zipf_ids(rng, n, rows) if dist == "zipf" else rng.integers(0, rows, n)
+    ids = ids.reshape(n // 100, 100)
+    g = rng.standard_normal((n // 100, 100, dim)).astype(fdtype)
+    expect = ref.backward(np.zeros((rows, dim), fdtype), ids, g, pad, scale)
+    for nt in THREADS:
+        pyembed.set_num_threads(nt)
+        t = Table(rows, dim, fdtype)
+        t.backward(ids, g, pad, scale)
+        np.testing.assert_array_equal(ref.bits(t.grad), ref.bits(expect), err_msg=f"{nt} threads")
+        np.testing.assert_array_equal(t.touched, ref.touched_after([], ids, pad, rows))
+        t.zero_grad()
+        assert not t.grad.any()
+
+
+def test_lookup_and_zero_grad_same_for_every_thread_count():
+    rng = np.random.default_rng(3)
+    rows, dim = 20000, 128  # output 10 MiB: the parallel and the streaming-store paths
+    W = rng.standard_normal((rows, dim)).astype(np.float32)
+    ids = zipf_ids(rng, 20000, rows)
+    expect = ref.gather(W, ids)
+    for nt in THREADS:
+        pyembed.set_num_threads(nt)
+        t = Table(rows, dim)
+        t.weight = W
+        np.testing.assert_array_equal(ref.bits(t.lookup(ids)), ref.bits(expect))
+        out = np.empty((20000, dim), np.float32)
+        t.lookup(ids, out=out)
+        np.testing.assert_array_equal(ref.bits(out), ref.bits(expect))
+        t.backward(ids, np.ones((20000, dim), np.float32))
+        t.zero_grad()
+        assert not t.grad.any() and t.touched.size == 0
+
+
+# ---- the thread-count API ---------------------------------------------------------------------
+
+def test_set_get_num_threads():
+    pyembed.set_num_threads(3)
+    assert pyembed.get_num_threads() == 3
+    pyembed.set_num_threads(1)
+    assert pyembed.get_num_threads() == 1
+    for bad in (0, -1, 10**6):
+        with pytest.raises(ValueError, match="num_threads"):
+            pyembed.set_num_threads(bad)
+    assert pyembed.get_num_threads() == 1
+    with pytest.raises(TypeError):
+        pyembed.set_num_threads(2.5)
+    assert isinstance(pyembed._core.have_openmp(), bool)
+
+
+@pytest.mark.parametrize("env,expect", [("3", 3), ("1", 1), ("0", None), ("abc", None)])
+def test_pyembed_num_threads_env(env, expect):
+    code = "import pyembed; print(pyembed.get_num_threads())"
+    base = dict(os.environ, OMP_NUM_THREADS="2")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(base, PYEMBED_NUM_THREADS=env), cwd=os.path.dirname(os.path.dirname(pyembed.__file__)))
+    assert r.returncode == 0, r.stderr
+    got = int(r.stdout)
+    if expect is not None:
+        assert got == expect
+    else:  # an invalid value falls back to the OpenMP default (or 1 in a serial build)
+        assert got == (2 if pyembed._core.have_openmp() else 1)
+
+
+# ---- several Python threads on one table -------------------------------------------------------
+
+def _run_threads(fns):
+    errors = []
+
+    def wrap(fn):
+        try:
+            fn()
+        except BaseException as e:  # surfaced in the main thread below
+            errors.append(e)
+
+    ts = [threading.Thread(target=wrap, args=(f,)) for f in fns]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert not any(t.is_alive() for t in ts), "a thread hung"
+    if errors:
+        raise errors[0]
+
+
+def test_concurrent_backward_equals_serial():
+    """Integer-valued gradients make every sum exact, so any interleaving of whole backward calls
+    must give the serial result; a torn or lost update would not."""
+    pyembed.set_num_threads(2)
+    rows, dim, n = 2000, 96, 4000
+    rng = np.random.default_rng(11)
+    batches = [(zipf_ids(rng, n, rows), rng.integers(-4, 5, (n, dim)).astype(np.float32))
+               for _ in range(4)]
+    t = Table(rows, dim)
+    serial = np.zeros((rows, dim), np.float32)
+    for _ in range(5):
+        for ids, g in batches:
+            serial = ref.backward(serial, ids, g)
+
+    def worker(ids, g):
+        return lambda: [t.backward(ids, g) for _ in range(5)]
+
+    _run_threads([worker(*b) for b in batches])
+    np.testing.assert_array_equal(t.grad, serial)
+    np.testing.assert_array_equal(t.touched, np.unique(np.concatenate([b[0] for b in batches])))
+
+
+def test_concurrent_mixed_calls_do_not_crash():
+    pyembed.set_num_threads(2)
+    rows, dim, n = 3000, 64, 5000
+    rng = np.random.default_rng(12)
+    t = Table(rows, dim)
+    t.weight = rng.standard_normal((rows, dim))
+    W = t.weight.copy()
+    ids = zipf_ids(rng, n, rows)
+    g = np.ones((n, dim), np.float32)
+    stop = threading.Event()
+    seen = []
+
+    def backward():
+        for _ in range(30):
+            t.backward(ids, g)
+        stop.set()
+
+    def lookup():
+        while not stop.is_set():
+            np.testing.assert_array_equal(t.lookup(ids), W[ids])  # weight never changes here
+
+    def zero():
+        while not stop.is_set():
+            t.zero_grad()
+
+    def touched():
+        while not stop.is_set():
+            tt = t.touched
+            assert np.all(np.diff(tt) > 0) and (tt.size == 0 or (tt[0] >= 0 and tt[-1] < rows))
+            seen.append(tt.size)
+
+    _run_threads([backward, lookup, zero, touched])
+    assert seen
+    t.zero_grad()
+    assert not t.grad.any() and t.touched.size == 0
+    t.backward(ids, g)  # the table still works and is consistent
+    np.testing.assert_array_equal(t.grad, ref.backward(np.zeros((rows, dim), np.float32), ids, g))
+
+
+# ---- fork --------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_runs_parallel_sized_kernels():
+    pyembed.set_num_threads(2)
+    rows, dim, n = 4000, 128, 20000
+    rng = np.random.default_rng(13)
+    t = Table(rows, dim)
+    t.weight = rng.standard_normal((rows, dim))
+    ids = zipf_ids(rng, n, rows)
+    g = rng.standard_normal((n, dim)).astype(np.float32)
+    t.lookup(ids)  # the parent's OpenMP pool exists before the fork
+    t.backward(ids, g)
+    expect = ref.backward(np.zeros((rows, dim), np.float32), ids, g)
+    t.zero_grad()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 1
+        try:
+            signal.alarm(60)  # a hang in the child becomes a SIGALRM death, not a stuck suite
+            out = t.lookup(ids)
+            t.backward(ids, g)
+            ok = np.array_equal(out, t.weight[ids]) and np.array_equal(ref.bits(t.grad),
+                                                                       ref.bits(expect))
+            u = pyembed.Table(rows, dim)
+            u.backward(ids, g)
+            ok = ok and np.array_equal(ref.bits(u.grad), ref.bits(expect))
+            code = 0 if ok else 3
+        except BaseException:
+            code = 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"child died: status {status}"
+    assert os.WEXITSTATUS(status) == 0
+    # the parent is unaffected
+    t.backward(ids, g)
+    np.testing.assert_array_equal(ref.bits(t.grad), ref.bits(expect))
