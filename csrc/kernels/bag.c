@@ -137,7 +137,7 @@
         size_t work = pe_mul_size(pe_mul_size(n + nb, dim), sizeof(T));                          \
         int nt = pe_threads_for(work, nb);                                                       \
         (void)nt;                                                                                \
-        PE_OMP_FOR_NT                                                                            \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))    \
         for (int t = 0; t < nt; t++) {                                                           \
             /* equal shares of positions, cut at bag boundaries (bags vary in length) */         \
             size_t b0 = 0, b1 = 0;                                                               \
@@ -234,7 +234,7 @@ DEFINE_FORWARD(pe_bag_forward_f64, double)
         size_t work = pe_mul_size(pe_mul_size(mode == PE_BAG_MAX ? nb : n + nb, dim), 2 * sizeof(T)); \
         int nt = pe_threads_for(work, nchunks);                                                  \
         (void)nt;                                                                                \
-        PE_OMP_FOR_NT                                                                            \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))    \
         for (int t = 0; t < nt; t++) {                                                           \
             size_t c0 = nchunks * (size_t)t / (size_t)nt * COLS_ALIGN;                           \
             size_t c1 = nchunks * (size_t)(t + 1) / (size_t)nt * COLS_ALIGN;                     \

@@ -78,7 +78,7 @@ DEFINE_ROWS(rows_f64, double)
             if (!stage) return PE_ERR_NOMEM;                                                     \
         }                                                                                        \
         (void)nt;                                                                                \
-        PE_OMP_FOR_NT                                                                            \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))    \
         for (int t = 0; t < nt; t++) {                                                           \
             size_t lo = n * (size_t)t / (size_t)nt, hi = n * (size_t)(t + 1) / (size_t)nt;       \
             ROWS(out, W, ids, P, lo, hi, seq, dim, scale,                                        \

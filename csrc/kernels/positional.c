@@ -145,7 +145,7 @@ DEFINE_ROWS(rows_f64, double)
         double *w = buf, *sd = buf + ld, *cd = buf + 2 * ld;                                     \
         pe_angle_freqs(w, sd, cd, nf, dim, base, exponent);                                      \
         (void)nt;                                                                                \
-        PE_OMP_FOR_NT                                                                            \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))    \
         for (size_t k = 0; k < nblocks; k++) {                                                   \
             int t = 0;                                                                           \
             PE_OMP_THREAD_NUM(t);                                                                \

@@ -88,7 +88,7 @@ DEFINE_APPLY(apply_f64, double)
         pe_angle_freqs(w, sd, cd, h, hd, base, PE_EXP_2I_D);                                     \
         const double sgn = inverse ? -1.0 : 1.0;                                                 \
         (void)nt;                                                                                \
-        PE_OMP_FOR_NT                                                                            \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))    \
         for (size_t k = 0; k < ntask; k++) {                                                     \
             int th = 0;                                                                          \
             PE_OMP_THREAD_NUM(th);                                                               \
