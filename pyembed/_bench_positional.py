@@ -114,7 +114,7 @@ def _bag_rows(ctx):
     rows = []
     rng = np.random.default_rng(2)
     shapes = [(100000, 64, 2048, 32)] if ctx.quick else [(100000, 64, 2048, 32),
-                                                         (1000000, 128, 4096, 40)]
+                                                         (500000, 64, 4096, 40)]
     for V, D, B, L in shapes:
         ids = rng.integers(0, V, (B, L))
         n = B * L

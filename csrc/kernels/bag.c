@@ -17,8 +17,10 @@
  * overlap. (With the NTA hint of PE_PREFETCH_R the forward ran 2-3x slower here.) */
 #if defined(__GNUC__)
 #define BAG_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+#define BAG_PREFETCH_W(p) __builtin_prefetch((const void *)(p), 1, 3)
 #else
 #define BAG_PREFETCH(p) ((void)0)
+#define BAG_PREFETCH_W(p) ((void)0)
 #endif
 #define BAG_PREFETCH_DIST 16
 
@@ -172,6 +174,7 @@ DEFINE_FORWARD(pe_bag_forward_f64, double)
                                           const T *restrict dout, const T *restrict psw,         \
                                           const int64_t *restrict argmax, size_t nb, size_t dim, \
                                           int mode, int64_t pad, size_t c0, size_t c1) {         \
+        const size_t n = (size_t)off[nb];                                                        \
         for (size_t b = 0; b < nb; b++) {                                                        \
             const T *restrict d = dout + b * dim;                                                \
             if (mode == PE_BAG_MAX) {                                                            \
@@ -189,6 +192,10 @@ DEFINE_FORWARD(pe_bag_forward_f64, double)
                 s = (T)(1.0 / (double)count);                                                    \
             }                                                                                    \
             for (size_t j = lo; j < hi; j++) {                                                   \
+                if (j + BAG_PREFETCH_DIST < n) {                                                 \
+                    const T *pf = grad + (size_t)ids[j + BAG_PREFETCH_DIST] * dim;               \
+                    for (size_t k = c0; k < c1; k += 64 / sizeof(T)) BAG_PREFETCH_W(pf + k);    \
+                }                                                                                \
                 int64_t id = ids[j];                                                             \
                 if (id == pad) continue;                                                         \
                 T *restrict g = grad + (size_t)id * dim;                                         \
