@@ -42,7 +42,8 @@ static inline void stream_row(void *dst, const void *src, size_t bytes) {
         for (size_t r = lo; r < hi; r++) {                                                       \
             if (r + PE_PREFETCH_DIST < hi) {                                                     \
                 const T *pf = W + (size_t)ids[r + PE_PREFETCH_DIST] * dim;                       \
-                for (size_t j = 0; j < dim; j += 64 / sizeof(T)) PE_PREFETCH_R(pf + j);         \
+                PE_PREFETCH_R(pf);                                                               \
+                PE_PREFETCH_R(pf + 64 / sizeof(T));                                              \
             }                                                                                    \
             const T *restrict w = W + (size_t)ids[r] * dim;                                      \
             T *restrict o = stage ? stage : out + r * dim;                                       \
@@ -57,8 +58,8 @@ static inline void stream_row(void *dst, const void *src, size_t bytes) {
         if (stage) PE_SFENCE(); /* each thread orders its own streamed stores */                \
     }
 
-DEFINE_ROWS(rows_f32, float)
-DEFINE_ROWS(rows_f64, double)
+DEFINE_ROWS(embed_rows_f32, float)
+DEFINE_ROWS(embed_rows_f64, double)
 
 #define DEFINE_EMBED_POS(NAME, T, ROWS)                                                          \
     int NAME(T *out, const T *W, const int64_t *ids, const T *P, size_t nb, size_t seq,         \
@@ -88,5 +89,5 @@ DEFINE_ROWS(rows_f64, double)
         return PE_OK;                                                                            \
     }
 
-DEFINE_EMBED_POS(pe_embed_positions_f32, float, rows_f32)
-DEFINE_EMBED_POS(pe_embed_positions_f64, double, rows_f64)
+DEFINE_EMBED_POS(pe_embed_positions_f32, float, embed_rows_f32)
+DEFINE_EMBED_POS(pe_embed_positions_f64, double, embed_rows_f64)

@@ -116,8 +116,8 @@ static void stream_row(void *dst, const void *src, size_t bytes) {
         if (stage) PE_SFENCE(); /* each thread orders its own streamed stores */                \
     }
 
-DEFINE_ROWS(rows_f32, float)
-DEFINE_ROWS(rows_f64, double)
+DEFINE_ROWS(sin_rows_f32, float)
+DEFINE_ROWS(sin_rows_f64, double)
 
 #define DEFINE_SINUSOIDAL(NAME, T, ROWS)                                                         \
     int NAME(T *out, int64_t start, size_t n, size_t dim, double base, int layout_halves,        \
@@ -161,5 +161,5 @@ DEFINE_ROWS(rows_f64, double)
         return PE_OK;                                                                            \
     }
 
-DEFINE_SINUSOIDAL(pe_sinusoidal_f32, float, rows_f32)
-DEFINE_SINUSOIDAL(pe_sinusoidal_f64, double, rows_f64)
+DEFINE_SINUSOIDAL(pe_sinusoidal_f32, float, sin_rows_f32)
+DEFINE_SINUSOIDAL(pe_sinusoidal_f64, double, sin_rows_f64)
