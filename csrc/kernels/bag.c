@@ -34,15 +34,15 @@
     static inline size_t NAME##_sum_block(T *restrict o, const T *restrict W,                    \
                                           const int64_t *restrict ids, const T *restrict psw,    \
                                           size_t lo, size_t hi, size_t dim, size_t c0,           \
-                                          int64_t pad, size_t n, int prefetch) {                 \
+                                          int64_t pad, size_t n) {                               \
         enum { CB = CB_BYTES / sizeof(T) };                                                      \
         T acc[CB];                                                                               \
         size_t count = 0;                                                                        \
         for (size_t k = 0; k < CB; k++) acc[k] = 0;                                              \
         for (size_t j = lo; j < hi; j++) {                                                       \
-            if (prefetch && j + BAG_PREFETCH_DIST < n) {                                         \
-                const T *pf = W + (size_t)ids[j + BAG_PREFETCH_DIST] * dim;                      \
-                for (size_t k = 0; k < dim; k += 64 / sizeof(T)) BAG_PREFETCH(pf + k);          \
+            if (j + BAG_PREFETCH_DIST < n) { /* this block's lines of a row ahead: unrolled */  \
+                const char *pf = (const char *)(W + (size_t)ids[j + BAG_PREFETCH_DIST] * dim + c0); \
+                for (size_t k = 0; k < CB_BYTES; k += 64) BAG_PREFETCH(pf + k);                 \
             }                                                                                    \
             int64_t id = ids[j];                                                                 \
             if (id == pad) continue;                                                             \
@@ -72,16 +72,16 @@
             int64_t *restrict am = argmax ? argmax + b * dim : NULL;                             \
             size_t lo = (size_t)off[b], hi = (size_t)off[b + 1], count = 0;                      \
             if (mode != PE_BAG_MAX) {                                                            \
-                /* whole blocks in registers; the first pass prefetches the rows ahead */        \
+                /* whole blocks in registers, each pass prefetching its part of the rows ahead */ \
                 for (size_t c0 = 0; c0 < full; c0 += CB)                                         \
-                    count = NAME##_sum_block(o, W, ids, psw, lo, hi, dim, c0, pad, n, c0 == 0);  \
+                    count = NAME##_sum_block(o, W, ids, psw, lo, hi, dim, c0, pad, n);           \
                 if (full < dim) { /* the last partial block, through the output row */           \
                     memset(o + full, 0, (dim - full) * sizeof(T));                               \
                     count = 0;                                                                   \
                     for (size_t j = lo; j < hi; j++) {                                           \
-                        if (full == 0 && j + BAG_PREFETCH_DIST < n) {                            \
+                        if (j + BAG_PREFETCH_DIST < n) {                                         \
                             const T *pf = W + (size_t)ids[j + BAG_PREFETCH_DIST] * dim;          \
-                            for (size_t k = 0; k < dim; k += 64 / sizeof(T)) BAG_PREFETCH(pf + k); \
+                            for (size_t k = full; k < dim; k += 64 / sizeof(T)) BAG_PREFETCH(pf + k); \
                         }                                                                        \
                         int64_t id = ids[j];                                                     \
                         if (id == pad) continue;                                                 \
