@@ -150,6 +150,21 @@ class PositionalEncoding:
                 self._table = table = new
         return table
 
+    def __getstate__(self):
+        # the lock cannot be pickled, and the table is cheaper to recompute than to store
+        state = self.__dict__.copy()
+        del state["_lock"]
+        state["_table"] = self._table.shape[0]
+        return state
+
+    def __setstate__(self, state):
+        n = state.pop("_table")
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        table = self._compute(0, n, None)
+        table.flags.writeable = False
+        self._table = table
+
     @property
     def max_len(self):
         """Rows currently cached."""

@@ -266,3 +266,20 @@ def test_one_hot_matches_torch():
 def test_one_hot_errors(ids, n, exc):
     with pytest.raises(exc):
         pyembed.one_hot(ids, n)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned", None])
+def test_pickle_round_trip(positional):
+    import pickle
+
+    inp = pyembed.InputEmbedding(20, 6, max_len=10, positional=positional, seed=0)
+    ids = np.array([[1, 2, 3]])
+    inp(ids, start=12 if positional == "sinusoidal" else 0)   # grows the sinusoidal cache
+    back = pickle.loads(pickle.dumps(inp))
+    assert np.array_equal(back(ids), inp(ids))
+    if positional == "sinusoidal":
+        assert back.position.max_len == inp.position.max_len
+        assert not back.position.table.flags.writeable
+    bag = pyembed.EmbeddingBag(5, 3, "max", seed=1)
+    bag([[1, 2]])
+    assert np.array_equal(pickle.loads(pickle.dumps(bag))([[1, 2]]), bag([[1, 2]]))
