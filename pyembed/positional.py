@@ -3,11 +3,11 @@
 ``PE[p, 2i] = sin(p / base^(2i/d))``, ``PE[p, 2i+1] = cos(p / base^(2i/d))``.
 
 The usual float32 formula (``np.sin(pos * div)`` in NumPy or torch) rounds the angle ``p * w`` to
-float32 before taking the sine, so at position 2^20 its entries are off by up to ~1e-3..1e-2. The
-C kernel here works in double and rounds once: every entry is within 2e-7 of the float64 formula
-at every position up to 2^20 (and far beyond), and it needs no sin/cos per element (an angle-
-addition walk re-anchored with libm every 256 positions, csrc/kernels/positional.c), so it is
-also several times faster than the NumPy formula.
+float32 before taking the sine, so near position 2^20 its entries are off by up to ~0.1. The C
+kernel here works in double and rounds once: every entry is within 2e-7 of the float64 formula at
+every position up to 2^20 (and to ~2^29, where the double rounding of ``p * w`` itself reaches
+6e-8). It needs no sin/cos per element (an angle-addition walk re-anchored with libm every 256
+positions, csrc/kernels/positional.c), so it is also several times faster than that formula.
 """
 import threading
 
