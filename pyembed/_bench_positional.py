@@ -128,6 +128,11 @@ def _bag_rows(ctx):
                 tids = torch.from_numpy(ids)
                 tW = torch.from_numpy(bag.weight.copy())
                 anchors["torch F.embedding_bag"] = ctx.timeit(lambda: F.embedding_bag(tids, tW, mode=mode))
+                # a training forward: with a weight that requires grad torch also builds what its
+                # backward needs (offset2bag, bag sizes, max indices), as our forward always does
+                tWr = tW.clone().requires_grad_(True)
+                anchors["torch F.embedding_bag (requires_grad)"] = ctx.timeit(
+                    lambda: F.embedding_bag(tids, tWr, mode=mode))
             rows.append({"kernel": "embedding_bag fwd", "shape": shape,
                          "pyembed_s": ctx.timeit(lambda: bag(ids)), "anchors": anchors,
                          "bytes": n * D * 4 + B * D * 4})
