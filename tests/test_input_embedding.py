@@ -62,6 +62,17 @@ def test_large_streamed_output_and_threads(threads):
         assert np.array_equal(inp(ids), want)
 
 
+@pytest.mark.parametrize("positional", ["learned", None])
+def test_large_streamed_output_float64(positional):
+    inp = pyembed.InputEmbedding(300, 256, max_len=512, positional=positional, scale=0.75,
+                                 dtype=np.float64, seed=4)
+    ids = rng.integers(0, 300, (4, 512))
+    want = inp.token.weight[ids] * 0.75
+    if positional:
+        want = want + inp.position.weight
+    assert np.array_equal(inp(ids), want)
+
+
 def test_out_argument_and_errors():
     inp = pyembed.InputEmbedding(10, 4, max_len=8, seed=0)
     out = np.empty((2, 3, 4), np.float32)
