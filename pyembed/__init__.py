@@ -12,6 +12,7 @@ API whose names follow torch.nn.Embedding, torch.optim and gensim's KeyedVectors
 from . import _core
 from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
+from . import optim
 from .positional import PositionalEncoding, sinusoidal
 from .input_embedding import InputEmbedding, one_hot
 from .rope import rope, rope_backward, rope_permute

@@ -195,35 +195,29 @@ static PyObject *get_grad(PeTable *self, void *c) {
 static PyObject *get_touched(PeTable *self, void *c) {
     (void)c;
     npy_intp n = 0;
-    PyArrayObject *out = NULL;
+    int64_t *copy = NULL;
     int rc = PE_OK;
     if (!self->grad) return PyArray_ZEROS(1, &n, NPY_INT64, 0);
-    /* n_touched can only change under the lock, and we hold the GIL: read it under the lock */
+    /* sort and copy under the lock (a backward in another thread may append meanwhile) into a
+     * raw buffer, then build the array with the GIL back */
     Py_BEGIN_ALLOW_THREADS
     PE_TABLE_LOCK(self);
     if (!self->touched_sorted) {
         rc = pe_sort_rows(self->touched, self->n_touched, self->rows);
         if (rc == PE_OK) self->touched_sorted = 1;
     }
-    n = (npy_intp)self->n_touched;
+    if (rc == PE_OK) {
+        n = (npy_intp)self->n_touched;
+        copy = (int64_t *)PyMem_RawMalloc((size_t)(n ? n : 1) * sizeof(int64_t));
+        if (copy) memcpy(copy, self->touched, (size_t)n * sizeof(int64_t));
+        else rc = PE_ERR_NOMEM;
+    }
     PE_TABLE_UNLOCK(self);
     Py_END_ALLOW_THREADS
     if (rc != PE_OK) return pe_raise_kernel_error(rc, "touched"), NULL;
-    out = (PyArrayObject *)PyArray_EMPTY(1, &n, NPY_INT64, 0);
-    if (!out) return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    PE_TABLE_LOCK(self);
-    /* a backward may have run in between: copy at most what we sized for; it is still sorted
-     * only if nothing was added, so re-read under the lock */
-    if ((npy_intp)self->n_touched != n || !self->touched_sorted) rc = PE_ERR_VALUE;
-    else memcpy(PyArray_DATA(out), self->touched, (size_t)n * sizeof(int64_t));
-    PE_TABLE_UNLOCK(self);
-    Py_END_ALLOW_THREADS
-    if (rc != PE_OK) {
-        /* raced with another thread's backward: take the simple route once more */
-        Py_DECREF(out);
-        return get_touched(self, c);
-    }
+    PyArrayObject *out = (PyArrayObject *)PyArray_EMPTY(1, &n, NPY_INT64, 0);
+    if (out) memcpy(PyArray_DATA(out), copy, (size_t)n * sizeof(int64_t));
+    PyMem_RawFree(copy);
     return (PyObject *)out;
 }
 
