@@ -113,7 +113,7 @@ class PositionalEncoding:
         True
     """
 
-    def __init__(self, dim, max_len=4096, *, base=10000.0, layout="interleaved",
+    def __init__(self, dim, max_len=4096, base=10000.0, layout="interleaved", *,
                  exponent="2i/d", dtype=np.float32):
         self.dim = _check_int("dim", dim, 0)
         max_len = _check_int("max_len", max_len, 0)

@@ -294,3 +294,21 @@ def test_pickle_round_trip(positional):
     bag = pyembed.EmbeddingBag(5, 3, "max", seed=1)
     bag([[1, 2]])
     assert np.array_equal(pickle.loads(pickle.dumps(bag))([[1, 2]]), bag([[1, 2]]))
+
+
+def test_parameters_feed_an_optimizer():
+    optim = pytest.importorskip("pyembed.optim")
+    inp = pyembed.InputEmbedding(30, 8, max_len=16, positional="learned", seed=0)
+    bag = pyembed.EmbeddingBag(20, 8, "mean", seed=1)
+    opt = optim.Adam(inp.parameters() + bag.parameters(), lr=1e-2)
+    ids = np.array([[1, 2, 3], [4, 5, 6]])
+    before = [p.weight.copy() for p in inp.parameters() + bag.parameters()]
+    x = inp(ids)
+    inp.backward(ids, np.ones_like(x))
+    b = bag([[1, 2], [3, 4]])
+    bag.backward(np.ones_like(b))
+    opt.step()
+    after = [p.weight for p in inp.parameters() + bag.parameters()]
+    for w0, w1 in zip(before, after):
+        assert not np.array_equal(w0, w1)
+    assert np.array_equal(before[0][7:], after[0][7:])   # untouched token rows keep their values
