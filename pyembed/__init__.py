@@ -18,19 +18,32 @@ from .io import load_vectors, save_vectors
 from .safetensors import load_safetensors, save_safetensors
 from . import plot
 from . import optim
+from .positional import PositionalEncoding, sinusoidal
+from .input_embedding import InputEmbedding, one_hot
+from .rope import rope, rope_backward, rope_permute
+from .bag import EmbeddingBag
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Embedding",
+    "EmbeddingBag",
+    "InputEmbedding",
+    "PositionalEncoding",
+    "Table",
     "Vectors",
     "Vocab",
+    "get_num_threads",
     "load_safetensors",
     "load_vectors",
+    "one_hot",
+    "optim",
     "plot",
+    "rope",
+    "rope_backward",
+    "rope_permute",
     "save_safetensors",
     "save_vectors",
-    "Table",
-    "get_num_threads",
     "set_num_threads",
+    "sinusoidal",
 ]

@@ -196,6 +196,42 @@ class Embedding:
         self.table.backward(ids, grad_output, self.padding_idx, self.scale_grad_by_freq)
         return None
 
+    # -- tied output head (Press & Wolf 2017; Flax Embed.attend) -------------------------------
+    def attend(self, h):
+        """Logits of a tied output head: ``h @ W.T``, shape ``h.shape[:-1] + (num_embeddings,)``
+        (one BLAS call through NumPy), as Flax's ``Embed.attend``."""
+        h = np.asarray(h)
+        if h.ndim < 1 or h.shape[-1] != self.embedding_dim:
+            raise ValueError(f"h has shape {h.shape} but attend needs (..., {self.embedding_dim})")
+        return np.matmul(h, self.table.weight.T)
+
+    def attend_backward(self, h, grad_logits):
+        """Backward of :meth:`attend`: returns ``grad_h = grad_logits @ W`` and accumulates
+        ``grad_logits.T @ h`` (summed over the leading axes) into :attr:`grad`, marking every
+        row touched (the gradient is dense). It adds to what the lookup's backward put there, so
+        a loss using both the lookup and the tied head gets the sum of both gradients. Unlike
+        the lookup, the padding row is not exempt (as a tied ``nn.Linear`` in torch). With
+        ``requires_grad`` False only ``grad_h`` is computed."""
+        h = np.asarray(h)
+        g = np.asarray(grad_logits)
+        if h.ndim < 1 or h.shape[-1] != self.embedding_dim:
+            raise ValueError(f"h has shape {h.shape} but attend needs (..., {self.embedding_dim})")
+        want = h.shape[:-1] + (self.num_embeddings,)
+        if g.shape != want:
+            raise ValueError(f"grad_logits has shape {g.shape} but h of shape {h.shape} needs "
+                             f"{want}")
+        W = self.table.weight
+        grad_h = np.matmul(g, W)
+        if self.requires_grad:
+            dt = self.dtype
+            g2 = g.reshape(-1, self.num_embeddings).astype(dt, copy=False)
+            h2 = h.reshape(-1, self.embedding_dim).astype(dt, copy=False)
+            dW = np.matmul(g2.T, h2)
+            self.table.mark_all_touched()
+            G = self.table.grad
+            np.add(G, dW, out=G)
+        return grad_h
+
     def zero_grad(self):
         """Clear the gradient of the touched rows only (cost grows with the batch)."""
         self.table.zero_grad()

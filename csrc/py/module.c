@@ -12,6 +12,7 @@
 #include "topk_glue.h"
 #include "pool.h"
 #include "optim.h"
+#include "positional_glue.h"
 
 #include <math.h>
 
@@ -111,6 +112,8 @@ static PyMethodDef *const glue_tables[] = {
     pe_topk_functions,
     pe_pool_functions,
     pe_optim_functions,
+    pe_positional_functions,
+    pe_bag_functions,
 };
 
 static int module_exec(PyObject *m) {

@@ -1,0 +1,17 @@
+#ifndef PE_EMBED_POS_H
+#define PE_EMBED_POS_H
+#include "common.h"
+
+/* The transformer's input stage in one pass (Vaswani et al. 2017, section 3.4):
+ *     out[b, t, :] = W[ids[b, t], :] * scale + P[t, :]        (P == NULL: no position term)
+ *   out (nb, seq, dim)   W (num_rows, dim)   ids (nb, seq), checked in range
+ *   P (seq, dim): the position rows start .. start + seq, already offset by the caller
+ * The multiply and the add are each rounded in T (no FMA), so the result has exactly the bits of
+ * NumPy's `W[ids] * T(scale) + P`. Rows of W are prefetched PE_PREFETCH_DIST ids ahead; outputs
+ * larger than the cache are streamed. Parallel over rows (b, t): any thread count, same bits. */
+int pe_embed_positions_f32(float *out, const float *W, const int64_t *ids, const float *P,
+                           size_t nb, size_t seq, size_t dim, float scale);
+int pe_embed_positions_f64(double *out, const double *W, const int64_t *ids, const double *P,
+                           size_t nb, size_t seq, size_t dim, double scale);
+
+#endif

@@ -1,0 +1,165 @@
+/* Sinusoidal position tables (Vaswani et al. 2017, "Attention Is All You Need", section 3.5):
+ *     PE[p, 2i] = sin(p / base^(2i/dim)),   PE[p, 2i+1] = cos(p / base^(2i/dim))
+ * and the shared anchored angle walk (see positional.h) that rope.c uses too.
+ *
+ * Shapes: out (n, dim); positions start .. start + n - 1.
+ * Why not sin/cos per element: the float32 formula (NumPy, torch) rounds the angle p * w to
+ * float32 first, which at p = 2^20 is off by up to ~0.06 rad; float64 libm per element is exact
+ * but ~20 ns per pair. The walk costs 4 multiplies and 2 adds per pair in double, vectorised
+ * across frequencies, and re-anchors every PE_ANGLE_BLOCK positions.
+ */
+#include "positional.h"
+#include "vec_clones.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define PE_HAVE_STREAM 1
+#else
+#define PE_HAVE_STREAM 0
+#endif
+
+#if PE_HAVE_STREAM
+#define PE_SFENCE() _mm_sfence()
+#else
+#define PE_SFENCE() ((void)0)
+#endif
+
+/* Tables above this many bytes are streamed past the cache (as gather.c). */
+#define PE_STREAM_MIN_BYTES ((size_t)4 << 20)
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void pe_angle_freqs(double *w, double *sd, double *cd, size_t nf, size_t dim, double base,
+                    int exponent) {
+    size_t h = dim / 2;
+    double denom = exponent == PE_EXP_HALF ? (double)(h > 1 ? h - 1 : 1) : (double)dim;
+    for (size_t i = 0; i < nf; i++) {
+        /* pow, not exp(-e log b): the latter's rounding of e log b costs ~10 ulp in w, which a
+         * position of 2^30 would turn into ~1e-6 rad */
+        double e = exponent == PE_EXP_HALF ? (double)i / denom : (double)(2 * i) / denom;
+        w[i] = pow(base, -e);
+        sd[i] = sin(w[i]);
+        cd[i] = cos(w[i]);
+    }
+}
+
+void pe_angle_step(double *restrict z, const double *restrict sd, const double *restrict cd,
+                   size_t nf) {
+    /* sin(a + w) = sin a cos w + cos a sin w;  cos(a + w) = cos a cos w - sin a sin w */
+    for (size_t i = 0; i < nf; i++) {
+        double si = z[2 * i], ci = z[2 * i + 1];
+        z[2 * i] = si * cd[i] + ci * sd[i];
+        z[2 * i + 1] = ci * cd[i] - si * sd[i];
+    }
+}
+
+void pe_angle_seek(double *restrict z, const double *restrict w, const double *restrict sd,
+                   const double *restrict cd, size_t nf, int64_t p) {
+    int64_t a = pe_angle_block_start(p);
+    double da = (double)a;
+    for (size_t i = 0; i < nf; i++) {
+        double x = da * w[i];
+        z[2 * i] = sin(x);
+        z[2 * i + 1] = cos(x);
+    }
+    for (int64_t k = a; k < p; k++) pe_angle_step(z, sd, cd, nf);
+}
+
+/* Copy one row to memory that will not be read soon with non-temporal stores: the table is
+ * written once, and streaming skips the read-for-ownership of every line (~1.5x on one core,
+ * as in gather.c). dst 16-byte aligned, bytes a multiple of 16. */
+static void stream_row(void *dst, const void *src, size_t bytes) {
+#if PE_HAVE_STREAM
+    const __m128i *s = (const __m128i *)src;
+    __m128i *d = (__m128i *)dst;
+    for (size_t v = 0; v < bytes / 16; v++) _mm_stream_si128(d + v, _mm_load_si128(s + v));
+#else
+    memcpy(dst, src, bytes);
+#endif
+}
+
+/* Emit `rows` consecutive rows from the state z = (sin, cos) pairs, stepping it after each row.
+ * np pairs are written (np = dim / 2); an odd dim's last column is sin of frequency np
+ * (extra_sin) or 0. The interleaved layout is then a plain double -> T conversion of z.
+ * With `stage` (an aligned scratch row) each row is built there and streamed out. */
+#define DEFINE_ROWS(NAME, T)                                                                     \
+    static PE_VEC_CLONES void NAME(T *restrict out, size_t rows, size_t dim, int halves,         \
+                                   int extra_sin, double *restrict z,                            \
+                                   const double *restrict sd, const double *restrict cd,         \
+                                   T *restrict stage) {                                          \
+        const size_t np = dim / 2, nf = np + ((dim & 1) && extra_sin);                           \
+        for (size_t r = 0; r < rows; r++) {                                                      \
+            T *restrict o = stage ? stage : out + r * dim;                                       \
+            if (halves) {                                                                        \
+                T *restrict oc = o + np;                                                         \
+                for (size_t i = 0; i < np; i++) {                                                \
+                    o[i] = (T)z[2 * i];                                                          \
+                    oc[i] = (T)z[2 * i + 1];                                                     \
+                }                                                                                \
+            } else {                                                                             \
+                for (size_t k = 0; k < 2 * np; k++) o[k] = (T)z[k];                              \
+            }                                                                                    \
+            if (dim & 1) o[dim - 1] = extra_sin ? (T)z[2 * np] : (T)0;                           \
+            if (stage) stream_row(out + r * dim, stage, dim * sizeof(T));                        \
+            for (size_t i = 0; i < nf; i++) {                                                    \
+                double si = z[2 * i], ci = z[2 * i + 1];                                         \
+                z[2 * i] = si * cd[i] + ci * sd[i];                                              \
+                z[2 * i + 1] = ci * cd[i] - si * sd[i];                                          \
+            }                                                                                    \
+        }                                                                                        \
+        if (stage) PE_SFENCE(); /* each thread orders its own streamed stores */                \
+    }
+
+DEFINE_ROWS(sin_rows_f32, float)
+DEFINE_ROWS(sin_rows_f64, double)
+
+#define DEFINE_SINUSOIDAL(NAME, T, ROWS)                                                         \
+    int NAME(T *out, int64_t start, size_t n, size_t dim, double base, int layout_halves,        \
+             int exponent) {                                                                     \
+        if (!(base > 0.0) || !isfinite(base) || (exponent != PE_EXP_2I_D && exponent != PE_EXP_HALF)) \
+            return PE_ERR_VALUE;                                                                 \
+        if (n == 0 || dim == 0) return PE_OK;                                                    \
+        if (pe_mul_size(n, dim) == SIZE_MAX) return PE_ERR_OVERFLOW;                             \
+        const int extra_sin = exponent == PE_EXP_2I_D;                                           \
+        const size_t nf = dim / 2 + ((dim & 1) && extra_sin);                                    \
+        const int64_t end = start + (int64_t)n;                                                  \
+        const int64_t b0 = pe_angle_block_start(start);                                          \
+        const size_t nblocks = (size_t)((end - 1 - b0) / PE_ANGLE_BLOCK) + 1;                    \
+        int nt = pe_threads_for(pe_mul_size(n, dim) * sizeof(T), nblocks);                       \
+        /* w, sd, cd, then per thread z (2 nf) */                                                \
+        const size_t ld = nf + 8 - nf % 8; /* keeps every array 64-byte aligned */               \
+        const size_t row_bytes = dim * sizeof(T);                                                \
+        const int stream = PE_HAVE_STREAM && n * row_bytes >= PE_STREAM_MIN_BYTES &&             \
+                           row_bytes % 16 == 0 && (uintptr_t)out % 16 == 0;                      \
+        /* per thread: z (2 ld doubles) and a stage row (dim T, rounded to 64 bytes) */          \
+        const size_t per_thread = 2 * ld + (stream ? (row_bytes + 63) / 64 * 8 : 0);             \
+        double *buf = (double *)pe_aligned_calloc(                                               \
+            pe_mul_size(3 * ld + pe_mul_size((size_t)nt, per_thread), sizeof(double)));          \
+        if (!buf) return PE_ERR_NOMEM;                                                           \
+        double *w = buf, *sd = buf + ld, *cd = buf + 2 * ld;                                     \
+        pe_angle_freqs(w, sd, cd, nf, dim, base, exponent);                                      \
+        (void)nt;                                                                                \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))    \
+        for (size_t k = 0; k < nblocks; k++) {                                                   \
+            int t = 0;                                                                           \
+            PE_OMP_THREAD_NUM(t);                                                                \
+            double *z = buf + 3 * ld + (size_t)t * per_thread;                                   \
+            int64_t lo = b0 + (int64_t)k * PE_ANGLE_BLOCK, hi = lo + PE_ANGLE_BLOCK;             \
+            if (lo < start) lo = start;                                                          \
+            if (hi > end) hi = end;                                                              \
+            pe_angle_seek(z, w, sd, cd, nf, lo);                                                 \
+            ROWS(out + (size_t)(lo - start) * dim, (size_t)(hi - lo), dim, layout_halves,        \
+                 extra_sin, z, sd, cd, stream ? (T *)(z + 2 * ld) : NULL);                       \
+        }                                                                                        \
+        pe_aligned_free(buf);                                                                    \
+        return PE_OK;                                                                            \
+    }
+
+DEFINE_SINUSOIDAL(pe_sinusoidal_f32, float, sin_rows_f32)
+DEFINE_SINUSOIDAL(pe_sinusoidal_f64, double, sin_rows_f64)

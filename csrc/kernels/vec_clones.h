@@ -1,0 +1,27 @@
+/* Run-time ISA dispatch for the few loops that gain from wider vectors (positional walk, rope,
+ * fused token + position, bags). GCC's target_clones builds one copy per ISA and picks at load
+ * time (ifunc); the default build stays portable (no -march=native, DESIGN.md). None of the
+ * clones may use FMA: -ffp-contract=off forbids contraction and no code calls fma(), so every
+ * clone computes the same bits.
+ *
+ * PE_OMP_THREAD_NUM(t): t = omp_get_thread_num() when built with OpenMP, else unchanged. */
+#ifndef PE_VEC_CLONES_H
+#define PE_VEC_CLONES_H
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__has_attribute)
+#if __has_attribute(target_clones) && defined(__linux__)
+#define PE_VEC_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef PE_VEC_CLONES
+#define PE_VEC_CLONES
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#define PE_OMP_THREAD_NUM(t) ((t) = omp_get_thread_num())
+#else
+#define PE_OMP_THREAD_NUM(t) ((void)(t))
+#endif
+
+#endif

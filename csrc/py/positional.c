@@ -1,0 +1,301 @@
+/* Glue for the positional kernels: sinusoidal tables, fused token + position lookup, rotary
+ * embeddings. Every argument is converted and checked before anything is written; kernels run
+ * with the GIL released above a small size. */
+#include "positional_glue.h"
+#include "positional.h"
+#include "embed_pos.h"
+#include "rope.h"
+#include "table.h"
+#include "pool.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Positions must stay where double holds integers and p * w keeps its accuracy. */
+#define PE_MAX_POSITION ((int64_t)1 << 52)
+
+static int check_base(double base) {
+    if (!(base > 0.0) || !isfinite(base)) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%g", base);
+        PyErr_Format(PyExc_ValueError, "base must be a finite number > 0, got %s", buf);
+        return -1;
+    }
+    return 0;
+}
+
+/* An out= array of the given type and shape, or a new one (large ones recycled through the
+ * output pool: a training loop asks for the same shape every step). New reference or NULL. */
+static PyObject *make_out(PyObject *out_obj, int typenum, int ndim, const npy_intp *shape) {
+    if (out_obj && out_obj != Py_None) {
+        if (pe_check_out(out_obj, "out", typenum, ndim, shape) < 0) return NULL;
+        Py_INCREF(out_obj);
+        return out_obj;
+    }
+    return pe_pool_empty(ndim, shape, typenum);
+}
+
+PyDoc_STRVAR(sinusoidal_doc,
+"sinusoidal(num_positions, dim, start=0, base=10000.0, halves=False, exponent=0, dtype=None,\n"
+"           out=None)\n--\n\n"
+"The (num_positions, dim) sinusoidal table of positions start .. start + num_positions - 1.\n"
+"exponent 0: w_i = base^(-2i/dim); 1: w_i = base^(-i/(dim/2 - 1)) (tensor2tensor / fairseq).\n"
+"halves: [sin | cos] instead of interleaved. See pyembed.sinusoidal.");
+
+static PyObject *py_sinusoidal(PyObject *mod, PyObject *args, PyObject *kwds) {
+    (void)mod;
+    static char *kwlist[] = {"num_positions", "dim", "start", "base", "halves", "exponent",
+                             "dtype", "out", NULL};
+    Py_ssize_t n, dim;
+    long long start = 0;
+    double base = 10000.0;
+    int halves = 0, exponent = PE_EXP_2I_D, typenum = NPY_FLOAT32, rc;
+    PyObject *dtype = Py_None, *out_obj = Py_None, *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "nn|LdpiOO:sinusoidal", kwlist, &n, &dim, &start,
+                                     &base, &halves, &exponent, &dtype, &out_obj))
+        return NULL;
+    if (n < 0 || dim < 0) {
+        PyErr_Format(PyExc_ValueError, "num_positions and dim must be >= 0, got %zd and %zd", n,
+                     dim);
+        return NULL;
+    }
+    if (check_base(base) < 0) return NULL;
+    if (exponent != PE_EXP_2I_D && exponent != PE_EXP_HALF) {
+        PyErr_Format(PyExc_ValueError, "exponent must be 0 or 1, got %d", exponent);
+        return NULL;
+    }
+    if (start < -PE_MAX_POSITION || start > PE_MAX_POSITION ||
+        (int64_t)n > PE_MAX_POSITION - start) {
+        PyErr_Format(PyExc_OverflowError,
+                     "positions %lld .. %lld + %zd must lie within +-2^52", start, start, n);
+        return NULL;
+    }
+    if (dtype != Py_None && pe_parse_float_dtype(dtype, &typenum) < 0) return NULL;
+    if (out_obj != Py_None && dtype == Py_None && PyArray_Check(out_obj))
+        typenum = PyArray_TYPE((PyArrayObject *)out_obj) == NPY_FLOAT64 ? NPY_FLOAT64 : NPY_FLOAT32;
+    npy_intp shape[2] = {(npy_intp)n, (npy_intp)dim};
+    if (pe_mul_size((size_t)n, (size_t)dim) > (size_t)PY_SSIZE_T_MAX / 8) {
+        PyErr_Format(PyExc_OverflowError, "a %zd x %zd table does not fit in memory", n, dim);
+        return NULL;
+    }
+    out = make_out(out_obj, typenum, 2, shape);
+    if (!out) return NULL;
+    void *p = PyArray_DATA((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    if (typenum == NPY_FLOAT32)
+        rc = pe_sinusoidal_f32((float *)p, (int64_t)start, (size_t)n, (size_t)dim, base, halves,
+                               exponent);
+    else
+        rc = pe_sinusoidal_f64((double *)p, (int64_t)start, (size_t)n, (size_t)dim, base, halves,
+                               exponent);
+    Py_END_ALLOW_THREADS
+    if (rc != PE_OK) {
+        Py_DECREF(out);
+        return pe_raise_kernel_error(rc, "sinusoidal"), NULL;
+    }
+    return out;
+}
+
+static int overlaps(PyArrayObject *a, const char *p, size_t nbytes) {
+    const char *o = (const char *)PyArray_DATA(a);
+    size_t onb = (size_t)PyArray_NBYTES(a);
+    return onb && nbytes && o < p + nbytes && p < o + onb;
+}
+
+PyDoc_STRVAR(embed_positions_doc,
+"embed_positions(table, ids, positions, scale, out=None)\n--\n\n"
+"W[ids] * scale + positions, fused: ids (seq,) or (batch, seq) into the Table `table`;\n"
+"positions None or an array of shape (seq, dim) (the rows start .. start + seq). The result\n"
+"has the bits of NumPy's W[ids] * dtype(scale) + positions.");
+
+static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"table", "ids", "positions", "scale", "out", NULL};
+    PyObject *table_obj, *ids_obj, *pos_obj, *out_obj = Py_None, *out = NULL;
+    PyArrayObject *ids = NULL, *pos = NULL;
+    double scale;
+    int rc;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOd|O:embed_positions", kwlist, &table_obj,
+                                     &ids_obj, &pos_obj, &scale, &out_obj))
+        return NULL;
+    if (!pe_is_table(mod, table_obj)) {
+        PyErr_Format(PyExc_TypeError, "table must be a pyembed.Table, got %.200s",
+                     Py_TYPE(table_obj)->tp_name);
+        return NULL;
+    }
+    PeTable *t = (PeTable *)table_obj;
+    if (!isfinite(scale)) {
+        PyErr_SetString(PyExc_ValueError, "scale must be finite");
+        return NULL;
+    }
+    if (pe_convert_ids(ids_obj, "ids", t->rows, &ids) < 0) return NULL;
+    int nd = PyArray_NDIM(ids);
+    if (nd != 1 && nd != 2) {
+        PyErr_Format(PyExc_ValueError, "ids must have shape (seq,) or (batch, seq), got %d dimensions",
+                     nd);
+        goto fail;
+    }
+    npy_intp seq = PyArray_DIM(ids, nd - 1), nb = nd == 2 ? PyArray_DIM(ids, 0) : 1;
+    npy_intp shape[3];
+    memcpy(shape, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp));
+    shape[nd] = (npy_intp)t->dim;
+    if (pos_obj != Py_None) {
+        npy_intp want[2] = {seq, (npy_intp)t->dim};
+        if (pe_convert_float(pos_obj, "positions", t->typenum, &pos) < 0) goto fail;
+        if (PyArray_NDIM(pos) != 2 || !PyArray_CompareLists(PyArray_DIMS(pos), want, 2)) {
+            pe_shape_error("positions", PyArray_NDIM(pos), PyArray_DIMS(pos), 2, want,
+                           "ids of this length");
+            goto fail;
+        }
+    }
+    out = make_out(out_obj, t->typenum, nd + 1, shape);
+    if (!out) goto fail;
+    {
+        size_t wbytes = (size_t)t->rows * (size_t)t->dim * t->itemsize;
+        if (overlaps((PyArrayObject *)out, t->weight, wbytes) ||
+            (pos && overlaps((PyArrayObject *)out, PyArray_DATA(pos), (size_t)PyArray_NBYTES(pos)))) {
+            PyErr_SetString(PyExc_ValueError, "out overlaps the token table or the positions");
+            goto fail;
+        }
+    }
+    {
+        void *o = PyArray_DATA((PyArrayObject *)out);
+        const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
+        const void *pp = pos ? PyArray_DATA(pos) : NULL;
+        Py_BEGIN_ALLOW_THREADS
+        if (t->typenum == NPY_FLOAT32)
+            rc = pe_embed_positions_f32((float *)o, (const float *)t->weight, ip, (const float *)pp,
+                                        (size_t)nb, (size_t)seq, (size_t)t->dim, (float)scale);
+        else
+            rc = pe_embed_positions_f64((double *)o, (const double *)t->weight, ip,
+                                        (const double *)pp, (size_t)nb, (size_t)seq,
+                                        (size_t)t->dim, scale);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc != PE_OK) {
+        pe_raise_kernel_error(rc, "embed_positions");
+        goto fail;
+    }
+    Py_DECREF(ids);
+    Py_XDECREF(pos);
+    return out;
+fail:
+    Py_XDECREF(ids);
+    Py_XDECREF(pos);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+PyDoc_STRVAR(rope_doc,
+"rope(x, positions=None, base=10000.0, interleaved=False, inverse=False, out=None)\n--\n\n"
+"Rotary embedding of the last axis of x (..., seq, head_dim). positions: None (0 .. seq-1),\n"
+"shape (seq,) shared by all leading axes, or shape x.shape[:-1]. inverse rotates by the\n"
+"negative angle (the backward). float64 x stays float64; anything else is computed as float32.\n"
+"out may be x itself.");
+
+static PyObject *py_rope(PyObject *mod, PyObject *args, PyObject *kwds) {
+    (void)mod;
+    static char *kwlist[] = {"x", "positions", "base", "interleaved", "inverse", "out", NULL};
+    PyObject *x_obj, *pos_obj = Py_None, *out_obj = Py_None, *out = NULL;
+    PyArrayObject *x = NULL, *pos = NULL;
+    double base = 10000.0;
+    int interleaved = 0, inverse = 0, rc, typenum = NPY_FLOAT32;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OdppO:rope", kwlist, &x_obj, &pos_obj, &base,
+                                     &interleaved, &inverse, &out_obj))
+        return NULL;
+    if (check_base(base) < 0) return NULL;
+    if (PyArray_Check(x_obj) && PyArray_TYPE((PyArrayObject *)x_obj) == NPY_FLOAT64)
+        typenum = NPY_FLOAT64;
+    if (pe_convert_float(x_obj, "x", typenum, &x) < 0) return NULL;
+    int nd = PyArray_NDIM(x);
+    if (nd < 2) {
+        PyErr_Format(PyExc_ValueError, "x must have shape (..., seq, head_dim), got %d dimension(s)",
+                     nd);
+        goto fail;
+    }
+    npy_intp hd = PyArray_DIM(x, nd - 1), seq = PyArray_DIM(x, nd - 2);
+    size_t rows = (size_t)(PyArray_SIZE(x) / (hd ? hd : 1));
+    if (hd % 2) {
+        PyErr_Format(PyExc_ValueError, "head_dim (the last axis of x) must be even, got %zd",
+                     (Py_ssize_t)hd);
+        goto fail;
+    }
+    size_t outer, nseq;
+    if (pos_obj == Py_None) {
+        npy_intp n = seq;
+        pos = (PyArrayObject *)PyArray_Arange(0.0, (double)n, 1.0, NPY_INT64);
+        if (!pos) goto fail;
+        outer = hd && seq ? rows / (size_t)seq : 0;
+        nseq = (size_t)seq;
+    } else {
+        if (pe_convert_ids(pos_obj, "positions", -1, &pos) < 0) goto fail;
+        if (PyArray_NDIM(pos) == 1 && PyArray_DIM(pos, 0) == seq) {
+            outer = hd && seq ? rows / (size_t)seq : 0;
+            nseq = (size_t)seq;
+        } else if (PyArray_NDIM(pos) == nd - 1 &&
+                   PyArray_CompareLists(PyArray_DIMS(pos), PyArray_DIMS(x), nd - 1)) {
+            outer = 1; /* one position per row */
+            nseq = hd ? rows : 0;
+        } else {
+            pe_shape_error("positions", PyArray_NDIM(pos), PyArray_DIMS(pos), nd - 1,
+                           PyArray_DIMS(x), "x (or shape (seq,))");
+            goto fail;
+        }
+        const int64_t *pp = (const int64_t *)PyArray_DATA(pos);
+        for (npy_intp i = 0; i < PyArray_SIZE(pos); i++) {
+            if (pp[i] > PE_MAX_POSITION || pp[i] < -PE_MAX_POSITION) {
+                PyErr_Format(PyExc_OverflowError,
+                             "positions[%zd] = %lld is beyond +-2^52", (Py_ssize_t)i,
+                             (long long)pp[i]);
+                goto fail;
+            }
+        }
+    }
+    if (out_obj != Py_None) {
+        if (pe_check_out(out_obj, "out", typenum, nd, PyArray_DIMS(x)) < 0) goto fail;
+        PyArrayObject *o = (PyArrayObject *)out_obj;
+        if (PyArray_DATA(o) != PyArray_DATA(x) &&
+            overlaps(o, PyArray_DATA(x), (size_t)PyArray_NBYTES(x))) {
+            PyErr_SetString(PyExc_ValueError, "out overlaps x without being x itself");
+            goto fail;
+        }
+        Py_INCREF(out_obj);
+        out = out_obj;
+    } else {
+        out = pe_pool_empty(nd, PyArray_DIMS(x), typenum);
+        if (!out) goto fail;
+    }
+    {
+        void *o = PyArray_DATA((PyArrayObject *)out);
+        const void *xp = PyArray_DATA(x);
+        const int64_t *pp = (const int64_t *)PyArray_DATA(pos);
+        Py_BEGIN_ALLOW_THREADS
+        if (typenum == NPY_FLOAT32)
+            rc = pe_rope_f32((float *)o, (const float *)xp, pp, outer, nseq, (size_t)hd, base,
+                             interleaved, inverse);
+        else
+            rc = pe_rope_f64((double *)o, (const double *)xp, pp, outer, nseq, (size_t)hd, base,
+                             interleaved, inverse);
+        Py_END_ALLOW_THREADS
+    }
+    if (rc != PE_OK) {
+        pe_raise_kernel_error(rc, "rope");
+        goto fail;
+    }
+    Py_DECREF(x);
+    Py_DECREF(pos);
+    return out;
+fail:
+    Py_XDECREF(x);
+    Py_XDECREF(pos);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+PyMethodDef pe_positional_functions[] = {
+    {"rope", (PyCFunction)(void (*)(void))py_rope, METH_VARARGS | METH_KEYWORDS, rope_doc},
+    {"embed_positions", (PyCFunction)(void (*)(void))py_embed_positions,
+     METH_VARARGS | METH_KEYWORDS, embed_positions_doc},
+    {"sinusoidal", (PyCFunction)(void (*)(void))py_sinusoidal, METH_VARARGS | METH_KEYWORDS,
+     sinusoidal_doc},
+    {NULL, NULL, 0, NULL},
+};

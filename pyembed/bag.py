@@ -1,0 +1,151 @@
+"""EmbeddingBag: sums, means or maxima of bags of rows without materialising the rows, like
+``torch.nn.EmbeddingBag`` (csrc/kernels/bag.c)."""
+import numpy as np
+
+from . import _core
+from .embedding import Embedding
+
+__all__ = ["EmbeddingBag"]
+
+_MODES = {"sum": 0, "mean": 1, "max": 2}
+
+
+class EmbeddingBag(Embedding):
+    """Reduce bags of rows of a table: ``torch.nn.EmbeddingBag`` with its names and semantics.
+
+    An ``Embedding`` (same table, ``weight``, ``grad``, ``touched``, ``zero_grad``,
+    ``parameters``, init options) whose forward is :meth:`bag`.
+
+    Args:
+        num_embeddings, embedding_dim: the table's shape.
+        mode: ``"mean"`` (default, as torch), ``"sum"`` or ``"max"``.
+        padding_idx: ids equal to it are left out of every bag (and of the mean's count); the
+            row starts at zero and gets no gradient.
+        include_last_offset: the default for :meth:`bag` (torch's constructor argument).
+        max_norm, norm_type, dtype, init, std, bound, seed: as :class:`Embedding`.
+
+    Example:
+        >>> import numpy as np, pyembed
+        >>> bag = pyembed.EmbeddingBag(10, 3, mode="sum", seed=0)
+        >>> ids = np.array([1, 2, 4, 5, 4, 3, 2, 9])
+        >>> out = bag(ids, offsets=[0, 4])                   # two bags: ids[0:4], ids[4:8]
+        >>> bool(np.allclose(out[0], bag.weight[[1, 2, 4, 5]].sum(0)))
+        True
+        >>> bag.backward(np.ones((2, 3), np.float32))        # into the table's grad
+        >>> bag.touched
+        array([1, 2, 3, 4, 5, 9])
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, mode="mean", *, padding_idx=None,
+                 include_last_offset=False, max_norm=None, norm_type=2.0, dtype=np.float32,
+                 init="normal", std=1.0, bound=None, seed=None):
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {tuple(_MODES)}, got {mode!r}")
+        super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx,
+                         max_norm=max_norm, norm_type=norm_type, dtype=dtype, init=init,
+                         std=std, bound=bound, seed=seed)
+        self.mode = mode
+        self.include_last_offset = bool(include_last_offset)
+        self._ctx = None
+
+    @classmethod
+    def from_pretrained(cls, embeddings, freeze=True, mode="mean", padding_idx=None,
+                        include_last_offset=False, max_norm=None, norm_type=2.0, dtype=None):
+        """An EmbeddingBag holding a copy of ``embeddings``, like
+        ``torch.nn.EmbeddingBag.from_pretrained``."""
+        arr = np.asarray(embeddings)
+        if arr.ndim != 2:
+            raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
+        if dtype is None:
+            dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float32
+        obj = cls(arr.shape[0], arr.shape[1], mode, include_last_offset=include_last_offset,
+                  max_norm=max_norm, norm_type=norm_type, dtype=dtype, init="zeros")
+        obj.table.weight = arr
+        if padding_idx is not None:
+            if not -arr.shape[0] <= padding_idx < arr.shape[0]:
+                raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings "
+                                 f"({arr.shape[0]})")
+            obj.padding_idx = int(padding_idx) % arr.shape[0]
+        obj.requires_grad = not freeze
+        return obj
+
+    # -- forward / backward -------------------------------------------------------------------
+    def _flatten(self, ids, offsets, per_sample_weights, include_last_offset):
+        ids = np.asarray(ids)
+        if ids.size == 0 and ids.dtype.kind == "f":
+            ids = ids.astype(np.int64)
+        if ids.ndim == 2:
+            if offsets is not None:
+                raise ValueError("offsets must be None when ids is 2-D (each row is a bag)")
+            B, L = ids.shape
+            off = np.arange(B + 1, dtype=np.int64) * L
+            flat = ids.reshape(-1)
+            if per_sample_weights is not None:
+                psw = np.asarray(per_sample_weights)
+                if psw.shape != ids.shape:
+                    raise ValueError(f"per_sample_weights has shape {psw.shape} but ids has "
+                                     f"shape {ids.shape}")
+                per_sample_weights = psw.reshape(-1)
+        elif ids.ndim == 1:
+            if offsets is None:
+                raise ValueError("1-D ids need offsets (the start of each bag)")
+            off = np.asarray(offsets)
+            if off.ndim != 1:
+                raise ValueError(f"offsets must be 1-D, got shape {off.shape}")
+            if off.size and not np.issubdtype(off.dtype, np.integer):
+                raise TypeError(f"offsets must be integers, got dtype {off.dtype}")
+            off = off.astype(np.int64)
+            if include_last_offset:
+                if off.size == 0:
+                    raise ValueError("include_last_offset=True needs at least one offset")
+            else:
+                off = np.append(off, np.int64(len(ids)))
+            flat = ids
+        else:
+            raise ValueError(f"ids must be 1-D (with offsets) or 2-D, got shape {ids.shape}")
+        pad = -1 if self.padding_idx is None else self.padding_idx
+        return flat, off, per_sample_weights, pad
+
+    def __call__(self, ids, offsets=None, per_sample_weights=None, include_last_offset=None):
+        return self.bag(ids, offsets, per_sample_weights, include_last_offset)
+
+    def forward(self, ids, offsets=None, per_sample_weights=None, include_last_offset=None):
+        return self.bag(ids, offsets, per_sample_weights, include_last_offset)
+
+    def bag(self, ids, offsets=None, per_sample_weights=None, include_last_offset=None):
+        """The (number of bags, embedding_dim) reductions, as ``F.embedding_bag``.
+
+        ``ids`` 2-D (B, L): each row is a bag. ``ids`` 1-D with ``offsets``: bag b is
+        ``ids[offsets[b]:offsets[b+1]]`` (the last runs to the end, or with
+        ``include_last_offset`` offsets has B + 1 entries and the last ends the last bag).
+        Empty bags give zeros. ``per_sample_weights`` (the shape of ids) weights each row, only
+        with mode "sum". Remembers what :meth:`backward` needs.
+        """
+        if include_last_offset is None:
+            include_last_offset = self.include_last_offset
+        flat, off, psw, pad = self._flatten(ids, offsets, per_sample_weights, include_last_offset)
+        if self.max_norm is not None:
+            self.table.renorm(flat, self.max_norm, self.norm_type)
+        out, argmax = _core.bag_forward(self.table, flat, off, psw, _MODES[self.mode], pad)
+        self._ctx = (flat, off, psw, argmax, pad, np.shape(ids))
+        return out
+
+    def backward(self, grad_output):
+        """Accumulate the gradient of the last :meth:`bag` call into :attr:`grad` (sum: each
+        id gets its bag's gradient, times its per-sample weight; mean: divided by the bag's
+        count; max: each element goes to the id that won it). Bitwise identical for every
+        thread count. Returns the gradient with respect to ``per_sample_weights`` (in the shape of
+        the ids) when weights were given, else None."""
+        if self._ctx is None:
+            raise RuntimeError("backward() needs a forward call (bag) first")
+        flat, off, psw, argmax, pad, ids_shape = self._ctx
+        gpsw = None
+        if psw is not None:
+            gpsw = _core.bag_psw_grad(self.table, flat, off, grad_output, pad).reshape(ids_shape)
+        if self.requires_grad:
+            _core.bag_backward(self.table, flat, off, grad_output, psw, argmax,
+                               _MODES[self.mode], pad)
+        return gpsw
+
+    def extra_repr(self):
+        return super().extra_repr() + f", mode={self.mode!r}"

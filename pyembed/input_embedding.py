@@ -1,0 +1,219 @@
+"""InputEmbedding: token lookup, scaling and positions in one fused C pass.
+
+``out = E[ids] * scale + P[start : start + seq]`` (Vaswani et al. 2017, section 3.4: the token
+embedding is multiplied by sqrt(d_model) before the sinusoidal encoding is added; BERT instead
+adds a learned position table and does not scale).
+"""
+import numpy as np
+
+from . import _core
+from .embedding import Embedding, _check_dtype
+from .positional import PositionalEncoding
+
+__all__ = ["InputEmbedding", "one_hot"]
+
+_POSITIONAL = ("sinusoidal", "learned", None)
+
+
+class InputEmbedding:
+    """The input stage of a transformer: ``E[ids] * scale + P[start : start + seq]``.
+
+    Args:
+        vocab_size: rows of the token table.
+        d_model: model width.
+        max_len: rows of the learned position table (a hard limit for ``"learned"``; the
+            sinusoidal cache grows beyond it on demand).
+        positional: ``"sinusoidal"`` (Vaswani et al., a :class:`PositionalEncoding`, no
+            parameters), ``"learned"`` (BERT/GPT-2: a second :class:`Embedding` of ``max_len``
+            rows indexed by position) or ``None`` (no position term; e.g. with RoPE).
+        scale: ``"sqrt"`` (sqrt(d_model), the paper), a number, or ``None`` (1).
+        padding_idx: the token table's padding row (zeros, no gradient), as ``Embedding``.
+        dtype: float32 (default) or float64.
+        std: token init std (default ``d_model ** -0.5``, fairseq's choice for scaled
+            embeddings; 1.0, torch's default, when ``scale`` is not ``"sqrt"``).
+        pos_std: learned position init std (0.02, as BERT / GPT-2).
+        seed: seeds both tables (the position table uses ``seed + 1``).
+        base, layout, exponent: the sinusoidal table's options (see :func:`sinusoidal`).
+
+    The forward is one C pass (each output row read from the tables once, written once), with
+    the bits of NumPy's ``W[ids] * dtype(scale) + P[start:start+seq]``.
+
+    Example:
+        >>> import numpy as np, pyembed
+        >>> inp = pyembed.InputEmbedding(100, 8, max_len=32, seed=0)
+        >>> ids = np.array([[1, 2, 3], [4, 5, 6]])
+        >>> x = inp(ids)                      # (2, 3, 8)
+        >>> W, P = inp.token.weight, pyembed.sinusoidal(3, 8)
+        >>> bool(np.array_equal(x, W[ids] * np.float32(np.sqrt(8)) + P))
+        True
+        >>> inp.backward(ids, np.ones_like(x))
+        >>> [type(p).__name__ for p in inp.parameters()]
+        ['Embedding']
+    """
+
+    def __init__(self, vocab_size, d_model, *, max_len=4096, positional="sinusoidal",
+                 scale="sqrt", padding_idx=None, dtype=np.float32, std=None, pos_std=0.02,
+                 seed=None, base=10000.0, layout="interleaved", exponent="2i/d"):
+        if positional not in _POSITIONAL:
+            raise ValueError(f"positional must be one of {_POSITIONAL}, got {positional!r}")
+        for name, v in (("d_model", d_model), ("max_len", max_len)):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+            if v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v}")
+        dt = _check_dtype(dtype)
+        if isinstance(scale, str):
+            if scale != "sqrt":
+                raise ValueError(f"scale must be 'sqrt', a number or None, got {scale!r}")
+            s = float(np.sqrt(d_model))
+        elif scale is None:
+            s = 1.0
+        elif isinstance(scale, (bool, np.bool_)) or not isinstance(scale, (int, float, np.number)):
+            raise TypeError(f"scale must be 'sqrt', a number or None, got {type(scale).__name__}")
+        else:
+            s = float(scale)
+            if not np.isfinite(s):
+                raise ValueError(f"scale must be finite, got {scale!r}")
+        if std is None:
+            std = d_model ** -0.5 if (isinstance(scale, str) and d_model > 0) else 1.0
+        self.token = Embedding(vocab_size, d_model, padding_idx=padding_idx, dtype=dt, std=std,
+                               seed=seed)
+        self.positional = positional
+        self.max_len = int(max_len)
+        self.scale = s
+        if positional == "learned":
+            self.position = Embedding(max_len, d_model, dtype=dt, std=pos_std,
+                                      seed=None if seed is None else seed + 1)
+        elif positional == "sinusoidal":
+            self.position = PositionalEncoding(d_model, max_len, base=base, layout=layout,
+                                               exponent=exponent, dtype=dt)
+        else:
+            self.position = None
+
+    # -- forward / backward -------------------------------------------------------------------
+    def _check_ids(self, ids):
+        ids = np.asarray(ids)
+        if ids.ndim not in (1, 2):
+            raise ValueError(f"ids must have shape (seq,) or (batch, seq), got shape {ids.shape}")
+        return ids
+
+    def _check_start(self, start, seq):
+        if isinstance(start, (bool, np.bool_)) or not isinstance(start, (int, np.integer)):
+            raise TypeError(f"start must be an int, got {type(start).__name__}")
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
+        if self.positional == "learned" and start + seq > self.max_len:
+            raise ValueError(f"positions {start} .. {start + seq - 1} exceed the learned table's "
+                             f"max_len {self.max_len}")
+        return int(start)
+
+    def _positions(self, start, seq):
+        if self.positional == "learned":
+            return self.position.weight[start:start + seq]
+        if self.positional == "sinusoidal":
+            return self.position.encoding(seq, start)
+        return None
+
+    def __call__(self, ids, start=0, out=None):
+        return self.forward(ids, start, out)
+
+    def forward(self, ids, start=0, out=None):
+        """``E[ids] * scale + P[start:start+seq]`` for ids of shape (seq,) or (batch, seq),
+        giving ``ids.shape + (d_model,)``. ``start`` offsets the positions (a KV-cache decode
+        step). An id out of range raises IndexError naming it; nothing is written then."""
+        ids = self._check_ids(ids)
+        start = self._check_start(start, ids.shape[-1])
+        return _core.embed_positions(self.token.table, ids, self._positions(start, ids.shape[-1]),
+                                     self.scale, out)
+
+    def backward(self, ids, grad_output, start=0):
+        """Accumulate the gradient: ``scale * grad_output`` into the token table (padding row
+        excluded, rows summed in order of appearance as ``Embedding.backward``) and, for learned
+        positions, ``grad_output`` summed over the batch into rows ``start .. start + seq``."""
+        ids = self._check_ids(ids)
+        start = self._check_start(start, ids.shape[-1])
+        g = np.asarray(grad_output)
+        want = ids.shape + (self.d_model,)
+        if g.shape != want:
+            raise ValueError(f"grad_output has shape {g.shape} but ids {ids.shape} need {want}")
+        if g.dtype.kind not in "fiu":
+            raise TypeError(f"grad_output must be real numbers, got dtype {g.dtype}")
+        g = g.astype(self.dtype, copy=False)
+        # the token table validates ids and the gradient before it writes anything, so it goes
+        # first: a bad call leaves both tables unchanged
+        self.token.backward(ids, np.multiply(g, self.dtype.type(self.scale)) if self.scale != 1.0
+                            else g)
+        if self.positional == "learned":
+            pos = np.broadcast_to(np.arange(start, start + ids.shape[-1]), ids.shape)
+            self.position.backward(pos, g)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.zero_grad()
+
+    def parameters(self):
+        """The trainable tables: ``[token]`` or ``[token, position]`` (learned positions)."""
+        return [self.token] + ([self.position] if self.positional == "learned" else [])
+
+    # -- attributes ---------------------------------------------------------------------------
+    @property
+    def d_model(self):
+        return self.token.embedding_dim
+
+    @property
+    def vocab_size(self):
+        return self.token.num_embeddings
+
+    @property
+    def dtype(self):
+        return self.token.dtype
+
+    @property
+    def padding_idx(self):
+        return self.token.padding_idx
+
+    def __repr__(self):
+        return (f"InputEmbedding({self.vocab_size}, {self.d_model}, positional={self.positional!r},"
+                f" scale={self.scale:g}, max_len={self.max_len})")
+
+
+
+def one_hot(ids, num_classes=-1, *, dtype=np.int64):
+    """``torch.nn.functional.one_hot``: an array of shape ``ids.shape + (num_classes,)`` with a 1
+    at each id (``num_classes=-1``: ``ids.max() + 1``). ``dtype`` defaults to int64 as torch.
+
+    A lookup is a one-hot matrix product, which is why the table's gradient is a scatter-add —
+    and why nobody computes it this way: the product reads the whole table and does
+    ``len(ids) * num_embeddings * dim`` multiply-adds where the lookup copies ``len(ids)`` rows
+    (see the ``one_hot @ W`` row of ``python -m pyembed.bench``).
+
+    Example:
+        >>> import numpy as np, pyembed
+        >>> W = np.arange(12, dtype=np.float32).reshape(4, 3)
+        >>> ids = np.array([3, 0, 3])
+        >>> pyembed.one_hot(ids, 4)
+        array([[0, 0, 0, 1],
+               [1, 0, 0, 0],
+               [0, 0, 0, 1]])
+        >>> bool(np.array_equal(pyembed.one_hot(ids, 4, dtype=W.dtype) @ W, W[ids]))
+        True
+    """
+    ids = np.asarray(ids)
+    if ids.dtype == np.bool_ or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
+        raise TypeError(f"ids must be integers, got an array of dtype {ids.dtype}")
+    ids = ids.astype(np.int64, copy=False)
+    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
+    if num_classes == -1:
+        num_classes = int(ids.max()) + 1 if ids.size else 0
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be -1 or >= 0, got {num_classes}")
+    if ids.size:
+        bad = (ids < 0) | (ids >= num_classes)
+        if bad.any():
+            pos = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise IndexError(f"index {ids[pos]} is out of range for {num_classes} classes "
+                             f"(at ids{list(pos)})")
+    out = np.zeros(ids.shape + (int(num_classes),), dtype)
+    np.put_along_axis(out, ids[..., None], 1, axis=-1)
+    return out

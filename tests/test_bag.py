@@ -1,0 +1,245 @@
+"""EmbeddingBag against a float64 reference and torch.nn.functional.embedding_bag."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import pyembed
+from reference_positional import embedding_bag as ref
+
+rng = np.random.default_rng(0)
+MODES = ("sum", "mean", "max")
+
+
+@pytest.fixture
+def threads():
+    old = pyembed.get_num_threads()
+    yield pyembed.set_num_threads
+    pyembed.set_num_threads(old)
+
+
+def _flat_case(V=20, n=30, nb=7):
+    ids = rng.integers(0, V, n)
+    offsets = np.sort(rng.integers(0, n + 1, nb))
+    offsets[0] = 0
+    offsets[2] = offsets[1]          # an empty bag in the middle
+    return ids, offsets
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("padding_idx", [None, 3])
+def test_forward_flat_offsets(mode, padding_idx):
+    bag = pyembed.EmbeddingBag(20, 6, mode, padding_idx=padding_idx, seed=1)
+    ids, offsets = _flat_case()
+    ids[:4] = 3
+    out = bag(ids, offsets)
+    want = ref(bag.weight, ids, offsets, mode=mode, padding_idx=padding_idx)
+    assert out.shape == (7, 6) and out.dtype == np.float32
+    assert np.allclose(out, want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_forward_2d_and_include_last_offset(mode):
+    bag = pyembed.EmbeddingBag(15, 4, mode, dtype=np.float64, seed=2)
+    ids2 = rng.integers(0, 15, (5, 3))
+    assert np.allclose(bag(ids2), ref(bag.weight, ids2, mode=mode), atol=1e-12)
+    ids = rng.integers(0, 15, 10)
+    offs = np.array([0, 2, 2, 7, 9])   # four bags; ids[9] is outside every bag
+    got = bag(ids, offs, include_last_offset=True)
+    assert got.shape == (4, 4)
+    assert np.allclose(got, ref(bag.weight, ids, offs, mode=mode, include_last_offset=True),
+                       atol=1e-12)
+    assert not got[1].any()            # the empty bag
+
+
+def test_per_sample_weights():
+    bag = pyembed.EmbeddingBag(12, 5, "sum", padding_idx=0, dtype=np.float64, seed=3)
+    ids = np.array([[1, 0, 4], [4, 4, 11]])
+    psw = rng.standard_normal((2, 3))
+    out = bag(ids, per_sample_weights=psw)
+    assert np.allclose(out, ref(bag.weight, ids, mode="sum", per_sample_weights=psw,
+                                padding_idx=0), atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(V=st.integers(1, 30), n=st.integers(0, 40), nb=st.integers(1, 8),
+       mode=st.sampled_from(MODES), pad=st.sampled_from([None, 0]), seed=st.integers(0, 99))
+def test_matches_reference_property(V, n, nb, mode, pad, seed):
+    r = np.random.default_rng(seed)
+    ids = r.integers(0, V, n)
+    offsets = np.sort(r.integers(0, n + 1, nb))
+    offsets[0] = 0
+    bag = pyembed.EmbeddingBag(V, 3, mode, padding_idx=pad, dtype=np.float64, seed=seed)
+    assert np.allclose(bag(ids, offsets), ref(bag.weight, ids, offsets, mode=mode,
+                                              padding_idx=pad), atol=1e-12)
+
+
+def _numeric_grad(f, arr, eps=1e-6):
+    num = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        up = f()
+        arr[idx] = old - eps
+        down = f()
+        arr[idx] = old
+        num[idx] = (up - down) / (2 * eps)
+    return num
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_backward_by_finite_differences(mode):
+    bag = pyembed.EmbeddingBag(6, 3, mode, padding_idx=2, dtype=np.float64, seed=4)
+    ids = np.array([1, 2, 5, 5, 0, 1, 2, 3])
+    offs = np.array([0, 3, 3, 6])
+    R = rng.standard_normal((4, 3))
+    bag(ids, offs)
+    assert bag.backward(R) is None
+
+    def loss():
+        return float((bag(ids, offs) * R).sum())
+
+    num = _numeric_grad(loss, bag.weight)
+    assert np.allclose(bag.grad, num, atol=1e-7)
+    assert 2 not in bag.touched
+
+
+def test_per_sample_weights_gradient_by_finite_differences():
+    bag = pyembed.EmbeddingBag(6, 3, "sum", padding_idx=2, dtype=np.float64, seed=5)
+    ids = np.array([[1, 2, 5], [5, 0, 1]])
+    psw = rng.standard_normal((2, 3))
+    R = rng.standard_normal((2, 3))
+    bag(ids, per_sample_weights=psw)
+    gpsw = bag.backward(R)
+    assert gpsw.shape == (2, 3)
+
+    def loss():
+        return float((bag(ids, per_sample_weights=psw) * R).sum())
+
+    assert np.allclose(gpsw, _numeric_grad(loss, psw), atol=1e-7)
+    assert np.allclose(bag.grad, _numeric_grad(loss, bag.weight), atol=1e-7)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("padding_idx", [None, 1])
+@pytest.mark.parametrize("include_last_offset", [False, True])
+def test_torch_parity(mode, padding_idx, include_last_offset):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    bag = pyembed.EmbeddingBag(25, 8, mode, padding_idx=padding_idx, seed=6)
+    ids = rng.integers(0, 25, 40)
+    ids[5:9] = 1
+    offs = np.array([0, 4, 4, 10, 30, 31]) if not include_last_offset else np.array([0, 4, 4, 10, 30, 40])
+    W = torch.from_numpy(bag.weight.copy()).requires_grad_(True)
+    tout = F.embedding_bag(torch.from_numpy(ids), W, torch.from_numpy(offs), mode=mode,
+                           padding_idx=padding_idx, include_last_offset=include_last_offset)
+    out = bag(ids, offs, include_last_offset=include_last_offset)
+    assert np.allclose(out, tout.detach().numpy(), rtol=1e-5, atol=1e-6)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    tout.backward(torch.from_numpy(g))
+    bag.backward(g)
+    assert np.allclose(bag.grad, W.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_torch_parity_per_sample_weights():
+    torch = pytest.importorskip("torch")
+    bag = pyembed.EmbeddingBag(25, 8, "sum", seed=7)
+    ids = rng.integers(0, 25, (6, 5))
+    psw = rng.standard_normal((6, 5)).astype(np.float32)
+    W = torch.from_numpy(bag.weight.copy()).requires_grad_(True)
+    tp = torch.from_numpy(psw).requires_grad_(True)
+    tout = torch.nn.functional.embedding_bag(torch.from_numpy(ids), W, mode="sum",
+                                             per_sample_weights=tp)
+    out = bag(ids, per_sample_weights=psw)
+    assert np.allclose(out, tout.detach().numpy(), rtol=1e-5, atol=1e-6)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    tout.backward(torch.from_numpy(g))
+    gpsw = bag.backward(g)
+    assert np.allclose(gpsw, tp.grad.numpy(), rtol=1e-5, atol=1e-5)
+    assert np.allclose(bag.grad, W.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_thread_count_does_not_change_bits(threads, mode):
+    bag = pyembed.EmbeddingBag(3000, 96, mode, seed=8)
+    ids = rng.integers(0, 300, 20000)      # many repeats: rows shared between bags
+    offs = np.sort(rng.integers(0, 20000, 500))
+    offs[0] = 0
+    g = rng.standard_normal((500, 96)).astype(np.float32)
+    results = []
+    for t in (1, 2, 4):
+        threads(t)
+        bag.zero_grad()
+        out = bag(ids, offs)
+        bag.backward(g)
+        results.append((out, bag.grad.copy()))
+    for out, grad in results[1:]:
+        assert np.array_equal(out, results[0][0])
+        assert np.array_equal(grad, results[0][1])
+
+
+def test_errors_change_nothing():
+    bag = pyembed.EmbeddingBag(10, 4, "mean", seed=9)
+    ids = np.array([1, 2, 3, 4])
+    with pytest.raises(ValueError, match="mode='sum'"):
+        bag(ids, [0, 2], per_sample_weights=np.ones(4))
+    with pytest.raises(ValueError, match="offsets must be None"):
+        bag(ids.reshape(2, 2), [0, 1])
+    with pytest.raises(ValueError, match="need offsets"):
+        bag(ids)
+    with pytest.raises(ValueError, match="nondecreasing"):
+        bag(ids, [0, 3, 1])
+    with pytest.raises(ValueError, match="offsets\\[0\\]"):
+        bag(ids, [1, 3])
+    with pytest.raises(ValueError, match="beyond"):
+        bag(ids, [0, 5], include_last_offset=True)
+    with pytest.raises(IndexError, match="10"):
+        bag(np.array([1, 10]), [0])
+    with pytest.raises(TypeError):
+        bag(ids, [0.0, 1.0])
+    with pytest.raises(ValueError):
+        bag(np.zeros((1, 1, 1), np.int64))
+    with pytest.raises(RuntimeError, match="forward"):
+        pyembed.EmbeddingBag(10, 4).backward(np.ones((1, 4), np.float32))
+    bag(ids, [0, 2])
+    with pytest.raises(ValueError, match="grad_output"):
+        bag.backward(np.ones((3, 4), np.float32))
+    assert bag.grad is None or not bag.grad.any()
+    assert bag.touched.size == 0
+    with pytest.raises(ValueError, match="mode"):
+        pyembed.EmbeddingBag(10, 4, "median")
+    s = pyembed.EmbeddingBag(10, 4, "sum")
+    with pytest.raises(ValueError, match="per_sample_weights"):
+        s(ids.reshape(2, 2), per_sample_weights=np.ones(4))
+
+
+def test_from_pretrained_and_frozen():
+    W = rng.standard_normal((5, 3)).astype(np.float32)
+    bag = pyembed.EmbeddingBag.from_pretrained(W, mode="max")
+    assert np.array_equal(bag(np.array([[0, 4]])), np.maximum(W[0], W[4])[None])
+    bag.backward(np.ones((1, 3), np.float32))   # frozen: no gradient
+    assert bag.grad is None
+    assert isinstance(bag, pyembed.Embedding) and bag.parameters() == [bag]
+
+
+def test_concurrent_backward_from_python_threads():
+    # the table's lock serialises the writers: small integer gradients sum exactly in any order
+    import threading
+
+    bag = pyembed.EmbeddingBag(50, 32, "sum", seed=10)
+    ids = rng.integers(0, 50, (64, 8))
+    bag(ids)
+    g = rng.integers(-3, 4, (64, 32)).astype(np.float32)
+
+    def work():
+        for _ in range(20):
+            pyembed._core.bag_backward(bag.table, ids.reshape(-1), np.arange(65) * 8, g, None, None, 0, -1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    want = np.zeros((50, 32), np.float64)
+    np.add.at(want, ids.reshape(-1), np.repeat(g, 8, axis=0).astype(np.float64))
+    assert np.array_equal(bag.grad, (80 * want).astype(np.float32))
+    assert list(bag.touched) == sorted(set(ids.reshape(-1).tolist()))
