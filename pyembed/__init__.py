@@ -17,6 +17,7 @@ from .vectors import Vectors
 from .io import load_vectors, save_vectors
 from .safetensors import load_safetensors, save_safetensors
 from . import plot
+from . import optim
 from .positional import PositionalEncoding, sinusoidal
 from .input_embedding import InputEmbedding, one_hot
 from .rope import rope, rope_backward, rope_permute
@@ -27,23 +28,24 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Embedding",
-    "Vectors",
-    "Vocab",
-    "Word2Vec",
-    "load_safetensors",
-    "load_vectors",
-    "plot",
-    "save_safetensors",
-    "save_vectors",
     "EmbeddingBag",
     "InputEmbedding",
     "PositionalEncoding",
-    "sinusoidal",
     "Table",
+    "Vectors",
+    "Vocab",
+    "Word2Vec",
     "get_num_threads",
+    "load_safetensors",
+    "load_vectors",
     "one_hot",
+    "optim",
+    "plot",
     "rope",
     "rope_backward",
     "rope_permute",
+    "save_safetensors",
+    "save_vectors",
     "set_num_threads",
+    "sinusoidal",
 ]

@@ -104,6 +104,7 @@ class Embedding:
         self.norm_type = norm_type
         self.scale_grad_by_freq = bool(scale_grad_by_freq)
         self.requires_grad = True
+        self._frozen_rows = None
         if isinstance(init, str):
             from ._core import fill_normal, fill_uniform
 
@@ -247,6 +248,54 @@ class Embedding:
     def parameters(self):
         """The tables an optimizer should update: ``[self]``."""
         return [self]
+
+    # -- frozen rows ----------------------------------------------------------------------------
+    def _row_ids(self, ids):
+        ids = np.asarray(ids)
+        if ids.size == 0:
+            return ids.astype(np.int64).ravel()
+        if ids.dtype == np.bool_ or not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"ids must be integers, got an array of dtype {ids.dtype}")
+        ids = ids.ravel().astype(np.int64)
+        bad = np.flatnonzero((ids < 0) | (ids >= self.num_embeddings))
+        if bad.size:
+            raise IndexError(f"index {ids[bad[0]]} is out of range for an embedding of "
+                             f"{self.num_embeddings} rows (at ids[{bad[0]}])")
+        return ids
+
+    def freeze_rows(self, ids):
+        """Keep rows ``ids`` fixed: every pyembed.optim optimizer leaves their weights (and their
+        optimizer state) bit-for-bit unchanged, like gensim's ``lockf = 0``. Gradients are still
+        accumulated (clip_grad_norm_ sees them). The mask is ``_frozen_rows`` (uint8, one per
+        row), None when no row is frozen."""
+        ids = self._row_ids(ids)
+        if ids.size == 0:
+            return
+        if getattr(self, "_frozen_rows", None) is None:
+            mask = np.zeros(self.num_embeddings, np.uint8)
+        else:
+            mask = self._frozen_rows.copy()
+        mask[ids] = 1
+        self._frozen_rows = mask
+
+    def unfreeze_rows(self, ids=None):
+        """Undo :meth:`freeze_rows` for ``ids`` (all rows when None)."""
+        if getattr(self, "_frozen_rows", None) is None:
+            return
+        if ids is None:
+            self._frozen_rows = None
+            return
+        ids = self._row_ids(ids)
+        mask = self._frozen_rows.copy()
+        mask[ids] = 0
+        self._frozen_rows = mask if mask.any() else None
+
+    @property
+    def frozen_rows(self):
+        """Sorted int64 ids of the frozen rows."""
+        if getattr(self, "_frozen_rows", None) is None:
+            return np.zeros(0, np.int64)
+        return np.flatnonzero(self._frozen_rows).astype(np.int64)
 
     # -- attributes ---------------------------------------------------------------------------
     @property

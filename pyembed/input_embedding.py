@@ -75,7 +75,7 @@ class InputEmbedding:
             if not np.isfinite(s):
                 raise ValueError(f"scale must be finite, got {scale!r}")
         if std is None:
-            std = d_model ** -0.5 if (scale == "sqrt" and d_model > 0) else 1.0
+            std = d_model ** -0.5 if (isinstance(scale, str) and d_model > 0) else 1.0
         self.token = Embedding(vocab_size, d_model, padding_idx=padding_idx, dtype=dt, std=std,
                                seed=seed)
         self.positional = positional
@@ -136,7 +136,7 @@ class InputEmbedding:
         want = ids.shape + (self.d_model,)
         if g.shape != want:
             raise ValueError(f"grad_output has shape {g.shape} but ids {ids.shape} need {want}")
-        if g.dtype.kind not in "fiu" or g.dtype.kind == "b":
+        if g.dtype.kind not in "fiu":
             raise TypeError(f"grad_output must be real numbers, got dtype {g.dtype}")
         g = g.astype(self.dtype, copy=False)
         # the token table validates ids and the gradient before it writes anything, so it goes

@@ -16,6 +16,7 @@ failed save never destroys the previous file.
 """
 import bz2
 import gzip
+import itertools
 import lzma
 import mmap
 import os
@@ -106,11 +107,22 @@ def _decode_words(blob, n, path, encoding, unicode_errors, where):
                          f"pass unicode_errors='replace' or 'ignore' to load it anyway") from e
     if len(words) != n:  # an encoding whose decoder swallowed a newline: decode word by word
         words = [w.decode(encoding, unicode_errors) for w in blob.split(b"\n")]
+    if len(words) != n:
+        raise ValueError(f"{path}: a word contains a newline byte (a binary file with "
+                         f"newlines inside words?); {len(words)} pieces for {n} words")
     return words
 
 
 def _detect_binary(buf, offset, dim):
-    """After a header: text if the first record parses as a text line of `dim` values."""
+    """After a header: is the first record binary? Text when its line has the word and `dim`
+    fields and no control bytes (so that a malformed text file gets a text error), or when
+    it parses as text; binary otherwise (raw float32 bytes almost always hold control bytes)."""
+    end = buf.find(b"\n", offset, offset + 4 * dim + 65536)
+    line = bytes(buf[offset:end if end >= 0 else offset + 4 * dim + 65536])
+    ctrl = np.frombuffer(line, np.uint8)
+    ctrl = ctrl[(ctrl < 32) & (ctrl != 9) & (ctrl != 13)]
+    if end >= 0 and ctrl.size == 0 and len(line.split()) == dim + 1:
+        return False
     try:
         _core.parse_text(buf, offset, dim, 1, np.float32, "", 1)
     except ValueError:
@@ -138,9 +150,9 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
     Duplicate words keep their first vector (with a warning), as gensim does.
 
     Example:
-        >>> import pyembed, tempfile, os
-        >>> p = os.path.join(tempfile.mkdtemp(), "v.txt")
-        >>> _ = open(p, "w").write("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
+        >>> import pyembed, tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
+        >>> _ = p.write_text("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
         >>> kv = pyembed.load_vectors(p)
         >>> kv.most_similar("cat", topn=1)[0][0]
         'dog'
@@ -178,6 +190,9 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
 
     if len(buf) == 0:
         raise ValueError(f"{path}: the file is empty")
+    if buf[:4] == b"\xba\x16\x4f\x2f":
+        raise ValueError(f"{path}: this is a fastText model (.bin), not a vectors file; load the "
+                         f".vec file that fastText writes beside it")
     line, end = _first_line(buf)
     header = _parse_header(line)
     if format == "auto":
@@ -189,6 +204,9 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
         count, dim = header
         offset = min(end + 1, len(buf))
         want = count if limit is None else min(count, limit)
+        if want > 0 and dim > len(buf):  # a text value takes 2 bytes, a binary one 4
+            raise ValueError(f"{path}, line 1: the header promises {dim} values per vector, "
+                             f"more than the file's {len(buf)} bytes can hold")
         if binary is None:
             binary = format == "word2vec" and want > 0 and _detect_binary(buf, offset, dim)
         if binary:
@@ -221,25 +239,19 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
     if starts is not None:
         words = _decode_words(blob, n, path, encoding, unicode_errors,
                               lambda i: f"line {_line_of(buf, int(starts[i]))}")
-    keep = _first_occurrences(words)
-    if keep is not None:
+    key_to_index = dict(zip(words, range(n)))
+    if len(key_to_index) != n:  # duplicates: keep each word's first vector, as gensim
+        first = dict(zip(reversed(words), range(n - 1, -1, -1)))
+        keep = np.fromiter(map(first.__getitem__, words), np.int64, n) == np.arange(n)
         dup = int(np.flatnonzero(~keep)[0])
         where = f"line {_line_of(buf, int(starts[dup]))}" if starts is not None else f"record {dup + 1}"
         warnings.warn(f"{path}: {int((~keep).sum())} duplicate word(s) (the first: {words[dup]!r} "
                       f"at {where}); keeping the first vector of each, as gensim does",
                       UserWarning, stacklevel=3)
         vecs = np.ascontiguousarray(vecs[keep])
-        words = [w for w, k in zip(words, keep.tolist()) if k]
-    return Vectors(words, vecs, copy=False)
-
-
-def _first_occurrences(words):
-    """None when the words are unique, else a bool mask of each word's first occurrence."""
-    if len(set(words)) == len(words):
-        return None
-    first = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
-    idx = np.fromiter(map(first.__getitem__, words), np.int64, len(words))
-    return idx == np.arange(len(words))
+        words = list(itertools.compress(words, keep.tolist()))
+        key_to_index = dict(zip(words, range(len(words))))
+    return Vectors._trusted(words, vecs, key_to_index)
 
 
 # -- writing --------------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ def pca_2d(x):
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"need a 2-D array of vectors, got shape {x.shape}")
-    xc = x - x.mean(axis=0)
     if x.shape[0] == 0:
         return np.zeros((0, 2))
+    xc = x - x.mean(axis=0)
     _, _, vt = np.linalg.svd(xc, full_matrices=False)
     axes = vt[:2]
     # deterministic signs (an SVD's are arbitrary)

@@ -3,11 +3,11 @@
 ``PE[p, 2i] = sin(p / base^(2i/d))``, ``PE[p, 2i+1] = cos(p / base^(2i/d))``.
 
 The usual float32 formula (``np.sin(pos * div)`` in NumPy or torch) rounds the angle ``p * w`` to
-float32 before taking the sine, so at position 2^20 its entries are off by up to ~1e-3..1e-2. The
-C kernel here works in double and rounds once: every entry is within 2e-7 of the float64 formula
-at every position up to 2^20 (and far beyond), and it needs no sin/cos per element (an angle-
-addition walk re-anchored with libm every 256 positions, csrc/kernels/positional.c), so it is
-also several times faster than the NumPy formula.
+float32 before taking the sine, so near position 2^20 its entries are off by up to ~0.1. The C
+kernel here works in double and rounds once: every entry is within 2e-7 of the float64 formula at
+every position up to 2^20 (and to ~2^29, where the double rounding of ``p * w`` itself reaches
+6e-8). It needs no sin/cos per element (an angle-addition walk re-anchored with libm every 256
+positions, csrc/kernels/positional.c), so it is also several times faster than that formula.
 """
 import threading
 
@@ -113,7 +113,7 @@ class PositionalEncoding:
         True
     """
 
-    def __init__(self, dim, max_len=4096, *, base=10000.0, layout="interleaved",
+    def __init__(self, dim, max_len=4096, base=10000.0, layout="interleaved", *,
                  exponent="2i/d", dtype=np.float32):
         self.dim = _check_int("dim", dim, 0)
         max_len = _check_int("max_len", max_len, 0)
@@ -149,6 +149,21 @@ class PositionalEncoding:
                 new.flags.writeable = False
                 self._table = table = new
         return table
+
+    def __getstate__(self):
+        # the lock cannot be pickled, and the table is cheaper to recompute than to store
+        state = self.__dict__.copy()
+        del state["_lock"]
+        state["_table"] = self._table.shape[0]
+        return state
+
+    def __setstate__(self, state):
+        n = state.pop("_table")
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        table = self._compute(0, n, None)
+        table.flags.writeable = False
+        self._table = table
 
     @property
     def max_len(self):

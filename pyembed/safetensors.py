@@ -105,8 +105,9 @@ def load_safetensors(path, name=None, *, dtype=np.float32):
     ``name=None`` picks the token-embedding table: the tensor whose name ends in
     ``word_embeddings.weight`` (BERT) or ``embed_tokens.weight`` (Llama, Mistral, ...), with or
     without a model prefix (else the only 2-D tensor). F32/F16/BF16/F64 become ``dtype``
-    (float32 by default; ``dtype=None`` keeps integer tensors as stored). The data is
-    memory-mapped copy-on-write: an F32 tensor read as float32 is not copied.
+    (float32 by default; ``None`` keeps the stored type, BF16 as float32); integer and bool
+    tensors come as stored. The data is memory-mapped copy-on-write: an F32 tensor read as
+    float32 is not copied (and writing to it never changes the file).
 
     Example:
         >>> import numpy as np, pyembed, tempfile, os
@@ -132,10 +133,7 @@ def load_safetensors(path, name=None, *, dtype=np.float32):
         raw = (raw.astype(np.uint32) << 16).view(np.float32)
     if dtype is None or st_dtype not in _FLOATS:
         return raw
-    out = raw.astype(dtype, copy=False)
-    if out.dtype.byteorder not in ("=", "|") and out.dtype.byteorder != np.dtype(dtype).byteorder:
-        out = out.astype(np.dtype(dtype).newbyteorder("="))
-    return out
+    return raw.astype(dtype, copy=False)  # native byte order: a no-op for F32 on x86/arm
 
 
 def save_safetensors(path, tensors, metadata=None):

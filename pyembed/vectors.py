@@ -3,7 +3,8 @@
 Queries follow gensim 4's arithmetic step for step (same neighbours in the same order, same
 scores), vectorised: one BLAS matrix-vector (or, batched, matrix-matrix) product against the raw
 vectors divided by cached row norms -- the normalised matrix is never materialised -- and
-``argpartition`` for the top k.
+``argpartition`` for the top k (batched queries: a C top-k that divides by the norms as it
+scans, csrc/kernels/topk.c).
 """
 import itertools
 import math
@@ -11,6 +12,8 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+
+from . import _core
 
 __all__ = ["Vectors"]
 
@@ -28,20 +31,14 @@ def _unitvec(vec):
 
 def _top(x, topn):
     """gensim.matutils.argsort(x, topn, reverse=True): indices of the topn largest, ordered
-    (the same NumPy calls, so ties come out in the same order). Rows of a 2-D x each."""
+    (the same NumPy calls, so equal scores come out in the same order as gensim's)."""
     x = -x
     if topn <= 0:
-        return np.zeros(x.shape[:-1] + (0,), np.int64)
-    if x.ndim == 1:
-        if topn >= x.size:
-            return np.argsort(x)[:topn]
-        part = np.argpartition(x, topn)[:topn]
-        return part.take(np.argsort(x.take(part)))
-    if topn >= x.shape[-1]:
-        return np.argsort(x, axis=-1)[..., :topn]
-    part = np.argpartition(x, topn, axis=-1)[..., :topn]
-    order = np.argsort(np.take_along_axis(x, part, axis=-1), axis=-1)
-    return np.take_along_axis(part, order, axis=-1)
+        return np.zeros(0, np.int64)
+    if topn >= x.size:
+        return np.argsort(x)[:topn]
+    part = np.argpartition(x, topn)[:topn]
+    return part.take(np.argsort(x.take(part)))
 
 
 def _ensure_list(value):
@@ -97,6 +94,17 @@ class Vectors:
         self.vectors = np.array(arr, order="C", copy=True) if copy else np.ascontiguousarray(arr)
         self.norms = None
 
+    @classmethod
+    def _trusted(cls, keys, vectors, key_to_index):
+        """Wrap already-checked parts (the loaders: unique keys, 2-D float C-contiguous
+        vectors, key_to_index built from keys) without building the dict again."""
+        obj = cls.__new__(cls)
+        obj.index_to_key = keys
+        obj.key_to_index = key_to_index
+        obj.vectors = vectors
+        obj.norms = None
+        return obj
+
     # -- basics ------------------------------------------------------------------------------------
     @property
     def vector_size(self):
@@ -128,7 +136,10 @@ class Vectors:
     def _indices(self, keys):
         """Rows of many keys at once (KeyError naming the first missing one)."""
         get = self.key_to_index.get
-        idx = np.fromiter(map(lambda k: get(k, -1) if _hashable(k) else -1, keys), np.int64)
+        try:
+            idx = np.fromiter(map(get, keys, itertools.repeat(-1)), np.int64, len(keys))
+        except TypeError:  # an unhashable key (a vector): not a word
+            idx = np.fromiter(map(lambda k: get(k, -1) if _hashable(k) else -1, keys), np.int64)
         bad = np.flatnonzero(idx < 0)
         for b in bad.tolist():  # only keys that are not words: ints as row numbers
             idx[b] = self.get_index(keys[b])
@@ -286,9 +297,10 @@ class Vectors:
 
     def most_similar_batch(self, queries, topn=10, restrict_vocab=None):
         """``most_similar`` for many single queries (keys or vectors, or a 2-D array of vectors)
-        with one matrix-matrix product: a list with one ``[(key, score), ...]`` per query, the
-        query key itself left out. Scores equal the one-at-a-time ones to float32 rounding (a
-        matrix product sums in another order than a matrix-vector one)."""
+        with one matrix-matrix product and a C top-k: a list with one ``[(key, score), ...]``
+        per query, the query key itself left out. Scores equal the one-at-a-time ones to
+        float32 rounding (a matrix product sums in another order than a matrix-vector one);
+        equal scores are ordered by row (gensim leaves their order to NumPy's sort)."""
         if isinstance(topn, Integral) and topn < 1:
             return [[] for _ in range(len(queries))]
         m, own = self._query_matrix(queries)
@@ -301,10 +313,9 @@ class Vectors:
         chunk = max(1, min(len(m), (64 << 20) // max(1, 4 * V.shape[0])))
         itk = self.index_to_key
         for a in range(0, len(m), chunk):
-            qs = m[a:a + chunk]
-            D = (V @ qs.T.astype(V.dtype, copy=False)).T / norms  # (chunk, rows)
-            best = _top(D, min(k, D.shape[1]))
-            scores = np.take_along_axis(D, best, axis=1)
+            # (chunk, rows) dot products; the C top-k divides by the norms as it scans
+            P = m[a:a + chunk].astype(V.dtype, copy=False) @ V.T
+            best, scores = _core.topk(P, min(k, P.shape[1]), scale=norms)
             for j, (b_row, s_row) in enumerate(zip(best.tolist(), scores.tolist())):
                 me = int(own[a + j])
                 res = [(itk[i + lo], float(s)) for i, s in zip(b_row, s_row) if i + lo != me]
@@ -404,7 +415,7 @@ class Vectors:
         ok_keys = self.index_to_key[:restrict_vocab]
         rng = range(len(ok_keys) - 1, -1, -1)
         if case_insensitive:  # reversed: the first (most frequent) spelling wins, as gensim
-            return dict(zip((k.upper() for k in reversed(ok_keys)), rng))
+            return dict(zip(map(str.upper, reversed(ok_keys)), rng))
         return dict(zip(reversed(ok_keys), rng))
 
     def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True,
@@ -469,15 +480,14 @@ class Vectors:
         V, norms = self.vectors[:hi], self.norms[:hi]
         # the canonical (first-spelling) id of every searched row, for the case-insensitive test
         keys = self.index_to_key[:hi]
-        canon = np.fromiter(((ok_vocab.get(k.upper() if case_insensitive else k, -1)) for k in keys),
-                            np.int64, len(keys))
+        spelled = map(str.upper, keys) if case_insensitive else iter(keys)
+        canon = np.fromiter(map(ok_vocab.get, spelled, itertools.repeat(-1)), np.int64, len(keys))
         k = min(5 + 3, hi)
         ok = np.zeros(len(quads), bool)
         chunk = max(1, (64 << 20) // max(1, 4 * hi))
         for s in range(0, len(quads), chunk):
             sl = slice(s, s + chunk)
-            D = (V @ mean[sl].T.astype(V.dtype, copy=False)).T / norms
-            best = _top(D, k)  # (q, 8)
+            best, _ = _core.topk(mean[sl].astype(V.dtype, copy=False) @ V.T, k, scale=norms)
             qa, qb, qc, qe = a[sl, None], b[sl, None], c[sl, None], e[sl, None]
             # most_similar drops the three query rows, then keeps 5
             keep = (best != qa) & (best != qb) & (best != qc)

@@ -7,6 +7,7 @@ given. Encoding and decoding are single C-level passes (``map`` over dict lookup
 ``np.fromiter``), no Python loop per token.
 """
 import collections
+import itertools
 import os
 
 import numpy as np
@@ -129,8 +130,8 @@ class Vocab:
         get = self.key_to_index.get
         if self.unk_id is not None:
             unk = self.unk_id
-            return np.fromiter(map(lambda t: get(t, unk), tokens), np.int64, len(tokens))
-        ids = np.fromiter(map(lambda t: get(t, -1), tokens), np.int64, len(tokens))
+            return np.fromiter(map(get, tokens, itertools.repeat(unk)), np.int64, len(tokens))
+        ids = np.fromiter(map(get, tokens, itertools.repeat(-1)), np.int64, len(tokens))
         if len(ids) and ids.min() < 0:
             pos = int(np.flatnonzero(ids < 0)[0])
             raise KeyError(f"token {tokens[pos]!r} at position {pos} is not in the vocabulary "

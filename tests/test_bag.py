@@ -219,3 +219,27 @@ def test_from_pretrained_and_frozen():
     bag.backward(np.ones((1, 3), np.float32))   # frozen: no gradient
     assert bag.grad is None
     assert isinstance(bag, pyembed.Embedding) and bag.parameters() == [bag]
+
+
+def test_concurrent_backward_from_python_threads():
+    # the table's lock serialises the writers: small integer gradients sum exactly in any order
+    import threading
+
+    bag = pyembed.EmbeddingBag(50, 32, "sum", seed=10)
+    ids = rng.integers(0, 50, (64, 8))
+    bag(ids)
+    g = rng.integers(-3, 4, (64, 32)).astype(np.float32)
+
+    def work():
+        for _ in range(20):
+            pyembed._core.bag_backward(bag.table, ids.reshape(-1), np.arange(65) * 8, g, None, None, 0, -1)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    want = np.zeros((50, 32), np.float64)
+    np.add.at(want, ids.reshape(-1), np.repeat(g, 8, axis=0).astype(np.float64))
+    assert np.array_equal(bag.grad, (80 * want).astype(np.float32))
+    assert list(bag.touched) == sorted(set(ids.reshape(-1).tolist()))

@@ -62,6 +62,17 @@ def test_large_streamed_output_and_threads(threads):
         assert np.array_equal(inp(ids), want)
 
 
+@pytest.mark.parametrize("positional", ["learned", None])
+def test_large_streamed_output_float64(positional):
+    inp = pyembed.InputEmbedding(300, 256, max_len=512, positional=positional, scale=0.75,
+                                 dtype=np.float64, seed=4)
+    ids = rng.integers(0, 300, (4, 512))
+    want = inp.token.weight[ids] * 0.75
+    if positional:
+        want = want + inp.position.weight
+    assert np.array_equal(inp(ids), want)
+
+
 def test_out_argument_and_errors():
     inp = pyembed.InputEmbedding(10, 4, max_len=8, seed=0)
     out = np.empty((2, 3, 4), np.float32)
@@ -266,3 +277,38 @@ def test_one_hot_matches_torch():
 def test_one_hot_errors(ids, n, exc):
     with pytest.raises(exc):
         pyembed.one_hot(ids, n)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned", None])
+def test_pickle_round_trip(positional):
+    import pickle
+
+    inp = pyembed.InputEmbedding(20, 6, max_len=10, positional=positional, seed=0)
+    ids = np.array([[1, 2, 3]])
+    inp(ids, start=12 if positional == "sinusoidal" else 0)   # grows the sinusoidal cache
+    back = pickle.loads(pickle.dumps(inp))
+    assert np.array_equal(back(ids), inp(ids))
+    if positional == "sinusoidal":
+        assert back.position.max_len == inp.position.max_len
+        assert not back.position.table.flags.writeable
+    bag = pyembed.EmbeddingBag(5, 3, "max", seed=1)
+    bag([[1, 2]])
+    assert np.array_equal(pickle.loads(pickle.dumps(bag))([[1, 2]]), bag([[1, 2]]))
+
+
+def test_parameters_feed_an_optimizer():
+    optim = pytest.importorskip("pyembed.optim")
+    inp = pyembed.InputEmbedding(30, 8, max_len=16, positional="learned", seed=0)
+    bag = pyembed.EmbeddingBag(20, 8, "mean", seed=1)
+    opt = optim.Adam(inp.parameters() + bag.parameters(), lr=1e-2)
+    ids = np.array([[1, 2, 3], [4, 5, 6]])
+    before = [p.weight.copy() for p in inp.parameters() + bag.parameters()]
+    x = inp(ids)
+    inp.backward(ids, np.ones_like(x))
+    b = bag([[1, 2], [3, 4]])
+    bag.backward(np.ones_like(b))
+    opt.step()
+    after = [p.weight for p in inp.parameters() + bag.parameters()]
+    for w0, w1 in zip(before, after):
+        assert not np.array_equal(w0, w1)
+    assert np.array_equal(before[0][7:], after[0][7:])   # untouched token rows keep their values

@@ -116,3 +116,36 @@ def test_tables_are_freed(n_table):
         del t, w
     gc.collect()
     assert UNDER_ASAN or rss_bytes() - rss0 < 32 * 2**20
+
+
+def test_pooled_outputs_are_independent_and_bounded():
+    """Large lookup outputs come from a cache of recycled buffers (csrc/py/pool.c): a live output is
+    never handed out twice, a recycled one is fully overwritten, and the cache is bounded."""
+    from pyembed import _core
+    rng = np.random.default_rng(0)
+    t = Table(5000, 256)
+    t.weight = rng.standard_normal((5000, 256))
+    W = t.weight.copy()
+    ids = [rng.integers(0, 5000, n) for n in (1024, 2048, 1500, 4096)]  # 1 MiB to 4 MiB outputs
+    live = [t.lookup(i) for i in ids]
+    for a in range(4):
+        for b in range(a):
+            assert not np.shares_memory(live[a], live[b])
+    for rnd in range(12):
+        k = rnd % 4
+        live[k] = None  # its buffer goes back to the cache ...
+        live[k] = t.lookup(ids[(k + 1) % 4][: ids[k].size])  # ... and is reused, overwritten
+        np.testing.assert_array_equal(live[k], W[ids[(k + 1) % 4][: ids[k].size]])
+        for j in range(4):
+            if j != k:
+                assert not np.shares_memory(live[k], live[j])
+    for j in range(4):  # every earlier output is still intact
+        np.testing.assert_array_equal(live[j], W[ids[(j + 1) % 4][: ids[j].size]])
+    rss0 = rss_bytes()
+    for n in range(1024, 3072, 16):  # 128 sizes, 1-3 MiB each: the cache must stay bounded
+        t.lookup(ids[3][:n])
+    assert UNDER_ASAN or rss_bytes() - rss0 < 64 * 2**20  # 8 slots of <= 3 MiB, not 256 MiB
+    del live
+    gc.collect()
+    assert _core.release_memory() > 0
+    assert _core.release_memory() == 0

@@ -188,3 +188,60 @@ def test_positional_encoding_argument_errors():
         pyembed.PositionalEncoding(6, dtype=np.float16)
     with pytest.raises(ValueError, match="layout"):
         pyembed.PositionalEncoding(6, layout="x")
+
+
+# ---- references and memory: the area's C entry points, success and error paths ------------------
+
+def test_no_reference_leaks_and_inputs_unchanged():
+    import gc
+    import sys
+
+    core = pyembed._core
+    t = pyembed.Table(16, 8)
+    t.weight = np.random.default_rng(0).standard_normal((16, 8))
+    ids = np.array([[1, 2, 3], [4, 5, 6]])
+    ids_bad = np.array([1, 16])
+    P = np.ones((3, 8), np.float32)
+    x = np.random.default_rng(1).standard_normal((2, 3, 8)).astype(np.float32)
+    x0 = x.copy()
+    pos = np.array([5, 9, 2])
+    out = np.empty((2, 3, 8), np.float32)
+    flat = ids.reshape(-1)
+    off = np.array([0, 2, 6])
+    g = np.ones((2, 8), np.float32)
+    psw = np.ones(6, np.float32)
+    inputs = [t, ids, ids_bad, P, x, pos, out, flat, off, g, psw]
+
+    def one_round():
+        core.sinusoidal(4, 6)
+        core.sinusoidal(4, 6, 0, 10000.0, True, 1, np.float64)
+        core.embed_positions(t, ids, P, 2.0)
+        core.embed_positions(t, ids, None, 2.0, out)
+        core.rope(x, pos)
+        core.rope(x, None, 10000.0, True, True, out)
+        o, am = core.bag_forward(t, flat, off, None, 2, -1)
+        core.bag_backward(t, flat, off, g, None, am, 2, -1)
+        core.bag_forward(t, flat, off, psw, 0, 3)
+        core.bag_backward(t, flat, off, g, psw, None, 0, 3)
+        core.bag_psw_grad(t, flat, off, g, -1)
+        for fn, args in ((core.sinusoidal, (-1, 4)), (core.embed_positions, (t, ids_bad, None, 1.0)),
+                         (core.embed_positions, (t, ids, P[:2], 1.0)), (core.rope, (x, pos[:2])),
+                         (core.rope, (x, pos, -1.0)), (core.bag_forward, (t, flat, off[::-1], None, 0, -1)),
+                         (core.bag_forward, (t, flat, off, psw, 1, -1)),
+                         (core.bag_backward, (t, flat, off, g[:1], None, None, 0, -1)),
+                         (core.bag_backward, (t, flat, off, g, None, None, 2, -1))):
+            try:
+                fn(*args)
+            except (ValueError, IndexError, OverflowError, TypeError):
+                pass
+            else:
+                raise AssertionError(f"{fn.__name__}{args!r} did not raise")
+
+    one_round()
+    gc.collect()
+    before = [sys.getrefcount(a) for a in inputs]
+    for _ in range(1000):
+        one_round()
+    gc.collect()
+    assert [sys.getrefcount(a) for a in inputs] == before
+    assert np.array_equal(x, x0)

@@ -499,3 +499,48 @@ def test_lookup_with_max_norm_errors_change_nothing(kwargs, exc):
     with pytest.raises(exc):
         t.lookup(args.pop("ids"), **args)
     assert_unchanged(t, snap)
+
+
+# ---- inputs that alias the buffers a call writes ---------------------------------------------
+# An integer view of out/grad/weight used as ids would be rewritten mid-call (ids out of range:
+# a crash before the fix); grad_output aliasing grad must be read as it was (np.add.at).
+
+def test_ids_aliasing_out():
+    t = Table(4, 2, np.float64)
+    t.weight = np.ones((4, 2))
+    out = np.zeros((1000, 2))
+    ids = out.reshape(-1)[:1000].view(np.int64)  # all 0; rows of 1.0 written over them
+    t.lookup(ids, out=out)
+    assert (out == 1.0).all()
+
+
+@pytest.mark.parametrize("n,dim", [(2000, 2), (40000, 8)])  # serial and parallel-sized
+def test_ids_aliasing_grad(n, dim):
+    t = Table(n, dim, np.float64)
+    t.backward([0], np.zeros((1, dim)))
+    ids = t.grad.reshape(-1)[:n].view(np.int64)  # all 0 when read
+    t.backward(ids, np.ones((n, dim)))
+    np.testing.assert_array_equal(t.grad[0], np.full(dim, float(n)))
+    assert not t.grad[1:].any()
+    np.testing.assert_array_equal(t.touched, [0])
+
+
+def test_grad_output_aliasing_grad_reads_the_old_values():
+    t = Table(4, 2)
+    t.backward([0, 1, 2, 3], np.arange(8, dtype=np.float32).reshape(4, 2))
+    expect = t.grad.copy()
+    np.add.at(expect, [1, 0, 1], t.grad[:3].copy())
+    t.backward([1, 0, 1], t.grad[:3])
+    np.testing.assert_array_equal(t.grad, expect)
+
+
+def test_ids_aliasing_weight_with_max_norm():
+    t = Table(3, 2, np.float64)
+    w = t.weight
+    w[0] = 0.5
+    w.reshape(-1)[2:4].view(np.int64)[:] = 1  # row 1 holds the bits of ids [1, 1]
+    ids = w.reshape(-1)[2:4].view(np.int64)
+    out = t.lookup(ids, max_norm=0.0, norm_type=1.0)  # row 1 (1-norm > 0) is scaled to 0
+    assert not out.any()
+    np.testing.assert_array_equal(t.weight[0], [0.5, 0.5])
+    assert not t.weight[1].any()

@@ -22,45 +22,73 @@
 /* Outputs above this many bytes bypass the cache (as gather.c). */
 #define PE_STREAM_MIN_BYTES ((size_t)4 << 20)
 
-static inline void stream_row(void *dst, const void *src, size_t bytes) {
 #if PE_HAVE_STREAM
-    const __m128i *s = (const __m128i *)src;
-    __m128i *d = (__m128i *)dst;
-    for (size_t v = 0; v < bytes / 16; v++) _mm_stream_si128(d + v, _mm_load_si128(s + v));
-#else
-    memcpy(dst, src, bytes);
-#endif
-}
-
-/* rows lo .. hi of the flattened (nb * seq) output. With `stage` (an aligned row of scratch)
- * each row is computed in L1 and streamed out. */
-#define DEFINE_ROWS(NAME, T)                                                                     \
-    static PE_VEC_CLONES void NAME(T *restrict out, const T *restrict W,                         \
-                                   const int64_t *restrict ids, const T *restrict P, size_t lo,  \
-                                   size_t hi, size_t seq, size_t dim, T scale,                   \
-                                   T *restrict stage) {                                          \
+/* The streamed path: each vector is computed and stored past the cache at once (SSE2, the
+ * baseline: this loop waits on memory, not on arithmetic). Rows are 16-byte multiples and out
+ * is 16-byte aligned (checked by the caller). The same two rounded operations per element as
+ * the plain loop, so the same bits. */
+#define DEFINE_STREAM_ROWS(NAME, T, V, SET1, LOADU, MUL, ADD, STREAM)                            \
+    static void NAME(T *out, const T *W, const int64_t *ids, const T *P, size_t lo, size_t hi,  \
+                     size_t seq, size_t dim, T scale) {                                          \
+        const V s = SET1(scale);                                                                 \
+        const size_t L = 16 / sizeof(T);                                                         \
         for (size_t r = lo; r < hi; r++) {                                                       \
             if (r + PE_PREFETCH_DIST < hi) {                                                     \
                 const T *pf = W + (size_t)ids[r + PE_PREFETCH_DIST] * dim;                       \
-                for (size_t j = 0; j < dim; j += 64 / sizeof(T)) PE_PREFETCH_R(pf + j);         \
+                PE_PREFETCH_R(pf);                                                               \
+                PE_PREFETCH_R(pf + 64 / sizeof(T));                                              \
+            }                                                                                    \
+            const T *w = W + (size_t)ids[r] * dim;                                               \
+            T *o = out + r * dim;                                                                \
+            if (P) {                                                                             \
+                const T *p = P + (r % seq) * dim;                                                \
+                for (size_t j = 0; j < dim; j += L)                                              \
+                    STREAM(o + j, ADD(MUL(LOADU(w + j), s), LOADU(p + j)));                      \
+            } else {                                                                             \
+                for (size_t j = 0; j < dim; j += L) STREAM(o + j, MUL(LOADU(w + j), s));         \
+            }                                                                                    \
+        }                                                                                        \
+        _mm_sfence(); /* each thread orders its own streamed stores */                           \
+    }
+
+DEFINE_STREAM_ROWS(stream_rows_f32, float, __m128, _mm_set1_ps, _mm_loadu_ps, _mm_mul_ps,
+                   _mm_add_ps, _mm_stream_ps)
+DEFINE_STREAM_ROWS(stream_rows_f64, double, __m128d, _mm_set1_pd, _mm_loadu_pd, _mm_mul_pd,
+                   _mm_add_pd, _mm_stream_pd)
+#endif
+
+/* rows lo .. hi of the flattened (nb * seq) output, through the cache */
+#define DEFINE_ROWS(NAME, T)                                                                     \
+    static PE_VEC_CLONES void NAME(T *restrict out, const T *restrict W,                         \
+                                   const int64_t *restrict ids, const T *restrict P, size_t lo,  \
+                                   size_t hi, size_t seq, size_t dim, T scale) {                 \
+        for (size_t r = lo; r < hi; r++) {                                                       \
+            if (r + PE_PREFETCH_DIST < hi) {                                                     \
+                const T *pf = W + (size_t)ids[r + PE_PREFETCH_DIST] * dim;                       \
+                PE_PREFETCH_R(pf);                                                               \
+                PE_PREFETCH_R(pf + 64 / sizeof(T));                                              \
             }                                                                                    \
             const T *restrict w = W + (size_t)ids[r] * dim;                                      \
-            T *restrict o = stage ? stage : out + r * dim;                                       \
+            T *restrict o = out + r * dim;                                                       \
             if (P) {                                                                             \
                 const T *restrict p = P + (r % seq) * dim;                                       \
                 for (size_t j = 0; j < dim; j++) o[j] = w[j] * scale + p[j];                     \
             } else {                                                                             \
                 for (size_t j = 0; j < dim; j++) o[j] = w[j] * scale;                            \
             }                                                                                    \
-            if (stage) stream_row(out + r * dim, stage, dim * sizeof(T));                        \
         }                                                                                        \
-        if (stage) PE_SFENCE(); /* each thread orders its own streamed stores */                \
     }
 
-DEFINE_ROWS(rows_f32, float)
-DEFINE_ROWS(rows_f64, double)
+DEFINE_ROWS(embed_rows_f32, float)
+DEFINE_ROWS(embed_rows_f64, double)
 
-#define DEFINE_EMBED_POS(NAME, T, ROWS)                                                          \
+#if PE_HAVE_STREAM
+#define PE_STREAM_CALL(SROWS, ...) SROWS(__VA_ARGS__)
+#else
+#define PE_STREAM_CALL(SROWS, ...) ((void)0)
+#endif
+
+#define DEFINE_EMBED_POS(NAME, T, ROWS, SROWS)                                                   \
     int NAME(T *out, const T *W, const int64_t *ids, const T *P, size_t nb, size_t seq,         \
              size_t dim, T scale) {                                                              \
         size_t n = pe_mul_size(nb, seq);                                                         \
@@ -71,22 +99,17 @@ DEFINE_ROWS(rows_f64, double)
         const int stream = PE_HAVE_STREAM && total >= PE_STREAM_MIN_BYTES &&                     \
                            row_bytes % 16 == 0 && (uintptr_t)out % 16 == 0;                      \
         int nt = pe_threads_for(total * 2, n);                                                   \
-        size_t stride = (row_bytes + 63) / 64 * 64;                                              \
-        char *stage = NULL;                                                                      \
-        if (stream) {                                                                            \
-            stage = (char *)pe_aligned_calloc(pe_mul_size((size_t)nt, stride));                  \
-            if (!stage) return PE_ERR_NOMEM;                                                     \
-        }                                                                                        \
         (void)nt;                                                                                \
-        PE_OMP_FOR_NT                                                                            \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))                    \
         for (int t = 0; t < nt; t++) {                                                           \
             size_t lo = n * (size_t)t / (size_t)nt, hi = n * (size_t)(t + 1) / (size_t)nt;       \
-            ROWS(out, W, ids, P, lo, hi, seq, dim, scale,                                        \
-                 stage ? (T *)(stage + (size_t)t * stride) : NULL);                              \
+            if (stream)                                                                          \
+                PE_STREAM_CALL(SROWS, out, W, ids, P, lo, hi, seq, dim, scale);                  \
+            else                                                                                 \
+                ROWS(out, W, ids, P, lo, hi, seq, dim, scale);                                   \
         }                                                                                        \
-        pe_aligned_free(stage);                                                                  \
         return PE_OK;                                                                            \
     }
 
-DEFINE_EMBED_POS(pe_embed_positions_f32, float, rows_f32)
-DEFINE_EMBED_POS(pe_embed_positions_f64, double, rows_f64)
+DEFINE_EMBED_POS(pe_embed_positions_f32, float, embed_rows_f32, stream_rows_f32)
+DEFINE_EMBED_POS(pe_embed_positions_f64, double, embed_rows_f64, stream_rows_f64)

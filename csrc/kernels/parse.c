@@ -26,10 +26,6 @@
 #define PE_HAVE_LOCALE_T 1
 #endif
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 /* ---------------------------------------------------------------------------------------------
  * the "C" locale, so that a user's setlocale(LC_NUMERIC, "de_DE") changes nothing */
 #ifdef PE_HAVE_LOCALE_T
@@ -180,8 +176,10 @@ static int parse_line_backward(float *o32, double *o64, int64_t *wend, const cha
 static int parse_line(float *o32, double *o64, int64_t *wend, const char *buf, int64_t start,
                       int64_t end, size_t d, pe_parse_error *e) {
     const char *p = buf + start, *le = buf + end;
-    const char *sp = memchr(p, ' ', (size_t)(le - p));
-    if (!sp) sp = le;
+    /* the word ends at the first ' ' (gensim's split(" ")) or '\t' (tab-separated files; a
+     * word with a tab inside still comes out whole through the backward pass below) */
+    const char *sp = p;
+    while (sp < le && *sp != ' ' && *sp != '\t') sp++;
     *wend = (int64_t)(sp - buf);
     p = sp;
     size_t k = 0;
@@ -265,9 +263,7 @@ static int parse_text(float *o32, double *o64, int64_t *word_end, const char *bu
     size_t bytes = (size_t)(ends[n - 1] - starts[0]);
     int nt = pe_threads_for(bytes, n / 64 + 1);
     (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 512) reduction(min : first_bad) if (nt > 1)
-#endif
+    PE_OMP(omp parallel for num_threads(nt) schedule(dynamic, 512) reduction(min : first_bad) if (nt > 1))
     for (int64_t i = 0; i < (int64_t)n; i++) {
         if (first_bad <= i) continue; /* this thread already failed earlier */
         pe_parse_error e;
@@ -379,8 +375,100 @@ size_t pe_format_text_bound(const int64_t *wstart, const int64_t *wend, size_t n
     return total;
 }
 
+/* Digits c (no trailing zeros, nd of them) times 10^(X - nd + 1), %g style: positional for
+ * -4 <= X < 16 (as NumPy prints float32), else d.ddde[+-]XX. */
+static int write_decimal(char *o, int neg, uint64_t c, int X) {
+    char dig[24];
+    int nd = 0;
+    while (c >= 10 && c % 10 == 0) c /= 10;
+    char rev[24];
+    do {
+        rev[nd++] = (char)('0' + (int)(c % 10));
+        c /= 10;
+    } while (c);
+    for (int i = 0; i < nd; i++) dig[i] = rev[nd - 1 - i];
+    char *p = o;
+    if (neg) *p++ = '-';
+    if (X >= -4 && X < 16) {
+        if (X < 0) {
+            *p++ = '0';
+            *p++ = '.';
+            for (int i = 0; i < -X - 1; i++) *p++ = '0';
+            memcpy(p, dig, (size_t)nd);
+            p += nd;
+        } else if (X >= nd - 1) {
+            memcpy(p, dig, (size_t)nd);
+            p += nd;
+            for (int i = 0; i < X - nd + 1; i++) *p++ = '0';
+        } else {
+            memcpy(p, dig, (size_t)X + 1);
+            p += X + 1;
+            *p++ = '.';
+            memcpy(p, dig + X + 1, (size_t)(nd - X - 1));
+            p += nd - X - 1;
+        }
+    } else {
+        *p++ = dig[0];
+        if (nd > 1) {
+            *p++ = '.';
+            memcpy(p, dig + 1, (size_t)nd - 1);
+            p += nd - 1;
+        }
+        *p++ = 'e';
+        *p++ = X < 0 ? '-' : '+';
+        int ax = X < 0 ? -X : X;
+        if (ax >= 100) *p++ = (char)('0' + ax / 100);
+        *p++ = (char)('0' + (ax / 10) % 10);
+        *p++ = (char)('0' + ax % 10);
+    }
+    return (int)(p - o);
+}
+
+/* double of c * 10^e, exactly rounded (Clinger: c <= 2^53, |e| <= 22); 0 if out of range. */
+static inline int exact_scaled(uint64_t c, int e, double *out) {
+    if (c > ((uint64_t)1 << 53) || e < -22 || e > 22) return 0;
+    *out = e < 0 ? (double)c / k_pow10[-e] : (double)c * k_pow10[e];
+    return 1;
+}
+
+/* Shortest float32 decimal without printf: for p = 1..9 digits, c = round(|f| * 10^(p-1-E)),
+ * kept when c * 10^(E-p+1) reads back (as np.float32(str) does) to f. The product may round
+ * the wrong way near a half, which only costs a digit: every candidate is checked. Returns 0
+ * when |f| is outside the exactly-scalable range (the caller then uses printf). */
+static int format_f32_fast(char *o, float f) {
+    double a = fabs((double)f);
+    if (!(a >= 1e-13 && a < 1e21)) return 0;
+    int E = (int)floor(log10(a));
+    double c9;
+    int k = 8 - E;
+    if (k < -22 || k > 22) return 0;
+    c9 = nearbyint(k < 0 ? a / k_pow10[-k] : a * k_pow10[k]);
+    if (c9 >= 1e9) E++;
+    else if (c9 < 1e8) E--;
+    for (int p = 1; p <= 9; p++) {
+        k = p - 1 - E;
+        if (k < -22 || k > 22) return 0;
+        double cd = nearbyint(k < 0 ? a / k_pow10[-k] : a * k_pow10[k]);
+        uint64_t c = (uint64_t)cd;
+        int X = E;
+        if (c >= (uint64_t)k_pow10[p]) { /* rounded up to the next power of ten */
+            c /= 10;
+            X++;
+        }
+        if (c == 0) continue;
+        double back;
+        if (!exact_scaled(c, X - p + 1, &back)) return 0;
+        if ((float)back == (float)a) return write_decimal(o, signbit(f) != 0, c, X);
+    }
+    return 0;
+}
+
 /* Shortest "%.{p}g" that reads back (through parse_number) to the same bits. */
 static int format_value(char *o, double v, int is64) {
+    if (!is64 && v != 0.0 && isfinite(v)) {
+        int k = format_f32_fast(o, (float)v);
+        if (k > 0) return k;
+    }
     if (isnan(v)) {
         memcpy(o, "nan", 3);
         return 3;
@@ -433,17 +521,13 @@ static int format_text(char *dst, size_t *written, const char *words, const int6
     int bad = 0;
     int nt = pe_threads_for(pe_mul_size(n, d) * 64, n);
     (void)nt;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1) reduction(| : bad)
-#endif
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1) reduction(| : bad))
     {
 #ifdef PE_HAVE_LOCALE_T
         locale_t loc = c_locale(), old = (locale_t)0;
         if (loc != (locale_t)0) old = uselocale(loc);
 #endif
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 64)
-#endif
+        PE_OMP(omp for schedule(dynamic, 64))
         for (int64_t ii = 0; ii < (int64_t)n; ii++) {
             size_t i = (size_t)ii;
             char *o = dst + off[i];

@@ -41,8 +41,8 @@ typedef struct {
 int pe_index_lines(int64_t *starts, int64_t *ends, const char *buf, size_t len, size_t max_rows,
                    size_t *nrows, size_t *consumed);
 
-/* Parse rows "word v1 ... vd": the word is the bytes before the first ' ' (as gensim splits),
- * then exactly d numbers separated by runs of ' '/'\t'. If the line has a field that is not a
+/* Parse rows "word v1 ... vd": the word is the bytes before the first ' ' (as gensim splits)
+ * or '\t', then exactly d numbers separated by runs of ' '/'\t'. If the line has a field that is not a
  * number, the last d fields are tried as the numbers and everything before them as the word
  * (GloVe 840B has words with spaces). Parallel over rows (OpenMP), results independent of the
  * thread count; on failure returns PE_ERR_PARSE with *err describing the first bad row (rows

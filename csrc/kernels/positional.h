@@ -2,7 +2,7 @@
 #define PE_POSITIONAL_H
 #include "common.h"
 
-/* sin / cos of p * w_i for integer positions p, accurate to ~1e-10 absolute up to |p| ~ 2^30,
+/* sin / cos of p * w_i for integer positions p, accurate to ~|p| 2^-53 absolute (1e-10 at 2^20),
  * without a transcendental call per element: within a block of PE_ANGLE_BLOCK positions that
  * starts at a multiple of PE_ANGLE_BLOCK, (sin, cos) is anchored with libm at the block start and
  * rotated forward one position at a time in double (angle addition). A value is therefore a

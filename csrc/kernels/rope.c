@@ -20,10 +20,14 @@ static void build_table(double *cs, double *z, const int64_t *pos, size_t m, siz
                         const double *w, const double *sd, const double *cd, double sgn) {
     for (size_t t = 0; t < m; t++) {
         int64_t p = pos[t];
-        if (t > 0 && p - 1 == pos[t - 1] && pe_angle_block_start(p) == pe_angle_block_start(p - 1))
+        if (t > 0 && p == pos[t - 1]) {
+            /* the same position again (heads sharing a decode step): z already holds it */
+        } else if (t > 0 && p - 1 == pos[t - 1] &&
+                   pe_angle_block_start(p) == pe_angle_block_start(p - 1)) {
             pe_angle_step(z, sd, cd, h); /* the same step the walk from the anchor takes */
-        else
-            pe_angle_seek(z, w, sd, cd, h, p);
+        } else {
+            pe_angle_seek(z, w, sd, cd, h, p); /* anchor + up to 255 steps */
+        }
         double *c = cs + t * 2 * h, *s = c + h;
         for (size_t j = 0; j < h; j++) {
             s[j] = sgn * z[2 * j];
@@ -88,7 +92,7 @@ DEFINE_APPLY(apply_f64, double)
         pe_angle_freqs(w, sd, cd, h, hd, base, PE_EXP_2I_D);                                     \
         const double sgn = inverse ? -1.0 : 1.0;                                                 \
         (void)nt;                                                                                \
-        PE_OMP_FOR_NT                                                                            \
+        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))    \
         for (size_t k = 0; k < ntask; k++) {                                                     \
             int th = 0;                                                                          \
             PE_OMP_THREAD_NUM(th);                                                               \

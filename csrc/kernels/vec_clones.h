@@ -4,8 +4,7 @@
  * clones may use FMA: -ffp-contract=off forbids contraction and no code calls fma(), so every
  * clone computes the same bits.
  *
- * PE_OMP_THREAD_NUM(t): t = omp_get_thread_num() when built with OpenMP, else unchanged.
- * PE_OMP_FOR_NT: `omp parallel for num_threads(nt) schedule(static) if (nt > 1)`, or nothing. */
+ * PE_OMP_THREAD_NUM(t): t = omp_get_thread_num() when built with OpenMP, else unchanged. */
 #ifndef PE_VEC_CLONES_H
 #define PE_VEC_CLONES_H
 
@@ -21,11 +20,8 @@
 #ifdef _OPENMP
 #include <omp.h>
 #define PE_OMP_THREAD_NUM(t) ((t) = omp_get_thread_num())
-/* a parallel for over a variable named nt threads, usable inside macros */
-#define PE_OMP_FOR_NT _Pragma("omp parallel for num_threads(nt) schedule(static) if (nt > 1)")
 #else
 #define PE_OMP_THREAD_NUM(t) ((void)(t))
-#define PE_OMP_FOR_NT
 #endif
 
 #endif

@@ -5,6 +5,7 @@
 #include "positional_glue.h"
 #include "bag.h"
 #include "table.h"
+#include "pool.h"
 
 #include <string.h>
 
@@ -104,10 +105,10 @@ static PyObject *bag_forward(PyObject *mod, PyObject *args) {
     if (convert_psw(psw_obj, t, mode, PyArray_DIM(ids, 0), &psw) < 0) goto fail;
     {
         npy_intp shape[2] = {(npy_intp)nb, (npy_intp)t->dim};
-        out = PyArray_EMPTY(2, shape, t->typenum, 0);
+        out = pe_pool_empty(2, shape, t->typenum);
         if (!out) goto fail;
         if (mode == PE_BAG_MAX) {
-            am = PyArray_EMPTY(2, shape, NPY_INT64, 0);
+            am = pe_pool_empty(2, shape, NPY_INT64);
             if (!am) goto fail;
         }
     }

@@ -10,7 +10,9 @@
 #include "glue_sgns.h"
 #include "rng.h"
 #include "parse_glue.h"
+#include "topk_glue.h"
 #include "pool.h"
+#include "optim.h"
 #include "positional_glue.h"
 
 #include <math.h>
@@ -108,14 +110,18 @@ static PyMethodDef module_functions[] = {
 static PyMethodDef *const glue_tables[] = {
     pe_table_functions,
     pe_parse_functions,
+    pe_topk_functions,
     pe_pool_functions,
     pe_sgns_functions,
+    pe_optim_functions,
     pe_positional_functions,
     pe_bag_functions,
 };
 
 static int module_exec(PyObject *m) {
     if (PyArray_ImportNumPyAPI() < 0) return -1;
+    (void)pe_get_num_threads(); /* reads PYEMBED_NUM_THREADS and registers the fork handler now,
+                                   before any fork can happen */
     pe_module_state *st = (pe_module_state *)PyModule_GetState(m);
     st->TableType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &pe_table_spec, NULL);
     if (!st->TableType) return -1;

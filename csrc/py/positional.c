@@ -6,6 +6,7 @@
 #include "embed_pos.h"
 #include "rope.h"
 #include "table.h"
+#include "pool.h"
 
 #include <math.h>
 #include <string.h>
@@ -23,14 +24,15 @@ static int check_base(double base) {
     return 0;
 }
 
-/* An out= array of the given type and shape, or a new one. New reference or NULL. */
+/* An out= array of the given type and shape, or a new one (large ones recycled through the
+ * output pool: a training loop asks for the same shape every step). New reference or NULL. */
 static PyObject *make_out(PyObject *out_obj, int typenum, int ndim, const npy_intp *shape) {
     if (out_obj && out_obj != Py_None) {
         if (pe_check_out(out_obj, "out", typenum, ndim, shape) < 0) return NULL;
         Py_INCREF(out_obj);
         return out_obj;
     }
-    return PyArray_EMPTY(ndim, shape, typenum, 0);
+    return pe_pool_empty(ndim, shape, typenum);
 }
 
 PyDoc_STRVAR(sinusoidal_doc,
@@ -259,7 +261,7 @@ static PyObject *py_rope(PyObject *mod, PyObject *args, PyObject *kwds) {
         Py_INCREF(out_obj);
         out = out_obj;
     } else {
-        out = PyArray_EMPTY(nd, PyArray_DIMS(x), typenum, 0);
+        out = pe_pool_empty(nd, PyArray_DIMS(x), typenum);
         if (!out) goto fail;
     }
     {

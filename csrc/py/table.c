@@ -195,35 +195,29 @@ static PyObject *get_grad(PeTable *self, void *c) {
 static PyObject *get_touched(PeTable *self, void *c) {
     (void)c;
     npy_intp n = 0;
-    PyArrayObject *out = NULL;
+    int64_t *copy = NULL;
     int rc = PE_OK;
     if (!self->grad) return PyArray_ZEROS(1, &n, NPY_INT64, 0);
-    /* n_touched can only change under the lock, and we hold the GIL: read it under the lock */
+    /* sort and copy under the lock (a backward in another thread may append meanwhile) into a
+     * raw buffer, then build the array with the GIL back */
     Py_BEGIN_ALLOW_THREADS
     PE_TABLE_LOCK(self);
     if (!self->touched_sorted) {
         rc = pe_sort_rows(self->touched, self->n_touched, self->rows);
         if (rc == PE_OK) self->touched_sorted = 1;
     }
-    n = (npy_intp)self->n_touched;
+    if (rc == PE_OK) {
+        n = (npy_intp)self->n_touched;
+        copy = (int64_t *)PyMem_RawMalloc((size_t)(n ? n : 1) * sizeof(int64_t));
+        if (copy) memcpy(copy, self->touched, (size_t)n * sizeof(int64_t));
+        else rc = PE_ERR_NOMEM;
+    }
     PE_TABLE_UNLOCK(self);
     Py_END_ALLOW_THREADS
     if (rc != PE_OK) return pe_raise_kernel_error(rc, "touched"), NULL;
-    out = (PyArrayObject *)PyArray_EMPTY(1, &n, NPY_INT64, 0);
-    if (!out) return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    PE_TABLE_LOCK(self);
-    /* a backward may have run in between: copy at most what we sized for; it is still sorted
-     * only if nothing was added, so re-read under the lock */
-    if ((npy_intp)self->n_touched != n || !self->touched_sorted) rc = PE_ERR_VALUE;
-    else memcpy(PyArray_DATA(out), self->touched, (size_t)n * sizeof(int64_t));
-    PE_TABLE_UNLOCK(self);
-    Py_END_ALLOW_THREADS
-    if (rc != PE_OK) {
-        /* raced with another thread's backward: take the simple route once more */
-        Py_DECREF(out);
-        return get_touched(self, c);
-    }
+    PyArrayObject *out = (PyArrayObject *)PyArray_EMPTY(1, &n, NPY_INT64, 0);
+    if (out) memcpy(PyArray_DATA(out), copy, (size_t)n * sizeof(int64_t));
+    PyMem_RawFree(copy);
     return (PyObject *)out;
 }
 
@@ -270,6 +264,21 @@ static PyGetSetDef table_getset[] = {
 };
 
 /* ---- methods ---------------------------------------------------------------------------- */
+
+/* An input the kernel reads while it writes weight, grad or out must not share their memory: an id
+ * rewritten mid-call would index out of range (a crash), and np.add.at reads grad_output as it was
+ * before the call. The converted inputs are C-contiguous, so [data, data + nbytes) is their extent;
+ * an input overlapping [buf, buf + nb) is replaced by a private copy. 0, or -1 with an exception. */
+static int copy_if_overlaps(PyArrayObject **arr, const void *buf, size_t nb) {
+    const char *b = (const char *)buf, *p = (const char *)PyArray_DATA(*arr);
+    size_t pn = (size_t)PyArray_NBYTES(*arr);
+    if (!b || !nb || !pn || p >= b + nb || b >= p + pn) return 0;
+    PyArrayObject *c = (PyArrayObject *)PyArray_NewCopy(*arr, NPY_CORDER);
+    if (!c) return -1;
+    Py_DECREF(*arr);
+    *arr = c;
+    return 0;
+}
 
 static int parse_padding_idx(PyObject *obj, int64_t rows, int64_t *out) {
     *out = -1;
@@ -365,6 +374,10 @@ static PyObject *table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
         out = pe_pool_empty(nd + 1, shape, self->typenum);
         if (!out) goto fail;
     }
+    if (copy_if_overlaps(&ids, PyArray_DATA((PyArrayObject *)out),
+                         (size_t)PyArray_NBYTES((PyArrayObject *)out)) < 0 ||
+        (max_norm_obj != Py_None && copy_if_overlaps(&ids, self->weight, table_nbytes(self)) < 0))
+        goto fail;
     size_t n = (size_t)PyArray_SIZE(ids);
     size_t row_bytes = (size_t)self->dim * self->itemsize;
     int rc;
@@ -410,6 +423,10 @@ static PyObject *table_renorm(PeTable *self, PyObject *args, PyObject *kwds) {
         return NULL;
     if (check_renorm_args(max_norm, norm_type) < 0) return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
+    if (copy_if_overlaps(&ids, self->weight, table_nbytes(self)) < 0) {
+        Py_DECREF(ids);
+        return NULL;
+    }
     int rc = run_renorm(self, (const int64_t *)PyArray_DATA(ids), (size_t)PyArray_SIZE(ids),
                         max_norm, norm_type);
     Py_DECREF(ids);
@@ -453,6 +470,9 @@ static PyObject *table_backward(PeTable *self, PyObject *args, PyObject *kwds) {
         }
     }
     fresh_grad = self->grad == NULL;
+    if (copy_if_overlaps(&ids, self->grad, table_nbytes(self)) < 0 ||
+        copy_if_overlaps(&g, self->grad, table_nbytes(self)) < 0)
+        goto fail;
     if (pe_table_ensure_grad(self) < 0) goto fail;
     {
         size_t n = (size_t)PyArray_SIZE(ids);

@@ -1,0 +1,156 @@
+/* The body of sgd.c for one element type (see adam_tmpl.h for the pattern). */
+
+typedef struct {
+    T wd, mom, damp1, nlr, sign;
+} FN(sconsts);
+
+static FN(sconsts) FN(make_sconsts)(const pe_sgd_opts *o) {
+    FN(sconsts) k;
+    k.wd = (T)o->weight_decay;
+    k.mom = (T)o->momentum;
+    k.damp1 = (T)(1.0 - o->dampening);
+    k.nlr = (T)(-o->lr);
+    k.sign = o->maximize ? (T)-1 : (T)1;
+    return k;
+}
+
+/* WD (0/1), MOM (0 none, 1 first step, 2 later steps), NEST (0/1): compile-time constants. */
+static inline __attribute__((always_inline)) void
+FN(sspan)(T *restrict p, T *restrict b, const T *restrict g, size_t n, const FN(sconsts) *kp,
+          const int WD, const int MOM, const int NEST) {
+    const FN(sconsts) k = *kp;
+    for (size_t j = 0; j < n; j++) {
+        T gj = g[j] * k.sign;
+        T pj = p[j];
+        if (WD) gj = gj + k.wd * pj;
+        if (MOM) {
+            T bj = MOM == 1 ? gj : b[j] * k.mom + k.damp1 * gj;
+            b[j] = bj;
+            gj = NEST ? gj + k.mom * bj : bj;
+        }
+        p[j] = pj + k.nlr * gj;
+    }
+}
+
+#define PE_SGD_CASE(W, M, N)                                                                    \
+    case (W) * 6 + (M) * 2 + (N):                                                               \
+        FN(sspan)(p, b, g, n, k, W, M, N);                                                      \
+        break;
+
+#define PE_SGD_RUN(NAME, ATTR)                                                                  \
+    ATTR static void NAME(T *p, T *b, const T *g, size_t n, const FN(sconsts) *k, int mode) {   \
+        switch (mode) {                                                                         \
+            PE_SGD_CASE(0, 0, 0) PE_SGD_CASE(0, 1, 0) PE_SGD_CASE(0, 1, 1)                      \
+            PE_SGD_CASE(0, 2, 0) PE_SGD_CASE(0, 2, 1) PE_SGD_CASE(1, 0, 0)                      \
+            PE_SGD_CASE(1, 1, 0) PE_SGD_CASE(1, 1, 1) PE_SGD_CASE(1, 2, 0)                      \
+            PE_SGD_CASE(1, 2, 1)                                                                \
+        default:                                                                                \
+            break;                                                                              \
+        }                                                                                       \
+    }
+
+PE_SGD_RUN(FN(srun_base), )
+#if PE_X86_DISPATCH
+PE_SGD_RUN(FN(srun_avx2), PE_TARGET_AVX2)
+PE_SGD_RUN(FN(srun_avx512), PE_TARGET_AVX512)
+#endif
+
+static void FN(srun)(T *p, T *b, const T *g, size_t n, const FN(sconsts) *k, int mode) {
+#if PE_X86_DISPATCH
+    int level = pe_simd_level();
+    if (level == PE_SIMD_AVX512) {
+        FN(srun_avx512)(p, b, g, n, k, mode);
+        return;
+    }
+    if (level == PE_SIMD_AVX2) {
+        FN(srun_avx2)(p, b, g, n, k, mode);
+        return;
+    }
+#endif
+    FN(srun_base)(p, b, g, n, k, mode);
+}
+#undef PE_SGD_RUN
+#undef PE_SGD_CASE
+
+int FN(pe_sgd)(T *P, T *B, const T *G, const uint8_t *frozen, size_t nrows, size_t dim,
+               const pe_sgd_opts *o) {
+    size_t n = pe_mul_size(nrows, dim);
+    if (n == SIZE_MAX) return PE_ERR_OVERFLOW;
+    const FN(sconsts) k = FN(make_sconsts)(o);
+    const int mode = sgd_mode(o, B != NULL);
+    int nt = pe_threads_for(pe_mul_size(n, (B ? 5 : 3) * sizeof(T)), frozen ? nrows : (n + 63) / 64);
+    (void)nt; /* unused in a serial build */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        size_t t = 0, nth = 1;
+#ifdef _OPENMP
+        t = (size_t)omp_get_thread_num();
+        nth = (size_t)omp_get_num_threads();
+#endif
+        if (frozen) {
+            size_t r = nrows * t / nth, r1 = nrows * (t + 1) / nth;
+            while (r < r1) {
+                while (r < r1 && frozen[r]) r++;
+                size_t s = r;
+                while (r < r1 && !frozen[r]) r++;
+                if (r > s) {
+                    size_t off = s * dim;
+                    FN(srun)(P + off, B ? B + off : NULL, G + off, (r - s) * dim, &k, mode);
+                }
+            }
+        } else {
+            size_t lo = (n / nth * t + n % nth * t / nth) & ~(size_t)15;
+            size_t hi = t + 1 == nth ? n : (n / nth * (t + 1) + n % nth * (t + 1) / nth) & ~(size_t)15;
+            if (hi > lo) FN(srun)(P + lo, B ? B + lo : NULL, G + lo, hi - lo, &k, mode);
+        }
+    }
+    return PE_OK;
+}
+
+int FN(pe_sgd_rows)(T *P, T *B, const T *G, const int64_t *rows, size_t n_list,
+                    const uint8_t *frozen, size_t nrows, size_t dim, const pe_sgd_opts *o) {
+    (void)nrows;
+    const FN(sconsts) k = FN(make_sconsts)(o);
+    const int mode = sgd_mode(o, B != NULL);
+    const size_t row_bytes = dim * sizeof(T);
+    const size_t pf_bytes = row_bytes < 256 ? row_bytes : 256;
+    int nt = pe_threads_for(pe_mul_size(pe_mul_size(n_list, dim), (B ? 5 : 3) * sizeof(T)), n_list);
+    (void)nt; /* unused in a serial build */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+        size_t t = 0, nth = 1;
+#ifdef _OPENMP
+        t = (size_t)omp_get_thread_num();
+        nth = (size_t)omp_get_num_threads();
+#endif
+        size_t lo = n_list * t / nth, hi = n_list * (t + 1) / nth;
+#define PE_SGD_PREFETCH(q)                                                                      \
+    if ((q) + PE_PREFETCH_DIST < hi) {                                                          \
+        size_t pf = (size_t)rows[(q) + PE_PREFETCH_DIST] * dim;                                 \
+        for (size_t c = 0; c < pf_bytes; c += 64) {                                             \
+            PE_PREFETCH_W((const char *)(P + pf) + c);                                          \
+            PE_PREFETCH_R((const char *)(G + pf) + c);                                          \
+            if (B) PE_PREFETCH_W((const char *)(B + pf) + c);                                   \
+        }                                                                                       \
+    }
+        for (size_t i = lo; i < hi; i++) {
+            PE_SGD_PREFETCH(i)
+            size_t r = (size_t)rows[i];
+            if (frozen && frozen[r]) continue;
+            size_t len = 1; /* consecutive unfrozen rows share one span */
+            while (i + len < hi && (size_t)rows[i + len] == r + len && !(frozen && frozen[r + len])) {
+                PE_SGD_PREFETCH(i + len)
+                len++;
+            }
+            size_t off = r * dim;
+            FN(srun)(P + off, B ? B + off : NULL, G + off, len * dim, &k, mode);
+            i += len - 1;
+        }
+#undef PE_SGD_PREFETCH
+    }
+    return PE_OK;
+}

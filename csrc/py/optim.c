@@ -1,0 +1,465 @@
+/* Glue for the optimizer kernels (adam.c, sgd.c, gradnorm.c).
+ *
+ * Every function takes NumPy arrays it updates in place. All arguments are checked before
+ * anything is written: arrays that are written must be exact (C-contiguous, aligned, writeable,
+ * the parameter's dtype and shape; we raise rather than copy, because a copy would silently
+ * not be updated), the gradient must match the parameter, `rows` must be strictly increasing
+ * ids in range (so no two threads ever own the same row), and no two arrays may overlap.
+ * With `table=` given, the table's lock is held around the kernel so that a concurrent
+ * backward on another Python thread cannot interleave. The GIL is released around kernels.
+ */
+#include "optim.h"
+#include "table.h"
+#include "adam.h"
+#include "sgd.h"
+#include "gradnorm.h"
+#include "simd.h"
+
+#include <math.h>
+#include <string.h>
+
+/* An ndarray of the parameter's dtype and shape (or, for the parameter itself, float32/64),
+ * C-contiguous and aligned; writeable when `write`. Borrowed reference in *out. */
+static int check_array(PyObject *obj, const char *name, PyArrayObject *like, int write,
+                       PyArrayObject **out) {
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a numpy.ndarray, got %.200s", name,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyArrayObject *a = (PyArrayObject *)obj;
+    int t = PyArray_TYPE(a);
+    if (like ? t != PyArray_TYPE(like) : (t != NPY_FLOAT32 && t != NPY_FLOAT64)) {
+        if (like)
+            PyErr_Format(PyExc_ValueError, "%s has dtype %S but the parameter has dtype %S", name,
+                         (PyObject *)PyArray_DESCR(a), (PyObject *)PyArray_DESCR(like));
+        else
+            PyErr_Format(PyExc_ValueError, "%s must be float32 or float64, got dtype %S", name,
+                         (PyObject *)PyArray_DESCR(a));
+        return -1;
+    }
+    if (!PyArray_ISNOTSWAPPED(a)) {
+        PyErr_Format(PyExc_ValueError, "%s must be in native byte order", name);
+        return -1;
+    }
+    if (like && (PyArray_NDIM(a) != PyArray_NDIM(like) ||
+                 !PyArray_CompareLists(PyArray_DIMS(a), PyArray_DIMS(like), PyArray_NDIM(a))))
+        return pe_shape_error(name, PyArray_NDIM(a), PyArray_DIMS(a), PyArray_NDIM(like),
+                              PyArray_DIMS(like), "the parameter");
+    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
+        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned", name);
+        return -1;
+    }
+    if (write && !PyArray_ISWRITEABLE(a)) {
+        PyErr_Format(PyExc_ValueError, "%s is read-only", name);
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+/* A 1-D C-contiguous array of `n` items of `typenum` (uint8 also accepts bool). Borrowed. */
+static int check_vector(PyObject *obj, const char *name, int typenum, npy_intp n, int write,
+                        PyArrayObject **out) {
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a numpy.ndarray, got %.200s", name,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyArrayObject *a = (PyArrayObject *)obj;
+    int t = PyArray_TYPE(a);
+    int ok = t == typenum || (typenum == NPY_UINT8 && t == NPY_BOOL) ||
+             (typenum == NPY_INT64 && PyArray_EquivTypenums(t, NPY_INT64));
+    if (!ok || !PyArray_ISNOTSWAPPED(a)) {
+        PyArray_Descr *want = PyArray_DescrFromType(typenum);
+        if (want) {
+            PyErr_Format(PyExc_ValueError, "%s has dtype %S but must have dtype %S", name,
+                         (PyObject *)PyArray_DESCR(a), (PyObject *)want);
+            Py_DECREF(want);
+        }
+        return -1;
+    }
+    if (PyArray_NDIM(a) != 1 || PyArray_DIM(a, 0) != n)
+        return pe_shape_error(name, PyArray_NDIM(a), PyArray_DIMS(a), 1, &n,
+                              "the parameter's rows");
+    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
+        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned", name);
+        return -1;
+    }
+    if (write && !PyArray_ISWRITEABLE(a)) {
+        PyErr_Format(PyExc_ValueError, "%s is read-only", name);
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+/* Raise ValueError when two of the arrays share memory (a race and a wrong answer). */
+static int check_no_overlap(PyArrayObject **arrs, const char **names, int n) {
+    for (int i = 0; i < n; i++) {
+        if (!arrs[i] || PyArray_NBYTES(arrs[i]) == 0) continue;
+        const char *a0 = (const char *)PyArray_DATA(arrs[i]), *a1 = a0 + PyArray_NBYTES(arrs[i]);
+        for (int j = i + 1; j < n; j++) {
+            if (!arrs[j] || PyArray_NBYTES(arrs[j]) == 0) continue;
+            const char *b0 = (const char *)PyArray_DATA(arrs[j]), *b1 = b0 + PyArray_NBYTES(arrs[j]);
+            if (a0 < b1 && b0 < a1) {
+                PyErr_Format(PyExc_ValueError, "%s and %s share memory", names[i], names[j]);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* rows: ids of any integer dtype, in [0, nrows), strictly increasing (a new reference). */
+static int convert_rows(PyObject *obj, int64_t nrows, PyArrayObject **out) {
+    if (pe_convert_ids(obj, "rows", nrows, out) < 0) return -1;
+    if (PyArray_NDIM(*out) != 1) {
+        PyErr_Format(PyExc_ValueError, "rows must be 1-D, got %d dimensions", PyArray_NDIM(*out));
+        Py_CLEAR(*out);
+        return -1;
+    }
+    const int64_t *r = (const int64_t *)PyArray_DATA(*out);
+    npy_intp n = PyArray_SIZE(*out);
+    for (npy_intp i = 1; i < n; i++) {
+        if (r[i] <= r[i - 1]) {
+            PyErr_Format(PyExc_ValueError,
+                         "rows must be strictly increasing (unique and sorted), but rows[%zd] = "
+                         "%lld follows %lld",
+                         (Py_ssize_t)i, (long long)r[i], (long long)r[i - 1]);
+            Py_CLEAR(*out);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The (nrows, dim) view of a parameter: 2-D as is; otherwise one row of all its elements. */
+static void rows_dim(PyArrayObject *p, size_t *nrows, size_t *dim) {
+    if (PyArray_NDIM(p) == 2) {
+        *nrows = (size_t)PyArray_DIM(p, 0);
+        *dim = (size_t)PyArray_DIM(p, 1);
+    } else {
+        *nrows = 1;
+        *dim = (size_t)PyArray_SIZE(p);
+    }
+}
+
+/* The Table whose lock to hold, or NULL for table=None. */
+static int parse_table(PyObject *mod, PyObject *obj, PeTable **out) {
+    *out = NULL;
+    if (!obj || obj == Py_None) return 0;
+    if (!pe_is_table(mod, obj)) {
+        PyErr_Format(PyExc_TypeError, "table must be a pyembed.Table or None, got %.200s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    *out = (PeTable *)obj;
+    return 0;
+}
+
+static int need_2d(PyArrayObject *p, const char *what) {
+    if (PyArray_NDIM(p) != 2) {
+        PyErr_Format(PyExc_ValueError, "%s needs a 2-D parameter (a table of rows), got %d-D",
+                     what, PyArray_NDIM(p));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- adam_step -------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(adam_step_doc,
+"adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step=0, lr=1e-3,\n"
+"          beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False,\n"
+"          maximize=False, sparse_form=False, rows=None, row_step=None, frozen=None, table=None)\n"
+"--\n\n"
+"One Adam step in place on param, exp_avg, exp_avg_sq (and max_exp_avg_sq: amsgrad).\n"
+"step is the step being taken (t >= 1); decoupled: AdamW decay; sparse_form: torch SparseAdam's\n"
+"arithmetic. rows (strictly increasing ids): update only those rows of a 2-D param; row_step:\n"
+"an int64 counter per row, incremented for each updated row and used for its bias corrections.\n"
+"frozen: uint8/bool per row; rows marked non-zero are not changed. table: hold its lock.");
+
+/* ValueError "<msg>: <x>" (torch's wording for bad hyper-parameters). Returns -1. */
+static int bad_value(const char *msg, double x) {
+    PyObject *f = PyFloat_FromDouble(x);
+    if (f) {
+        PyErr_Format(PyExc_ValueError, "%s: %R", msg, f);
+        Py_DECREF(f);
+    }
+    return -1;
+}
+
+static int check_hparams(double lr, double b1, double b2, double eps, double wd) {
+    if (!(lr >= 0.0)) {
+        return bad_value("Invalid learning rate", lr);
+    }
+    if (!(b1 >= 0.0 && b1 < 1.0)) {
+        return bad_value("Invalid beta parameter at index 0", b1);
+    }
+    if (!(b2 >= 0.0 && b2 < 1.0)) {
+        return bad_value("Invalid beta parameter at index 1", b2);
+    }
+    if (!(eps >= 0.0)) {
+        return bad_value("Invalid epsilon value", eps);
+    }
+    if (!(wd >= 0.0)) {
+        return bad_value("Invalid weight_decay value", wd);
+    }
+    return 0;
+}
+
+static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
+                             "step", "lr", "beta1", "beta2", "eps", "weight_decay", "decoupled",
+                             "maximize", "sparse_form", "rows", "row_step", "frozen", "table",
+                             NULL};
+    PyObject *p_o, *g_o, *m_o, *v_o, *vmax_o = Py_None, *rows_o = Py_None, *rs_o = Py_None;
+    PyObject *fr_o = Py_None, *tab_o = Py_None;
+    long long step = 0;
+    double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.0;
+    int decoupled = 0, maximize = 0, sparse_form = 0;
+    PyArrayObject *p, *g, *m, *v, *vmax = NULL, *rs = NULL, *fr = NULL, *rows = NULL;
+    PeTable *tab = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|O$LdddddpppOOOO:adam_step", kwlist, &p_o,
+                                     &g_o, &m_o, &v_o, &vmax_o, &step, &lr, &b1, &b2, &eps, &wd,
+                                     &decoupled, &maximize, &sparse_form, &rows_o, &rs_o, &fr_o,
+                                     &tab_o))
+        return NULL;
+    if (check_hparams(lr, b1, b2, eps, wd) < 0) return NULL;
+    if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
+    if (check_array(g_o, "grad", p, 0, &g) < 0) return NULL;
+    if (check_array(m_o, "exp_avg", p, 1, &m) < 0) return NULL;
+    if (check_array(v_o, "exp_avg_sq", p, 1, &v) < 0) return NULL;
+    if (vmax_o != Py_None && check_array(vmax_o, "max_exp_avg_sq", p, 1, &vmax) < 0) return NULL;
+    if (parse_table(mod, tab_o, &tab) < 0) return NULL;
+    size_t nrows, dim;
+    rows_dim(p, &nrows, &dim);
+    if (fr_o != Py_None) {
+        if (need_2d(p, "frozen") < 0) return NULL;
+        if (check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)nrows, 0, &fr) < 0) return NULL;
+    }
+    if (rs_o != Py_None) {
+        if (rows_o == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "row_step needs rows (it is for the lazy update)");
+            return NULL;
+        }
+        if (check_vector(rs_o, "row_step", NPY_INT64, (npy_intp)nrows, 1, &rs) < 0) return NULL;
+    } else if (step < 1) {
+        PyErr_Format(PyExc_ValueError, "step must be >= 1, got %lld", step);
+        return NULL;
+    }
+    {
+        PyArrayObject *arrs[] = {p, g, m, v, vmax, rs};
+        const char *names[] = {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
+                               "row_step"};
+        if (check_no_overlap(arrs, names, 6) < 0) return NULL;
+    }
+    if (rows_o != Py_None) {
+        if (need_2d(p, "rows") < 0) return NULL;
+        if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
+    }
+    pe_adam_opts o = {lr, b1, b2, eps, wd, (int64_t)step, decoupled, maximize, sparse_form};
+    int rc;
+    const int f32 = PyArray_TYPE(p) == NPY_FLOAT32;
+    void *P = PyArray_DATA(p), *G = PyArray_DATA(g), *M = PyArray_DATA(m), *V = PyArray_DATA(v);
+    void *VM = vmax ? PyArray_DATA(vmax) : NULL;
+    int64_t *RS = rs ? (int64_t *)PyArray_DATA(rs) : NULL;
+    const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
+    const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
+    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (tab) PE_TABLE_LOCK(tab);
+    if (R) {
+        rc = f32 ? pe_adam_rows_f32(P, M, V, VM, RS, G, R, nl, FR, nrows, dim, &o)
+                 : pe_adam_rows_f64(P, M, V, VM, RS, G, R, nl, FR, nrows, dim, &o);
+    } else {
+        rc = f32 ? pe_adam_f32(P, M, V, VM, G, FR, nrows, dim, &o)
+                 : pe_adam_f64(P, M, V, VM, G, FR, nrows, dim, &o);
+    }
+    if (tab) PE_TABLE_UNLOCK(tab);
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(rows);
+    if (rc != PE_OK) return pe_raise_kernel_error(rc, "adam_step"), NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---- sgd_step --------------------------------------------------------------------------- */
+
+PyDoc_STRVAR(sgd_step_doc,
+"sgd_step(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=0.0,\n"
+"         weight_decay=0.0, nesterov=False, maximize=False, first=False, rows=None,\n"
+"         frozen=None, table=None)\n--\n\n"
+"One SGD step in place (torch.optim.SGD's arithmetic). momentum_buffer is required when\n"
+"momentum != 0; first=True sets it to the gradient (torch's first step). rows / frozen / table\n"
+"as in adam_step.");
+
+static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"param", "grad", "momentum_buffer", "lr", "momentum", "dampening",
+                             "weight_decay", "nesterov", "maximize", "first", "rows", "frozen",
+                             "table", NULL};
+    PyObject *p_o, *g_o, *b_o = Py_None, *rows_o = Py_None, *fr_o = Py_None, *tab_o = Py_None;
+    double lr = 1e-3, mom = 0.0, damp = 0.0, wd = 0.0;
+    int nesterov = 0, maximize = 0, first = 0;
+    PyArrayObject *p, *g, *b = NULL, *fr = NULL, *rows = NULL;
+    PeTable *tab = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$ddddpppOOO:sgd_step", kwlist, &p_o, &g_o,
+                                     &b_o, &lr, &mom, &damp, &wd, &nesterov, &maximize, &first,
+                                     &rows_o, &fr_o, &tab_o))
+        return NULL;
+    if (!(lr >= 0.0)) return bad_value("Invalid learning rate", lr), NULL;
+    if (!(mom >= 0.0)) return bad_value("Invalid momentum value", mom), NULL;
+    if (!(wd >= 0.0)) return bad_value("Invalid weight_decay value", wd), NULL;
+    if (!isfinite(damp)) return bad_value("Invalid dampening value", damp), NULL;
+    if (nesterov && (mom <= 0.0 || damp != 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "Nesterov momentum requires a momentum and zero dampening");
+        return NULL;
+    }
+    if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
+    if (check_array(g_o, "grad", p, 0, &g) < 0) return NULL;
+    if (mom != 0.0) {
+        if (b_o == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "momentum != 0 needs a momentum_buffer");
+            return NULL;
+        }
+        if (check_array(b_o, "momentum_buffer", p, 1, &b) < 0) return NULL;
+    }
+    if (parse_table(mod, tab_o, &tab) < 0) return NULL;
+    size_t nrows, dim;
+    rows_dim(p, &nrows, &dim);
+    if (fr_o != Py_None) {
+        if (need_2d(p, "frozen") < 0) return NULL;
+        if (check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)nrows, 0, &fr) < 0) return NULL;
+    }
+    {
+        PyArrayObject *arrs[] = {p, g, b};
+        const char *names[] = {"param", "grad", "momentum_buffer"};
+        if (check_no_overlap(arrs, names, 3) < 0) return NULL;
+    }
+    if (rows_o != Py_None) {
+        if (need_2d(p, "rows") < 0) return NULL;
+        if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
+    }
+    pe_sgd_opts o = {lr, mom, damp, wd, nesterov, maximize, first};
+    int rc;
+    const int f32 = PyArray_TYPE(p) == NPY_FLOAT32;
+    void *P = PyArray_DATA(p), *G = PyArray_DATA(g), *B = b ? PyArray_DATA(b) : NULL;
+    const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
+    const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
+    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
+    Py_BEGIN_ALLOW_THREADS
+    if (tab) PE_TABLE_LOCK(tab);
+    if (R) {
+        rc = f32 ? pe_sgd_rows_f32(P, B, G, R, nl, FR, nrows, dim, &o)
+                 : pe_sgd_rows_f64(P, B, G, R, nl, FR, nrows, dim, &o);
+    } else {
+        rc = f32 ? pe_sgd_f32(P, B, G, FR, nrows, dim, &o) : pe_sgd_f64(P, B, G, FR, nrows, dim, &o);
+    }
+    if (tab) PE_TABLE_UNLOCK(tab);
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(rows);
+    if (rc != PE_OK) return pe_raise_kernel_error(rc, "sgd_step"), NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---- grad_norm / scale_grad ------------------------------------------------------------- */
+
+PyDoc_STRVAR(grad_norm_doc,
+"grad_norm(grad, rows=None, norm_type=2.0, table=None)\n--\n\n"
+"sum(|g|**norm_type) over rows of a 2-D grad (all of grad when rows is None), in double; the\n"
+"max |g| when norm_type is inf. Bitwise identical for every thread count.");
+
+static PyObject *grad_norm(PyObject *mod, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"grad", "rows", "norm_type", "table", NULL};
+    PyObject *g_o, *rows_o = Py_None, *tab_o = Py_None;
+    double nt = 2.0, out = 0.0;
+    PyArrayObject *g, *rows = NULL;
+    PeTable *tab = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OdO:grad_norm", kwlist, &g_o, &rows_o, &nt,
+                                     &tab_o))
+        return NULL;
+    if (!(nt > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "norm_type must be > 0");
+        return NULL;
+    }
+    if (check_array(g_o, "grad", NULL, 0, &g) < 0) return NULL;
+    if (parse_table(mod, tab_o, &tab) < 0) return NULL;
+    size_t nrows, dim;
+    rows_dim(g, &nrows, &dim);
+    if (rows_o != Py_None) {
+        if (need_2d(g, "rows") < 0) return NULL;
+        if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
+    }
+    const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
+    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
+    const void *G = PyArray_DATA(g);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    if (tab) PE_TABLE_LOCK(tab);
+    rc = PyArray_TYPE(g) == NPY_FLOAT32 ? pe_grad_norm_f32(&out, G, R, nl, nrows, dim, nt)
+                                        : pe_grad_norm_f64(&out, G, R, nl, nrows, dim, nt);
+    if (tab) PE_TABLE_UNLOCK(tab);
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(rows);
+    if (rc != PE_OK) return pe_raise_kernel_error(rc, "grad_norm"), NULL;
+    return PyFloat_FromDouble(out);
+}
+
+PyDoc_STRVAR(scale_grad_doc,
+"scale_grad(grad, coef, rows=None, table=None)\n--\n\n"
+"grad[rows] *= coef in place (all of grad when rows is None); coef rounded to grad's dtype.");
+
+static PyObject *scale_grad(PyObject *mod, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"grad", "coef", "rows", "table", NULL};
+    PyObject *g_o, *rows_o = Py_None, *tab_o = Py_None;
+    double coef;
+    PyArrayObject *g, *rows = NULL;
+    PeTable *tab = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Od|OO:scale_grad", kwlist, &g_o, &coef, &rows_o,
+                                     &tab_o))
+        return NULL;
+    if (check_array(g_o, "grad", NULL, 1, &g) < 0) return NULL;
+    if (parse_table(mod, tab_o, &tab) < 0) return NULL;
+    size_t nrows, dim;
+    rows_dim(g, &nrows, &dim);
+    if (rows_o != Py_None) {
+        if (need_2d(g, "rows") < 0) return NULL;
+        if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
+    }
+    const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
+    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
+    void *G = PyArray_DATA(g);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    if (tab) PE_TABLE_LOCK(tab);
+    rc = PyArray_TYPE(g) == NPY_FLOAT32 ? pe_scale_rows_f32(G, R, nl, nrows, dim, (float)coef)
+                                        : pe_scale_rows_f64(G, R, nl, nrows, dim, coef);
+    if (tab) PE_TABLE_UNLOCK(tab);
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(rows);
+    if (rc != PE_OK) return pe_raise_kernel_error(rc, "scale_grad"), NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *set_simd_level(PyObject *mod, PyObject *arg) {
+    (void)mod;
+    long level = PyLong_AsLong(arg);
+    if (level == -1 && PyErr_Occurred()) return NULL;
+    return PyLong_FromLong(pe_set_simd_level(level < -1 ? -1 : (int)level));
+}
+
+PyMethodDef pe_optim_functions[] = {
+    {"_set_simd_level", set_simd_level, METH_O,
+     "_set_simd_level(level)\n--\n\nUse at most this vector level in the optimizer loops (0 "
+     "baseline, 1 AVX2, 2 AVX-512, -1 the best the CPU has); returns the level now in use. For "
+     "tests: every level gives the same bits."},
+    {"adam_step", (PyCFunction)(void (*)(void))adam_step, METH_VARARGS | METH_KEYWORDS,
+     adam_step_doc},
+    {"sgd_step", (PyCFunction)(void (*)(void))sgd_step, METH_VARARGS | METH_KEYWORDS,
+     sgd_step_doc},
+    {"grad_norm", (PyCFunction)(void (*)(void))grad_norm, METH_VARARGS | METH_KEYWORDS,
+     grad_norm_doc},
+    {"scale_grad", (PyCFunction)(void (*)(void))scale_grad, METH_VARARGS | METH_KEYWORDS,
+     scale_grad_doc},
+    {NULL, NULL, 0, NULL},
+};

@@ -1,0 +1,178 @@
+"""Bench rows for the transformer input stage (python -m pyembed.bench --only positional).
+
+sinusoidal vs the float32 formula in NumPy and torch (and their max abs error at position 2^20),
+fused token + position vs ``W[ids] * s + pe[:n]``, RoPE vs NumPy / torch with cached cos/sin
+tables, EmbeddingBag vs ``F.embedding_bag``, and the lookup vs ``one_hot(ids) @ W``.
+"""
+import math
+
+import numpy as np
+
+import pyembed
+
+
+def _np_formula(start, n, d):
+    """The PyTorch-tutorial formula in float32 NumPy (angles rounded to float32)."""
+    pos = np.arange(start, start + n, dtype=np.float32)[:, None]
+    div = np.exp(np.arange(0, d, 2, dtype=np.float32) * np.float32(-math.log(10000.0) / d))
+    pe = np.zeros((n, d), np.float32)
+    pe[:, 0::2] = np.sin(pos * div)
+    pe[:, 1::2] = np.cos(pos * div)
+    return pe
+
+
+def _torch_formula(torch, start, n, d):
+    pe = torch.zeros(n, d)
+    position = torch.arange(start, start + n, dtype=torch.float32).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, d, 2).float() * (-math.log(10000.0) / d))
+    pe[:, 0::2] = torch.sin(position * div_term)
+    pe[:, 1::2] = torch.cos(position * div_term)
+    return pe
+
+
+def _ref64(start, n, d):
+    p = np.arange(start, start + n, dtype=np.float64)[:, None]
+    a = p * 10000.0 ** (-np.arange(0, d, 2) / d)
+    out = np.empty((n, d))
+    out[:, 0::2], out[:, 1::2] = np.sin(a), np.cos(a)
+    return out
+
+
+def _sinusoidal_rows(ctx):
+    torch = ctx.torch
+    rows = []
+    shapes = [(4096, 512)] if ctx.quick else [(8192, 512), (32768, 1024)]
+    for n, d in shapes:
+        # accuracy at the end of a 2^20-position table (64 rows ending at 2^20 - 1)
+        s0 = 2**20 - 64
+        want = _ref64(s0, 64, d)
+        errs = {"pyembed": float(np.abs(pyembed.sinusoidal(64, d, start=s0) - want).max()),
+                "numpy f32": float(np.abs(_np_formula(s0, 64, d) - want).max())}
+        anchors = {"numpy float32 formula": ctx.timeit(lambda: _np_formula(0, n, d))}
+        if torch is not None:
+            errs["torch f32"] = float(np.abs(_torch_formula(torch, s0, 64, d).numpy() - want).max())
+            anchors["torch float32 formula"] = ctx.timeit(lambda: _torch_formula(torch, 0, n, d))
+        note = ", ".join(f"{k} {v:.1e}" for k, v in errs.items())
+        rows.append({"kernel": "sinusoidal", "shape": f"{n}x{d} f32 (max err @2^20: {note})",
+                     "pyembed_s": ctx.timeit(lambda: pyembed.sinusoidal(n, d)),
+                     "anchors": anchors, "bytes": n * d * 4, "max_abs_err_at_2^20": errs})
+    return rows
+
+
+def _fused_rows(ctx):
+    torch = ctx.torch
+    rows = []
+    rng = np.random.default_rng(0)
+    shapes = [(32000, 512, 8, 512)] if ctx.quick else [(32000, 512, 8, 512), (50000, 768, 4, 1024)]
+    for V, D, B, S in shapes:
+        inp = pyembed.InputEmbedding(V, D, max_len=S, seed=0)
+        ids = rng.integers(0, V, (B, S))
+        W = inp.token.weight
+        P = inp.position.encoding(S)
+        s = np.float32(math.sqrt(D))
+        anchors = {"numpy W[ids]*s + pe[:n]": ctx.timeit(lambda: W[ids] * s + P)}
+        if torch is not None:
+            tW, tP, tids = torch.from_numpy(W), torch.from_numpy(np.array(P)), torch.from_numpy(ids)
+            anchors["torch F.embedding*s + pe"] = ctx.timeit(
+                lambda: torch.nn.functional.embedding(tids, tW) * float(s) + tP)
+        rows.append({"kernel": "token+position", "shape": f"{V}x{D} ids {B}x{S} sinusoidal",
+                     "pyembed_s": ctx.timeit(lambda: inp(ids)), "anchors": anchors,
+                     "bytes": 2 * B * S * D * 4 + S * D * 4})
+    return rows
+
+
+def _rope_rows(ctx):
+    torch = ctx.torch
+    rows = []
+    rng = np.random.default_rng(1)
+    shapes = [(1, 32, 512, 128)] if ctx.quick else [(1, 32, 1024, 128), (4, 8, 2048, 64)]
+    for B, H, S, hd in shapes:
+        x = rng.standard_normal((B, H, S, hd), dtype=np.float32)
+        # the anchors get their cos/sin tables for free (cached, as HF does)
+        inv = 1.0 / 10000.0 ** (np.arange(0, hd, 2, dtype=np.float32) / hd)
+        f = np.outer(np.arange(S, dtype=np.float32), inv)
+        emb = np.concatenate([f, f], -1)
+        cos, sin = np.cos(emb), np.sin(emb)
+        h = hd // 2
+
+        def np_rope():
+            return x * cos + np.concatenate([-x[..., h:], x[..., :h]], -1) * sin
+
+        anchors = {"numpy rotate_half (cached cos/sin)": ctx.timeit(np_rope)}
+        if torch is not None:
+            tx, tc, ts = torch.from_numpy(x), torch.from_numpy(cos), torch.from_numpy(sin)
+            anchors["torch rotate_half (cached cos/sin)"] = ctx.timeit(
+                lambda: tx * tc + torch.cat((-tx[..., h:], tx[..., :h]), dim=-1) * ts)
+        rows.append({"kernel": "rope", "shape": f"{B}x{H}x{S}x{hd} f32 half pairing",
+                     "pyembed_s": ctx.timeit(lambda: pyembed.rope(x)), "anchors": anchors,
+                     "bytes": 2 * x.nbytes})
+    return rows
+
+
+def _bag_rows(ctx):
+    torch = ctx.torch
+    rows = []
+    rng = np.random.default_rng(2)
+    shapes = [(100000, 64, 2048, 32)] if ctx.quick else [(100000, 64, 2048, 32),
+                                                         (500000, 64, 4096, 40)]
+    for V, D, B, L in shapes:
+        ids = rng.integers(0, V, (B, L))
+        n = B * L
+        for mode in ("sum", "mean", "max"):
+            bag = pyembed.EmbeddingBag(V, D, mode, seed=0)
+            g = rng.standard_normal((B, D), dtype=np.float32)
+            anchors = {}
+            shape = f"{V}x{D} {B} bags of {L} ({mode})"
+            if torch is not None:
+                F = torch.nn.functional
+                tids = torch.from_numpy(ids)
+                tW = torch.from_numpy(bag.weight.copy())
+                anchors["torch F.embedding_bag"] = ctx.timeit(lambda: F.embedding_bag(tids, tW, mode=mode))
+                # a training forward: with a weight that requires grad torch also builds what its
+                # backward needs (offset2bag, bag sizes, max indices), as our forward always does
+                tWr = tW.clone().requires_grad_(True)
+                anchors["torch F.embedding_bag (requires_grad)"] = ctx.timeit(
+                    lambda: F.embedding_bag(tids, tWr, mode=mode))
+            rows.append({"kernel": "embedding_bag fwd", "shape": shape,
+                         "pyembed_s": ctx.timeit(lambda: bag(ids)), "anchors": anchors,
+                         "bytes": n * D * 4 + B * D * 4})
+            # a training step: forward, backward into the table, clear the gradient
+            anchors = {}
+            if torch is not None:
+                tWg = torch.from_numpy(bag.weight.copy()).requires_grad_(True)
+                tg = torch.from_numpy(g)
+
+                def torch_step():
+                    tWg.grad = None
+                    F.embedding_bag(tids, tWg, mode=mode).backward(tg)
+
+                anchors["torch fwd+bwd (dense grad)"] = ctx.timeit(torch_step, min_runs=3)
+
+            def step():
+                bag(ids)
+                bag.backward(g)
+                bag.zero_grad()
+
+            rows.append({"kernel": "embedding_bag fwd+bwd", "shape": shape,
+                         "pyembed_s": ctx.timeit(step, min_runs=3), "anchors": anchors,
+                         "bytes": 3 * n * D * 4 + 2 * B * D * 4})
+            del bag
+    return rows
+
+
+def _one_hot_rows(ctx):
+    rng = np.random.default_rng(3)
+    V, D, n = (4000, 256, 256) if ctx.quick else (8000, 256, 512)
+    emb = pyembed.Embedding(V, D, seed=0)
+    W = emb.weight
+    ids = rng.integers(0, V, n)
+    anchors = {"one_hot(ids) @ W (BLAS)": ctx.timeit(lambda: pyembed.one_hot(ids, V, dtype=np.float32) @ W),
+               "np.take": ctx.timeit(lambda: np.take(W, ids, axis=0))}
+    return [{"kernel": "lookup vs one_hot @ W", "shape": f"{V}x{D} {n} ids",
+             "pyembed_s": ctx.timeit(lambda: emb(ids)), "anchors": anchors,
+             "bytes": 2 * n * D * 4}]
+
+
+def rows(ctx):
+    return (_sinusoidal_rows(ctx) + _fused_rows(ctx) + _rope_rows(ctx) + _bag_rows(ctx)
+            + _one_hot_rows(ctx))
