@@ -52,11 +52,11 @@ def test_kernel_simd_paths_give_the_same_bits(D):
     b = [x.copy() for x in a]
     kw = dict(window=3, negative=5, alpha_begin=0.3, alpha_end=0.1, seed=2)
     ra = _core.sgns_train(*a, **kw)
-    old = _core._sgns_set_simd(False)
+    _core._set_simd_level(0)  # baseline: pairs of 4-lane vectors
     try:
         rb = _core.sgns_train(*b, **kw)
     finally:
-        _core._sgns_set_simd(old)
+        _core._set_simd_level(-1)
     assert ra == rb
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 

@@ -10,6 +10,7 @@
  */
 #include "sgns.h"
 #include "rng.h"
+#include "simd.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -89,8 +90,9 @@ typedef struct {
 /* Two instances of the inner loop (sgns_loop.h), with one 8-lane vector type each:
  * baseline, a pair of 4-lane vectors (SSE2 on x86-64, NEON on aarch64: a 32-byte GCC vector
  * lowered to those spills through the stack and runs 5x slower); and on x86-64 a native 8-lane
- * vector in an AVX2 clone, picked at run time. The lanes do the same operations in the same
- * order and there is no FMA (-ffp-contract=off, no "fma" target), so both give the same bits. */
+ * vector in an AVX2 clone, picked at run time from simd.h's level (AVX-512 would change the lane
+ * count, hence the sums' order). The lanes do the same operations in the same order and there
+ * is no FMA (-ffp-contract=off, no "fma" target), so both give the same bits. */
 typedef float v4f __attribute__((vector_size(16)));
 typedef float v4f_u __attribute__((vector_size(16), aligned(4), may_alias));
 typedef struct {
@@ -143,8 +145,7 @@ static AI float p_hsum(v4x2 v) {
 #undef VNAME
 #undef V_TARGET
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#define PE_HAVE_AVX2_CLONE 1
+#if PE_X86_DISPATCH
 typedef float v8f __attribute__((vector_size(32)));
 typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
 #define VT v8f
@@ -156,17 +157,9 @@ typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
 #define V_ZERO ((v8f){0})
 #define V_HSUM(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
 #define VNAME(x) x##_avx2
-#define V_TARGET __attribute__((target("avx2")))
+#define V_TARGET PE_TARGET_AVX2
 #include "sgns_loop.h"
 #endif
-
-static int g_allow_avx2 = 1;
-
-int pe_sgns_set_simd(int use_avx2) {
-    int old = g_allow_avx2;
-    g_allow_avx2 = use_avx2 != 0;
-    return old;
-}
 
 /* libgomp's thread pool does not survive fork(): a forked child trains on one thread even when
  * the caller asks for more (threads.c does the same for every other kernel). */
@@ -227,11 +220,8 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
         .alpha_slope = last - first > 1 ? (alpha_end - alpha_begin) / (double)(last - first - 1) : 0.0,
         .first = first, .seed = seed, .counter_base = counter_base,
     };
-    int use_avx2 = 0;
-#ifdef PE_HAVE_AVX2_CLONE
-    __builtin_cpu_init();
-    use_avx2 = g_allow_avx2 && __builtin_cpu_supports("avx2");
-#endif
+    const int use_avx2 = pe_simd_level() >= PE_SIMD_AVX2;
+    (void)use_avx2; /* no AVX2 clone off x86-64 */
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
         int t = 0;
@@ -249,14 +239,13 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
         int32_t *kid = (int32_t *)(base + ((maxlen * sizeof(int64_t) + 63) & ~(size_t)63));
         float *acc = (float *)((char *)kid + ((maxlen * sizeof(int32_t) + 63) & ~(size_t)63));
         if (s0 < s1) {
-#ifdef PE_HAVE_AVX2_CLONE
+#if PE_X86_DISPATCH
             if (use_avx2) sgns_range_avx2(&a, bounds, s0, s1, kid, kpos, acc, &part[t]);
             else
 #endif
                 sgns_range_base(&a, bounds, s0, s1, kid, kpos, acc, &part[t]);
         }
     }
-    (void)use_avx2;
     for (int t = 0; t < nt; t++) { /* in thread order: the sums do not depend on timing */
         stats->loss += part[t].loss;
         stats->pairs += part[t].pairs;

@@ -59,11 +59,6 @@ static inline uint32_t pe_alias_draw(const uint64_t *table, size_t n, uint64_t h
     return (uint32_t)(h >> 32) < (uint32_t)(e >> 32) ? i : (uint32_t)e;
 }
 
-/* Which vector path pe_sgns_train_f32 takes: 1 = the AVX2 clone when the CPU has it (default),
- * 0 = baseline SSE2 always. Both give the same bits; tests use this to check that. Returns the
- * previous setting. */
-int pe_sgns_set_simd(int use_avx2);
-
 /* Argument checks for the glue (index of the first bad entry, or -1):
  * a token outside [0, vocab); a bound that decreases or leaves [0, n_tokens]; an alias entry
  * that names an id outside [0, n). */

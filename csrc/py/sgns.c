@@ -207,19 +207,9 @@ fail:
     return NULL;
 }
 
-static PyObject *sgns_set_simd(PyObject *mod, PyObject *arg) {
-    (void)mod;
-    int flag = PyObject_IsTrue(arg);
-    if (flag < 0) return NULL;
-    return PyBool_FromLong(pe_sgns_set_simd(flag));
-}
-
 PyMethodDef pe_sgns_functions[] = {
     {"sgns_train", (PyCFunction)(void (*)(void))sgns_train, METH_VARARGS | METH_KEYWORDS,
      sgns_train_doc},
     {"alias_table", alias_table, METH_O, alias_table_doc},
-    {"_sgns_set_simd", sgns_set_simd, METH_O,
-     "_sgns_set_simd(use_avx2)\n--\n\nFor tests: False makes sgns_train take the baseline SSE2 "
-     "path even on AVX2 CPUs (the same bits). Returns the previous setting."},
     {NULL, NULL, 0, NULL},
 };
