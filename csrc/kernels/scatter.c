@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -134,15 +138,49 @@ typedef struct {
 DEFINE_SCATTER(pe_scatter_add_f32, float)
 DEFINE_SCATTER(pe_scatter_add_f64, double)
 
+/* Rows of at least 4 KiB in a clear of more than 8 MiB (past what caches keep) are zeroed with
+ * streaming stores: they skip the read-for-ownership of every line, a third of memset's traffic. */
+#define PE_ZERO_STREAM_ROW ((size_t)4096)
+#define PE_ZERO_STREAM_TOTAL ((size_t)8 << 20)
+
+static void zero_row(char *dst, size_t row_bytes, int stream) {
+#if defined(__SSE2__)
+    if (stream) {
+        __m128i z = _mm_setzero_si128();
+        size_t b = 0;
+        for (; b + 64 <= row_bytes; b += 64) {
+            _mm_stream_si128((__m128i *)(dst + b), z);
+            _mm_stream_si128((__m128i *)(dst + b + 16), z);
+            _mm_stream_si128((__m128i *)(dst + b + 32), z);
+            _mm_stream_si128((__m128i *)(dst + b + 48), z);
+        }
+        if (b < row_bytes) memset(dst + b, 0, row_bytes - b);
+        return;
+    }
+#else
+    (void)stream;
+#endif
+    memset(dst, 0, row_bytes);
+}
+
 void pe_zero_rows(void *grad, uint8_t *mark, const int64_t *rows, size_t n, size_t row_bytes) {
     char *g = (char *)grad;
-    int nt = pe_threads_for(pe_mul_size(n, row_bytes), n);
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    size_t total = pe_mul_size(n, row_bytes);
+    /* grad rows start 64-byte aligned when row_bytes is a multiple of 64 (the buffer is) */
+    int stream = row_bytes >= PE_ZERO_STREAM_ROW && row_bytes % 64 == 0 &&
+                 ((uintptr_t)g % 64) == 0 && total >= PE_ZERO_STREAM_TOTAL;
+    int nt = pe_threads_for(total, n);
+    /* each thread fences its own streaming stores */
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1))
+    {
+        PE_OMP(omp for schedule(static))
+        for (size_t k = 0; k < n; k++) {
+            zero_row(g + (size_t)rows[k] * row_bytes, row_bytes, stream);
+            mark[rows[k]] = 0;
+        }
+#if defined(__SSE2__)
+        if (stream) _mm_sfence();
 #endif
-    for (size_t k = 0; k < n; k++) {
-        memset(g + (size_t)rows[k] * row_bytes, 0, row_bytes);
-        mark[rows[k]] = 0;
     }
     (void)nt;
 }
