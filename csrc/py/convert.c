@@ -210,13 +210,16 @@ fail:
     return -1;
 }
 
-int pe_check_out(PyObject *out, const char *name, int typenum, int ndim, const npy_intp *shape) {
-    if (!PyArray_Check(out)) {
+/* An input array of exactly this dtype, C-contiguous and aligned, with ndim dims; shape entries
+ * < 0 are free. Writeable when `writeable`. */
+int pe_check_exact(PyObject *obj, const char *name, int typenum, int ndim,
+                   const npy_intp *shape, int writeable, const char *why) {
+    if (!PyArray_Check(obj)) {
         PyErr_Format(PyExc_TypeError, "%s must be a numpy.ndarray, got %.200s", name,
-                     Py_TYPE(out)->tp_name);
+                     Py_TYPE(obj)->tp_name);
         return -1;
     }
-    PyArrayObject *a = (PyArrayObject *)out;
+    PyArrayObject *a = (PyArrayObject *)obj;
     if (PyArray_TYPE(a) != typenum || !PyArray_ISNOTSWAPPED(a)) {
         PyArray_Descr *want = PyArray_DescrFromType(typenum);
         if (want) {
@@ -226,17 +229,28 @@ int pe_check_out(PyObject *out, const char *name, int typenum, int ndim, const n
         }
         return -1;
     }
-    if (PyArray_NDIM(a) != ndim || !PyArray_CompareLists(PyArray_DIMS(a), shape, ndim))
-        return pe_shape_error(name, PyArray_NDIM(a), PyArray_DIMS(a), ndim, shape, "the result");
+    int bad = PyArray_NDIM(a) != ndim;
+    for (int d = 0; !bad && d < ndim; d++)
+        if (shape[d] >= 0 && PyArray_DIM(a, d) != shape[d]) bad = 1;
+    if (bad) {
+        npy_intp want[NPY_MAXDIMS];
+        for (int d = 0; d < ndim; d++)
+            want[d] = shape[d] >= 0 ? shape[d] : (d < PyArray_NDIM(a) ? PyArray_DIM(a, d) : 0);
+        return pe_shape_error(name, PyArray_NDIM(a), PyArray_DIMS(a), ndim, want, why ? why : "this call");
+    }
     if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
         PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned", name);
         return -1;
     }
-    if (!PyArray_ISWRITEABLE(a)) {
+    if (writeable && !PyArray_ISWRITEABLE(a)) {
         PyErr_Format(PyExc_ValueError, "%s is read-only", name);
         return -1;
     }
     return 0;
+}
+
+int pe_check_out(PyObject *out, const char *name, int typenum, int ndim, const npy_intp *shape) {
+    return pe_check_exact(out, name, typenum, ndim, shape, 1, "the result");
 }
 
 int pe_parse_float_dtype(PyObject *obj, int *typenum) {

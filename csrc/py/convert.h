@@ -24,6 +24,11 @@ int pe_convert_float(PyObject *obj, const char *name, int typenum, PyArrayObject
  * and shape `shape` — we raise rather than copy silently. */
 int pe_check_out(PyObject *out, const char *name, int typenum, int ndim, const npy_intp *shape);
 
+/* An array of exactly `typenum` (native order), C-contiguous and aligned, with `ndim` dims;
+ * shape entries < 0 are free; writeable when `writeable`. `why` names the call in messages. */
+int pe_check_exact(PyObject *obj, const char *name, int typenum, int ndim, const npy_intp *shape,
+                   int writeable, const char *why);
+
 /* "(3, 4)" for error messages; returns a new str or NULL. */
 PyObject *pe_shape_str(int ndim, const npy_intp *shape);
 

@@ -7,45 +7,6 @@
 #include "glue_sgns.h"
 #include "sgns.h"
 
-/* An input array of exactly this dtype, C-contiguous and aligned, with ndim dims; shape entries
- * < 0 are free. Writeable when `writeable`. */
-static int check_exact(PyObject *obj, const char *name, int typenum, int ndim,
-                       const npy_intp *shape, int writeable) {
-    if (!PyArray_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a numpy.ndarray, got %.200s", name,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    PyArrayObject *a = (PyArrayObject *)obj;
-    if (PyArray_TYPE(a) != typenum || !PyArray_ISNOTSWAPPED(a)) {
-        PyArray_Descr *want = PyArray_DescrFromType(typenum);
-        if (want) {
-            PyErr_Format(PyExc_ValueError, "%s has dtype %S but must have dtype %S", name,
-                         (PyObject *)PyArray_DESCR(a), (PyObject *)want);
-            Py_DECREF(want);
-        }
-        return -1;
-    }
-    int bad = PyArray_NDIM(a) != ndim;
-    for (int d = 0; !bad && d < ndim; d++)
-        if (shape[d] >= 0 && PyArray_DIM(a, d) != shape[d]) bad = 1;
-    if (bad) {
-        npy_intp want[NPY_MAXDIMS];
-        for (int d = 0; d < ndim; d++)
-            want[d] = shape[d] >= 0 ? shape[d] : (d < PyArray_NDIM(a) ? PyArray_DIM(a, d) : 0);
-        return pe_shape_error(name, PyArray_NDIM(a), PyArray_DIMS(a), ndim, want, "sgns_train");
-    }
-    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
-        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned", name);
-        return -1;
-    }
-    if (writeable && !PyArray_ISWRITEABLE(a)) {
-        PyErr_Format(PyExc_ValueError, "%s is read-only", name);
-        return -1;
-    }
-    return 0;
-}
-
 PyDoc_STRVAR(sgns_train_doc,
 "sgns_train(syn0, syn1, tokens, bounds, keep_prob, alias, *, window=5, negative=5,\n"
 "           alpha_begin=0.025, alpha_end=0.025, seed=1, counter_base=0, threads=1)\n--\n\n"
@@ -71,11 +32,11 @@ static PyObject *sgns_train(PyObject *mod, PyObject *args, PyObject *kwds) {
                                      &negative, &a0, &a1, &seed, &counter_base, &threads))
         return NULL;
     npy_intp free2[2] = {-1, -1}, free1[1] = {-1};
-    if (check_exact(syn0_o, "syn0", NPY_FLOAT32, 2, free2, 1) < 0) return NULL;
+    if (pe_check_exact(syn0_o, "syn0", NPY_FLOAT32, 2, free2, 1, "sgns_train") < 0) return NULL;
     PyArrayObject *syn0 = (PyArrayObject *)syn0_o;
     npy_intp V = PyArray_DIM(syn0, 0), D = PyArray_DIM(syn0, 1);
     npy_intp shape_vd[2] = {V, D}, shape_v[1] = {V};
-    if (check_exact(syn1_o, "syn1", NPY_FLOAT32, 2, shape_vd, 1) < 0) return NULL;
+    if (pe_check_exact(syn1_o, "syn1", NPY_FLOAT32, 2, shape_vd, 1, "sgns_train") < 0) return NULL;
     PyArrayObject *syn1 = (PyArrayObject *)syn1_o;
     if (V < 1) {
         PyErr_SetString(PyExc_ValueError, "syn0 must have at least one row (an empty vocabulary)");
@@ -94,10 +55,10 @@ static PyObject *sgns_train(PyObject *mod, PyObject *args, PyObject *kwds) {
             return NULL;
         }
     }
-    if (check_exact(tok_o, "tokens", NPY_INT32, 1, free1, 0) < 0) return NULL;
-    if (check_exact(bnd_o, "bounds", NPY_INT64, 1, free1, 0) < 0) return NULL;
-    if (check_exact(keep_o, "keep_prob", NPY_FLOAT64, 1, shape_v, 0) < 0) return NULL;
-    if (check_exact(alias_o, "alias", NPY_UINT64, 1, shape_v, 0) < 0) return NULL;
+    if (pe_check_exact(tok_o, "tokens", NPY_INT32, 1, free1, 0, "sgns_train") < 0) return NULL;
+    if (pe_check_exact(bnd_o, "bounds", NPY_INT64, 1, free1, 0, "sgns_train") < 0) return NULL;
+    if (pe_check_exact(keep_o, "keep_prob", NPY_FLOAT64, 1, shape_v, 0, "sgns_train") < 0) return NULL;
+    if (pe_check_exact(alias_o, "alias", NPY_UINT64, 1, shape_v, 0, "sgns_train") < 0) return NULL;
     PyArrayObject *tok = (PyArrayObject *)tok_o, *bnd = (PyArrayObject *)bnd_o;
     npy_intp N = PyArray_DIM(tok, 0), nb = PyArray_DIM(bnd, 0);
     if (nb < 1) {
