@@ -80,9 +80,10 @@ static void copy_rows(char *out, const char *W, const int64_t *ids, size_t lo, s
 #endif
     for (size_t i = lo; i < hi; i++) {
         if (i + PE_PREFETCH_DIST < hi) {
+            /* into every cache level: the NTA hint made cached tables 1.5x slower */
             const char *pf = W + (size_t)ids[i + PE_PREFETCH_DIST] * row_bytes;
-            PE_PREFETCH_R(pf);
-            PE_PREFETCH_R(pf + 64);
+            __builtin_prefetch(pf, 0, 3);
+            __builtin_prefetch(pf + 64, 0, 3);
         }
         memcpy(out + i * row_bytes, W + (size_t)ids[i] * row_bytes, row_bytes);
     }
