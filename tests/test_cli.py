@@ -13,7 +13,15 @@ from _demo_run import UNDER_ASAN, demo_run
 
 needs_matplotlib = pytest.mark.skipif(UNDER_ASAN, reason="matplotlib aborts under ASan")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Subprocesses must import the pyembed under test (installed, or built in place), never a source
+# tree without its extension: run them outside the checkout with that package's parent on the path.
+PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(cli.__file__)))
+
+
+def _subprocess_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PKG_PARENT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
 
 
 def _png_size(path):
@@ -184,16 +192,18 @@ def test_demo_unwritable_out_dir(capsys, tmp_path):
 @needs_matplotlib
 def test_python_dash_m_demo_end_to_end(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pyembed", "demo", "--sentences", "5000", "--epochs",
-                        "1", "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True,
+                        "1", "--out-dir", str(tmp_path)], cwd=tmp_path, env=_subprocess_env(),
+                       capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "king - man + woman = " in r.stdout and "100%" in r.stdout
     assert sorted(os.listdir(tmp_path)) == [cli.EMBEDDINGS_PNG, cli.POSITIONAL_PNG]
 
 
-def test_python_dash_m_entry_point():
+def test_python_dash_m_entry_point(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pyembed", "similar", "/nonexistent/v.txt", "cat"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+                       cwd=tmp_path, env=_subprocess_env(), capture_output=True, text=True,
+                       timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip().startswith("pyembed similar: error: cannot read")
     assert r.stderr.count("\n") == 1
