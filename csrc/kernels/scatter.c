@@ -9,6 +9,7 @@
  */
 #include "scatter.h"
 #include "sort.h"
+#include "vec_clones.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,12 @@ typedef struct {
 #define COL_BLOCK 64 /* elements: a hot row is split in blocks of a multiple of this */
 
 #define DEFINE_SCATTER(NAME, T)                                                                  \
+    /* g += d over one row; restrict: a grad row never overlaps grad_output (the glue copies     \
+     * inputs that overlap the table's buffers) */                                             \
+    static PE_VEC_CLONES void NAME##_add_row(T *restrict g, const T *restrict d, size_t dim) {  \
+        for (size_t j = 0; j < dim; j++) g[j] += d[j];                                           \
+    }                                                                                            \
+                                                                                                 \
     static void NAME##_item(T *grad, const int64_t *ids, const T *dout, size_t dim,             \
                             const size_t *perm, const size_t *seg, work_item w, int scale) {     \
         size_t s0 = seg[w.seg], s1 = seg[w.seg + 1];                                            \
@@ -61,9 +68,7 @@ typedef struct {
                 if (i + PE_PREFETCH_DIST < n) {                                                  \
                     PE_PREFETCH_W(grad + (size_t)ids[i + PE_PREFETCH_DIST] * dim);               \
                 }                                                                                \
-                T *g = grad + (size_t)r * dim;                                                   \
-                const T *d = dout + i * dim;                                                     \
-                for (size_t j = 0; j < dim; j++) g[j] += d[j];                                   \
+                NAME##_add_row(grad + (size_t)r * dim, dout + i * dim, dim);                     \
                 if (!mark[r]) {                                                                  \
                     mark[r] = 1;                                                                 \
                     touched[(*n_touched)++] = r;                                                 \
