@@ -52,25 +52,32 @@ static void copy_rows(char *out, const char *W, const int64_t *ids, size_t lo, s
                       size_t row_bytes, int stream) {
 #if PE_HAVE_STREAM
     if (stream) {
-        const size_t nvec = row_bytes / 16;
         for (size_t i = lo; i < hi; i++) {
             if (i + PE_PREFETCH_DIST < hi) {
                 const char *pf = W + (size_t)ids[i + PE_PREFETCH_DIST] * row_bytes;
                 PE_PREFETCH_R(pf);
                 PE_PREFETCH_R(pf + 64);
             }
-            const __m128i *src = (const __m128i *)(W + (size_t)ids[i] * row_bytes);
-            __m128i *dst = (__m128i *)(out + i * row_bytes);
-            size_t v = 0;
-            for (; v + 4 <= nvec; v += 4) {
+            const char *s = W + (size_t)ids[i] * row_bytes;
+            char *d = out + i * row_bytes;
+            /* Only whole 64-byte lines are streamed: a partial line (a row that does not start
+             * on a line, as in NumPy's 16-byte-aligned arrays) would be written to memory as a
+             * read-modify-write. The partial head and tail go through the cache. */
+            size_t head = (size_t)((64 - ((uintptr_t)d & 63)) & 63);
+            if (head > row_bytes) head = row_bytes;
+            size_t body = (row_bytes - head) & ~(size_t)63;
+            memcpy(d, s, head);
+            const __m128i *src = (const __m128i *)(s + head);
+            __m128i *dst = (__m128i *)(d + head);
+            for (size_t v = 0; v < body / 16; v += 4) {
                 __m128i a = _mm_loadu_si128(src + v), b = _mm_loadu_si128(src + v + 1);
-                __m128i c = _mm_loadu_si128(src + v + 2), d = _mm_loadu_si128(src + v + 3);
+                __m128i c = _mm_loadu_si128(src + v + 2), e = _mm_loadu_si128(src + v + 3);
                 _mm_stream_si128(dst + v, a);
                 _mm_stream_si128(dst + v + 1, b);
                 _mm_stream_si128(dst + v + 2, c);
-                _mm_stream_si128(dst + v + 3, d);
+                _mm_stream_si128(dst + v + 3, e);
             }
-            for (; v < nvec; v++) _mm_stream_si128(dst + v, _mm_loadu_si128(src + v));
+            memcpy(d + head + body, s + head + body, row_bytes - head - body);
         }
         _mm_sfence();
         return;
