@@ -31,7 +31,8 @@ int pe_have_openmp(void);
 int pe_threads_for(size_t work_bytes, size_t max_items);
 
 /* 64-byte aligned, zero-filled buffer (calloc underneath, so large buffers are zero pages that
- * cost nothing until touched). NULL on failure or overflow. Free with pe_aligned_free. */
+ * cost nothing until touched; from 4 MiB on, advised for transparent huge pages on Linux).
+ * NULL on failure or overflow. Free with pe_aligned_free. */
 void *pe_aligned_calloc(size_t nbytes);
 void pe_aligned_free(void *p);
 

