@@ -61,36 +61,14 @@ static int check_array(PyObject *obj, const char *name, PyArrayObject *like, int
 /* A 1-D C-contiguous array of `n` items of `typenum` (uint8 also accepts bool). Borrowed. */
 static int check_vector(PyObject *obj, const char *name, int typenum, npy_intp n, int write,
                         PyArrayObject **out) {
-    if (!PyArray_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a numpy.ndarray, got %.200s", name,
-                     Py_TYPE(obj)->tp_name);
-        return -1;
+    if (PyArray_Check(obj)) { /* the dtypes that stand in for typenum are checked as themselves */
+        int t = PyArray_TYPE((PyArrayObject *)obj);
+        if ((typenum == NPY_UINT8 && t == NPY_BOOL) ||
+            (typenum == NPY_INT64 && PyArray_EquivTypenums(t, NPY_INT64)))
+            typenum = t;
     }
-    PyArrayObject *a = (PyArrayObject *)obj;
-    int t = PyArray_TYPE(a);
-    int ok = t == typenum || (typenum == NPY_UINT8 && t == NPY_BOOL) ||
-             (typenum == NPY_INT64 && PyArray_EquivTypenums(t, NPY_INT64));
-    if (!ok || !PyArray_ISNOTSWAPPED(a)) {
-        PyArray_Descr *want = PyArray_DescrFromType(typenum);
-        if (want) {
-            PyErr_Format(PyExc_ValueError, "%s has dtype %S but must have dtype %S", name,
-                         (PyObject *)PyArray_DESCR(a), (PyObject *)want);
-            Py_DECREF(want);
-        }
-        return -1;
-    }
-    if (PyArray_NDIM(a) != 1 || PyArray_DIM(a, 0) != n)
-        return pe_shape_error(name, PyArray_NDIM(a), PyArray_DIMS(a), 1, &n,
-                              "the parameter's rows");
-    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
-        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned", name);
-        return -1;
-    }
-    if (write && !PyArray_ISWRITEABLE(a)) {
-        PyErr_Format(PyExc_ValueError, "%s is read-only", name);
-        return -1;
-    }
-    *out = a;
+    if (pe_check_exact(obj, name, typenum, 1, &n, write, "the parameter's rows") < 0) return -1;
+    *out = (PyArrayObject *)obj;
     return 0;
 }
 
@@ -364,6 +342,23 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
 
 /* ---- grad_norm / scale_grad ------------------------------------------------------------- */
 
+/* The (grad, rows, table) arguments shared by grad_norm and scale_grad: grad a float array
+ * (writeable when `write`), rows None or ids of grad's rows (new reference in *rows), table None
+ * or the Table whose lock to hold. */
+static int parse_grad_rows(PyObject *mod, PyObject *g_o, PyObject *rows_o, PyObject *tab_o,
+                           int write, PyArrayObject **g, PyArrayObject **rows, PeTable **tab,
+                           size_t *nrows, size_t *dim) {
+    *rows = NULL;
+    if (check_array(g_o, "grad", NULL, write, g) < 0) return -1;
+    if (parse_table(mod, tab_o, tab) < 0) return -1;
+    rows_dim(*g, nrows, dim);
+    if (rows_o != Py_None) {
+        if (need_2d(*g, "rows") < 0) return -1;
+        if (convert_rows(rows_o, (int64_t)*nrows, rows) < 0) return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(grad_norm_doc,
 "grad_norm(grad, rows=None, norm_type=2.0, table=None)\n--\n\n"
 "sum(|g|**norm_type) over rows of a 2-D grad (all of grad when rows is None), in double; the\n"
@@ -382,14 +377,9 @@ static PyObject *grad_norm(PyObject *mod, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "norm_type must be > 0");
         return NULL;
     }
-    if (check_array(g_o, "grad", NULL, 0, &g) < 0) return NULL;
-    if (parse_table(mod, tab_o, &tab) < 0) return NULL;
     size_t nrows, dim;
-    rows_dim(g, &nrows, &dim);
-    if (rows_o != Py_None) {
-        if (need_2d(g, "rows") < 0) return NULL;
-        if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
-    }
+    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 0, &g, &rows, &tab, &nrows, &dim) < 0)
+        return NULL;
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
     const void *G = PyArray_DATA(g);
@@ -418,14 +408,9 @@ static PyObject *scale_grad(PyObject *mod, PyObject *args, PyObject *kwds) {
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "Od|OO:scale_grad", kwlist, &g_o, &coef, &rows_o,
                                      &tab_o))
         return NULL;
-    if (check_array(g_o, "grad", NULL, 1, &g) < 0) return NULL;
-    if (parse_table(mod, tab_o, &tab) < 0) return NULL;
     size_t nrows, dim;
-    rows_dim(g, &nrows, &dim);
-    if (rows_o != Py_None) {
-        if (need_2d(g, "rows") < 0) return NULL;
-        if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
-    }
+    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 1, &g, &rows, &tab, &nrows, &dim) < 0)
+        return NULL;
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
     void *G = PyArray_DATA(g);
