@@ -27,3 +27,15 @@ def _restore_num_threads():
     n = pyembed.get_num_threads()
     yield
     pyembed.set_num_threads(n)
+
+
+@pytest.fixture(params=["cached", "streamed"])
+def stores(request):
+    """Run a test twice: with the default streaming threshold (a quarter of the last-level cache,
+    so small test arrays take the cached paths) and with every output streamed, so the
+    non-temporal-store paths of every kernel are exercised on any machine."""
+    old = pyembed._core.stream_threshold()[1]
+    if request.param == "streamed":
+        pyembed._core.stream_threshold(1)
+    yield request.param
+    pyembed._core.stream_threshold(old)

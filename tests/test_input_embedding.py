@@ -52,8 +52,8 @@ def test_float64_against_reference(positional):
     assert np.allclose(out, want, rtol=0, atol=1e-12)
 
 
-def test_large_streamed_output_and_threads(threads):
-    # > 4 MiB of output takes the streaming path; every thread count gives the same bits
+def test_large_streamed_output_and_threads(threads, stores):
+    # a large output (streamed with `stores`); every thread count gives the same bits
     inp = pyembed.InputEmbedding(1000, 256, max_len=600, seed=3)
     ids = rng.integers(0, 1000, (8, 600))
     want = inp.token.weight[ids] * np.float32(16.0) + pyembed.sinusoidal(600, 256)
@@ -63,7 +63,7 @@ def test_large_streamed_output_and_threads(threads):
 
 
 @pytest.mark.parametrize("positional", ["learned", None])
-def test_large_streamed_output_float64(positional):
+def test_large_streamed_output_float64(positional, stores):
     inp = pyembed.InputEmbedding(300, 256, max_len=512, positional=positional, scale=0.75,
                                  dtype=np.float64, seed=4)
     ids = rng.integers(0, 300, (4, 512))

@@ -86,12 +86,16 @@ def test_fairseq_table_reproduced():
         assert np.abs(got - want[2:]).max() <= BOUND
 
 
-def test_thread_count_does_not_change_bits(threads):
+def test_thread_count_does_not_change_bits(threads, stores):
     threads(1)
     one = pyembed.sinusoidal(5000, 96, start=123)
+    odd = pyembed.sinusoidal(5000, 95, start=123, layout="halves")
+    assert np.abs(one - ref(5000, 96, start=123)).max() <= BOUND
+    assert np.abs(odd - ref(5000, 95, start=123, layout="halves")).max() <= BOUND
     for t in (2, 3, 8):
         threads(t)
         assert np.array_equal(pyembed.sinusoidal(5000, 96, start=123), one)
+        assert np.array_equal(pyembed.sinusoidal(5000, 95, start=123, layout="halves"), odd)
 
 
 def test_out_argument():

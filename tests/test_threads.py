@@ -32,7 +32,7 @@ def zipf_ids(rng, n, rows):
     (3000, 8000, 200, "zipf", None, False),
     (3000, 8000, 200, "zipf", -1, True),
 ])
-def test_backward_bitwise_for_every_thread_count(fdtype, case):
+def test_backward_bitwise_for_every_thread_count(fdtype, case, stores):
     rows, n, dim, dist, pad, scale = case
     rng = np.random.default_rng(n + dim)
     ids = zipf_ids(rng, n, rows) if dist == "zipf" else rng.integers(0, rows, n)
@@ -49,9 +49,9 @@ def test_backward_bitwise_for_every_thread_count(fdtype, case):
         assert not t.grad.any()
 
 
-def test_lookup_and_zero_grad_same_for_every_thread_count():
+def test_lookup_and_zero_grad_same_for_every_thread_count(stores):
     rng = np.random.default_rng(3)
-    rows, dim = 20000, 128  # output 10 MiB: the parallel and the streaming-store paths
+    rows, dim = 20000, 128  # output 10 MiB: the parallel paths (and streaming stores with `stores`)
     W = rng.standard_normal((rows, dim)).astype(np.float32)
     ids = zipf_ids(rng, 20000, rows)
     expect = ref.gather(W, ids)
@@ -66,6 +66,29 @@ def test_lookup_and_zero_grad_same_for_every_thread_count():
         t.backward(ids, np.ones((20000, dim), np.float32))
         t.zero_grad()
         assert not t.grad.any() and t.touched.size == 0
+
+
+@pytest.mark.parametrize("fdtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dim", [16, 48, 200])  # 64 B rows, 192 B rows, 800 B rows (f32)
+def test_streamed_backward_of_untouched_rows_is_np_add_at(fdtype, dim, stores):
+    # With streaming on, rows not yet touched are summed in L1 and written without reading them:
+    # the result must still be np.add.at's bits (0 + -0.0 is +0.0), rows already touched must
+    # still accumulate, and padding / scale_grad_by_freq must behave the same.
+    rng = np.random.default_rng(dim)
+    rows, n = 300, 2000
+    for nt in THREADS:
+        pyembed.set_num_threads(nt)
+        t = Table(rows, dim, fdtype)
+        G = np.zeros((rows, dim), fdtype)
+        for step, (pad, scale) in enumerate([(None, False), (7, False), (None, True), (3, True)]):
+            ids = rng.integers(0, rows if step % 2 else rows // 2, n)  # half the rows, then all
+            g = rng.standard_normal((n, dim)).astype(fdtype)
+            g[rng.random((n, dim)) < 0.2] = -0.0
+            G = ref.backward(G, ids, g, pad, scale)
+            t.backward(ids, g, pad, scale)
+            np.testing.assert_array_equal(ref.bits(t.grad), ref.bits(G), err_msg=f"{nt} {step}")
+        t.zero_grad()
+        assert not ref.bits(t.grad).any()  # no -0.0 left either
 
 
 # ---- the thread-count API ---------------------------------------------------------------------

@@ -36,6 +36,14 @@ int pe_threads_for(size_t work_bytes, size_t max_items);
 void *pe_aligned_calloc(size_t nbytes);
 void pe_aligned_free(void *p);
 
+/* Outputs of at least this many bytes are written with non-temporal (streaming) stores, which skip
+ * the read-for-ownership of each line but leave nothing in cache: worth it only past what the
+ * last-level cache keeps. Default max(4 MiB, LLC / 4); PYEMBED_STREAM_MIN_BYTES overrides it.
+ * pe_llc_size(): the last-level cache in bytes (0 if unknown). */
+size_t pe_stream_min_bytes(void);
+void pe_set_stream_min_bytes(size_t n);
+size_t pe_llc_size(void);
+
 /* a*b, or SIZE_MAX when it overflows */
 static inline size_t pe_mul_size(size_t a, size_t b) {
     if (a != 0 && b > SIZE_MAX / a) return SIZE_MAX;

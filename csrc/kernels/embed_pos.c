@@ -6,21 +6,10 @@
  * the cache when large), which is the whole gain.
  */
 #include "embed_pos.h"
+#include "stream.h"
 #include "vec_clones.h"
 
 #include <string.h>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#define PE_HAVE_STREAM 1
-#define PE_SFENCE() _mm_sfence()
-#else
-#define PE_HAVE_STREAM 0
-#define PE_SFENCE() ((void)0)
-#endif
-
-/* Outputs above this many bytes bypass the cache (as gather.c). */
-#define PE_STREAM_MIN_BYTES ((size_t)4 << 20)
 
 #if PE_HAVE_STREAM
 /* The streamed path: each vector is computed and stored past the cache at once (SSE2, the
@@ -48,7 +37,7 @@
                 for (size_t j = 0; j < dim; j += L) STREAM(o + j, MUL(LOADU(w + j), s));         \
             }                                                                                    \
         }                                                                                        \
-        _mm_sfence(); /* each thread orders its own streamed stores */                           \
+        PE_SFENCE(); /* each thread orders its own streamed stores */                            \
     }
 
 DEFINE_STREAM_ROWS(stream_rows_f32, float, __m128, _mm_set1_ps, _mm_loadu_ps, _mm_mul_ps,
@@ -96,7 +85,7 @@ DEFINE_ROWS(embed_rows_f64, double)
         if (n == SIZE_MAX || total == SIZE_MAX) return PE_ERR_OVERFLOW;                          \
         if (n == 0 || dim == 0) return PE_OK;                                                    \
         const size_t row_bytes = dim * sizeof(T);                                                \
-        const int stream = PE_HAVE_STREAM && total >= PE_STREAM_MIN_BYTES &&                     \
+        const int stream = PE_HAVE_STREAM && total >= pe_stream_min_bytes() &&                     \
                            row_bytes % 16 == 0 && (uintptr_t)out % 16 == 0;                      \
         int nt = pe_threads_for(total * 2, n);                                                   \
         (void)nt;                                                                                \

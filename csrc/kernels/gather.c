@@ -8,6 +8,7 @@
  */
 #include "gather.h"
 #include "sort.h"
+#include "stream.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -16,16 +17,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#define PE_HAVE_STREAM 1
-#else
-#define PE_HAVE_STREAM 0
-#endif
-
-/* Outputs above this many bytes bypass the cache (a guess at a per-core share of a typical LLC). */
-#define PE_STREAM_MIN_BYTES ((size_t)4 << 20)
 
 int64_t pe_find_bad_id(const int64_t *ids, size_t n, int64_t num_rows) {
     /* Branch-free scan in blocks; only a block with a bad id is searched again. */
@@ -79,7 +70,7 @@ static void copy_rows(char *out, const char *W, const int64_t *ids, size_t lo, s
             }
             memcpy(d + head + body, s + head + body, row_bytes - head - body);
         }
-        _mm_sfence();
+        PE_SFENCE();
         return;
     }
 #else
@@ -99,7 +90,7 @@ static void copy_rows(char *out, const char *W, const int64_t *ids, size_t lo, s
 int pe_gather(void *out, const void *W, const int64_t *ids, size_t n, size_t row_bytes) {
     size_t total = pe_mul_size(n, row_bytes);
     if (total == SIZE_MAX) return PE_ERR_OVERFLOW;
-    int stream = PE_HAVE_STREAM && total >= PE_STREAM_MIN_BYTES && row_bytes % 16 == 0 &&
+    int stream = PE_HAVE_STREAM && total >= pe_stream_min_bytes() && row_bytes % 16 == 0 &&
                  ((uintptr_t)out % 16) == 0;
     int nt = pe_threads_for(total, n);
     if (nt <= 1) {

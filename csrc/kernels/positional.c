@@ -9,27 +9,12 @@
  * across frequencies, and re-anchors every PE_ANGLE_BLOCK positions.
  */
 #include "positional.h"
+#include "stream.h"
 #include "vec_clones.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#define PE_HAVE_STREAM 1
-#else
-#define PE_HAVE_STREAM 0
-#endif
-
-#if PE_HAVE_STREAM
-#define PE_SFENCE() _mm_sfence()
-#else
-#define PE_SFENCE() ((void)0)
-#endif
-
-/* Tables above this many bytes are streamed past the cache (as gather.c). */
-#define PE_STREAM_MIN_BYTES ((size_t)4 << 20)
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -71,19 +56,6 @@ void pe_angle_seek(double *restrict z, const double *restrict w, const double *r
     for (int64_t k = a; k < p; k++) pe_angle_step(z, sd, cd, nf);
 }
 
-/* Copy one row to memory that will not be read soon with non-temporal stores: the table is
- * written once, and streaming skips the read-for-ownership of every line (~1.5x on one core,
- * as in gather.c). dst 16-byte aligned, bytes a multiple of 16. */
-static void stream_row(void *dst, const void *src, size_t bytes) {
-#if PE_HAVE_STREAM
-    const __m128i *s = (const __m128i *)src;
-    __m128i *d = (__m128i *)dst;
-    for (size_t v = 0; v < bytes / 16; v++) _mm_stream_si128(d + v, _mm_load_si128(s + v));
-#else
-    memcpy(dst, src, bytes);
-#endif
-}
-
 /* Emit `rows` consecutive rows from the state z = (sin, cos) pairs, stepping it after each row.
  * np pairs are written (np = dim / 2); an odd dim's last column is sin of frequency np
  * (extra_sin) or 0. The interleaved layout is then a plain double -> T conversion of z.
@@ -106,7 +78,7 @@ static void stream_row(void *dst, const void *src, size_t bytes) {
                 for (size_t k = 0; k < 2 * np; k++) o[k] = (T)z[k];                              \
             }                                                                                    \
             if (dim & 1) o[dim - 1] = extra_sin ? (T)z[2 * np] : (T)0;                           \
-            if (stage) stream_row(out + r * dim, stage, dim * sizeof(T));                        \
+            if (stage) pe_stream_copy(out + r * dim, stage, dim * sizeof(T));                        \
             for (size_t i = 0; i < nf; i++) {                                                    \
                 double si = z[2 * i], ci = z[2 * i + 1];                                         \
                 z[2 * i] = si * cd[i] + ci * sd[i];                                              \
@@ -135,7 +107,7 @@ DEFINE_ROWS(sin_rows_f64, double)
         /* w, sd, cd, then per thread z (2 nf) */                                                \
         const size_t ld = nf + 8 - nf % 8; /* keeps every array 64-byte aligned */               \
         const size_t row_bytes = dim * sizeof(T);                                                \
-        const int stream = PE_HAVE_STREAM && n * row_bytes >= PE_STREAM_MIN_BYTES &&             \
+        const int stream = PE_HAVE_STREAM && n * row_bytes >= pe_stream_min_bytes() &&             \
                            row_bytes % 16 == 0 && (uintptr_t)out % 16 == 0;                      \
         /* per thread: z (2 ld doubles) and a stage row (dim T, rounded to 64 bytes) */          \
         const size_t per_thread = 2 * ld + (stream ? (row_bytes + 63) / 64 * 8 : 0);             \

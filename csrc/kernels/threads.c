@@ -2,11 +2,15 @@
 #include "common.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <pthread.h>
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
 #endif
 
 #ifdef _OPENMP
@@ -99,3 +103,59 @@ void *pe_aligned_calloc(size_t nbytes) {
 void pe_aligned_free(void *p) {
     if (p) free(((void **)p)[-1]);
 }
+
+/* Last-level cache size in bytes: glibc's sysconf, else sysfs, else 0 (unknown). */
+static size_t pe_llc_bytes(void) {
+    long v = 0;
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (v <= 0) v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+#if defined(__linux__)
+    if (v <= 0) {
+        for (int idx = 3; idx >= 2 && v <= 0; idx--) {
+            char path[64], buf[32];
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", idx);
+            FILE *f = fopen(path, "r");
+            if (!f) continue;
+            if (fgets(buf, sizeof buf, f)) {
+                char *end = NULL;
+                long k = strtol(buf, &end, 10);
+                if (end != buf && k > 0) v = (*end == 'M') ? k << 20 : (*end == 'K') ? k << 10 : k;
+            }
+            fclose(f);
+        }
+    }
+#endif
+    return v > 0 ? (size_t)v : 0;
+}
+
+static size_t g_stream_min = 0; /* 0: not yet decided */
+
+size_t pe_llc_size(void) {
+    static size_t llc = (size_t)-1;
+    if (llc == (size_t)-1) llc = pe_llc_bytes();
+    return llc;
+}
+
+size_t pe_stream_min_bytes(void) {
+    if (g_stream_min == 0) {
+        const char *env = getenv("PYEMBED_STREAM_MIN_BYTES");
+        size_t v = 0;
+        if (env && *env) {
+            char *end = NULL;
+            unsigned long long x = strtoull(env, &end, 10);
+            if (end != env && *end == '\0') v = x ? (size_t)x : 1;
+        }
+        if (v == 0) {
+            /* a quarter of the last-level cache (which other cores and tenants share), at least
+             * 4 MiB: below it, written output is still in cache when the next kernel reads it */
+            size_t llc = pe_llc_size();
+            v = llc / 4 > ((size_t)4 << 20) ? llc / 4 : ((size_t)4 << 20);
+        }
+        g_stream_min = v;
+    }
+    return g_stream_min;
+}
+
+void pe_set_stream_min_bytes(size_t n) { g_stream_min = n ? n : 1; }

@@ -41,6 +41,22 @@ static PyObject *have_openmp(PyObject *mod, PyObject *noargs) {
     return PyBool_FromLong(pe_have_openmp());
 }
 
+/* stream_threshold() -> (llc_bytes, stream_min_bytes); stream_threshold(n) sets the latter. */
+static PyObject *stream_threshold(PyObject *mod, PyObject *args) {
+    (void)mod;
+    PyObject *n_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "|O:stream_threshold", &n_obj)) return NULL;
+    if (n_obj != Py_None) {
+        unsigned long long n = PyLong_AsUnsignedLongLong(n_obj);
+        if (n == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+        if (n == 0 || n > (unsigned long long)SIZE_MAX) {
+            PyErr_SetString(PyExc_ValueError, "stream_threshold: n must be a positive byte count");
+            return NULL;
+        }
+        pe_set_stream_min_bytes((size_t)n);
+    }
+    return Py_BuildValue("(nn)", (Py_ssize_t)pe_llc_size(), (Py_ssize_t)pe_stream_min_bytes());
+}
 
 /* fill_normal(out, seed, mean, std) / fill_uniform(out, seed, lo, hi): out is a writeable
  * C-contiguous float32/float64 array (usually a Table's weight). */
@@ -99,6 +115,10 @@ static PyMethodDef module_functions[] = {
      "get_num_threads()\n--\n\nThe number of threads kernels use (1 in a forked child)."},
     {"have_openmp", have_openmp, METH_NOARGS,
      "have_openmp()\n--\n\nWhether the extension was built with OpenMP."},
+    {"stream_threshold", stream_threshold, METH_VARARGS,
+     "stream_threshold(n=None)\n--\n\nReturn (last-level cache bytes, 0 if unknown; output bytes from which kernels\n"
+     "write with streaming stores). With n, set the latter first (PYEMBED_STREAM_MIN_BYTES sets it at\n"
+     "import; default max(4 MiB, LLC / 4))."},
     {"fill_normal", fill_normal, METH_VARARGS,
      "fill_normal(out, seed, mean, std)\n--\n\nFill out with N(mean, std^2), a function of (seed, index)."},
     {"fill_uniform", fill_uniform, METH_VARARGS,
@@ -129,6 +149,7 @@ static int module_exec(PyObject *m) {
     for (size_t i = 0; i < sizeof(glue_tables) / sizeof(glue_tables[0]); i++)
         if (PyModule_AddFunctions(m, glue_tables[i]) < 0) return -1;
     if (PyModule_AddIntConstant(m, "PREFETCH_DISTANCE", PE_PREFETCH_DIST) < 0) return -1;
+    (void)pe_stream_min_bytes(); /* decided once here, not raced on by kernels without the GIL */
     return 0;
 }
 
