@@ -48,14 +48,14 @@ def _sinusoidal_rows(ctx):
         want = _ref64(s0, 64, d)
         errs = {"pyembed": float(np.abs(pyembed.sinusoidal(64, d, start=s0) - want).max()),
                 "numpy f32": float(np.abs(_np_formula(s0, 64, d) - want).max())}
-        anchors = {"numpy float32 formula": ctx.timeit(lambda: _np_formula(0, n, d))}
+        anchors = {"numpy float32 formula": lambda: _np_formula(0, n, d)}
         if torch is not None:
             errs["torch f32"] = float(np.abs(_torch_formula(torch, s0, 64, d).numpy() - want).max())
-            anchors["torch float32 formula"] = ctx.timeit(lambda: _torch_formula(torch, 0, n, d))
+            anchors["torch float32 formula"] = lambda: _torch_formula(torch, 0, n, d)
         note = ", ".join(f"{k} {v:.1e}" for k, v in errs.items())
-        rows.append({"kernel": "sinusoidal", "shape": f"{n}x{d} f32 (max err @2^20: {note})",
-                     "pyembed_s": ctx.timeit(lambda: pyembed.sinusoidal(n, d)),
-                     "anchors": anchors, "bytes": n * d * 4, "max_abs_err_at_2^20": errs})
+        rows.append(ctx.row("sinusoidal", f"{n}x{d} f32 (max err @2^20: {note})",
+                            lambda: pyembed.sinusoidal(n, d), anchors, n * d * 4,
+                            **{"max_abs_err_at_2^20": errs}))
     return rows
 
 
@@ -70,14 +70,13 @@ def _fused_rows(ctx):
         W = inp.token.weight
         P = inp.position.encoding(S)
         s = np.float32(math.sqrt(D))
-        anchors = {"numpy W[ids]*s + pe[:n]": ctx.timeit(lambda: W[ids] * s + P)}
+        anchors = {"numpy W[ids]*s + pe[:n]": lambda: W[ids] * s + P}
         if torch is not None:
             tW, tP, tids = torch.from_numpy(W), torch.from_numpy(np.array(P)), torch.from_numpy(ids)
-            anchors["torch F.embedding*s + pe"] = ctx.timeit(
+            anchors["torch F.embedding*s + pe"] = (
                 lambda: torch.nn.functional.embedding(tids, tW) * float(s) + tP)
-        rows.append({"kernel": "token+position", "shape": f"{V}x{D} ids {B}x{S} sinusoidal",
-                     "pyembed_s": ctx.timeit(lambda: inp(ids)), "anchors": anchors,
-                     "bytes": 2 * B * S * D * 4 + S * D * 4})
+        rows.append(ctx.row("token+position", f"{V}x{D} ids {B}x{S} sinusoidal", lambda: inp(ids),
+                            anchors, 2 * B * S * D * 4 + S * D * 4))
     return rows
 
 
@@ -98,14 +97,13 @@ def _rope_rows(ctx):
         def np_rope():
             return x * cos + np.concatenate([-x[..., h:], x[..., :h]], -1) * sin
 
-        anchors = {"numpy rotate_half (cached cos/sin)": ctx.timeit(np_rope)}
+        anchors = {"numpy rotate_half (cached cos/sin)": np_rope}
         if torch is not None:
             tx, tc, ts = torch.from_numpy(x), torch.from_numpy(cos), torch.from_numpy(sin)
-            anchors["torch rotate_half (cached cos/sin)"] = ctx.timeit(
+            anchors["torch rotate_half (cached cos/sin)"] = (
                 lambda: tx * tc + torch.cat((-tx[..., h:], tx[..., :h]), dim=-1) * ts)
-        rows.append({"kernel": "rope", "shape": f"{B}x{H}x{S}x{hd} f32 half pairing",
-                     "pyembed_s": ctx.timeit(lambda: pyembed.rope(x)), "anchors": anchors,
-                     "bytes": 2 * x.nbytes})
+        rows.append(ctx.row("rope", f"{B}x{H}x{S}x{hd} f32 half pairing", lambda: pyembed.rope(x),
+                            anchors, 2 * x.nbytes))
     return rows
 
 
@@ -121,41 +119,38 @@ def _bag_rows(ctx):
         for mode in ("sum", "mean", "max"):
             bag = pyembed.EmbeddingBag(V, D, mode, seed=0)
             g = rng.standard_normal((B, D), dtype=np.float32)
-            anchors = {}
+            anchors, steps = {}, {}
             shape = f"{V}x{D} {B} bags of {L} ({mode})"
             if torch is not None:
                 F = torch.nn.functional
-                tids = torch.from_numpy(ids)
-                tW = torch.from_numpy(bag.weight.copy())
-                anchors["torch F.embedding_bag"] = ctx.timeit(lambda: F.embedding_bag(tids, tW, mode=mode))
-                # a training forward: with a weight that requires grad torch also builds what its
-                # backward needs (offset2bag, bag sizes, max indices), as our forward always does
-                tWr = tW.clone().requires_grad_(True)
-                anchors["torch F.embedding_bag (requires_grad)"] = ctx.timeit(
-                    lambda: F.embedding_bag(tids, tWr, mode=mode))
-            rows.append({"kernel": "embedding_bag fwd", "shape": shape,
-                         "pyembed_s": ctx.timeit(lambda: bag(ids)), "anchors": anchors,
-                         "bytes": n * D * 4 + B * D * 4})
-            # a training step: forward, backward into the table, clear the gradient
-            anchors = {}
-            if torch is not None:
-                tWg = torch.from_numpy(bag.weight.copy()).requires_grad_(True)
-                tg = torch.from_numpy(g)
+                tids, tg = torch.from_numpy(ids), torch.from_numpy(g)
+                # what a torch user runs: the module, on the weight torch allocated for it, in
+                # a training forward (torch then also builds what its backward needs, offset2bag,
+                # bag sizes and max indices, as our forward always does)
+                m = torch.nn.EmbeddingBag(V, D, mode=mode)
+                with torch.no_grad():
+                    m.weight.copy_(torch.from_numpy(bag.weight))
+                anchors["torch nn.EmbeddingBag"] = lambda: m(tids)
+                # and torch's kernel alone on our table's memory (huge pages, cache-warm)
+                tW = torch.from_numpy(bag.weight)
+                anchors["torch F.embedding_bag on our table"] = (
+                    lambda: F.embedding_bag(tids, tW, mode=mode))
 
                 def torch_step():
-                    tWg.grad = None
-                    F.embedding_bag(tids, tWg, mode=mode).backward(tg)
+                    m.weight.grad = None
+                    m(tids).backward(tg)
 
-                anchors["torch fwd+bwd (dense grad)"] = ctx.timeit(torch_step, min_runs=3)
+                steps["torch nn.EmbeddingBag fwd+bwd (dense grad)"] = torch_step
+            rows.append(ctx.row("embedding_bag fwd", shape, lambda: bag(ids), anchors,
+                                n * D * 4 + B * D * 4))
 
-            def step():
+            def step():  # a training step: forward, backward into the table, clear the gradient
                 bag(ids)
                 bag.backward(g)
                 bag.zero_grad()
 
-            rows.append({"kernel": "embedding_bag fwd+bwd", "shape": shape,
-                         "pyembed_s": ctx.timeit(step, min_runs=3), "anchors": anchors,
-                         "bytes": 3 * n * D * 4 + 2 * B * D * 4})
+            rows.append(ctx.row("embedding_bag fwd+bwd", shape, step, steps,
+                                3 * n * D * 4 + 2 * B * D * 4))
             del bag
     return rows
 
@@ -166,11 +161,10 @@ def _one_hot_rows(ctx):
     emb = pyembed.Embedding(V, D, seed=0)
     W = emb.weight
     ids = rng.integers(0, V, n)
-    anchors = {"one_hot(ids) @ W (BLAS)": ctx.timeit(lambda: pyembed.one_hot(ids, V, dtype=np.float32) @ W),
-               "np.take": ctx.timeit(lambda: np.take(W, ids, axis=0))}
-    return [{"kernel": "lookup vs one_hot @ W", "shape": f"{V}x{D} {n} ids",
-             "pyembed_s": ctx.timeit(lambda: emb(ids)), "anchors": anchors,
-             "bytes": 2 * n * D * 4}]
+    anchors = {"one_hot(ids) @ W (BLAS)": lambda: pyembed.one_hot(ids, V, dtype=np.float32) @ W,
+               "np.take": lambda: np.take(W, ids, axis=0)}
+    return [ctx.row("lookup vs one_hot @ W", f"{V}x{D} {n} ids", lambda: emb(ids), anchors,
+                    2 * n * D * 4)]
 
 
 def rows(ctx):

@@ -2,7 +2,8 @@
 
 Times every kernel beside its anchors (np.take, np.add.at, torch CPU when installed) and beside the
 memcpy bandwidth measured in the same run, and prints ratios (anchor time / pyembed time: > 1 means
-pyembed is faster) and the fraction of memcpy bandwidth each kernel reaches. Medians of repeated runs.
+pyembed is faster) and the fraction of memcpy bandwidth each kernel reaches. Medians of repeated runs,
+pyembed and its anchors timed in interleaved rounds (Context.race).
 Speed is measured here, never asserted in tests.
 
 Each area adds rows from a module ``pyembed._bench_<area>`` exposing ``rows(ctx)``; a row is a dict
@@ -43,6 +44,45 @@ class Context:
             times.append(time.perf_counter() - t0)
         return float(np.median(times))
 
+    def race(self, fns, min_time=None, min_runs=5, max_runs=200, block=4):
+        """Median seconds of each of several callables, timed in interleaved rounds so that a
+        drift in the shared machine's speed hits every contender alike. Each round gives each
+        callable a block of ``block`` consecutive calls and keeps all but the first: the first
+        call after a switch pays for the previous contender's dirty cache lines, which is not
+        the kernel's own cost (interleaving single calls made a 24 MiB gather ~25% slower).
+        ``fns``: {name: fn or (fn, setup)}; ``setup`` runs untimed before each call. A callable
+        leaves the rounds once it has ``min_runs`` kept calls and ``min_time`` seconds of them
+        (or ``max_runs`` calls)."""
+        if min_time is None:
+            min_time = 0.05 if self.quick else 0.3
+        items = {k: (v if isinstance(v, tuple) else (v, None)) for k, v in fns.items()}
+        times = {k: [] for k in items}
+        while True:
+            active = [k for k, ts in times.items()
+                      if len(ts) < max_runs and (len(ts) < min_runs or sum(ts) < min_time)]
+            if not active:
+                break
+            for k in active:
+                fn, setup = items[k]
+                # slow callables (np.add.at, torch's dense backward) get blocks of 2
+                n = block if not times[k] or np.median(times[k]) < 0.02 else 2
+                for i in range(n):
+                    if setup is not None:
+                        setup()
+                    t0 = time.perf_counter()
+                    fn()
+                    if i:
+                        times[k].append(time.perf_counter() - t0)
+        return {k: float(np.median(ts)) for k, ts in times.items()}
+
+    def row(self, kernel, shape, ours, anchors, nbytes, **extra):
+        """A bench row: ``ours`` raced against ``anchors`` ({name: fn}) in one interleaved run."""
+        t = self.race({"pyembed": ours, **anchors})
+        r = {"kernel": kernel, "shape": shape, "pyembed_s": t.pop("pyembed"), "anchors": t,
+             "bytes": nbytes}
+        r.update(extra)
+        return r
+
 
 def zipf_ids(rng, n, vocab, a=1.1):
     """n ids in [0, vocab) with P(k) ~ 1/(k+1)^a, shuffled (a realistic token distribution)."""
@@ -68,6 +108,7 @@ def core_shapes(quick):
 
 def rows_core(ctx):
     torch = ctx.torch
+    F = torch.nn.functional if torch is not None else None
     out = []
     rng = np.random.default_rng(0)
     for V, D, N in core_shapes(ctx.quick):
@@ -79,44 +120,50 @@ def rows_core(ctx):
             uniq = len(np.unique(ids))
             shape = f"{V}x{D} {N} ids {dist} ({uniq} unique)"
             row_bytes = D * 4
+            tids = torch.from_numpy(ids) if torch is not None else None
             # gather: reads the rows, writes the output
-            anchors = {"np.take": ctx.timeit(lambda: np.take(W, ids, axis=0))}
+            anchors = {"np.take": lambda: np.take(W, ids, axis=0)}
             if torch is not None:
-                tids = torch.from_numpy(ids)
-                anchors["torch F.embedding"] = ctx.timeit(
-                    lambda: torch.nn.functional.embedding(tids, tW))
-            out.append({"kernel": "gather", "shape": shape,
-                        "pyembed_s": ctx.timeit(lambda: emb(ids)),
-                        "anchors": anchors, "bytes": 2 * N * row_bytes})
-            # backward: accumulate into the persistent grad (np.add.at's contract); torch's dense
-            # backward allocates and fills a whole (V, D) gradient each call.
+                anchors["torch F.embedding"] = lambda: F.embedding(tids, tW)
+            out.append(ctx.row("gather", shape, lambda: emb(ids), anchors, 2 * N * row_bytes))
+            # backward, three ways in one race: accumulating into rows that already hold a
+            # gradient (np.add.at's contract: G keeps accumulating), into a gradient just cleared
+            # by zero_grad (a training step; the clearing untimed), and with the clearing timed.
+            # torch's dense backward allocates and fills a whole (V, D) gradient each call.
             g = rng.standard_normal((N, D), dtype=np.float32)
             emb.backward(ids, g)
-            anchors = {}
-            if N * D <= 16384 * 768:  # np.add.at takes seconds on the 128k x 4096 case
-                G = np.zeros_like(W)
-                anchors["np.add.at"] = ctx.timeit(lambda: np.add.at(G, ids, g), min_runs=3)
-                del G
-            if torch is not None:
-                tg = torch.from_numpy(g)
-                dense = ctx.timeit(
-                    lambda: torch.ops.aten.embedding_dense_backward(tg, tids, V, -1, False), min_runs=3)
-                anchors["torch embedding_dense_backward"] = dense
-                tz = torch.zeros(V, D)
-                anchors["torch index_add_ (no alloc)"] = ctx.timeit(lambda: tz.index_add_(0, tids, tg))
-                del tz
-            step_bytes = N * row_bytes + 2 * uniq * row_bytes
-            out.append({"kernel": "backward", "shape": shape,
-                        "pyembed_s": ctx.timeit(lambda: emb.backward(ids, g)),
-                        "anchors": anchors, "bytes": step_bytes})
+            G = np.zeros_like(W)
 
-            def ours():
+            def step():
                 emb.backward(ids, g)
                 emb.zero_grad()
 
-            anchors = {"torch embedding_dense_backward": dense} if torch is not None else {}
-            out.append({"kernel": "backward+zero_grad", "shape": shape, "pyembed_s": ctx.timeit(ours),
-                        "anchors": anchors, "bytes": step_bytes + uniq * row_bytes})
+            def touch():  # the accumulating case needs the rows already touched
+                if emb.table.touched.size == 0:
+                    emb.backward(ids, g)
+
+            fns = {"acc": (lambda: emb.backward(ids, g), touch),
+                   "fresh": (lambda: emb.backward(ids, g), emb.zero_grad),
+                   "step": (step, emb.zero_grad)}
+            if N * D <= 16384 * 768:  # np.add.at takes seconds on the 128k x 4096 case
+                fns["np.add.at"] = lambda: np.add.at(G, ids, g)
+            if torch is not None:
+                tg = torch.from_numpy(g)
+                tz = torch.zeros(V, D)
+                fns["torch embedding_dense_backward"] = (
+                    lambda: torch.ops.aten.embedding_dense_backward(tg, tids, V, -1, False))
+                fns["torch index_add_ (no alloc)"] = lambda: tz.index_add_(0, tids, tg)
+            t = ctx.race(fns, min_runs=3)
+            del G
+            anchors = {k: v for k, v in t.items() if k not in ("acc", "fresh", "step")}
+            step_bytes = N * row_bytes + 2 * uniq * row_bytes
+            out.append({"kernel": "backward", "shape": shape, "pyembed_s": t["acc"],
+                        "anchors": anchors, "bytes": step_bytes})
+            out.append({"kernel": "backward (fresh grad)", "shape": shape, "pyembed_s": t["fresh"],
+                        "anchors": anchors, "bytes": step_bytes})
+            dense = {k: v for k, v in anchors.items() if k == "torch embedding_dense_backward"}
+            out.append({"kernel": "backward+zero_grad", "shape": shape, "pyembed_s": t["step"],
+                        "anchors": dense, "bytes": step_bytes + uniq * row_bytes})
             emb.zero_grad()
         del emb, W, tW
     return out
@@ -153,6 +200,9 @@ def main(argv=None):
     print(f"pyembed {pyembed.__version__} bench: {platform.machine()} {platform.processor() or ''} "
           f"{os.cpu_count()} cpus, threads={args.threads}, openmp={pyembed._core.have_openmp()}, "
           f"numpy {np.__version__}, torch {torch.__version__ if torch else 'not installed'}")
+    llc, stream_min = pyembed._core.stream_threshold()
+    print(f"last-level cache {llc / 2**20:.0f} MiB, streaming stores from {stream_min / 2**20:.0f} MiB; "
+          f"medians of interleaved rounds")
     print(f"memcpy {ctx.memcpy_gbps:.1f} GB/s (read + write), ratios are anchor time / pyembed time")
     all_rows = []
     for area in args.only or AREAS:
