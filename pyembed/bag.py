@@ -21,6 +21,9 @@ class EmbeddingBag(Embedding):
         mode: ``"mean"`` (default, as torch), ``"sum"`` or ``"max"``.
         padding_idx: ids equal to it are left out of every bag (and of the mean's count); the
             row starts at zero and gets no gradient.
+        scale_grad_by_freq: scale each position's gradient by 1 / (how often its id occurs in
+            the batch), as torch documents it; not with ``mode="max"`` (ValueError, as torch).
+            (torch 2.13's CPU kernel divides some rows by another id's count, pytorch#190063.)
         include_last_offset: the default for :meth:`bag` (torch's constructor argument).
         max_norm, norm_type, dtype, init, std, bound, seed: as :class:`Embedding`.
 
@@ -37,20 +40,25 @@ class EmbeddingBag(Embedding):
     """
 
     def __init__(self, num_embeddings, embedding_dim, mode="mean", *, padding_idx=None,
-                 include_last_offset=False, max_norm=None, norm_type=2.0, dtype=np.float32,
-                 init="normal", std=1.0, bound=None, seed=None):
+                 include_last_offset=False, max_norm=None, norm_type=2.0,
+                 scale_grad_by_freq=False, dtype=np.float32, init="normal", std=1.0, bound=None,
+                 seed=None):
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {tuple(_MODES)}, got {mode!r}")
+        if scale_grad_by_freq and mode == "max":
+            raise ValueError("mode 'max' does not support scale_grad_by_freq (as in torch)")
         super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx,
-                         max_norm=max_norm, norm_type=norm_type, dtype=dtype, init=init,
+                         max_norm=max_norm, norm_type=norm_type,
+                         scale_grad_by_freq=scale_grad_by_freq, dtype=dtype, init=init,
                          std=std, bound=bound, seed=seed)
         self.mode = mode
         self.include_last_offset = bool(include_last_offset)
         self._ctx = None
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze=True, mode="mean", padding_idx=None,
-                        include_last_offset=False, max_norm=None, norm_type=2.0, dtype=None):
+    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0,
+                        scale_grad_by_freq=False, mode="mean", sparse=False,
+                        include_last_offset=False, padding_idx=None, dtype=None):
         """An EmbeddingBag holding a copy of ``embeddings``, like
         ``torch.nn.EmbeddingBag.from_pretrained``."""
         arr = np.asarray(embeddings)
@@ -58,8 +66,12 @@ class EmbeddingBag(Embedding):
             raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
         if dtype is None:
             dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float32
+        if sparse:
+            raise ValueError("sparse=True is not supported: the gradient is a dense table with a "
+                             "touched-rows list (see sparse_grad())")
         obj = cls(arr.shape[0], arr.shape[1], mode, include_last_offset=include_last_offset,
-                  max_norm=max_norm, norm_type=norm_type, dtype=dtype, init="zeros")
+                  max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
+                  dtype=dtype, init="zeros")
         obj.table.weight = arr
         if padding_idx is not None:
             if not -arr.shape[0] <= padding_idx < arr.shape[0]:
@@ -134,8 +146,10 @@ class EmbeddingBag(Embedding):
         """Accumulate the gradient of the last :meth:`bag` call into :attr:`grad` (sum: each
         id gets its bag's gradient, times its per-sample weight; mean: divided by the bag's
         count; max: each element goes to the id that won it). Bitwise identical for every
-        thread count. Returns the gradient with respect to ``per_sample_weights`` (in the shape of
-        the ids) when weights were given, else None."""
+        thread count. With ``scale_grad_by_freq`` each position's factor (1, its weight, or
+        1 / the bag's count) is first multiplied by 1 / (its id's count in the batch), the
+        product rounded to the table's dtype. Returns the gradient with respect to
+        ``per_sample_weights`` (in the shape of the ids) when weights were given, else None."""
         if self._ctx is None:
             raise RuntimeError("backward() needs a forward call (bag) first")
         flat, off, psw, argmax, pad, ids_shape = self._ctx
@@ -143,9 +157,33 @@ class EmbeddingBag(Embedding):
         if psw is not None:
             gpsw = _core.bag_psw_grad(self.table, flat, off, grad_output, pad).reshape(ids_shape)
         if self.requires_grad:
-            _core.bag_backward(self.table, flat, off, grad_output, psw, argmax,
-                               _MODES[self.mode], pad)
+            mode = _MODES[self.mode]
+            if self.scale_grad_by_freq and self.mode != "max":
+                psw, mode = self._freq_scales(flat, off, psw, pad), _MODES["sum"]
+            _core.bag_backward(self.table, flat, off, grad_output, psw, argmax, mode, pad)
         return gpsw
+
+    def _freq_scales(self, flat, off, psw, pad):
+        """Per-position factors for scale_grad_by_freq, in the table's dtype: the position's own
+        factor (its weight, 1 / its bag's count for "mean", else 1) times 1 / (its id's count in
+        the whole input, as torch counts). The kernel then runs as a weighted sum."""
+        T = self.dtype.type
+        all_ids = np.asarray(flat, dtype=np.int64)
+        _, inv, counts = np.unique(all_ids, return_inverse=True, return_counts=True)
+        n_in = int(off[-1])  # positions past the last offset belong to no bag
+        ids = all_ids[:n_in]
+        freq = (1.0 / counts)[inv.reshape(-1)[:n_in]].astype(T)
+        if self.mode == "mean":
+            bag_of = np.repeat(np.arange(len(off) - 1), np.diff(off))
+            n_valid = np.bincount(bag_of[ids != pad], minlength=len(off) - 1)
+            own = (1.0 / np.maximum(n_valid, 1)).astype(T)[bag_of]
+        elif psw is not None:
+            own = np.asarray(psw)[:n_in].astype(T)
+        else:
+            own = np.ones(n_in, T)
+        out = np.zeros(len(flat), T)
+        np.multiply(own, freq, out=out[:n_in])
+        return out
 
     def extra_repr(self):
         return super().extra_repr() + f", mode={self.mode!r}"
