@@ -41,6 +41,70 @@ def pca_2d(x):
     return coords
 
 
+# Label positions tried around each point, nearest first: (dx, dy) in points from the point,
+# with the text's alignment so that it grows away from the point.
+_RADII = (3, 9, 16, 25, 36, 50)
+_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
+_FONTSIZE = 9
+
+
+def _place_labels(ax, xy, labels):
+    """Annotate each point with its label at the nearest of a ring of candidate spots where it
+    overlaps no label placed before it, no other point and stays inside the axes (the spot that
+    overlaps least when none is free); labels pushed away from their point get a thin leader
+    line. Greedy, in the given order (the first words keep the closest spots)."""
+    if len(labels) == 0:
+        return
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    ax.autoscale_view()
+    ax.set_xlim(ax.get_xlim())  # freeze the limits: positions are computed in pixels
+    ax.set_ylim(ax.get_ylim())
+    pts = ax.transData.transform(xy)
+    frame = ax.get_window_extent(renderer)
+    px_per_pt = fig.dpi / 72.0
+    # each label's size in pixels, measured once
+    probe = ax.text(0, 0, "", fontsize=_FONTSIZE)
+    sizes = []
+    for label in labels:
+        probe.set_text(label)
+        bb = probe.get_window_extent(renderer)
+        sizes.append((bb.width, bb.height))
+    probe.remove()
+    dot = 3.0  # half the marker's size in pixels
+    placed = []  # (x0, y0, x1, y1) of labels placed so far
+    for i, ((x, y), (w, h)) in enumerate(zip(pts.tolist(), sizes)):
+        best, best_cost = None, None
+        for r in _RADII:
+            for ux, uy in _DIRECTIONS:
+                dx, dy = ux * r * px_per_pt, uy * r * px_per_pt
+                x0 = x + dx if ux > 0 else x + dx - w if ux < 0 else x - w / 2
+                y0 = y + dy if uy > 0 else y + dy - h if uy < 0 else y - h / 2
+                box = (x0, y0, x0 + w, y0 + h)
+                cost = sum(_overlap(box, b) for b in placed)
+                cost += sum(_overlap(box, (px - dot, py - dot, px + dot, py + dot))
+                            for j, (px, py) in enumerate(pts.tolist()) if j != i)
+                cost += w * h - _overlap(box, (frame.x0, frame.y0, frame.x1, frame.y1))
+                if best_cost is None or cost < best_cost:
+                    best, best_cost = (r, ux, uy, box), cost
+                if cost == 0:
+                    break
+            if best_cost == 0:
+                break
+        r, ux, uy, box = best
+        placed.append(box)
+        ha = "left" if ux > 0 else "right" if ux < 0 else "center"
+        va = "bottom" if uy > 0 else "top" if uy < 0 else "center"
+        arrow = dict(arrowstyle="-", color="0.6", lw=0.6, shrinkA=0, shrinkB=2) if r > 9 else None
+        ax.annotate(labels[i], tuple(xy[i]), xytext=(ux * r, uy * r), textcoords="offset points",
+                    fontsize=_FONTSIZE, ha=ha, va=va, arrowprops=arrow)
+
+
+def _overlap(a, b):
+    """Area shared by two boxes (x0, y0, x1, y1)."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def plot_2d(vectors, words=None, path=None, method="pca", title=None, *, figsize=(8, 6), dpi=100):
     """Project vectors to 2-D and draw them as labelled points.
 
@@ -87,8 +151,8 @@ def plot_2d(vectors, words=None, path=None, method="pca", title=None, *, figsize
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     ax.scatter(xy[:, 0], xy[:, 1], s=12, color="tab:blue")
-    for (px, py), label in zip(xy.tolist(), labels):
-        ax.annotate(label, (px, py), xytext=(3, 3), textcoords="offset points", fontsize=9)
+    ax.margins(0.12)  # room for the labels of the outermost points
+    _place_labels(ax, xy, labels)
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     if title is not None:

@@ -65,3 +65,25 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     with pytest.raises(ImportError, match=r"pip install 'pyembed\[plot\]'"):
         plot_2d(np.eye(3))
+
+
+def test_labels_of_close_points_do_not_overlap():
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(0)
+    # three tight clusters (as synonyms are), far apart
+    x = np.concatenate([c + 1e-3 * rng.standard_normal((6, 4)) for c in
+                        (np.zeros(4), np.full(4, 5.0), np.array([5.0, -5, 0, 0]))])
+    words = [f"word{i}" for i in range(len(x))]
+    fig = pyembed.plot.plot_2d(x, words=words)
+    fig.canvas.draw()  # annotations are positioned at draw time
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    texts = [t for t in ax.texts if t.get_text() in words]
+    assert sorted(t.get_text() for t in texts) == sorted(words)
+    from matplotlib.text import Text
+    boxes = [Text.get_window_extent(t, renderer) for t in texts]  # the text, not its leader line
+    frame = ax.get_window_extent(renderer)
+    for i, a in enumerate(boxes):
+        assert frame.x0 - 1 <= a.x0 and a.x1 <= frame.x1 + 1 and frame.y0 - 1 <= a.y0 and a.y1 <= frame.y1 + 1
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
