@@ -1,6 +1,7 @@
 """2-D pictures of word vectors: PCA (an SVD in NumPy) and labelled points (matplotlib).
 
-matplotlib is an optional extra: ``pip install 'pyembed[plot]'``. The figure is drawn with the
+matplotlib is a dependency of pyembed (the demo draws with it); the module still imports without
+it and says how to install it when a figure is asked for. The figure is drawn with the
 object-oriented API on matplotlib's Agg canvas (no pyplot, no display, no global state), so it
 works on servers and in notebooks alike (Jupyter shows a returned Figure).
 """
