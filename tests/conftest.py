@@ -31,7 +31,7 @@ def _restore_num_threads():
 
 @pytest.fixture(params=["cached", "streamed"])
 def stores(request):
-    """Run a test twice: with the default streaming threshold (a quarter of the last-level cache,
+    """Run a test twice: with the default streaming threshold (a sixteenth of the last-level cache,
     so small test arrays take the cached paths) and with every output streamed, so the
     non-temporal-store paths of every kernel are exercised on any machine."""
     old = pyembed._core.stream_threshold()[1]

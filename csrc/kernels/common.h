@@ -38,8 +38,10 @@ void pe_aligned_free(void *p);
 
 /* Outputs of at least this many bytes are written with non-temporal (streaming) stores, which skip
  * the read-for-ownership of each line but leave nothing in cache: worth it only past what the
- * last-level cache keeps. Default max(4 MiB, LLC / 4); PYEMBED_STREAM_MIN_BYTES overrides it.
- * pe_llc_size(): the last-level cache in bytes (0 if unknown). */
+ * last-level cache keeps. Default max(4 MiB, LLC / 16); PYEMBED_STREAM_MIN_BYTES overrides it.
+ * Gradient rows, which zero_grad and the optimizer read again soon, stream only from
+ * PE_STREAM_GRAD_FACTOR times this. pe_llc_size(): the last-level cache in bytes (0 if unknown). */
+#define PE_STREAM_GRAD_FACTOR 4
 size_t pe_stream_min_bytes(void);
 void pe_set_stream_min_bytes(size_t n);
 size_t pe_llc_size(void);

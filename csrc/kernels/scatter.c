@@ -79,6 +79,10 @@ typedef struct {
             PE_ALIGN64 T acc[STAGE];                                                            \
             for (size_t b0 = w.c0; b0 < w.c1; b0 += STAGE) {                                    \
                 size_t len = w.c1 - b0 < (size_t)STAGE ? w.c1 - b0 : (size_t)STAGE;             \
+                if (s1 < m) { /* the next segment's row, chunk by chunk: keeps the stream going */ \
+                    const char *pn = (const char *)(dout + perm[s1] * dim + b0);                \
+                    for (size_t b = 0; b < len * sizeof(T); b += 64) SC_PREFETCH(pn + b, 0);    \
+                }                                                                               \
                 NAME##_first(acc, dout + perm[s0] * dim + b0, len, sc, scale);                  \
                 for (size_t k = s0 + 1; k < s1; k++) {                                          \
                     const T *d = dout + perm[k] * dim + b0;                                     \
@@ -106,12 +110,13 @@ typedef struct {
          * the grouping, even on one thread; the in-order loop is faster when rows are cached   \
          * or mostly touched already (a second backward before zero_grad). */                   \
         const size_t row_bytes = dim * sizeof(T);                                               \
+        const size_t grad_stream_min = pe_mul_size(pe_stream_min_bytes(), PE_STREAM_GRAD_FACTOR); \
         int stream = PE_HAVE_STREAM && row_bytes % 64 == 0 && (uintptr_t)grad % 64 == 0 &&      \
-                     pe_mul_size(n, row_bytes) >= pe_stream_min_bytes();                        \
+                     pe_mul_size(n, row_bytes) >= grad_stream_min;                              \
         if (stream) {                                                                           \
             size_t nfresh = 0;                                                                  \
             for (size_t i = 0; i < n; i++) nfresh += !mark[ids[i]];                             \
-            stream = pe_mul_size(nfresh, row_bytes) >= pe_stream_min_bytes();                   \
+            stream = pe_mul_size(nfresh, row_bytes) >= grad_stream_min;                         \
         }                                                                                       \
         if (nt <= 1 && !scale_by_freq && !stream) {                                             \
             /* serial: the direct loop is already in order of appearance */                     \
@@ -212,9 +217,9 @@ typedef struct {
 DEFINE_SCATTER(pe_scatter_add_f32, float)
 DEFINE_SCATTER(pe_scatter_add_f64, double)
 
-/* Rows of at least 4 KiB in a clear past what the cache keeps (pe_stream_min_bytes) are zeroed
- * with streaming stores: they skip the read-for-ownership of every line, a third of memset's
- * traffic. */
+/* Rows of at least 4 KiB in a clear past what the cache keeps (PE_STREAM_GRAD_FACTOR times
+ * pe_stream_min_bytes) are zeroed with streaming stores: they skip the read-for-ownership of every
+ * line, a third of memset's traffic. */
 #define PE_ZERO_STREAM_ROW ((size_t)4096)
 
 static void zero_row(char *dst, size_t row_bytes, int stream) {
@@ -242,7 +247,8 @@ void pe_zero_rows(void *grad, uint8_t *mark, const int64_t *rows, size_t n, size
     size_t total = pe_mul_size(n, row_bytes);
     /* grad rows start 64-byte aligned when row_bytes is a multiple of 64 (the buffer is) */
     int stream = row_bytes >= PE_ZERO_STREAM_ROW && row_bytes % 64 == 0 &&
-                 ((uintptr_t)g % 64) == 0 && total >= pe_stream_min_bytes();
+                 ((uintptr_t)g % 64) == 0 &&
+                 total >= pe_mul_size(pe_stream_min_bytes(), PE_STREAM_GRAD_FACTOR);
     int nt = pe_threads_for(total, n);
     /* each thread fences its own streaming stores */
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))

@@ -118,7 +118,7 @@ static PyMethodDef module_functions[] = {
     {"stream_threshold", stream_threshold, METH_VARARGS,
      "stream_threshold(n=None)\n--\n\nReturn (last-level cache bytes, 0 if unknown; output bytes from which kernels\n"
      "write with streaming stores). With n, set the latter first (PYEMBED_STREAM_MIN_BYTES sets it at\n"
-     "import; default max(4 MiB, LLC / 4))."},
+     "import; default max(4 MiB, LLC / 16); gradient rows stream from 4x it)."},
     {"fill_normal", fill_normal, METH_VARARGS,
      "fill_normal(out, seed, mean, std)\n--\n\nFill out with N(mean, std^2), a function of (seed, index)."},
     {"fill_uniform", fill_uniform, METH_VARARGS,
