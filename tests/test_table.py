@@ -399,6 +399,10 @@ def _used_table():
     (np.array([3, 2**64 - 1], np.uint64), str(2**64 - 1), r"ids\[1\]"),
     (np.array(12), "12", r"ids\[\(\)\]"),
     ([[0, 1], [2, 99]], "99", r"ids\[1, 1\]"),
+    # Python ints past int64 (NumPy makes object or float64 arrays of them)
+    ([1, 2**64], str(2**64), r"ids\[1\]"),
+    ([1, 2**63], str(2**63), r"ids\[1\]"),
+    ([[0, 1], [2, -2**63 - 1]], str(-2**63 - 1), r"ids\[1, 1\]"),
     (np.array([[1, 2, 3], [4, 5, 10]]).T, "10", r"ids\[2, 1\]"),  # position in the caller's shape
 ])
 def test_bad_ids_index_error(call, ids, value, pos):
@@ -416,7 +420,8 @@ def test_bad_ids_index_error(call, ids, value, pos):
 
 @pytest.mark.parametrize("ids", [np.array([1.0, 2.0]), [1.5], np.array([True, False]), [True],
                                  np.array(["1"]), np.array([1 + 0j]), np.array([None, 1]),
-                                 [[1, 2], [3]], "12"])
+                                 [[1, 2], [3]], "12", [None, 2**64], [1.5, 2**64],
+                                 np.array([1, 2**64], dtype=object)])
 def test_non_integer_ids_type_error(ids):
     t = _used_table()
     snap = snapshot(t)

@@ -94,6 +94,53 @@ static int raise_bad_id(const char *name, PyArrayObject *arr, npy_intp flat, int
     return -1;
 }
 
+/* ids given as Python ints that NumPy could not fit in an integer dtype ([1, 2**64] becomes an
+ * object array, [1, 2**63] a float64 one): the culprit is an out-of-range id, so say which, as for
+ * any other (IndexError naming value and position). Returns 1 when it raised that IndexError, 0
+ * when no item is an out-of-range int (the caller's TypeError stands), -1 on another error. */
+static int raise_big_python_int(PyObject *obj, const char *name, int64_t num_rows) {
+    PyArrayObject *objs = (PyArrayObject *)PyArray_FROM_OT(obj, NPY_OBJECT);
+    PyObject *flat = NULL, *zero = NULL, *rows = NULL;
+    int rc = -1;
+    if (!objs) return -1;
+    flat = PyArray_Ravel(objs, NPY_CORDER);
+    zero = PyLong_FromLong(0);
+    rows = PyLong_FromLongLong((long long)num_rows);
+    if (!flat || !zero || !rows) goto done;
+    rc = 0;
+    for (npy_intp i = 0; i < PyArray_SIZE((PyArrayObject *)flat); i++) {
+        PyObject *v = PySequence_GetItem(flat, i);
+        if (!v) {
+            rc = -1;
+            break;
+        }
+        int bad = 0;
+        if (PyLong_Check(v) && !PyBool_Check(v)) {
+            bad = PyObject_RichCompareBool(v, zero, Py_LT);
+            if (bad == 0 && num_rows >= 0) bad = PyObject_RichCompareBool(v, rows, Py_GE);
+        } else {
+            Py_DECREF(v);
+            break; /* not an int: the TypeError is right */
+        }
+        Py_DECREF(v);
+        if (bad < 0) {
+            rc = -1;
+            break;
+        }
+        if (bad) {
+            raise_bad_id(name, objs, i, num_rows);
+            rc = 1;
+            break;
+        }
+    }
+done:
+    Py_XDECREF(rows);
+    Py_XDECREF(zero);
+    Py_XDECREF(flat);
+    Py_DECREF(objs);
+    return rc;
+}
+
 int pe_convert_ids(PyObject *obj, const char *name, int64_t num_rows, PyArrayObject **out) {
     PyArrayObject *arr = NULL, *conv = NULL;
     *out = NULL;
@@ -123,6 +170,10 @@ int pe_convert_ids(PyObject *obj, const char *name, int64_t num_rows, PyArrayObj
         }
     }
     if (!PyArray_ISINTEGER(arr) || PyArray_ISBOOL(arr)) {
+        if (!PyArray_Check(obj) && (PyArray_ISOBJECT(arr) || PyArray_ISFLOAT(arr))) {
+            int r = raise_big_python_int(obj, name, num_rows);
+            if (r != 0) goto fail; /* raised: IndexError, or an error while looking */
+        }
         PyErr_Format(PyExc_TypeError, "%s must be integers, got an array of dtype %S", name,
                      (PyObject *)PyArray_DESCR(arr));
         goto fail;
