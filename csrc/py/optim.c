@@ -18,43 +18,21 @@
 #include <math.h>
 #include <string.h>
 
-/* An ndarray of the parameter's dtype and shape (or, for the parameter itself, float32/64),
- * C-contiguous and aligned; writeable when `write`. Borrowed reference in *out. */
+/* An ndarray of the parameter's dtype and shape (the parameter itself: float32 or float64, any
+ * shape), C-contiguous and aligned; writeable when `write`. Borrowed reference in *out. */
 static int check_array(PyObject *obj, const char *name, PyArrayObject *like, int write,
                        PyArrayObject **out) {
-    if (!PyArray_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a numpy.ndarray, got %.200s", name,
-                     Py_TYPE(obj)->tp_name);
+    if (!PyArray_Check(obj)) return pe_check_exact(obj, name, NPY_FLOAT32, 0, NULL, write, NULL);
+    PyArrayObject *ref = like ? like : (PyArrayObject *)obj;
+    if (!like && PyArray_TYPE(ref) != NPY_FLOAT32 && PyArray_TYPE(ref) != NPY_FLOAT64) {
+        PyErr_Format(PyExc_ValueError, "%s must be float32 or float64, got dtype %S", name,
+                     (PyObject *)PyArray_DESCR(ref));
         return -1;
     }
-    PyArrayObject *a = (PyArrayObject *)obj;
-    int t = PyArray_TYPE(a);
-    if (like ? t != PyArray_TYPE(like) : (t != NPY_FLOAT32 && t != NPY_FLOAT64)) {
-        if (like)
-            PyErr_Format(PyExc_ValueError, "%s has dtype %S but the parameter has dtype %S", name,
-                         (PyObject *)PyArray_DESCR(a), (PyObject *)PyArray_DESCR(like));
-        else
-            PyErr_Format(PyExc_ValueError, "%s must be float32 or float64, got dtype %S", name,
-                         (PyObject *)PyArray_DESCR(a));
+    if (pe_check_exact(obj, name, PyArray_TYPE(ref), PyArray_NDIM(ref), PyArray_DIMS(ref), write,
+                       "the parameter") < 0)
         return -1;
-    }
-    if (!PyArray_ISNOTSWAPPED(a)) {
-        PyErr_Format(PyExc_ValueError, "%s must be in native byte order", name);
-        return -1;
-    }
-    if (like && (PyArray_NDIM(a) != PyArray_NDIM(like) ||
-                 !PyArray_CompareLists(PyArray_DIMS(a), PyArray_DIMS(like), PyArray_NDIM(a))))
-        return pe_shape_error(name, PyArray_NDIM(a), PyArray_DIMS(a), PyArray_NDIM(like),
-                              PyArray_DIMS(like), "the parameter");
-    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
-        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned", name);
-        return -1;
-    }
-    if (write && !PyArray_ISWRITEABLE(a)) {
-        PyErr_Format(PyExc_ValueError, "%s is read-only", name);
-        return -1;
-    }
-    *out = a;
+    *out = (PyArrayObject *)obj;
     return 0;
 }
 
