@@ -110,7 +110,7 @@ def evaluate_word_pairs(kv, pairs, delimiter="\t", encoding="utf8", restrict_voc
                         case_insensitive=True, dummy4unknown=False):
     """:meth:`Vectors.evaluate_word_pairs <pyembed.Vectors.evaluate_word_pairs>` on ``kv``."""
     ok_vocab = _ok_vocab(kv, restrict_vocab, case_insensitive)
-    gold, ia, ib, model_zero = [], [], [], []
+    gold, ia, ib = [], [], []
     oov = 0
     with open(pairs, encoding=encoding) as fin:
         lines = fin.read().split("\n")
