@@ -1,4 +1,4 @@
-/* Parsing and writing of word-vector files (word2vec text/binary, GloVe, fastText .vec).
+/* Parsing of word-vector files (word2vec text/binary, GloVe, fastText .vec); format.h writes them.
  *
  * Shapes (n rows, d values each):
  *   buf            len bytes of the file (or of the part after a header line); need not end in NUL
@@ -16,6 +16,14 @@
 #define PE_PARSE_H
 
 #include "common.h"
+
+#include <locale.h>
+#if defined(__APPLE__)
+#include <xlocale.h>
+#endif
+#if defined(__GLIBC__) || defined(__APPLE__)
+#define PE_HAVE_LOCALE_T 1
+#endif
 
 enum {
     PE_PARSE_BAD_NUMBER = 1,   /* a value that is not a number */
@@ -66,21 +74,15 @@ int pe_parse_binary_f64(double *out, int64_t *word_start, int64_t *word_end, con
 void pe_join_words(char *dst, const char *buf, const int64_t *starts, const int64_t *ends,
                    size_t n);
 
-/* Text rows "word v1 ... vd\n" into dst. words: a blob with row i's word at
- * words[wstart[i]:wend[i]]. Each value is written with the fewest significant digits that read
- * back (through the reader above) to the same bits: %.{6..9}g for float32, %.{15..17}g for
- * float64, in the "C" locale. dst must have room for pe_format_text_bound(...) bytes; *written
- * gets the bytes used. Parallel over rows. Returns PE_ERR_NOMEM if scratch allocation fails. */
-size_t pe_format_text_bound(const int64_t *wstart, const int64_t *wend, size_t n, size_t d);
-int pe_format_text_f32(char *dst, size_t *written, const char *words, const int64_t *wstart,
-                       const int64_t *wend, const float *vecs, size_t n, size_t d);
-int pe_format_text_f64(char *dst, size_t *written, const char *words, const int64_t *wstart,
-                       const int64_t *wend, const double *vecs, size_t n, size_t d);
-
-/* word2vec binary records "word " + d little-endian float32 (no '\n' after the vector, as gensim
- * writes; the C tool's reader and ours accept both). dst has room for
- * sum(wend - wstart) + n * (1 + 4 d) bytes. Serial (memcpy speed). */
-void pe_format_binary_f32(char *dst, const char *words, const int64_t *wstart, const int64_t *wend,
-                          const float *vecs, size_t n, size_t d);
+/* Shared with the writer (format.c), so that both use one number grammar and one locale.
+ * pe_pow10[k] = 10^k, exact as a double for k <= 22 (Clinger's fast path).
+ * pe_parse_number reads the number at p (p < end, not a separator) as the rows above do: returns
+ * the end of the token, or NULL if the token up to the next separator is not a number.
+ * pe_c_locale: the "C" locale, created once ((locale_t)0 if that failed). */
+extern const double pe_pow10[23];
+const char *pe_parse_number(const char *p, const char *end, double *out);
+#ifdef PE_HAVE_LOCALE_T
+locale_t pe_c_locale(void);
+#endif
 
 #endif

@@ -1,9 +1,10 @@
-/* Glue for the word-vector file kernels (csrc/kernels/parse.c): pyembed.io calls these with the
- * bytes of a file (bytes, mmap or any buffer) and gets back the matrix and the words as one
- * '\n'-joined bytes object (decoded and split in one call on the Python side). Errors name the
- * file and line / record. */
+/* Glue for the word-vector file kernels (csrc/kernels/parse.c reads, format.c writes): pyembed.io
+ * calls these with the bytes of a file (bytes, mmap or any buffer) and gets back the matrix and
+ * the words as one '\n'-joined bytes object (decoded and split in one call on the Python side).
+ * Errors name the file and line / record. */
 #include "convert.h"
 #include "parse.h"
+#include "format.h"
 #include "parse_glue.h"
 
 #include <string.h>

@@ -34,6 +34,22 @@ int pe_is_table(PyObject *module, PyObject *obj);
 /* Allocate grad, mark and touched if not yet there (GIL held). 0, or -1 with MemoryError. */
 int pe_table_ensure_grad(PeTable *t);
 
+/* Bytes of the weight buffer (and of grad, the same shape). */
+static inline size_t pe_table_nbytes(const PeTable *t) {
+    return (size_t)t->rows * (size_t)t->dim * t->itemsize;
+}
+
+/* The compute methods of the Table type, defined in table_ops.c and listed in the method table
+ * of table.c (lookup, renorm, backward take METH_VARARGS | METH_KEYWORDS; zero_grad and
+ * mark_all_touched METH_NOARGS), each with its docstring. */
+PyObject *pe_table_lookup(PeTable *self, PyObject *args, PyObject *kwds);
+PyObject *pe_table_renorm(PeTable *self, PyObject *args, PyObject *kwds);
+PyObject *pe_table_backward(PeTable *self, PyObject *args, PyObject *kwds);
+PyObject *pe_table_zero_grad(PeTable *self, PyObject *noargs);
+PyObject *pe_table_mark_all_touched(PeTable *self, PyObject *noargs);
+extern const char pe_table_lookup_doc[], pe_table_renorm_doc[], pe_table_backward_doc[],
+    pe_table_zero_grad_doc[], pe_table_mark_all_touched_doc[];
+
 /* Lock helpers: call with the GIL released. */
 #define PE_TABLE_LOCK(t) PyThread_acquire_lock((t)->lock, WAIT_LOCK)
 #define PE_TABLE_UNLOCK(t) PyThread_release_lock((t)->lock)
