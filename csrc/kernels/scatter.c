@@ -79,7 +79,7 @@ typedef struct {
             PE_ALIGN64 T acc[STAGE];                                                            \
             for (size_t b0 = w.c0; b0 < w.c1; b0 += STAGE) {                                    \
                 size_t len = w.c1 - b0 < (size_t)STAGE ? w.c1 - b0 : (size_t)STAGE;             \
-                if (s1 < m) { /* the next segment's row, chunk by chunk: keeps the stream going */ \
+                if (s1 < m) { /* the next segment's row, chunk by chunk: keeps it streaming */  \
                     const char *pn = (const char *)(dout + perm[s1] * dim + b0);                \
                     for (size_t b = 0; b < len * sizeof(T); b += 64) SC_PREFETCH(pn + b, 0);    \
                 }                                                                               \
@@ -89,7 +89,7 @@ typedef struct {
                     if (scale) NAME##_add_scaled(acc, d, len, sc);                              \
                     else NAME##_add_row(acc, d, len);                                           \
                 }                                                                               \
-                pe_stream_copy(g + b0, acc, len * sizeof(T));                                     \
+                pe_stream_copy(g + b0, acc, len * sizeof(T));                                   \
             }                                                                                   \
             return;                                                                             \
         }                                                                                       \
