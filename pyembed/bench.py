@@ -45,11 +45,12 @@ class Context:
         return float(np.median(times))
 
     def race(self, fns, min_time=None, min_runs=5, max_runs=200, block=4):
-        """Median seconds of each of several callables, timed in interleaved rounds so that a
-        drift in the shared machine's speed hits every contender alike. Each round gives each
-        callable a block of ``block`` consecutive calls and keeps all but the first: the first
-        call after a switch pays for the previous contender's dirty cache lines, which is not
-        the kernel's own cost (interleaving single calls made a 24 MiB gather ~25% slower).
+        """Median seconds of each of several callables, timed in interleaved rounds (in an order
+        that rotates) so that a drift in the shared machine's speed hits every contender alike.
+        Each round gives each callable a block of ``block`` consecutive calls and keeps all but
+        the first: the first call after a switch pays for the previous contender's dirty cache
+        lines, which is not the kernel's own cost (interleaving single calls made a 24 MiB
+        gather ~25% slower).
         ``fns``: {name: fn or (fn, setup)}; ``setup`` runs untimed before each call. A callable
         leaves the rounds once it has ``min_runs`` kept calls and ``min_time`` seconds of them
         (or ``max_runs`` calls)."""
@@ -57,11 +58,17 @@ class Context:
             min_time = 0.05 if self.quick else 0.3
         items = {k: (v if isinstance(v, tuple) else (v, None)) for k, v in fns.items()}
         times = {k: [] for k in items}
+        rnd = 0
         while True:
             active = [k for k, ts in times.items()
                       if len(ts) < max_runs and (len(ts) < min_runs or sum(ts) < min_time)]
             if not active:
                 break
+            # rotate the order each round: each contender follows each other one equally often
+            # (what ran just before changes a memory-bound kernel's time by up to ~25%)
+            k0 = rnd % len(active)
+            active = active[k0:] + active[:k0]
+            rnd += 1
             for k in active:
                 fn, setup = items[k]
                 # slow callables (np.add.at, torch's dense backward) get blocks of 2
