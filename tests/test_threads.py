@@ -121,6 +121,34 @@ def test_pyembed_num_threads_env(env, expect):
         assert got == (2 if pyembed._core.have_openmp() else 1)
 
 
+def test_stream_threshold_api():
+    llc, old = pyembed._core.stream_threshold()
+    assert llc >= 0 and old >= 4 << 20  # default: max(4 MiB, LLC / 16)
+    if llc:
+        assert old == max(4 << 20, llc // 16)
+    try:
+        assert pyembed._core.stream_threshold(12345) == (llc, 12345)
+        assert pyembed._core.stream_threshold() == (llc, 12345)
+        for bad, exc in ((0, ValueError), (-1, ValueError), (2**70, ValueError), (2.5, TypeError),
+                         (True, TypeError)):
+            with pytest.raises(exc):
+                pyembed._core.stream_threshold(bad)
+        assert pyembed._core.stream_threshold()[1] == 12345  # a refused value changes nothing
+    finally:
+        pyembed._core.stream_threshold(old)
+
+
+@pytest.mark.parametrize("env,expect", [("1048576", 1048576), ("0", 1), ("abc", None), ("", None)])
+def test_pyembed_stream_min_bytes_env(env, expect):
+    code = "import pyembed; print(*pyembed._core.stream_threshold())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PYEMBED_STREAM_MIN_BYTES=env),
+                       cwd=os.path.dirname(os.path.dirname(pyembed.__file__)))
+    assert r.returncode == 0, r.stderr
+    llc, got = map(int, r.stdout.split())
+    assert got == (expect if expect is not None else max(4 << 20, llc // 16))
+
+
 # ---- several Python threads on one table -------------------------------------------------------
 
 def _run_threads(fns):

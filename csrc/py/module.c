@@ -47,10 +47,17 @@ static PyObject *stream_threshold(PyObject *mod, PyObject *args) {
     PyObject *n_obj = Py_None;
     if (!PyArg_ParseTuple(args, "|O:stream_threshold", &n_obj)) return NULL;
     if (n_obj != Py_None) {
-        unsigned long long n = PyLong_AsUnsignedLongLong(n_obj);
-        if (n == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
-        if (n == 0 || n > (unsigned long long)SIZE_MAX) {
-            PyErr_SetString(PyExc_ValueError, "stream_threshold: n must be a positive byte count");
+        if (!PyLong_Check(n_obj) || PyBool_Check(n_obj)) {
+            PyErr_Format(PyExc_TypeError, "stream_threshold: n must be an int, got %.200s",
+                         Py_TYPE(n_obj)->tp_name);
+            return NULL;
+        }
+        int overflow = 0;
+        long long n = PyLong_AsLongLongAndOverflow(n_obj, &overflow);
+        if (n == -1 && PyErr_Occurred()) return NULL;
+        if (overflow || n <= 0) {
+            PyErr_Format(PyExc_ValueError,
+                         "stream_threshold: n must be a positive byte count, got %S", n_obj);
             return NULL;
         }
         pe_set_stream_min_bytes((size_t)n);
@@ -116,8 +123,9 @@ static PyMethodDef module_functions[] = {
     {"have_openmp", have_openmp, METH_NOARGS,
      "have_openmp()\n--\n\nWhether the extension was built with OpenMP."},
     {"stream_threshold", stream_threshold, METH_VARARGS,
-     "stream_threshold(n=None)\n--\n\nReturn (last-level cache bytes, 0 if unknown; output bytes from which kernels\n"
-     "write with streaming stores). With n, set the latter first (PYEMBED_STREAM_MIN_BYTES sets it at\n"
+     "stream_threshold(n=None)\n--\n\nReturn (last-level cache bytes, 0 if unknown; output bytes "
+     "from which kernels\nwrite with streaming stores). With n, set the latter first "
+     "(PYEMBED_STREAM_MIN_BYTES sets it at\n"
      "import; default max(4 MiB, LLC / 16); gradient rows stream from 4x it)."},
     {"fill_normal", fill_normal, METH_VARARGS,
      "fill_normal(out, seed, mean, std)\n--\n\nFill out with N(mean, std^2), a function of (seed, index)."},
