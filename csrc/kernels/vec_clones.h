@@ -3,6 +3,10 @@
  * time (ifunc); the default build stays portable (no -march=native, DESIGN.md). None of the
  * clones may use FMA: -ffp-contract=off forbids contraction and no code calls fma(), so every
  * clone computes the same bits.
+ * The optimizer and word2vec loops use simd.h's explicit levels instead: there the tests lower the
+ * level (pe_set_simd_level) to check that every path gives the same bits, and word2vec must stay
+ * off AVX-512 (its lane sums would change order). The loops here are checked against NumPy
+ * references on whichever clone the CPU picks.
  *
  * PE_OMP_THREAD_NUM(t): t = omp_get_thread_num() when built with OpenMP, else unchanged. */
 #ifndef PE_VEC_CLONES_H
