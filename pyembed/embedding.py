@@ -310,7 +310,11 @@ class Embedding:
 
     @property
     def grad(self):
-        """The accumulated gradient (shares memory), or None before the first backward."""
+        """The accumulated gradient (shares memory), or None before the first backward.
+
+        Rows outside :attr:`touched` are zero, and the kernels rely on it: change only touched
+        rows (``zero_grad`` clears just those, and a backward may write an untouched row instead
+        of adding to it). To add a gradient of your own, use :meth:`backward`."""
         return self.table.grad
 
     @property

@@ -246,7 +246,8 @@ static PyGetSetDef table_getset[] = {
      "Assigning an array of that shape copies it in.", NULL},
     {"grad", (getter)get_grad, NULL,
      "The accumulated gradient (an array sharing the table's memory), or None before the first "
-     "backward.", NULL},
+     "backward. Rows outside touched are zero: change only touched rows (a backward may write "
+     "an untouched row instead of adding to it).", NULL},
     {"touched", (getter)get_touched, NULL,
      "Sorted int64 ids of the rows that received gradient since the last zero_grad().", NULL},
     {"num_touched", (getter)get_n_touched, NULL, "len(touched), without sorting.", NULL},
