@@ -8,13 +8,10 @@
  * Loshchilov & Hutter 2019; amsgrad: Reddi et al. 2018.
  */
 #include "adam.h"
+#include "optim_loop.h"
 #include "simd.h"
 
 #include <math.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* The 12 loop variants: form (Adam / SparseAdam) x weight decay (none / L2 / decoupled) x amsgrad. */
 static int adam_mode(const pe_adam_opts *o, int amsgrad) {

@@ -1,5 +1,6 @@
 /* The body of adam.c for one element type, included twice (float, double).
- * Before including: T (element type), SQRT (its sqrt), FN(name) (adds the _f32/_f64 suffix). */
+ * Before including: T (element type), SQRT (its sqrt), FN(name) (adds the _f32/_f64 suffix).
+ * Which thread updates which spans (threads, frozen rows, rows lists) is optim_loop.h's. */
 
 typedef struct {
     T b1, c1, b2, c2, eps, wd, decay, nss, bc2s, sign;
@@ -100,22 +101,6 @@ static void FN(run)(T *p, T *m, T *v, T *vmax, const T *g, size_t n, const FN(co
 #undef PE_ADAM_RUN
 #undef PE_ADAM_CASE
 
-/* Rows [r0, r1) of the dense update, skipping frozen rows; runs of unfrozen rows go in one span. */
-static void FN(dense_rows)(T *P, T *M, T *V, T *Vmax, const T *G, const uint8_t *frozen,
-                           size_t r0, size_t r1, size_t dim, const FN(consts) *k, int mode) {
-    size_t r = r0;
-    while (r < r1) {
-        while (r < r1 && frozen[r]) r++;
-        size_t s = r;
-        while (r < r1 && !frozen[r]) r++;
-        if (r > s) {
-            size_t off = s * dim;
-            FN(run)(P + off, M + off, V + off, Vmax ? Vmax + off : NULL, G + off, (r - s) * dim,
-                    k, mode);
-        }
-    }
-}
-
 int FN(pe_adam)(T *P, T *M, T *V, T *Vmax, const T *G, const uint8_t *frozen, size_t nrows,
                 size_t dim, const pe_adam_opts *o) {
     if (o->step < 1) return PE_ERR_VALUE;
@@ -126,25 +111,12 @@ int FN(pe_adam)(T *P, T *M, T *V, T *Vmax, const T *G, const uint8_t *frozen, si
     /* 7 arrays of T move per element (read p, g, m, v; write p, m, v) */
     int nt = pe_threads_for(pe_mul_size(n, 7 * sizeof(T)), frozen ? nrows : (n + 63) / 64);
     (void)nt; /* unused in a serial build */
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
-        size_t t = 0, nth = 1;
-#ifdef _OPENMP
-        t = (size_t)omp_get_thread_num();
-        nth = (size_t)omp_get_num_threads();
-#endif
-        if (frozen) {
-            FN(dense_rows)(P, M, V, Vmax, G, frozen, nrows * t / nth, nrows * (t + 1) / nth, dim,
-                           &k, mode);
-        } else {
-            /* split at multiples of 16 elements so every thread starts on a vector boundary */
-            size_t lo = t == 0 ? 0 : (n / nth * t + n % nth * t / nth) & ~(size_t)15;
-            size_t hi = t + 1 == nth ? n : (n / nth * (t + 1) + n % nth * (t + 1) / nth) & ~(size_t)15;
-            if (hi > lo)
-                FN(run)(P + lo, M + lo, V + lo, Vmax ? Vmax + lo : NULL, G + lo, hi - lo, &k, mode);
-        }
+        size_t nth, t = pe_team(&nth);
+        pe_dense_walk w = pe_dense_walk_init(frozen, nrows, dim, t, nth);
+        for (size_t off, len; pe_dense_next(&w, &off, &len);)
+            FN(run)(P + off, M + off, V + off, Vmax ? Vmax + off : NULL, G + off, len, &k, mode);
     }
     return PE_OK;
 }
@@ -156,53 +128,21 @@ int FN(pe_adam_rows)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const T *G,
     if (!row_step && o->step < 1) return PE_ERR_VALUE;
     const FN(consts) k0 = FN(make_consts)(o, row_step ? 1 : o->step);
     const int mode = adam_mode(o, Vmax != NULL);
-    const size_t row_bytes = dim * sizeof(T);
-    /* prefetch the head of each row (the hardware prefetcher follows the rest of a long row) */
-    const size_t pf_bytes = row_bytes < 256 ? row_bytes : 256;
     int nt = pe_threads_for(pe_mul_size(pe_mul_size(n_list, dim), 7 * sizeof(T)), n_list);
     (void)nt; /* unused in a serial build */
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
-        size_t t = 0, nth = 1;
-#ifdef _OPENMP
-        t = (size_t)omp_get_thread_num();
-        nth = (size_t)omp_get_num_threads();
-#endif
-        size_t lo = n_list * t / nth, hi = n_list * (t + 1) / nth;
-#define PE_ADAM_PREFETCH(q)                                                                     \
-    if ((q) + PE_PREFETCH_DIST < hi) {                                                          \
-        size_t pf = (size_t)rows[(q) + PE_PREFETCH_DIST] * dim;                                 \
-        for (size_t b = 0; b < pf_bytes; b += 64) {                                             \
-            PE_PREFETCH_W((const char *)(P + pf) + b);                                          \
-            PE_PREFETCH_W((const char *)(M + pf) + b);                                          \
-            PE_PREFETCH_W((const char *)(V + pf) + b);                                          \
-            PE_PREFETCH_R((const char *)(G + pf) + b);                                          \
-        }                                                                                       \
-    }
-        for (size_t i = lo; i < hi; i++) {
-            PE_ADAM_PREFETCH(i)
-            size_t r = (size_t)rows[i];
-            if (frozen && frozen[r]) continue;
-            FN(consts) k = k0;
-            size_t len = 1;
-            if (row_step) {
-                k = FN(make_consts)(o, ++row_step[r]);
-            } else {
-                /* consecutive unfrozen rows (frequent ids are small and sorted) share one span */
-                while (i + len < hi && (size_t)rows[i + len] == r + len &&
-                       !(frozen && frozen[r + len])) {
-                    PE_ADAM_PREFETCH(i + len)
-                    len++;
-                }
-            }
+        size_t nth, t = pe_team(&nth);
+        /* with row_step each row has its own constants, so rows are never merged into a span */
+        pe_rows_walk w = {.rows = rows, .frozen = frozen, .at = n_list * t / nth,
+                          .hi = n_list * (t + 1) / nth, .merge = !row_step,
+                          .row_bytes = dim * sizeof(T), .w = {P, M, V}, .nw = 3, .g = G};
+        for (size_t r, len; pe_rows_next(&w, &r, &len);) {
+            const FN(consts) k = row_step ? FN(make_consts)(o, ++row_step[r]) : k0;
             size_t off = r * dim;
             FN(run)(P + off, M + off, V + off, Vmax ? Vmax + off : NULL, G + off, len * dim, &k,
                     mode);
-            i += len - 1;
         }
-#undef PE_ADAM_PREFETCH
     }
     return PE_OK;
 }

@@ -3,11 +3,8 @@
  * parameter and the buffer are updated in the same loop: 20 bytes per float32 element instead of 24.
  */
 #include "sgd.h"
+#include "optim_loop.h"
 #include "simd.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* weight decay x {no momentum, first step, later step} x nesterov (nesterov needs momentum) */
 static int sgd_mode(const pe_sgd_opts *o, int has_buf) {

@@ -80,31 +80,12 @@ int FN(pe_sgd)(T *P, T *B, const T *G, const uint8_t *frozen, size_t nrows, size
     const int mode = sgd_mode(o, B != NULL);
     int nt = pe_threads_for(pe_mul_size(n, (B ? 5 : 3) * sizeof(T)), frozen ? nrows : (n + 63) / 64);
     (void)nt; /* unused in a serial build */
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
-        size_t t = 0, nth = 1;
-#ifdef _OPENMP
-        t = (size_t)omp_get_thread_num();
-        nth = (size_t)omp_get_num_threads();
-#endif
-        if (frozen) {
-            size_t r = nrows * t / nth, r1 = nrows * (t + 1) / nth;
-            while (r < r1) {
-                while (r < r1 && frozen[r]) r++;
-                size_t s = r;
-                while (r < r1 && !frozen[r]) r++;
-                if (r > s) {
-                    size_t off = s * dim;
-                    FN(srun)(P + off, B ? B + off : NULL, G + off, (r - s) * dim, &k, mode);
-                }
-            }
-        } else {
-            size_t lo = (n / nth * t + n % nth * t / nth) & ~(size_t)15;
-            size_t hi = t + 1 == nth ? n : (n / nth * (t + 1) + n % nth * (t + 1) / nth) & ~(size_t)15;
-            if (hi > lo) FN(srun)(P + lo, B ? B + lo : NULL, G + lo, hi - lo, &k, mode);
-        }
+        size_t nth, t = pe_team(&nth);
+        pe_dense_walk w = pe_dense_walk_init(frozen, nrows, dim, t, nth);
+        for (size_t off, len; pe_dense_next(&w, &off, &len);)
+            FN(srun)(P + off, B ? B + off : NULL, G + off, len, &k, mode);
     }
     return PE_OK;
 }
@@ -114,43 +95,18 @@ int FN(pe_sgd_rows)(T *P, T *B, const T *G, const int64_t *rows, size_t n_list,
     (void)nrows;
     const FN(sconsts) k = FN(make_sconsts)(o);
     const int mode = sgd_mode(o, B != NULL);
-    const size_t row_bytes = dim * sizeof(T);
-    const size_t pf_bytes = row_bytes < 256 ? row_bytes : 256;
     int nt = pe_threads_for(pe_mul_size(pe_mul_size(n_list, dim), (B ? 5 : 3) * sizeof(T)), n_list);
     (void)nt; /* unused in a serial build */
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
-        size_t t = 0, nth = 1;
-#ifdef _OPENMP
-        t = (size_t)omp_get_thread_num();
-        nth = (size_t)omp_get_num_threads();
-#endif
-        size_t lo = n_list * t / nth, hi = n_list * (t + 1) / nth;
-#define PE_SGD_PREFETCH(q)                                                                      \
-    if ((q) + PE_PREFETCH_DIST < hi) {                                                          \
-        size_t pf = (size_t)rows[(q) + PE_PREFETCH_DIST] * dim;                                 \
-        for (size_t c = 0; c < pf_bytes; c += 64) {                                             \
-            PE_PREFETCH_W((const char *)(P + pf) + c);                                          \
-            PE_PREFETCH_R((const char *)(G + pf) + c);                                          \
-            if (B) PE_PREFETCH_W((const char *)(B + pf) + c);                                   \
-        }                                                                                       \
-    }
-        for (size_t i = lo; i < hi; i++) {
-            PE_SGD_PREFETCH(i)
-            size_t r = (size_t)rows[i];
-            if (frozen && frozen[r]) continue;
-            size_t len = 1; /* consecutive unfrozen rows share one span */
-            while (i + len < hi && (size_t)rows[i + len] == r + len && !(frozen && frozen[r + len])) {
-                PE_SGD_PREFETCH(i + len)
-                len++;
-            }
+        size_t nth, t = pe_team(&nth);
+        pe_rows_walk w = {.rows = rows, .frozen = frozen, .at = n_list * t / nth,
+                          .hi = n_list * (t + 1) / nth, .merge = 1, .row_bytes = dim * sizeof(T),
+                          .w = {P, B}, .nw = B ? 2 : 1, .g = G};
+        for (size_t r, len; pe_rows_next(&w, &r, &len);) {
             size_t off = r * dim;
             FN(srun)(P + off, B ? B + off : NULL, G + off, len * dim, &k, mode);
-            i += len - 1;
         }
-#undef PE_SGD_PREFETCH
     }
     return PE_OK;
 }
