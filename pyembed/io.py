@@ -13,6 +13,11 @@ Numbers are parsed by a C kernel (``csrc/kernels/parse.c``) to exactly the bits 
 ``.xz`` files are decompressed in memory). Malformed files raise ``ValueError`` naming the file and
 the line (text) or record (binary). Writers write a temporary file and ``os.replace`` it, so a
 failed save never destroys the previous file.
+
+Word counts ("vocabulary files", gensim's ``fvocab``): lines ``"word count"``, as word2vec.c's
+``-save-vocab`` writes them. Loaded, they become the per-key attribute ``"count"``
+(:meth:`pyembed.Vectors.get_vecattr`); without one, the word2vec, fastText and GloVe loaders
+invent gensim's descending counts. Saving writes the rows most frequent first, as gensim does.
 """
 import bz2
 import gzip
@@ -25,7 +30,7 @@ import warnings
 
 import numpy as np
 
-from . import _core
+from . import _core, vecattr
 
 __all__ = ["load_vectors", "save_vectors", "FORMATS"]
 
@@ -130,8 +135,57 @@ def _detect_binary(buf, offset, dim):
     return False
 
 
+def _read_counts(fvocab, encoding, unicode_errors):
+    """{word: count} from a vocabulary file. As gensim reads it: each line split on whitespace
+    into a word and an int, a later line for a word wins; unlike gensim, blank lines are skipped
+    and the words are decoded with the vectors' ``encoding`` (gensim always uses UTF-8, which
+    garbles the counts of a file word2vec.c wrote in another encoding)."""
+    buf, closer = _read_buffer(fvocab)
+    try:
+        try:
+            text = str(buf, encoding, unicode_errors)
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{fvocab}, line {_line_of(buf, e.start)}: the word is not valid "
+                             f"{encoding} ({e.reason}); pass unicode_errors='replace' or 'ignore' "
+                             f"to load it anyway") from e
+    finally:
+        if closer is not None:
+            closer.close()
+    lines = text.split("\n")
+    pairs = [line.split() for line in lines]
+    try:
+        return {w: int(c) for w, c in filter(None, pairs)}
+    except ValueError:
+        for no, p in enumerate(pairs, 1):  # find the line to name
+            try:
+                if p:
+                    w, c = p
+                    int(c)
+            except ValueError:
+                raise ValueError(f"{fvocab}, line {no}: expected 'word count', got "
+                                 f"{lines[no - 1][:80]!r}") from None
+        raise  # pragma: no cover - a bad line is always found above
+
+
+def _counts(words, rows, counts, fvocab):
+    """The "count" of each loaded word: from ``counts`` (None where the vocabulary file lacks
+    the word, with a warning, as gensim), or without a file gensim's invented ``rows - row``
+    (``rows``: the vectors read before duplicates were dropped, which with ``limit`` is
+    ``min(header count, limit)``, as gensim's ``vocab_size``)."""
+    if counts is None:
+        return np.arange(rows, rows - len(words), -1, dtype=np.int64)
+    found = list(map(counts.get, words))
+    if None not in found:
+        return np.array(found, np.int64)
+    missing = [w for w, c in zip(words, found) if c is None]
+    warnings.warn(f"{fvocab}: the vocabulary file is incomplete: {len(missing)} word(s) missing "
+                  f"(the first: {missing[0]!r}); their count is None",
+                  UserWarning, stacklevel=3)
+    return np.array(found, object)
+
+
 def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float32,
-                 unicode_errors="strict", encoding="utf-8"):
+                 unicode_errors="strict", encoding="utf-8", fvocab=None):
     """Read word vectors into a :class:`pyembed.Vectors`.
 
     Args:
@@ -146,6 +200,13 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
         unicode_errors: how to decode words that are not valid ``encoding`` (``"strict"``,
             ``"replace"``, ``"ignore"``), as in gensim.
         encoding: of the words (an ASCII-compatible encoding).
+        fvocab: a vocabulary file (lines ``"word count"``, word2vec.c's ``-save-vocab``), read
+            with the same ``encoding`` and ``unicode_errors``: each word's count becomes
+            ``get_vecattr(word, "count")``; a word the file lacks gets None (with a warning).
+            Without it every word2vec, fastText or GloVe row gets gensim's invented count
+            ``n - row`` (n: the rows read, ``min(count, limit)`` for a header's count), so
+            saving keeps the order. Safetensors files have no words: no counts, and fvocab is
+            a ValueError.
 
     Duplicate words keep their first vector (with a warning), as gensim does.
 
@@ -172,22 +233,29 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
     if format == "safetensors" or (format == "auto" and path.endswith(".safetensors")):
         from .safetensors import load_safetensors
 
+        if fvocab is not None:
+            raise ValueError("fvocab: a safetensors file has no words to give counts to")
+
         arr = load_safetensors(path)
         if limit is not None:
             arr = arr[:limit]
         return Vectors(list(range(arr.shape[0])), np.ascontiguousarray(arr, dtype=dt))
 
+    # gensim reads the vocabulary file first: its errors come before the vectors'
+    counts = None if fvocab is None else _read_counts(_fspath(fvocab), encoding, unicode_errors)
     buf, closer = _read_buffer(path)
     try:
-        return _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, encoding)
+        words, vecs, key_to_index, rows = _load_text_or_binary(buf, path, format, binary, limit,
+                                                               dt, unicode_errors, encoding)
     finally:
         if closer is not None:
             closer.close()
+    expandos = {"count": _counts(words, rows, counts, fvocab)}
+    return Vectors._trusted(words, vecs, key_to_index, expandos)
 
 
 def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, encoding):
-    from .vectors import Vectors
-
+    """(words, vectors, key_to_index, rows read before dropping duplicates)."""
     if len(buf) == 0:
         raise ValueError(f"{path}: the file is empty")
     if buf[:4] == b"\xba\x16\x4f\x2f":
@@ -251,7 +319,7 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
         vecs = np.ascontiguousarray(vecs[keep])
         words = list(itertools.compress(words, keep.tolist()))
         key_to_index = dict(zip(words, range(len(words))))
-    return Vectors._trusted(words, vecs, key_to_index)
+    return words, vecs, key_to_index, n
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -275,27 +343,36 @@ def _encode_words(keys, encoding, forbid_space):
     return blob, starts, ends
 
 
-def _atomic_write(path, write):
-    """Call write(f) on a temporary file next to `path`, then rename it over `path`."""
-    path = _fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=d)
+def _atomic_write(path, write, *more):
+    """Call write(f) on a temporary file next to `path`, then rename it over `path`. `more`:
+    further (path, write) pairs, all written before any is renamed, so that an error while
+    writing any of them leaves every old file as it was."""
+    pending = []  # (temporary, final) names not yet renamed
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for path, write in ((path, write),) + more:
+            path = _fspath(path)
+            d = os.path.dirname(os.path.abspath(path))
+            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                                       dir=d)
+            pending.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        while pending:
+            os.replace(*pending[0])
+            pending.pop(0)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        for tmp, _ in pending:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise
 
 
-def save_vectors(vectors, path, format="word2vec", binary=False, *, encoding="utf-8",
-                 tensor_name="weight"):
+def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
+                 sort_attr="count", encoding="utf-8", tensor_name="weight"):
     """Write ``vectors`` (a :class:`pyembed.Vectors`) to ``path``.
 
     ``format``: ``"word2vec"`` (header + text, or binary float32 with ``binary=True``),
@@ -303,6 +380,16 @@ def save_vectors(vectors, path, format="word2vec", binary=False, *, encoding="ut
     as tensor ``tensor_name``). Text values are the shortest decimals that read back to the same
     bits, so text round-trips are exact. The file is written to a temporary name and renamed,
     so an error never leaves a half-written file in place of the old one.
+
+    As gensim's ``save_word2vec_format``, the text and binary formats write the rows by
+    descending per-key attribute ``sort_attr`` when the vectors have it (ties in row order;
+    ``None`` values, words a vocabulary file lacked, last), else in row order; ``sort_attr=None``
+    keeps row order. Loaded vectors without a vocabulary file carry descending counts, so a
+    load and a save give the same rows back in the same order. ``fvocab``: also write a
+    vocabulary file, a line ``"word value"`` of ``sort_attr`` (``"count"`` when it is None) per
+    row in that order, leaving out ``None`` values (reading it back gives them None again);
+    vectors without that attribute are a ValueError, as in gensim. Both files are written
+    before either is renamed into place, so a failure while writing changes neither.
     """
     from .vectors import Vectors
 
@@ -315,23 +402,52 @@ def save_vectors(vectors, path, format="word2vec", binary=False, *, encoding="ut
     if format == "safetensors":
         from .safetensors import save_safetensors
 
+        if fvocab is not None:
+            raise ValueError("fvocab: a safetensors file has no words to give counts to")
         save_safetensors(path, {tensor_name: vectors.vectors})
         return
+    n, d = vectors.vectors.shape
+    keys = vectors.index_to_key
+    order = None
+    if sort_attr is not None and sort_attr in vectors.expandos:
+        order = vecattr.descending_order(vecattr.column(vectors.expandos, n, sort_attr))
+    if order is not None:
+        keys = list(map(keys.__getitem__, order.tolist()))
+    jobs = ()
+    if fvocab is not None:
+        attr = "count" if sort_attr is None else sort_attr
+        if attr not in vectors.expandos:
+            raise ValueError(f"fvocab: the vectors have no per-key attribute {attr!r} to write "
+                             f"(load them with fvocab=, or set_vecattr(key, {attr!r}, value))")
+        vocab = _vocab_text(keys, vecattr.column(vectors.expandos, n, attr), order)
+        jobs = ((fvocab, lambda f: f.write(vocab.encode(encoding))),)
     vecs = vectors.vectors
-    n, d = vecs.shape
-    blob, starts, ends = _encode_words(vectors.index_to_key, encoding, forbid_space=binary)
+    blob, starts, ends = _encode_words(keys, encoding, forbid_space=binary)
+
+    def rows(a, b):  # rows a..b of the file: a gather per chunk, never a reordered copy of all
+        return vecs[a:b] if order is None else vecs[order[a:b]]
 
     def write(f):
         if format != "glove":
             f.write(f"{n} {d}\n".encode("ascii"))
         if binary:
-            v32 = np.ascontiguousarray(vecs, dtype=np.float32)
             for a in range(0, n, _WRITE_CHUNK_ROWS * 8):
                 b = min(n, a + _WRITE_CHUNK_ROWS * 8)
-                f.write(_core.format_binary(blob, starts[a:b], ends[a:b], v32[a:b]))
+                v32 = np.ascontiguousarray(rows(a, b), dtype=np.float32)
+                f.write(_core.format_binary(blob, starts[a:b], ends[a:b], v32))
         else:
             for a in range(0, n, _WRITE_CHUNK_ROWS):
                 b = min(n, a + _WRITE_CHUNK_ROWS)
-                f.write(_core.format_text(blob, starts[a:b], ends[a:b], vecs[a:b]))
+                f.write(_core.format_text(blob, starts[a:b], ends[a:b], rows(a, b)))
 
-    _atomic_write(path, write)
+    _atomic_write(path, write, *jobs)
+
+
+def _vocab_text(keys, values, order):
+    """The vocabulary file: ``"word value"`` lines for ``keys`` (already in file order), the
+    values taken in ``order``; None values are left out."""
+    if order is not None:
+        values = values[order]
+    # str() of a NumPy float is its shortest repr, what gensim writes; ints and objects as Python's
+    values = list(values) if values.dtype.kind == "f" else values.tolist()
+    return "".join(f"{k} {v}\n" for k, v in zip(keys, values) if v is not None)

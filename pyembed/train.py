@@ -275,12 +275,15 @@ class Word2Vec:
             from .vectors import Vectors
 
             self._wv = Vectors(list(self.index_to_key), self.syn0.copy(), copy=False)
+            # the real corpus counts, as gensim's model.wv has them: wv.save(fvocab=...) writes them
+            self._wv.expandos["count"] = self.counts.copy()
         return self._wv
 
-    def save(self, path, binary=False):
+    def save(self, path, binary=False, fvocab=None):
         """Write the word vectors in word2vec text (or binary) format, which gensim's
-        ``KeyedVectors.load_word2vec_format`` and ``pyembed.load_vectors`` read."""
-        self.wv.save(path, format="word2vec", binary=binary)
+        ``KeyedVectors.load_word2vec_format`` and ``pyembed.load_vectors`` read; ``fvocab``: also
+        the word counts, a ``"word count"`` line each (word2vec.c's ``-save-vocab``)."""
+        self.wv.save(path, format="word2vec", binary=binary, fvocab=fvocab)
 
 
 class _Progress:

@@ -13,7 +13,7 @@ from numbers import Integral
 
 import numpy as np
 
-from . import _core, evaluation
+from . import _core, evaluation, vecattr
 # the statistics lived here before evaluation.py; tests and older callers still reach them here
 from .evaluation import _pearson, _rankdata  # noqa: F401
 
@@ -64,7 +64,8 @@ class Vectors:
 
     Attributes: ``index_to_key`` (list), ``key_to_index`` (dict), ``vectors`` (2-D array),
     ``vector_size``, ``norms`` (cached row norms; call :meth:`fill_norms(force=True)
-    <fill_norms>` after changing ``vectors`` in place).
+    <fill_norms>` after changing ``vectors`` in place), ``expandos`` (per-key attributes, one
+    array each, e.g. ``"count"``: see :meth:`get_vecattr`).
 
     Example:
         >>> import numpy as np, pyembed
@@ -95,16 +96,19 @@ class Vectors:
         self.key_to_index = key_to_index
         self.vectors = np.array(arr, order="C", copy=True) if copy else np.ascontiguousarray(arr)
         self.norms = None
+        self.expandos = {}
 
     @classmethod
-    def _trusted(cls, keys, vectors, key_to_index):
+    def _trusted(cls, keys, vectors, key_to_index, expandos=None):
         """Wrap already-checked parts (the loaders: unique keys, 2-D float C-contiguous
-        vectors, key_to_index built from keys) without building the dict again."""
+        vectors, key_to_index built from keys, one value per key in each expando) without
+        building the dict again."""
         obj = cls.__new__(cls)
         obj.index_to_key = keys
         obj.key_to_index = key_to_index
         obj.vectors = vectors
         obj.norms = None
+        obj.expandos = {} if expandos is None else expandos
         return obj
 
     # -- basics ------------------------------------------------------------------------------------
@@ -202,6 +206,18 @@ class Vectors:
         if post_normalize:
             mean = _unitvec(mean).astype(np.float32)
         return mean
+
+    # -- per-key attributes (pyembed/vecattr.py) ----------------------------------------------------
+    def set_vecattr(self, key, attr, val):
+        """Set attribute ``attr`` of ``key`` to ``val`` (gensim), e.g. ``set_vecattr("the",
+        "count", 1061396)``; the other keys read 0 until set."""
+        vecattr.set_value(self.expandos, len(self), self.get_index(key), attr, val)
+
+    def get_vecattr(self, key, attr):
+        """Attribute ``attr`` of ``key`` (gensim): ``get_vecattr("the", "count")`` is the word's
+        count from the vocabulary file given to :func:`pyembed.load_vectors` (None for a word
+        the file lacks), or gensim's invented ``vocab_size - row`` without one."""
+        return vecattr.column(self.expandos, len(self), attr)[self.get_index(key)]
 
     # -- neighbours ----------------------------------------------------------------------------------
     def _clip(self, restrict_vocab, clip_start=0, clip_end=None):
@@ -432,7 +448,8 @@ class Vectors:
 
     # -- files ----------------------------------------------------------------------------------------
     def save(self, path, format="word2vec", binary=False, **kwargs):
-        """Write to ``path`` (see :func:`pyembed.save_vectors`)."""
+        """Write to ``path`` (see :func:`pyembed.save_vectors`: ``fvocab=`` also writes the
+        counts; rows go most frequent first, as gensim)."""
         from .io import save_vectors
 
         save_vectors(self, path, format=format, binary=binary, **kwargs)
@@ -441,7 +458,7 @@ class Vectors:
 
     @classmethod
     def load(cls, path, format="auto", **kwargs):
-        """Read ``path`` (see :func:`pyembed.load_vectors`)."""
+        """Read ``path`` (see :func:`pyembed.load_vectors`; ``fvocab=`` reads word counts)."""
         from .io import load_vectors
 
         return load_vectors(path, format=format, **kwargs)

@@ -303,6 +303,18 @@ def test_save_is_read_by_gensim_and_pyembed(tmp_path, binary):
     np.testing.assert_allclose(kv.vectors, m.syn0, rtol=1e-6, atol=1e-7)
 
 
+def test_wv_carries_the_counts_and_saves_a_vocabulary_file(tmp_path):
+    m = _tiny()
+    np.testing.assert_array_equal(m.wv.expandos["count"], m.counts)
+    assert m.wv.get_vecattr(m.index_to_key[0], "count") == m.counts[0]
+    m.save(tmp_path / "v.txt", fvocab=tmp_path / "vocab.txt")
+    lines = (tmp_path / "vocab.txt").read_text().splitlines()
+    assert lines == [f"{w} {c}" for w, c in zip(m.index_to_key, m.counts.tolist())]
+    back = pyembed.load_vectors(tmp_path / "v.txt", fvocab=tmp_path / "vocab.txt")
+    assert back.index_to_key == m.index_to_key  # already most frequent first: nothing moves
+    np.testing.assert_array_equal(back.expandos["count"], m.counts)
+
+
 def test_read_corpus(tmp_path):
     p = tmp_path / "c.txt"
     p.write_text("The cat sat\n\n  a dog  \n", encoding="utf-8")

@@ -304,6 +304,44 @@ def test_save_and_load_methods(tmp_path):
     assert back.index_to_key == words
 
 
+# -- per-key attributes ---------------------------------------------------------------------------------
+
+def test_vecattr_set_and_get():
+    words, v = _random(4, 3)
+    kv = Vectors(words, v)
+    assert kv.expandos == {}
+    kv.set_vecattr("w1", "count", 7)
+    assert kv.expandos["count"].dtype == np.int64
+    assert kv.get_vecattr("w1", "count") == 7 and kv.get_vecattr("w0", "count") == 0
+    kv.set_vecattr(2, "count", np.int32(5))  # a row number, and a narrower int
+    assert kv.expandos["count"].tolist() == [0, 7, 5, 0]
+    kv.set_vecattr("w0", "weight", 0.5)
+    kv.set_vecattr("w3", "weight", 2)  # an int fits a float64 array
+    assert kv.expandos["weight"].tolist() == [0.5, 0.0, 0.0, 2.0]
+    kv.set_vecattr("w0", "tag", "noun")
+    assert kv.expandos["tag"].dtype == object and kv.get_vecattr("w0", "tag") == "noun"
+
+
+def test_vecattr_errors_change_nothing():
+    words, v = _random(3, 2)
+    kv = Vectors(words, v)
+    kv.set_vecattr("w0", "count", 3)
+    with pytest.raises(KeyError, match="'nope' not present"):
+        kv.set_vecattr("nope", "count", 1)
+    with pytest.raises(KeyError, match="'nope' not present"):
+        kv.get_vecattr("nope", "count")
+    with pytest.raises(KeyError, match=r"no per-key attribute 'freq' \(the attributes: \['count'\]\)"):
+        kv.get_vecattr("w0", "freq")
+    with pytest.raises(TypeError, match="'count' holds int64; cannot store 1.5"):
+        kv.set_vecattr("w1", "count", 1.5)
+    with pytest.raises(TypeError, match="cannot store None"):
+        kv.set_vecattr("w1", "count", None)
+    assert kv.expandos["count"].tolist() == [3, 0, 0] and list(kv.expandos) == ["count"]
+    kv.expandos["count"] = np.zeros(2, np.int64)  # a user's array of the wrong length
+    with pytest.raises(ValueError, match=r"'count' has shape \(2,\), not \(3,\) for 3 keys"):
+        kv.get_vecattr("w0", "count")
+
+
 # -- the top-k kernel ---------------------------------------------------------------------------------
 
 def reference_topk(x, k):
