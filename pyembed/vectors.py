@@ -111,6 +111,11 @@ class Vectors:
         obj.expandos = {} if expandos is None else expandos
         return obj
 
+    def __setstate__(self, state):
+        # pickles from before per-key attributes existed have no expandos
+        self.__dict__.update(state)
+        self.__dict__.setdefault("expandos", {})
+
     # -- basics ------------------------------------------------------------------------------------
     @property
     def vector_size(self):
