@@ -459,7 +459,9 @@ class Vectors:
 
         save_vectors(self, path, format=format, binary=binary, **kwargs)
 
-    save_word2vec_format = save
+    def save_word2vec_format(self, fname, fvocab=None, binary=False, **kwargs):
+        """gensim's signature: word2vec text (or binary) to ``fname``, counts to ``fvocab``."""
+        self.save(fname, format="word2vec", binary=binary, fvocab=fvocab, **kwargs)
 
     @classmethod
     def load(cls, path, format="auto", **kwargs):
@@ -467,6 +469,12 @@ class Vectors:
         from .io import load_vectors
 
         return load_vectors(path, format=format, **kwargs)
+
+    @classmethod
+    def load_word2vec_format(cls, fname, fvocab=None, binary=None, **kwargs):
+        """gensim's signature: a word2vec file (text or binary, detected when ``binary`` is
+        None) with counts from ``fvocab``."""
+        return cls.load(fname, format="word2vec", binary=binary, fvocab=fvocab, **kwargs)
 
 
 def _hashable(k):

@@ -391,3 +391,16 @@ def test_topk_threads_and_errors():
         _core.topk(x, 3, scale=np.ones(3, np.float32))
     with pytest.raises(ValueError, match="2-D"):
         _core.topk(x[0], 3)
+
+
+def test_gensim_style_word2vec_format_methods(tmp_path):
+    kv = Vectors(["a", "b", "c"], np.arange(6, dtype=np.float32).reshape(3, 2))
+    kv.set_vecattr("a", "count", 3)
+    kv.set_vecattr("b", "count", 7)
+    kv.set_vecattr("c", "count", 5)
+    kv.save_word2vec_format(str(tmp_path / "v.bin"), str(tmp_path / "vocab.txt"), True)
+    assert (tmp_path / "vocab.txt").read_text() == "b 7\nc 5\na 3\n"  # most frequent first
+    back = Vectors.load_word2vec_format(str(tmp_path / "v.bin"), str(tmp_path / "vocab.txt"),
+                                        binary=True)
+    assert back.index_to_key == ["b", "c", "a"] and back.get_vecattr("a", "count") == 3
+    assert np.array_equal(back["c"], kv["c"])
