@@ -12,30 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 import pyembed
 from pyembed import Vectors, _core, load_vectors, save_vectors
-
-
-def _bits(a):
-    a = np.asarray(a)
-    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
-
-
-def assert_same_bits(a, b):
-    assert a.dtype == b.dtype and a.shape == b.shape
-    np.testing.assert_array_equal(_bits(a), _bits(b))
-
-
-def _words(n):
-    base = ["the", "héllo", "Ünïcödé", "日本語", "a-b", "x_1", "ß"]
-    return [base[i] if i < len(base) else f"w{i}" for i in range(n)]
-
-
-@pytest.fixture
-def kv():
-    rng = np.random.default_rng(0)
-    v = rng.standard_normal((40, 7)).astype(np.float32)
-    v[0, :4] = [0.0, -0.0, 1e-45, 3.4028235e38]  # zero signs, the smallest subnormal, the largest
-    v[1, :3] = [1.17549435e-38, -1e-8, 123456789.0]
-    return Vectors(_words(40), v)
+from vector_files import assert_same_bits, bits, gensim_kv, kv, write_file  # noqa: F401 (fixtures)
 
 
 # -- number parsing ---------------------------------------------------------------------------------
@@ -62,8 +39,8 @@ def test_numbers_parse_exactly_as_numpy_and_python():
     ref64 = np.array([float(t) for t in toks])
     got32 = _core.parse_text(line, 0, len(toks), -1, np.float32, "t", 1)[0][0]
     got64 = _core.parse_text(line, 0, len(toks), -1, np.float64, "t", 1)[0][0]
-    np.testing.assert_array_equal(_bits(got32), _bits(ref32))
-    np.testing.assert_array_equal(_bits(got64), _bits(ref64))
+    np.testing.assert_array_equal(bits(got32), bits(ref32))
+    np.testing.assert_array_equal(bits(got64), bits(ref64))
 
 
 @pytest.mark.parametrize("tok", ["0x1p3", "1e", "1.2.3", "--1", "nan(1)", "1,5", "e5", "+", "."])
@@ -249,36 +226,30 @@ def test_save_never_destroys_the_old_file(tmp_path, kv, monkeypatch):
 
 # -- malformed files ----------------------------------------------------------------------------------
 
-def _write(tmp_path, data, name="bad.txt"):
-    p = tmp_path / name
-    p.write_bytes(data)
-    return p
-
-
 @pytest.mark.parametrize("header", [b"abc def\n", b"3\n", b"3 x\n", b"-1 3\n", b"1 2 3\n"])
 def test_bad_header(tmp_path, header):
-    p = _write(tmp_path, header + b"w 1 2\n")
+    p = write_file(tmp_path, header + b"w 1 2\n")
     with pytest.raises(ValueError, match=r"bad\.txt, line 1: the header .* does not parse"):
         load_vectors(p, format="word2vec")
 
 
 def test_impossible_header_dim(tmp_path):
-    p = _write(tmp_path, b"1 1000000000000\nw 1 2\n")
+    p = write_file(tmp_path, b"1 1000000000000\nw 1 2\n")
     with pytest.raises(ValueError, match="line 1: the header promises 1000000000000 values"):
         load_vectors(p)
-    b = _write(tmp_path, b"1 100000000\nw " + bytes(8), "b.bin")
+    b = write_file(tmp_path, b"1 100000000\nw " + bytes(8), "b.bin")
     with pytest.raises(ValueError, match=r"b\.bin, line 1: the header promises 100000000 values"):
         load_vectors(b, binary=True)
 
 
 def test_empty_file(tmp_path):
     with pytest.raises(ValueError, match="empty"):
-        load_vectors(_write(tmp_path, b""))
+        load_vectors(write_file(tmp_path, b""))
 
 
 def test_fasttext_model_bin_is_named(tmp_path):
     with pytest.raises(ValueError, match="fastText model"):
-        load_vectors(_write(tmp_path, b"\xba\x16\x4f\x2f\x0c\x00\x00\x00", "m.bin"))
+        load_vectors(write_file(tmp_path, b"\xba\x16\x4f\x2f\x0c\x00\x00\x00", "m.bin"))
 
 
 def test_glue_keeps_reference_counts():
@@ -298,19 +269,19 @@ def test_glue_keeps_reference_counts():
 
 @pytest.mark.parametrize("row,found", [(b"b 1\n", 1), (b"b 1 2 3\n", 3), (b"b\n", 0)])
 def test_wrong_value_count(tmp_path, row, found):
-    p = _write(tmp_path, b"3 2\na 1 2\n" + row + b"c 1 2\n")
+    p = write_file(tmp_path, b"3 2\na 1 2\n" + row + b"c 1 2\n")
     with pytest.raises(ValueError, match=rf"bad\.txt, line 3: expected 2 values after the word, found {found}"):
         load_vectors(p)
 
 
 def test_wrong_value_count_glove_line_number_counts_blank_lines(tmp_path):
-    p = _write(tmp_path, b"a 1 2\n\n\nb 1 2\nc 1\n")
+    p = write_file(tmp_path, b"a 1 2\n\n\nb 1 2\nc 1\n")
     with pytest.raises(ValueError, match=r"line 5: expected 2 values"):
         load_vectors(p)
 
 
 def test_fewer_rows_than_header(tmp_path):
-    p = _write(tmp_path, b"5 2\na 1 2\nb 3 4\n")
+    p = write_file(tmp_path, b"5 2\na 1 2\nb 3 4\n")
     with pytest.raises(ValueError, match=r"bad\.txt: the header promises 5 vectors but the file has only 2"):
         load_vectors(p)
     # limit below what is there is fine (gensim reads min(count, limit) rows)
@@ -321,26 +292,26 @@ def test_fewer_rows_than_header(tmp_path):
 def test_truncated_binary(tmp_path, cut):
     v = np.arange(6, dtype=np.float32).reshape(2, 3)
     data = b"2 3\nab " + v[0].tobytes() + b"cd " + v[1].tobytes()
-    p = _write(tmp_path, data[:-cut], "t.bin")
+    p = write_file(tmp_path, data[:-cut], "t.bin")
     with pytest.raises(ValueError, match=r"t\.bin, record 2 .*ends inside the record"):
         load_vectors(p, binary=True)
 
 
 def test_binary_word_with_inner_newline(tmp_path):
-    p = _write(tmp_path, b"1 1\na\nb " + bytes(4), "n.bin")
+    p = write_file(tmp_path, b"1 1\na\nb " + bytes(4), "n.bin")
     with pytest.raises(ValueError, match=r"n\.bin: a word contains a newline"):
         load_vectors(p, binary=True)
 
 
 def test_binary_header_promises_too_many(tmp_path):
     v = np.arange(3, dtype=np.float32)
-    p = _write(tmp_path, b"1000000000 3\nab " + v.tobytes(), "t.bin")
+    p = write_file(tmp_path, b"1000000000 3\nab " + v.tobytes(), "t.bin")
     with pytest.raises(ValueError, match=r"record 2 "):
         load_vectors(p, binary=True)
 
 
 def test_duplicate_words_keep_first_and_warn(tmp_path):
-    p = _write(tmp_path, b"4 1\na 1\nb 2\na 3\nc 4\n")
+    p = write_file(tmp_path, b"4 1\na 1\nb 2\na 3\nc 4\n")
     with pytest.warns(UserWarning, match=r"1 duplicate word.*'a' at line 4"):
         v = load_vectors(p)
     assert v.index_to_key == ["a", "b", "c"]
@@ -349,13 +320,13 @@ def test_duplicate_words_keep_first_and_warn(tmp_path):
 
 
 def test_bad_utf8(tmp_path):
-    p = _write(tmp_path, b"2 1\nok 1\nbad\xff\xfe 2\n")
+    p = write_file(tmp_path, b"2 1\nok 1\nbad\xff\xfe 2\n")
     with pytest.raises(ValueError, match=r"bad\.txt, line 3: the word is not valid utf-8"):
         load_vectors(p)
     assert load_vectors(p, unicode_errors="ignore").index_to_key == ["ok", "bad"]
     assert load_vectors(p, unicode_errors="replace").index_to_key == ["ok", "bad\ufffd\ufffd"]
     assert load_vectors(p, encoding="latin-1").index_to_key == ["ok", "bad\xff\xfe"]
-    b = _write(tmp_path, b"2 1\nok " + np.float32(1).tobytes() + b"\xe6\x97 " + np.float32(2).tobytes(), "b.bin")
+    b = write_file(tmp_path, b"2 1\nok " + np.float32(1).tobytes() + b"\xe6\x97 " + np.float32(2).tobytes(), "b.bin")
     with pytest.raises(ValueError, match=r"b\.bin, record 2: the word is not valid"):
         load_vectors(b, binary=True)
     assert load_vectors(b, binary=True, unicode_errors="replace").index_to_key == ["ok", "\ufffd"]
@@ -375,16 +346,6 @@ def test_bad_arguments(tmp_path, kv):
 
 
 # -- gensim parity ------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def gensim_kv():
-    gensim = pytest.importorskip("gensim")
-    rng = np.random.default_rng(5)
-    n, d = 300, 16
-    kv = gensim.models.KeyedVectors(d)
-    kv.add_vectors(_words(n), (rng.standard_normal((n, d)) * 0.3).astype(np.float32))
-    return kv
-
 
 @pytest.mark.parametrize("kw", [dict(), dict(binary=True), dict(write_header=False)])
 def test_files_written_by_gensim_load_bit_exact(tmp_path, gensim_kv, kw):
@@ -441,297 +402,12 @@ def test_gensim_limit_and_unicode_errors_agree(tmp_path):
     pytest.importorskip("gensim")
     from gensim.models import KeyedVectors
 
-    p = _write(tmp_path, b"3 2\nok 1 2\nbad\xc3 2 3\nx\xe2\x82 4 5\n")
+    p = write_file(tmp_path, b"3 2\nok 1 2\nbad\xc3 2 3\nx\xe2\x82 4 5\n")
     for errors in ("replace", "ignore"):
         g = KeyedVectors.load_word2vec_format(str(p), unicode_errors=errors)
         assert load_vectors(p, unicode_errors=errors).index_to_key == g.index_to_key
     g = KeyedVectors.load_word2vec_format(str(p), limit=1, unicode_errors="ignore")
     assert load_vectors(p, limit=1, unicode_errors="ignore").index_to_key == g.index_to_key
-
-
-# -- vocabulary files (fvocab) ------------------------------------------------------------------------
-
-def _counted(n=40, d=7, seed=0):
-    """Vectors with word counts that are not in row order, with ties."""
-    rng = np.random.default_rng(seed)
-    kv = Vectors(_words(n), (rng.standard_normal((n, d)) * 0.3).astype(np.float32))
-    kv.expandos["count"] = rng.integers(1, 12, n).astype(np.int64)
-    return kv
-
-
-@pytest.mark.parametrize("fmt,binary,ext", [("word2vec", False, ".txt"), ("word2vec", True, ".bin"),
-                                            ("glove", False, ".txt"), ("fasttext", False, ".vec")])
-def test_fvocab_round_trip(tmp_path, fmt, binary, ext):
-    kv = _counted()
-    p, pv = tmp_path / ("v" + ext), tmp_path / "vocab.txt"
-    kv.save(p, format=fmt, binary=binary, fvocab=pv)
-    counts = kv.expandos["count"]
-    order = np.argsort(-counts, kind="stable")  # most frequent first, ties in row order
-    words = [kv.index_to_key[i] for i in order.tolist()]
-    text = pv.read_bytes()
-    assert text.decode() == "".join(f"{w} {c}\n" for w, c in zip(words, counts[order].tolist()))
-    if fmt == "fasttext":  # a compressed vocabulary file reads as the vectors do
-        pv = tmp_path / "vocab.txt.gz"
-        pv.write_bytes(gzip.compress(text))
-    back = load_vectors(p, format=fmt, fvocab=pv)
-    assert back.index_to_key == words
-    assert_same_bits(back.vectors, kv.vectors[order])
-    assert back.expandos["count"].dtype == np.int64
-    np.testing.assert_array_equal(back.expandos["count"], counts[order])
-    assert back.get_vecattr(words[0], "count") == counts.max()
-    back.save(tmp_path / "again", format=fmt, binary=binary, fvocab=tmp_path / "again.vocab")
-    assert (tmp_path / "again.vocab").read_bytes() == text  # sorted already: nothing moves
-    assert load_vectors(tmp_path / "again", format=fmt).index_to_key == words
-
-
-def test_without_fvocab_counts_are_gensims_invention(tmp_path, kv):
-    p = tmp_path / "v.txt"
-    kv.save(p)
-    assert load_vectors(p).expandos["count"].tolist() == list(range(40, 0, -1))
-    # gensim's vocab_size is min(header count, limit): the counts still end at 1
-    assert load_vectors(p, limit=5).expandos["count"].tolist() == [5, 4, 3, 2, 1]
-    kv.save(tmp_path / "g.txt", format="glove")
-    assert load_vectors(tmp_path / "g.txt", limit=3).expandos["count"].tolist() == [3, 2, 1]
-    # with duplicates the count is the vectors read minus the row kept (gensim's add_vector)
-    _write(tmp_path, b"3 2\na 1 2\na 3 4\nc 5 6\n", "d.txt")
-    with pytest.warns(UserWarning, match="duplicate"):
-        assert load_vectors(tmp_path / "d.txt").expandos["count"].tolist() == [3, 2]
-
-
-def test_load_then_save_gives_the_same_file(tmp_path, kv):
-    for name, binary in (("v.txt", False), ("v.bin", True)):
-        p = tmp_path / name
-        kv.save(p, binary=binary)
-        before = p.read_bytes()
-        load_vectors(p).save(tmp_path / "again", binary=binary, fvocab=tmp_path / "again.vocab")
-        assert (tmp_path / "again").read_bytes() == before
-        assert (tmp_path / "again.vocab").read_text().splitlines()[:2] == ["the 40", "héllo 39"]
-
-
-def test_fvocab_missing_word_warns_and_gets_none(tmp_path):
-    p = _write(tmp_path, b"3 2\na 1 2\nb 3 4\nc 5 6\n", "v.txt")
-    pv = _write(tmp_path, b"c 7\n\na 10\nzz 4\nc 8\n", "vocab.txt")  # later lines win; blank ok
-    with pytest.warns(UserWarning, match=r"vocab\.txt: .*incomplete: 1 word\(s\) missing "
-                                         r"\(the first: 'b'\); their count is None"):
-        kv = load_vectors(p, fvocab=pv)
-    assert kv.expandos["count"].tolist() == [10, None, 8]
-    assert kv.get_vecattr("b", "count") is None
-    # saved: the word without a count goes last and is left out of the vocabulary file
-    kv.save(tmp_path / "o.txt", fvocab=tmp_path / "o.vocab")
-    assert (tmp_path / "o.vocab").read_bytes() == b"a 10\nc 8\n"
-    assert (tmp_path / "o.txt").read_text().split("\n")[1:4] == ["a 1 2", "c 5 6", "b 3 4"]
-    with pytest.warns(UserWarning, match="the first: 'b'"):
-        again = load_vectors(tmp_path / "o.txt", fvocab=tmp_path / "o.vocab")
-    assert again.expandos["count"].tolist() == [10, 8, None]
-
-
-def test_sort_attr(tmp_path):
-    kv = _counted()
-    kv.save(tmp_path / "v.txt", sort_attr=None, fvocab=tmp_path / "vocab.txt")  # row order
-    assert load_vectors(tmp_path / "v.txt").index_to_key == kv.index_to_key
-    lines = (tmp_path / "vocab.txt").read_text().splitlines()
-    assert lines == [f"{w} {c}" for w, c in zip(kv.index_to_key, kv.expandos["count"].tolist())]
-    kv.expandos["score"] = np.linspace(0.0, 1.0, 40)  # another attribute: ascending rows reversed
-    kv.save(tmp_path / "s.txt", sort_attr="score", fvocab=tmp_path / "s.vocab")
-    assert load_vectors(tmp_path / "s.txt").index_to_key == kv.index_to_key[::-1]
-    assert (tmp_path / "s.vocab").read_text().splitlines()[0] == f"w39 {np.float64(1.0)}"
-    kv.save(tmp_path / "n.txt", sort_attr="missing")  # absent: row order, as gensim
-    assert load_vectors(tmp_path / "n.txt").index_to_key == kv.index_to_key
-
-
-def test_fvocab_encoding_and_unicode_errors(tmp_path):
-    p = _write(tmp_path, "2 1\ncafé 1\nthé 2\n".encode("latin-1"), "v.txt")
-    pv = _write(tmp_path, "thé 5\ncafé 3\n".encode("latin-1"), "vocab.txt")
-    kv = load_vectors(p, fvocab=pv, encoding="latin-1")
-    assert kv.expandos["count"].tolist() == [3, 5]
-    with pytest.raises(ValueError, match=r"vocab\.txt, line 1: the word is not valid utf-8"):
-        load_vectors(p, fvocab=pv)  # read first, as gensim: its error comes first
-    assert load_vectors(p, fvocab=pv, unicode_errors="ignore").expandos["count"].tolist() == [3, 5]
-    kv.save(tmp_path / "o.txt", fvocab=tmp_path / "o.vocab", encoding="latin-1")
-    assert (tmp_path / "o.vocab").read_bytes() == "thé 5\ncafé 3\n".encode("latin-1")
-
-
-@pytest.mark.parametrize("line", [b"oops", b"a 1 2", b"a x", b"a 1.5"])
-def test_malformed_fvocab_names_file_and_line(tmp_path, kv, line):
-    kv.save(tmp_path / "v.txt")
-    pv = _write(tmp_path, b"the 5\n\n" + line + b"\nhello 3\n", "vocab.txt")
-    with pytest.raises(ValueError, match=r"vocab\.txt, line 3: expected 'word count', got "):
-        load_vectors(tmp_path / "v.txt", fvocab=pv)
-
-
-def test_fvocab_without_counts_changes_nothing(tmp_path, kv):
-    p, pv = tmp_path / "v.txt", tmp_path / "vocab.txt"
-    p.write_bytes(b"old")
-    pv.write_bytes(b"old vocab")
-    for call in (lambda: kv.save(p, fvocab=pv), lambda: kv.save(p, fvocab=pv, sort_attr=None),
-                 lambda: _counted().save(p, fvocab=pv, sort_attr="score")):
-        with pytest.raises(ValueError, match="fvocab: the vectors have no per-key attribute"):
-            call()
-    for call in (lambda: save_vectors(_counted(), p, format="safetensors", fvocab=pv),
-                 lambda: load_vectors(tmp_path / "x.safetensors", fvocab=pv)):
-        with pytest.raises(ValueError, match="fvocab: a safetensors file has no words"):
-            call()
-    assert p.read_bytes() == b"old" and pv.read_bytes() == b"old vocab"
-    assert sorted(os.listdir(tmp_path)) == ["v.txt", "vocab.txt"]
-
-
-def test_a_failed_fvocab_write_changes_neither_file(tmp_path, monkeypatch):
-    p, pv = tmp_path / "v.txt", tmp_path / "vocab.txt"
-    p.write_bytes(b"old")
-    pv.write_bytes(b"old vocab")
-    with pytest.raises(FileNotFoundError):
-        _counted().save(p, fvocab=tmp_path / "no" / "vocab.txt")
-    real_fsync, calls = os.fsync, []
-
-    def fsync_fails_second(fd):  # the disk fills while the vocabulary file is written
-        calls.append(fd)
-        if len(calls) == 2:
-            raise OSError("disk full")
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync_fails_second)
-    with pytest.raises(OSError, match="disk full"):
-        _counted().save(p, fvocab=pv)
-    assert p.read_bytes() == b"old" and pv.read_bytes() == b"old vocab"
-    assert sorted(os.listdir(tmp_path)) == ["v.txt", "vocab.txt"]  # no temporary file left
-
-
-def test_counts_agree_with_gensims(tmp_path):
-    pytest.importorskip("gensim")
-    from gensim.models import KeyedVectors
-
-    p = _write(tmp_path, "4 2\nthé 1 2\nb 3 4\nc 5 6\nd 7 8\n".encode(), "v.txt")
-    pv = _write(tmp_path, "d 9\nthé 4\nb 4\nc 1\nb 2\nzz 5\n".encode(), "vocab.txt")
-    for kw in (dict(), dict(fvocab=pv), dict(limit=2), dict(limit=3, fvocab=pv)):
-        g = KeyedVectors.load_word2vec_format(str(p), **{k: str(v) if k == "fvocab" else v
-                                                         for k, v in kw.items()})
-        v = load_vectors(p, **kw)
-        assert v.index_to_key == g.index_to_key
-        assert v.expandos["count"].tolist() == g.expandos["count"].tolist()
-
-
-# gensim's no_header reader leaves a file open
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_glove_counts_agree_with_gensims(tmp_path, gensim_kv):
-    from gensim.models import KeyedVectors
-
-    Vectors(gensim_kv.index_to_key, gensim_kv.vectors).save(tmp_path / "g.txt", format="glove")
-    for limit in (None, 7):
-        g = KeyedVectors.load_word2vec_format(str(tmp_path / "g.txt"), no_header=True, limit=limit)
-        v = load_vectors(tmp_path / "g.txt", format="glove", limit=limit)
-        assert v.expandos["count"].tolist() == g.expandos["count"].tolist()
-
-
-@pytest.mark.parametrize("binary", [False, True])
-def test_fvocab_files_identical_to_gensims(tmp_path, gensim_kv, binary):
-    from gensim.models import KeyedVectors
-
-    g = KeyedVectors(gensim_kv.vector_size)
-    g.add_vectors(gensim_kv.index_to_key, gensim_kv.vectors)
-    counts = np.random.default_rng(2).integers(1, 30, len(g))  # out of order, with ties
-    for w, c in zip(g.index_to_key, counts.tolist()):
-        g.set_vecattr(w, "count", c)
-    g.save_word2vec_format(str(tmp_path / "g.out"), fvocab=str(tmp_path / "g.vocab"), binary=binary)
-    v = Vectors(g.index_to_key, g.vectors)
-    for w, c in zip(v.index_to_key, counts.tolist()):
-        v.set_vecattr(w, "count", c)
-    v.save(tmp_path / "o.out", binary=binary, fvocab=tmp_path / "o.vocab")
-    assert (tmp_path / "o.vocab").read_bytes() == (tmp_path / "g.vocab").read_bytes()
-    # our text floats are the shortest that read back exactly, as str(np.float32) writes them
-    assert (tmp_path / "o.out").read_bytes() == (tmp_path / "g.out").read_bytes()
-    # and each reads the other's pair of files to the same counts
-    back = load_vectors(tmp_path / "g.out", fvocab=tmp_path / "g.vocab")
-    g2 = KeyedVectors.load_word2vec_format(str(tmp_path / "o.out"), binary=binary,
-                                           fvocab=str(tmp_path / "o.vocab"))
-    assert back.index_to_key == g2.index_to_key
-    assert back.expandos["count"].tolist() == g2.expandos["count"].tolist()
-
-
-# -- safetensors --------------------------------------------------------------------------------------
-
-def test_safetensors_round_trip_and_pick(tmp_path):
-    rng = np.random.default_rng(3)
-    emb = rng.standard_normal((10, 4)).astype(np.float32)
-    p = tmp_path / "m.safetensors"
-    pyembed.save_safetensors(p, {"model.embed_tokens.weight": emb, "lm_head.weight": emb.T.copy(),
-                                 "ids": np.arange(3, dtype=np.int64)}, metadata={"format": "np"})
-    assert_same_bits(pyembed.load_safetensors(p), emb)
-    assert_same_bits(pyembed.load_safetensors(p, "lm_head.weight"), emb.T)
-    np.testing.assert_array_equal(pyembed.load_safetensors(p, "ids", dtype=None), [0, 1, 2])
-    with pytest.raises(KeyError, match="nope"):
-        pyembed.load_safetensors(p, "nope")
-    q = tmp_path / "bert.safetensors"
-    pyembed.save_safetensors(q, {"bert.embeddings.word_embeddings.weight": emb,
-                                 "bert.embeddings.position_embeddings.weight": emb[:2]})
-    assert_same_bits(pyembed.load_safetensors(q), emb)
-    r = tmp_path / "two.safetensors"
-    pyembed.save_safetensors(r, {"a": emb, "b": emb})
-    with pytest.raises(ValueError, match="pass name="):
-        pyembed.load_safetensors(r)
-
-
-def test_safetensors_arrays_are_copy_on_write(tmp_path):
-    p = tmp_path / "w.safetensors"
-    pyembed.save_safetensors(p, {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
-    before = p.read_bytes()
-    a = pyembed.load_safetensors(p)
-    a[0, 0] = 99  # writeable, but the file does not change
-    del a
-    assert p.read_bytes() == before
-
-
-def test_safetensors_written_by_the_package(tmp_path):
-    st_np = pytest.importorskip("safetensors.numpy")
-    rng = np.random.default_rng(4)
-    tensors = {"model.embed_tokens.weight": rng.standard_normal((6, 3)).astype(np.float32),
-               "f16": rng.standard_normal((2, 5)).astype(np.float16),
-               "f64": rng.standard_normal((3, 2))}
-    p = str(tmp_path / "pkg.safetensors")
-    st_np.save_file(tensors, p)
-    assert_same_bits(pyembed.load_safetensors(p), tensors["model.embed_tokens.weight"])
-    np.testing.assert_array_equal(pyembed.load_safetensors(p, "f16"), tensors["f16"].astype(np.float32))
-    assert_same_bits(pyembed.load_safetensors(p, "f64", dtype=np.float64), tensors["f64"])
-    # and the package reads ours
-    q = str(tmp_path / "ours.safetensors")
-    pyembed.save_safetensors(q, tensors)
-    back = st_np.load_file(q)
-    for k, v in tensors.items():
-        np.testing.assert_array_equal(back[k], v)
-
-
-def test_safetensors_bf16_from_torch(tmp_path):
-    torch = pytest.importorskip("torch")
-    st_torch = pytest.importorskip("safetensors.torch")
-    t = torch.randn(5, 4).to(torch.bfloat16)
-    p = str(tmp_path / "bf.safetensors")
-    st_torch.save_file({"embeddings.word_embeddings.weight": t}, p)
-    assert_same_bits(pyembed.load_safetensors(p), t.float().numpy())
-
-
-@pytest.mark.parametrize("mangle,match", [
-    (lambda b: b[:5], "no header length"),
-    (lambda b: (10**9).to_bytes(8, "little") + b[8:], "does not fit"),
-    (lambda b: b[:8] + b"{bad json" + b[17:], "not valid JSON"),
-    (lambda b: b[:-4], "run past the end"),
-])
-def test_safetensors_malformed(tmp_path, mangle, match):
-    p = tmp_path / "m.safetensors"
-    pyembed.save_safetensors(p, {"w": np.ones((4, 2), np.float32)})
-    p.write_bytes(mangle(p.read_bytes()))
-    with pytest.raises(ValueError, match=match):
-        pyembed.load_safetensors(p)
-
-
-def test_safetensors_size_mismatch(tmp_path):
-    import json
-
-    header = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 12]}}).encode()
-    header += b" " * (-len(header) % 8)
-    p = tmp_path / "m.safetensors"
-    p.write_bytes(len(header).to_bytes(8, "little") + header + bytes(16))
-    with pytest.raises(ValueError, match="hold 12 bytes but F32 \\[2, 2\\] needs 16"):
-        pyembed.load_safetensors(p)
 
 
 # -- Embedding.from_pretrained --------------------------------------------------------------------------
