@@ -44,41 +44,36 @@ class Context:
             times.append(time.perf_counter() - t0)
         return float(np.median(times))
 
-    def race(self, fns, min_time=None, min_runs=5, max_runs=200, block=4):
-        """Median seconds of each of several callables, timed in interleaved rounds (in an order
-        that rotates) so that a drift in the shared machine's speed hits every contender alike.
-        Each round gives each callable a block of ``block`` consecutive calls and keeps all but
-        the first: the first call after a switch pays for the previous contender's dirty cache
-        lines, which is not the kernel's own cost (interleaving single calls made a 24 MiB
-        gather ~25% slower).
+    def race(self, fns, min_time=None, min_runs=5, max_runs=200, block=6, drop=2):
+        """Median seconds of each of several callables, timed in interleaved rounds so that a
+        drift in the shared machine's speed hits every contender alike. Each round runs the
+        callables in a fresh random order (seeded: the same every run), each a block of ``block``
+        consecutive calls of which the first ``drop`` are not kept: what ran just before leaves
+        dirty lines and a cold cache that the next kernel pays for (up to 30% on a 24 MiB
+        gather, measured by racing np.take against itself), which is not the kernel's own cost.
         ``fns``: {name: fn or (fn, setup)}; ``setup`` runs untimed before each call. A callable
         leaves the rounds once it has ``min_runs`` kept calls and ``min_time`` seconds of them
-        (or ``max_runs`` calls)."""
+        (or ``max_runs`` calls); slow ones (over 20 ms) get blocks of ``drop + 1``."""
         if min_time is None:
             min_time = 0.05 if self.quick else 0.3
         items = {k: (v if isinstance(v, tuple) else (v, None)) for k, v in fns.items()}
         times = {k: [] for k in items}
-        rnd = 0
+        order_rng = np.random.default_rng(12345)
         while True:
             active = [k for k, ts in times.items()
                       if len(ts) < max_runs and (len(ts) < min_runs or sum(ts) < min_time)]
             if not active:
                 break
-            # rotate the order each round: each contender follows each other one equally often
-            # (what ran just before changes a memory-bound kernel's time by up to ~25%)
-            k0 = rnd % len(active)
-            active = active[k0:] + active[:k0]
-            rnd += 1
-            for k in active:
+            for j in order_rng.permutation(len(active)):
+                k = active[j]
                 fn, setup = items[k]
-                # slow callables (np.add.at, torch's dense backward) get blocks of 2
-                n = block if not times[k] or np.median(times[k]) < 0.02 else 2
+                n = block if not times[k] or np.median(times[k]) < 0.02 else drop + 1
                 for i in range(n):
                     if setup is not None:
                         setup()
                     t0 = time.perf_counter()
                     fn()
-                    if i:
+                    if i >= drop:
                         times[k].append(time.perf_counter() - t0)
         return {k: float(np.median(ts)) for k, ts in times.items()}
 
