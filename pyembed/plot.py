@@ -73,27 +73,22 @@ def _place_labels(ax, xy, labels):
         sizes.append((bb.width, bb.height))
     probe.remove()
     dot = 3.0  # half the marker's size in pixels
-    placed = []  # (x0, y0, x1, y1) of labels placed so far
-    for i, ((x, y), (w, h)) in enumerate(zip(pts.tolist(), sizes)):
-        best, best_cost = None, None
-        for r in _RADII:
-            for ux, uy in _DIRECTIONS:
-                dx, dy = ux * r * px_per_pt, uy * r * px_per_pt
-                x0 = x + dx if ux > 0 else x + dx - w if ux < 0 else x - w / 2
-                y0 = y + dy if uy > 0 else y + dy - h if uy < 0 else y - h / 2
-                box = (x0, y0, x0 + w, y0 + h)
-                cost = sum(_overlap(box, b) for b in placed)
-                cost += sum(_overlap(box, (px - dot, py - dot, px + dot, py + dot))
-                            for j, (px, py) in enumerate(pts.tolist()) if j != i)
-                cost += w * h - _overlap(box, (frame.x0, frame.y0, frame.x1, frame.y1))
-                if best_cost is None or cost < best_cost:
-                    best, best_cost = (r, ux, uy, box), cost
-                if cost == 0:
-                    break
-            if best_cost == 0:
-                break
-        r, ux, uy, box = best
-        placed.append(box)
+    dots = np.column_stack([pts - dot, pts + dot])  # (n, 4) boxes of the markers
+    # the candidate spots, nearest first: (r, ux, uy) and their offsets in pixels
+    cand = np.array([(r, ux, uy) for r in _RADII for ux, uy in _DIRECTIONS], dtype=np.float64)
+    off = cand[:, 1:] * cand[:, :1] * px_per_pt
+    placed = np.empty((0, 4))  # labels placed so far
+    for i, (w, h) in enumerate(sizes):
+        x0 = pts[i, 0] + off[:, 0] - np.where(cand[:, 1] < 0, w, np.where(cand[:, 1] == 0, w / 2, 0))
+        y0 = pts[i, 1] + off[:, 1] - np.where(cand[:, 2] < 0, h, np.where(cand[:, 2] == 0, h / 2, 0))
+        boxes = np.column_stack([x0, y0, x0 + w, y0 + h])
+        others = np.concatenate([placed, np.delete(dots, i, axis=0)])
+        cost = _overlap(boxes, others).sum(axis=1)
+        cost += w * h - _overlap(boxes, np.array([[frame.x0, frame.y0, frame.x1, frame.y1]]))[:, 0]
+        free = np.flatnonzero(cost <= 0)
+        k = int(free[0]) if free.size else int(np.argmin(cost))  # argmin: the first of the best
+        r, ux, uy = cand[k]
+        placed = np.vstack([placed, boxes[k]])
         ha = "left" if ux > 0 else "right" if ux < 0 else "center"
         va = "bottom" if uy > 0 else "top" if uy < 0 else "center"
         arrow = dict(arrowstyle="-", color="0.6", lw=0.6, shrinkA=0, shrinkB=2) if r > 9 else None
@@ -102,8 +97,11 @@ def _place_labels(ax, xy, labels):
 
 
 def _overlap(a, b):
-    """Area shared by two boxes (x0, y0, x1, y1)."""
-    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    """Areas shared by each box of ``a`` (k, 4) with each of ``b`` (m, 4), boxes as
+    (x0, y0, x1, y1): a (k, m) array."""
+    wx = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    wy = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return np.clip(wx, 0, None) * np.clip(wy, 0, None)
 
 
 def plot_2d(vectors, words=None, path=None, method="pca", title=None, *, figsize=(8, 6), dpi=100):
