@@ -41,7 +41,11 @@ def set_value(expandos, n, index, attr, val):
     if col.dtype != object and not np.can_cast(_dtype_of(val), col.dtype, "safe"):
         raise TypeError(f"per-key attribute {attr!r} holds {col.dtype}; cannot store "
                         f"{val!r} ({type(val).__name__}) in it")
-    col[index] = val
+    try:
+        col[index] = val
+    except OverflowError as e:  # an int past int64
+        raise TypeError(f"per-key attribute {attr!r} holds {col.dtype}; cannot store "
+                        f"{val!r} in it") from e
 
 
 def descending_order(col):

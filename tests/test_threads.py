@@ -138,7 +138,8 @@ def test_stream_threshold_api():
         pyembed._core.stream_threshold(old)
 
 
-@pytest.mark.parametrize("env,expect", [("1048576", 1048576), ("0", 1), ("abc", None), ("", None)])
+@pytest.mark.parametrize("env,expect", [("1048576", 1048576), ("0", 1), ("abc", None), ("", None),
+                                        ("-1", None), (" 5", None), ("12x", None)])
 def test_pyembed_stream_min_bytes_env(env, expect):
     code = "import pyembed; print(*pyembed._core.stream_threshold())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,

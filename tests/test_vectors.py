@@ -404,3 +404,12 @@ def test_gensim_style_word2vec_format_methods(tmp_path):
                                         binary=True)
     assert back.index_to_key == ["b", "c", "a"] and back.get_vecattr("a", "count") == 3
     assert np.array_equal(back["c"], kv["c"])
+
+
+def test_set_vecattr_refuses_what_the_column_cannot_hold():
+    kv = Vectors(["a", "b"], np.eye(2, dtype=np.float32))
+    kv.set_vecattr("a", "count", 3)
+    for bad in (2**70, 2.5, "x"):
+        with pytest.raises(TypeError, match="count"):
+            kv.set_vecattr("b", "count", bad)
+    assert kv.get_vecattr("b", "count") == 0 and kv.get_vecattr("a", "count") == 3

@@ -101,8 +101,9 @@ DEFINE_ROWS(embed_rows_f64, double)
         if (n == SIZE_MAX || total == SIZE_MAX) return PE_ERR_OVERFLOW;                         \
         if (n == 0 || dim == 0) return PE_OK;                                                   \
         const size_t row_bytes = dim * sizeof(T);                                               \
+        /* position-major rows (with P) are not adjacent: stream only whole 64-byte lines */  \
         const int stream = PE_HAVE_STREAM && total >= pe_stream_min_bytes() &&                  \
-                           row_bytes % 16 == 0 && (uintptr_t)out % 16 == 0;                     \
+                           row_bytes % (P ? 64 : 16) == 0 && (uintptr_t)out % (P ? 64 : 16) == 0; \
         int nt = pe_threads_for(total * 2, n);                                                  \
         (void)nt;                                                                               \
         PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))                   \

@@ -114,8 +114,16 @@ typedef struct {
         int stream = PE_HAVE_STREAM && row_bytes % 64 == 0 && (uintptr_t)grad % 64 == 0 &&      \
                      pe_mul_size(n, row_bytes) >= grad_stream_min;                              \
         if (stream) {                                                                           \
+            /* distinct untouched rows: flag each once with mark 2, then put the zeros back */  \
             size_t nfresh = 0;                                                                  \
-            for (size_t i = 0; i < n; i++) nfresh += !mark[ids[i]];                             \
+            for (size_t i = 0; i < n; i++) {                                                    \
+                if (!mark[ids[i]] && ids[i] != padding_idx) {                                   \
+                    mark[ids[i]] = 2;                                                           \
+                    nfresh++;                                                                   \
+                }                                                                               \
+            }                                                                                   \
+            for (size_t i = 0; i < n; i++)                                                      \
+                if (mark[ids[i]] == 2) mark[ids[i]] = 0;                                        \
             stream = pe_mul_size(nfresh, row_bytes) >= grad_stream_min;                         \
         }                                                                                       \
         if (nt <= 1 && !scale_by_freq && !stream) {                                             \

@@ -142,10 +142,11 @@ size_t pe_stream_min_bytes(void) {
     if (g_stream_min == 0) {
         const char *env = getenv("PYEMBED_STREAM_MIN_BYTES");
         size_t v = 0;
-        if (env && *env) {
+        if (env && *env >= '0' && *env <= '9') { /* digits only: no sign, no spaces */
             char *end = NULL;
             unsigned long long x = strtoull(env, &end, 10);
-            if (end != env && *end == '\0') v = x ? (size_t)x : 1;
+            const unsigned long long cap = (unsigned long long)(SIZE_MAX / 4); /* x GRAD_FACTOR */
+            if (*end == '\0') v = x == 0 ? 1 : x > cap ? (size_t)cap : (size_t)x;
         }
         if (v == 0) {
             /* a sixteenth of the last-level cache, at least 4 MiB. The LLC is shared with the

@@ -62,7 +62,8 @@ static PyObject *stream_threshold(PyObject *mod, PyObject *args) {
         }
         pe_set_stream_min_bytes((size_t)n);
     }
-    return Py_BuildValue("(nn)", (Py_ssize_t)pe_llc_size(), (Py_ssize_t)pe_stream_min_bytes());
+    return Py_BuildValue("(KK)", (unsigned long long)pe_llc_size(),
+                         (unsigned long long)pe_stream_min_bytes());
 }
 
 /* fill_normal(out, seed, mean, std) / fill_uniform(out, seed, lo, hi): out is a writeable
