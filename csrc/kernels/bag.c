@@ -12,16 +12,9 @@
 
 #include <string.h>
 
-/* Bags read rows at random, so prefetch into every cache level (T0), further ahead than the
- * gather: a bag of short rows issues few loads per id and its misses would otherwise not
- * overlap. (With the NTA hint of PE_PREFETCH_R the forward ran 2-3x slower here.) */
-#if defined(__GNUC__)
-#define BAG_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
-#define BAG_PREFETCH_W(p) __builtin_prefetch((const void *)(p), 1, 3)
-#else
-#define BAG_PREFETCH(p) ((void)0)
-#define BAG_PREFETCH_W(p) ((void)0)
-#endif
+/* Bags read rows at random, so prefetch every line of a row into every cache level
+ * (PE_PREFETCH_T0): a bag of short rows issues few loads per id and its misses would otherwise
+ * not overlap. (With the NTA hint of PE_PREFETCH_R the forward ran 2-5x slower.) */
 #define BAG_PREFETCH_DIST 16
 
 /* Columns summed per pass in a local accumulator the compiler keeps in registers (256 bytes:
@@ -42,7 +35,7 @@
         for (size_t j = lo; j < hi; j++) {                                                       \
             if (j + BAG_PREFETCH_DIST < n) { /* this block's lines of a row ahead: unrolled */  \
                 const char *pf = (const char *)(W + (size_t)ids[j + BAG_PREFETCH_DIST] * dim + c0); \
-                for (size_t k = 0; k < CB_BYTES; k += 64) BAG_PREFETCH(pf + k);                 \
+                for (size_t k = 0; k < CB_BYTES; k += 64) PE_PREFETCH_T0(pf + k);               \
             }                                                                                    \
             int64_t id = ids[j];                                                                 \
             if (id == pad) continue;                                                             \
@@ -81,7 +74,7 @@
                     for (size_t j = lo; j < hi; j++) {                                           \
                         if (j + BAG_PREFETCH_DIST < n) {                                         \
                             const T *pf = W + (size_t)ids[j + BAG_PREFETCH_DIST] * dim;          \
-                            for (size_t k = full; k < dim; k += 64 / sizeof(T)) BAG_PREFETCH(pf + k); \
+                            for (size_t k = full; k < dim; k += 64 / sizeof(T)) PE_PREFETCH_T0(pf + k); \
                         }                                                                        \
                         int64_t id = ids[j];                                                     \
                         if (id == pad) continue;                                                 \
@@ -106,7 +99,7 @@
             for (size_t j = lo; j < hi; j++) {                                                   \
                 if (j + BAG_PREFETCH_DIST < n) {                                                 \
                     const T *pf = W + (size_t)ids[j + BAG_PREFETCH_DIST] * dim;                  \
-                    for (size_t k = 0; k < dim; k += 64 / sizeof(T)) BAG_PREFETCH(pf + k);      \
+                    for (size_t k = 0; k < dim; k += 64 / sizeof(T)) PE_PREFETCH_T0(pf + k);    \
                 }                                                                                \
                 int64_t id = ids[j];                                                             \
                 if (id == pad) continue;                                                         \
@@ -194,7 +187,7 @@ DEFINE_FORWARD(pe_bag_forward_f64, double)
             for (size_t j = lo; j < hi; j++) {                                                   \
                 if (j + BAG_PREFETCH_DIST < n) {                                                 \
                     const T *pf = grad + (size_t)ids[j + BAG_PREFETCH_DIST] * dim;               \
-                    for (size_t k = c0; k < c1; k += 64 / sizeof(T)) BAG_PREFETCH_W(pf + k);    \
+                    for (size_t k = c0; k < c1; k += 64 / sizeof(T)) PE_PREFETCH_W_T0(pf + k);  \
                 }                                                                                \
                 int64_t id = ids[j];                                                             \
                 if (id == pad) continue;                                                         \

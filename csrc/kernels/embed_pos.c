@@ -57,11 +57,6 @@ DEFINE_STREAM_ROWS(stream_rows_f64, double, __m128d, _mm_set1_pd, _mm_loadu_pd, 
 
 /* rows lo .. hi of the flattened (nb * seq) output, through the cache; rows are prefetched into
  * every level (T0): with the NTA hint the cached path ran ~1.35x slower (32000 x 512) */
-#if defined(__GNUC__)
-#define EP_PREFETCH_T0(p) __builtin_prefetch((const void *)(p), 0, 3)
-#else
-#define EP_PREFETCH_T0(p) ((void)0)
-#endif
 #define DEFINE_ROWS(NAME, T)                                                                    \
     static PE_VEC_CLONES void NAME(T *restrict out, const T *restrict W,                        \
                                    const int64_t *restrict ids, const T *restrict P, size_t lo, \
@@ -69,8 +64,8 @@ DEFINE_STREAM_ROWS(stream_rows_f64, double, __m128d, _mm_set1_pd, _mm_loadu_pd, 
         for (size_t k = lo; k < hi; k++) {                                                      \
             if (k + PE_PREFETCH_DIST < hi) {                                                    \
                 const T *pf = W + (size_t)ids[ep_row(k + PE_PREFETCH_DIST, nb, seq, P)] * dim;  \
-                EP_PREFETCH_T0(pf);                                                             \
-                EP_PREFETCH_T0(pf + 64 / sizeof(T));                                            \
+                PE_PREFETCH_T0(pf);                                                             \
+                PE_PREFETCH_T0(pf + 64 / sizeof(T));                                            \
             }                                                                                   \
             const size_t r = ep_row(k, nb, seq, P);                                             \
             const T *restrict w = W + (size_t)ids[r] * dim;                                     \

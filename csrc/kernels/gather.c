@@ -80,8 +80,8 @@ static void copy_rows(char *out, const char *W, const int64_t *ids, size_t lo, s
         if (i + PE_PREFETCH_DIST < hi) {
             /* into every cache level: the NTA hint made cached tables 1.5x slower */
             const char *pf = W + (size_t)ids[i + PE_PREFETCH_DIST] * row_bytes;
-            __builtin_prefetch(pf, 0, 3);
-            __builtin_prefetch(pf + 64, 0, 3);
+            PE_PREFETCH_T0(pf);
+            PE_PREFETCH_T0(pf + 64);
         }
         memcpy(out + i * row_bytes, W + (size_t)ids[i] * row_bytes, row_bytes);
     }

@@ -24,12 +24,6 @@ typedef struct {
     size_t c0, c1; /* column range */
 } work_item;
 
-#if defined(__GNUC__)
-#define SC_PREFETCH(p, w) __builtin_prefetch((const void *)(p), (w), 3)
-#else
-#define SC_PREFETCH(p, w) ((void)0)
-#endif
-
 #define COL_BLOCK 64    /* elements: a hot row is split in blocks of a multiple of this */
 #define STAGE_BYTES 2048 /* a fresh row is summed in L1 this many bytes at a time */
 
@@ -67,13 +61,13 @@ typedef struct {
          * prefetcher follows each row from there */                                            \
         for (size_t k = s0; k < s1 && k + PE_PREFETCH_DIST < m; k++) {                          \
             const T *pd = dout + perm[k + PE_PREFETCH_DIST] * dim + w.c0;                       \
-            SC_PREFETCH(pd, 0);                                                                 \
-            SC_PREFETCH(pd + 64 / sizeof(T), 0);                                                \
+            PE_PREFETCH_T0(pd);                                                                 \
+            PE_PREFETCH_T0(pd + 64 / sizeof(T));                                                \
         }                                                                                       \
         if (w.seg + PE_PREFETCH_DIST < nseg && !(fresh && fresh[w.seg + PE_PREFETCH_DIST])) {   \
             T *pg = grad + (size_t)ids[perm[seg[w.seg + PE_PREFETCH_DIST]]] * dim + w.c0;       \
-            SC_PREFETCH(pg, 1);                                                                 \
-            SC_PREFETCH(pg + 64 / sizeof(T), 1);                                                \
+            PE_PREFETCH_W_T0(pg);                                                               \
+            PE_PREFETCH_W_T0(pg + 64 / sizeof(T));                                              \
         }                                                                                       \
         if (fresh && fresh[w.seg]) {                                                            \
             PE_ALIGN64 T acc[STAGE];                                                            \
@@ -81,7 +75,7 @@ typedef struct {
                 size_t len = w.c1 - b0 < (size_t)STAGE ? w.c1 - b0 : (size_t)STAGE;             \
                 if (s1 < m) { /* the next segment's row, chunk by chunk: keeps it streaming */  \
                     const char *pn = (const char *)(dout + perm[s1] * dim + b0);                \
-                    for (size_t b = 0; b < len * sizeof(T); b += 64) SC_PREFETCH(pn + b, 0);    \
+                    for (size_t b = 0; b < len * sizeof(T); b += 64) PE_PREFETCH_T0(pn + b);    \
                 }                                                                               \
                 NAME##_first(acc, dout + perm[s0] * dim + b0, len, sc, scale);                  \
                 for (size_t k = s0 + 1; k < s1; k++) {                                          \
