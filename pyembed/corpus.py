@@ -28,6 +28,8 @@ import sysconfig
 
 import numpy as np
 
+from ._util import gc_paused
+
 __all__ = ["default_corpus", "stdlib_corpus", "questions_words", "word_pairs", "CATEGORIES"]
 
 # -- the grammar ----------------------------------------------------------------------------------
@@ -231,9 +233,8 @@ def default_corpus(n_sentences=200_000, seed=0):
                     cols.append(np.full(n, wid(tok)))
             blocks.append(np.stack(cols, axis=1))
     words = np.array(vocab)
-    from .train import _gc_paused
 
-    with _gc_paused():
+    with gc_paused():
         out = []
         for b in blocks:
             out.extend(words[b].tolist())

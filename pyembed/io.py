@@ -25,12 +25,12 @@ import itertools
 import lzma
 import mmap
 import os
-import tempfile
 import warnings
 
 import numpy as np
 
 from . import _core, vecattr
+from ._util import atomic_write, fspath
 
 __all__ = ["load_vectors", "save_vectors", "FORMATS"]
 
@@ -39,11 +39,6 @@ FORMATS = ("word2vec", "glove", "fasttext", "safetensors")
 
 _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _WRITE_CHUNK_ROWS = 8192
-
-
-def _fspath(path):
-    p = os.fspath(path)
-    return p.decode() if isinstance(p, bytes) else p
 
 
 def _read_buffer(path):
@@ -220,7 +215,7 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
     """
     from .vectors import Vectors
 
-    path = _fspath(path)
+    path = fspath(path)
     if format not in ("auto",) + FORMATS:
         raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")
     if limit is not None:
@@ -242,7 +237,7 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
         return Vectors(list(range(arr.shape[0])), np.ascontiguousarray(arr, dtype=dt))
 
     # gensim reads the vocabulary file first: its errors come before the vectors'
-    counts = None if fvocab is None else _read_counts(_fspath(fvocab), encoding, unicode_errors)
+    counts = None if fvocab is None else _read_counts(fspath(fvocab), encoding, unicode_errors)
     buf, closer = _read_buffer(path)
     try:
         words, vecs, key_to_index, rows = _load_text_or_binary(buf, path, format, binary, limit,
@@ -343,34 +338,6 @@ def _encode_words(keys, encoding, forbid_space):
     return blob, starts, ends
 
 
-def _atomic_write(path, write, *more):
-    """Call write(f) on a temporary file next to `path`, then rename it over `path`. `more`:
-    further (path, write) pairs, all written before any is renamed, so that an error while
-    writing any of them leaves every old file as it was."""
-    pending = []  # (temporary, final) names not yet renamed
-    try:
-        for path, write in ((path, write),) + more:
-            path = _fspath(path)
-            d = os.path.dirname(os.path.abspath(path))
-            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                                       dir=d)
-            pending.append((tmp, path))
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-        while pending:
-            os.replace(*pending[0])
-            pending.pop(0)
-    except BaseException:
-        for tmp, _ in pending:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        raise
-
-
 def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
                  sort_attr="count", encoding="utf-8", tensor_name="weight"):
     """Write ``vectors`` (a :class:`pyembed.Vectors`) to ``path``.
@@ -440,7 +407,7 @@ def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
                 b = min(n, a + _WRITE_CHUNK_ROWS)
                 f.write(_core.format_text(blob, starts[a:b], ends[a:b], rows(a, b)))
 
-    _atomic_write(path, write, *jobs)
+    atomic_write(path, write, *jobs)
 
 
 def _vocab_text(keys, values, order):

@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from ._util import atomic_write
+
 __all__ = ["load_safetensors", "save_safetensors", "safetensors_names"]
 
 _DTYPES = {
@@ -139,8 +141,6 @@ def load_safetensors(path, name=None, *, dtype=np.float32):
 def save_safetensors(path, tensors, metadata=None):
     """Write ``{name: array}`` as a safetensors file (readable by the ``safetensors`` package
     and by :func:`load_safetensors`); written to a temporary file and renamed."""
-    from .io import _atomic_write
-
     if not isinstance(tensors, dict) or not tensors:
         raise ValueError("tensors must be a non-empty dict {name: array}")
     header, arrays, pos = {}, [], 0
@@ -171,4 +171,4 @@ def save_safetensors(path, tensors, metadata=None):
         for a in arrays:
             f.write(a.reshape(-1).view(np.uint8).data)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)

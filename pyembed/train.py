@@ -19,8 +19,6 @@ word2vec.c and gensim do): faster, and equally good, but the result then depends
 >>> model.wv.vectors.shape
 (4, 16)
 """
-import contextlib
-import gc
 import itertools
 import math
 import os
@@ -31,25 +29,13 @@ from collections import Counter
 import numpy as np
 
 from . import _core
+from ._util import gc_paused
 
 __all__ = ["Word2Vec"]
 
 # Sentences longer than this are cut into pieces, as gensim does (MAX_WORDS_IN_BATCH): a piece
 # is the unit a thread takes, and the kernel's scratch is sized by the longest one.
 MAX_SENTENCE = 10_000
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """Building millions of small lists triggers the cyclic GC over and over (a tenth of the
-    time of a vocabulary build); none of them can form a cycle, so pause it."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _as_sentences(sentences):
@@ -165,7 +151,7 @@ class Word2Vec:
         order of first appearance, as gensim), turn the corpus into int32 ids and initialise
         the tables: input vectors U[-1/dim, 1/dim) (gensim 4; word2vec.c uses half that, which
         learns slower in short runs), output vectors zero."""
-        with _gc_paused():
+        with gc_paused():
             sents = _as_sentences(sentences)
             flat = list(itertools.chain.from_iterable(sents))
             lengths = np.fromiter(map(len, sents), dtype=np.int64, count=len(sents))

@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from ._util import atomic_write
+
 __all__ = ["Vocab"]
 
 
@@ -162,14 +164,12 @@ class Vocab:
     # -- files ---------------------------------------------------------------------------------------
     def save(self, path):
         """One token per line (UTF-8), in id order; written to a temporary file and renamed."""
-        from .io import _atomic_write
-
         text = "\n".join(self.index_to_key)
         if text.count("\n") != max(len(self) - 1, 0):
             bad = next(t for t in self.index_to_key if "\n" in t)
             raise ValueError(f"token {bad!r} contains a newline and cannot be saved one per line")
         data = (text + "\n").encode("utf-8") if len(self) else b""
-        _atomic_write(path, lambda f: f.write(data))
+        atomic_write(path, lambda f: f.write(data))
 
     @classmethod
     def load(cls, path, *, unk_token="<unk>"):
