@@ -65,7 +65,7 @@ setup(
         Extension(
             "pyembed._core",
             sources=sources,
-            include_dirs=["csrc/kernels", "csrc/py", np.get_include()],
+            include_dirs=["csrc", np.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
         )
     ],

@@ -227,9 +227,7 @@ class Embedding:
             g2 = g.reshape(-1, self.num_embeddings).astype(dt, copy=False)
             h2 = h.reshape(-1, self.embedding_dim).astype(dt, copy=False)
             dW = np.matmul(g2.T, h2)
-            self.table.mark_all_touched()
-            G = self.table.grad
-            np.add(G, dW, out=G)
+            self.table.add_dense_grad(dW)
         return grad_h
 
     def zero_grad(self):

@@ -87,7 +87,7 @@ def sinusoidal(num_positions, dim, *, start=0, base=10000.0, layout="interleaved
     b = _check_base(base)
     if dtype is None and out is None:
         dtype = np.float32
-    return _core.sinusoidal(num_positions, dim, start, b, halves, exp, dtype, out)
+    return _core.sinusoidal(num_positions, dim, start, b, not halves, exp, dtype, out)
 
 
 class PositionalEncoding:
@@ -131,7 +131,7 @@ class PositionalEncoding:
         self._table = table
 
     def _compute(self, start, n, out):
-        return _core.sinusoidal(n, self.dim, start, self.base, self._halves, self._exp,
+        return _core.sinusoidal(n, self.dim, start, self.base, not self._halves, self._exp,
                                 self.dtype, out)
 
     def _ensure(self, length):

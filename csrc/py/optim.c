@@ -4,16 +4,20 @@
  * anything is written: arrays that are written must be exact (C-contiguous, aligned, writeable,
  * the parameter's dtype and shape; we raise rather than copy, because a copy would silently
  * not be updated), the gradient must match the parameter, `rows` must be strictly increasing
- * ids in range (so no two threads ever own the same row), and no two arrays may overlap.
- * With `table=` given, the table's lock is held around the kernel so that a concurrent
- * backward on another Python thread cannot interleave. The GIL is released around kernels.
+ * ids in range (so no two threads ever own the same row; a private copy, convert.h), and no two
+ * arrays may overlap (glue.h). With `table=` given, the table's lock is held around the kernel so
+ * that a concurrent backward on another Python thread cannot interleave.
+ *
+ * Hyper-parameters (lr, betas, eps, weight_decay, momentum, ...) are checked by the Python layer
+ * (pyembed.optim, torch's messages), their one owner; here any value is computed with (a NaN lr
+ * gives NaN weights, never a crash).
  */
-#include "optim.h"
+#include "methods.h"
 #include "table.h"
-#include "adam.h"
-#include "sgd.h"
-#include "gradnorm.h"
-#include "simd.h"
+#include "kernels/adam.h"
+#include "kernels/sgd.h"
+#include "kernels/gradnorm.h"
+#include "kernels/simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -47,23 +51,6 @@ static int check_vector(PyObject *obj, const char *name, int typenum, npy_intp n
     }
     if (pe_check_exact(obj, name, typenum, 1, &n, write, "the parameter's rows") < 0) return -1;
     *out = (PyArrayObject *)obj;
-    return 0;
-}
-
-/* Raise ValueError when two of the arrays share memory (a race and a wrong answer). */
-static int check_no_overlap(PyArrayObject **arrs, const char **names, int n) {
-    for (int i = 0; i < n; i++) {
-        if (!arrs[i] || PyArray_NBYTES(arrs[i]) == 0) continue;
-        const char *a0 = (const char *)PyArray_DATA(arrs[i]), *a1 = a0 + PyArray_NBYTES(arrs[i]);
-        for (int j = i + 1; j < n; j++) {
-            if (!arrs[j] || PyArray_NBYTES(arrs[j]) == 0) continue;
-            const char *b0 = (const char *)PyArray_DATA(arrs[j]), *b1 = b0 + PyArray_NBYTES(arrs[j]);
-            if (a0 < b1 && b0 < a1) {
-                PyErr_Format(PyExc_ValueError, "%s and %s share memory", names[i], names[j]);
-                return -1;
-            }
-        }
-    }
     return 0;
 }
 
@@ -101,19 +88,6 @@ static void rows_dim(PyArrayObject *p, size_t *nrows, size_t *dim) {
     }
 }
 
-/* The Table whose lock to hold, or NULL for table=None. */
-static int parse_table(PyObject *mod, PyObject *obj, PeTable **out) {
-    *out = NULL;
-    if (!obj || obj == Py_None) return 0;
-    if (!pe_is_table(mod, obj)) {
-        PyErr_Format(PyExc_TypeError, "table must be a pyembed.Table or None, got %.200s",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    *out = (PeTable *)obj;
-    return 0;
-}
-
 static int need_2d(PyArrayObject *p, const char *what) {
     if (PyArray_NDIM(p) != 2) {
         PyErr_Format(PyExc_ValueError, "%s needs a 2-D parameter (a table of rows), got %d-D",
@@ -136,35 +110,6 @@ PyDoc_STRVAR(adam_step_doc,
 "an int64 counter per row, incremented for each updated row and used for its bias corrections.\n"
 "frozen: uint8/bool per row; rows marked non-zero are not changed. table: hold its lock.");
 
-/* ValueError "<msg>: <x>" (torch's wording for bad hyper-parameters). Returns -1. */
-static int bad_value(const char *msg, double x) {
-    PyObject *f = PyFloat_FromDouble(x);
-    if (f) {
-        PyErr_Format(PyExc_ValueError, "%s: %R", msg, f);
-        Py_DECREF(f);
-    }
-    return -1;
-}
-
-static int check_hparams(double lr, double b1, double b2, double eps, double wd) {
-    if (!(lr >= 0.0)) {
-        return bad_value("Invalid learning rate", lr);
-    }
-    if (!(b1 >= 0.0 && b1 < 1.0)) {
-        return bad_value("Invalid beta parameter at index 0", b1);
-    }
-    if (!(b2 >= 0.0 && b2 < 1.0)) {
-        return bad_value("Invalid beta parameter at index 1", b2);
-    }
-    if (!(eps >= 0.0)) {
-        return bad_value("Invalid epsilon value", eps);
-    }
-    if (!(wd >= 0.0)) {
-        return bad_value("Invalid weight_decay value", wd);
-    }
-    return 0;
-}
-
 static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
                              "step", "lr", "beta1", "beta2", "eps", "weight_decay", "decoupled",
@@ -182,13 +127,12 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
                                      &decoupled, &maximize, &sparse_form, &rows_o, &rs_o, &fr_o,
                                      &tab_o))
         return NULL;
-    if (check_hparams(lr, b1, b2, eps, wd) < 0) return NULL;
     if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
     if (check_array(g_o, "grad", p, 0, &g) < 0) return NULL;
     if (check_array(m_o, "exp_avg", p, 1, &m) < 0) return NULL;
     if (check_array(v_o, "exp_avg_sq", p, 1, &v) < 0) return NULL;
     if (vmax_o != Py_None && check_array(vmax_o, "max_exp_avg_sq", p, 1, &vmax) < 0) return NULL;
-    if (parse_table(mod, tab_o, &tab) < 0) return NULL;
+    if (pe_parse_table(mod, tab_o, 1, &tab) < 0) return NULL;
     size_t nrows, dim;
     rows_dim(p, &nrows, &dim);
     if (fr_o != Py_None) {
@@ -206,10 +150,10 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
         return NULL;
     }
     {
-        PyArrayObject *arrs[] = {p, g, m, v, vmax, rs};
-        const char *names[] = {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
-                               "row_step"};
-        if (check_no_overlap(arrs, names, 6) < 0) return NULL;
+        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", g),
+                           pe_span_of("exp_avg", m), pe_span_of("exp_avg_sq", v),
+                           pe_span_of("max_exp_avg_sq", vmax), pe_span_of("row_step", rs)};
+        if (pe_check_disjoint(spans, 6) < 0) return NULL;
     }
     if (rows_o != Py_None) {
         if (need_2d(p, "rows") < 0) return NULL;
@@ -217,24 +161,16 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     }
     pe_adam_opts o = {lr, b1, b2, eps, wd, (int64_t)step, decoupled, maximize, sparse_form};
     int rc;
-    const int f32 = PyArray_TYPE(p) == NPY_FLOAT32;
+    const int t = PyArray_TYPE(p);
     void *P = PyArray_DATA(p), *G = PyArray_DATA(g), *M = PyArray_DATA(m), *V = PyArray_DATA(v);
     void *VM = vmax ? PyArray_DATA(vmax) : NULL;
     int64_t *RS = rs ? (int64_t *)PyArray_DATA(rs) : NULL;
     const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    Py_BEGIN_ALLOW_THREADS
-    if (tab) PE_TABLE_LOCK(tab);
-    if (R) {
-        rc = f32 ? pe_adam_rows_f32(P, M, V, VM, RS, G, R, nl, FR, nrows, dim, &o)
-                 : pe_adam_rows_f64(P, M, V, VM, RS, G, R, nl, FR, nrows, dim, &o);
-    } else {
-        rc = f32 ? pe_adam_f32(P, M, V, VM, G, FR, nrows, dim, &o)
-                 : pe_adam_f64(P, M, V, VM, G, FR, nrows, dim, &o);
-    }
-    if (tab) PE_TABLE_UNLOCK(tab);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(tab, (R ? nl : nrows) * dim * 4 * PyArray_ITEMSIZE(p),
+              rc = R ? PE_BY_DTYPE(t, pe_adam_rows, P, M, V, VM, RS, G, R, nl, FR, nrows, dim, &o)
+                     : PE_BY_DTYPE(t, pe_adam, P, M, V, VM, G, FR, nrows, dim, &o));
     Py_XDECREF(rows);
     if (rc != PE_OK) return pe_raise_kernel_error(rc, "adam_step"), NULL;
     Py_RETURN_NONE;
@@ -263,14 +199,6 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
                                      &b_o, &lr, &mom, &damp, &wd, &nesterov, &maximize, &first,
                                      &rows_o, &fr_o, &tab_o))
         return NULL;
-    if (!(lr >= 0.0)) return bad_value("Invalid learning rate", lr), NULL;
-    if (!(mom >= 0.0)) return bad_value("Invalid momentum value", mom), NULL;
-    if (!(wd >= 0.0)) return bad_value("Invalid weight_decay value", wd), NULL;
-    if (!isfinite(damp)) return bad_value("Invalid dampening value", damp), NULL;
-    if (nesterov && (mom <= 0.0 || damp != 0.0)) {
-        PyErr_SetString(PyExc_ValueError, "Nesterov momentum requires a momentum and zero dampening");
-        return NULL;
-    }
     if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
     if (check_array(g_o, "grad", p, 0, &g) < 0) return NULL;
     if (mom != 0.0) {
@@ -280,7 +208,7 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
         }
         if (check_array(b_o, "momentum_buffer", p, 1, &b) < 0) return NULL;
     }
-    if (parse_table(mod, tab_o, &tab) < 0) return NULL;
+    if (pe_parse_table(mod, tab_o, 1, &tab) < 0) return NULL;
     size_t nrows, dim;
     rows_dim(p, &nrows, &dim);
     if (fr_o != Py_None) {
@@ -288,9 +216,9 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
         if (check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)nrows, 0, &fr) < 0) return NULL;
     }
     {
-        PyArrayObject *arrs[] = {p, g, b};
-        const char *names[] = {"param", "grad", "momentum_buffer"};
-        if (check_no_overlap(arrs, names, 3) < 0) return NULL;
+        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", g),
+                           pe_span_of("momentum_buffer", b)};
+        if (pe_check_disjoint(spans, 3) < 0) return NULL;
     }
     if (rows_o != Py_None) {
         if (need_2d(p, "rows") < 0) return NULL;
@@ -298,21 +226,14 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     }
     pe_sgd_opts o = {lr, mom, damp, wd, nesterov, maximize, first};
     int rc;
-    const int f32 = PyArray_TYPE(p) == NPY_FLOAT32;
+    const int t = PyArray_TYPE(p);
     void *P = PyArray_DATA(p), *G = PyArray_DATA(g), *B = b ? PyArray_DATA(b) : NULL;
     const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    Py_BEGIN_ALLOW_THREADS
-    if (tab) PE_TABLE_LOCK(tab);
-    if (R) {
-        rc = f32 ? pe_sgd_rows_f32(P, B, G, R, nl, FR, nrows, dim, &o)
-                 : pe_sgd_rows_f64(P, B, G, R, nl, FR, nrows, dim, &o);
-    } else {
-        rc = f32 ? pe_sgd_f32(P, B, G, FR, nrows, dim, &o) : pe_sgd_f64(P, B, G, FR, nrows, dim, &o);
-    }
-    if (tab) PE_TABLE_UNLOCK(tab);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(tab, (R ? nl : nrows) * dim * 3 * PyArray_ITEMSIZE(p),
+              rc = R ? PE_BY_DTYPE(t, pe_sgd_rows, P, B, G, R, nl, FR, nrows, dim, &o)
+                     : PE_BY_DTYPE(t, pe_sgd, P, B, G, FR, nrows, dim, &o));
     Py_XDECREF(rows);
     if (rc != PE_OK) return pe_raise_kernel_error(rc, "sgd_step"), NULL;
     Py_RETURN_NONE;
@@ -327,8 +248,13 @@ static int parse_grad_rows(PyObject *mod, PyObject *g_o, PyObject *rows_o, PyObj
                            int write, PyArrayObject **g, PyArrayObject **rows, PeTable **tab,
                            size_t *nrows, size_t *dim) {
     *rows = NULL;
+    if (pe_parse_table(mod, tab_o, 1, tab) < 0) return -1;
+    /* the table's own grad is read-only to users (table.c) but written here, under its lock */
+    if (write && *tab && (*tab)->grad && PyArray_Check(g_o) &&
+        PyArray_DATA((PyArrayObject *)g_o) == (void *)(*tab)->grad &&
+        (size_t)PyArray_NBYTES((PyArrayObject *)g_o) == pe_table_nbytes(*tab))
+        write = 0;
     if (check_array(g_o, "grad", NULL, write, g) < 0) return -1;
-    if (parse_table(mod, tab_o, tab) < 0) return -1;
     rows_dim(*g, nrows, dim);
     if (rows_o != Py_None) {
         if (need_2d(*g, "rows") < 0) return -1;
@@ -362,12 +288,8 @@ static PyObject *grad_norm(PyObject *mod, PyObject *args, PyObject *kwds) {
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
     const void *G = PyArray_DATA(g);
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    if (tab) PE_TABLE_LOCK(tab);
-    rc = PyArray_TYPE(g) == NPY_FLOAT32 ? pe_grad_norm_f32(&out, G, R, nl, nrows, dim, nt)
-                                        : pe_grad_norm_f64(&out, G, R, nl, nrows, dim, nt);
-    if (tab) PE_TABLE_UNLOCK(tab);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(tab, (R ? nl : nrows) * dim * PyArray_ITEMSIZE(g),
+              rc = PE_BY_DTYPE(PyArray_TYPE(g), pe_grad_norm, &out, G, R, nl, nrows, dim, nt));
     Py_XDECREF(rows);
     if (rc != PE_OK) return pe_raise_kernel_error(rc, "grad_norm"), NULL;
     return PyFloat_FromDouble(out);
@@ -393,12 +315,8 @@ static PyObject *scale_grad(PyObject *mod, PyObject *args, PyObject *kwds) {
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
     void *G = PyArray_DATA(g);
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    if (tab) PE_TABLE_LOCK(tab);
-    rc = PyArray_TYPE(g) == NPY_FLOAT32 ? pe_scale_rows_f32(G, R, nl, nrows, dim, (float)coef)
-                                        : pe_scale_rows_f64(G, R, nl, nrows, dim, coef);
-    if (tab) PE_TABLE_UNLOCK(tab);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(tab, (R ? nl : nrows) * dim * PyArray_ITEMSIZE(g),
+              rc = PE_BY_DTYPE(PyArray_TYPE(g), pe_scale_rows, G, R, nl, nrows, dim, coef));
     Py_XDECREF(rows);
     if (rc != PE_OK) return pe_raise_kernel_error(rc, "scale_grad"), NULL;
     Py_RETURN_NONE;

@@ -2,10 +2,10 @@
  * calls these with the bytes of a file (bytes, mmap or any buffer) and gets back the matrix and
  * the words as one '\n'-joined bytes object (decoded and split in one call on the Python side).
  * Errors name the file and line / record. */
-#include "convert.h"
-#include "parse.h"
-#include "format.h"
-#include "parse_glue.h"
+#include "glue.h"
+#include "kernels/parse.h"
+#include "kernels/format.h"
+#include "methods.h"
 
 #include <string.h>
 
@@ -28,6 +28,29 @@ static PyObject *token_at(const char *buf, size_t len, size_t off) {
            buf[e] != '\n')
         e++;
     return PyUnicode_DecodeUTF8(buf + off, (Py_ssize_t)(e - off), "backslashreplace");
+}
+
+/* Fields after the word on the line [p, e) (for the message about a short line). */
+static int64_t count_values(const char *p, const char *e) {
+    int64_t fields = 0;
+    while (p < e) {
+        while (p < e && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+        if (p == e) break;
+        fields++;
+        while (p < e && *p != ' ' && *p != '\t' && *p != '\r') p++;
+    }
+    return fields > 0 ? fields - 1 : 0;
+}
+
+/* A dim no vector file can hold (its rows would not fit in an array): ValueError naming the
+ * file, never NumPy's "array is too big" or a MemoryError from a claimed size. */
+static int check_dim(PyObject *name, Py_ssize_t dim) {
+    if (dim < 0 || (size_t)dim > (size_t)PY_SSIZE_T_MAX / 16) {
+        PyErr_Format(PyExc_ValueError, "%U: dim %zd is not a vector size a file can hold", name,
+                     dim);
+        return -1;
+    }
+    return 0;
 }
 
 static int raise_text_error(PyObject *name, const char *buf, size_t len, size_t base,
@@ -67,18 +90,13 @@ static PyObject *parse_text(PyObject *mod, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "offset %zd outside the buffer (%zd bytes)", offset, view.len);
         goto fail;
     }
-    if (dim < 0) {
-        PyErr_Format(PyExc_ValueError, "dim must be >= 0, got %zd", dim);
-        goto fail;
-    }
+    if (check_dim(name, dim) < 0) goto fail;
     const char *buf = (const char *)view.buf;
     size_t len = (size_t)view.len, base = (size_t)offset;
     size_t maxr = max_rows < 0 ? SIZE_MAX : (size_t)max_rows;
     size_t n = 0, consumed = 0, n2 = 0;
-    Py_BEGIN_ALLOW_THREADS
-    pe_index_lines(NULL, NULL, buf + base, len - base, maxr, &n, &consumed);
-    Py_END_ALLOW_THREADS
-    size_t nalloc = n ? n : 1;
+    PE_NOGIL_ABOVE(len - base, pe_index_lines(NULL, NULL, buf + base, len - base, maxr, &n, &consumed));
+    size_t nalloc = n ? n : 1; /* at most one entry per line of the file */
     starts = PyMem_Malloc(nalloc * sizeof(int64_t));
     ends = PyMem_Malloc(nalloc * sizeof(int64_t));
     wend = PyMem_Malloc(nalloc * sizeof(int64_t));
@@ -86,24 +104,31 @@ static PyObject *parse_text(PyObject *mod, PyObject *args) {
         PyErr_NoMemory();
         goto fail;
     }
-    npy_intp dims[2] = {(npy_intp)n, (npy_intp)dim};
+    pe_index_lines(starts, ends, buf + base, len - base, n, &n2, &consumed);
+    for (size_t i = 0; i < n; i++) { /* offsets relative to buf, not buf + base */
+        starts[i] += (int64_t)base;
+        ends[i] += (int64_t)base;
+    }
+    /* Allocate only for the rows the bytes can hold (a header may claim any dim): a line of a
+     * word and dim values has at least 2 * dim + 1 bytes. Rows before the first shorter line are
+     * parsed (so an earlier bad line is still the one named); that line is then the error. */
+    size_t ok = 0, need = (size_t)dim * 2 + 1;
+    while (ok < n && (size_t)(ends[ok] - starts[ok]) >= need) ok++;
+    npy_intp dims[2] = {(npy_intp)ok, (npy_intp)dim};
     out = (PyArrayObject *)PyArray_EMPTY(2, dims, typenum, 0);
     if (!out) goto fail;
     int rc;
     pe_parse_error err;
     memset(&err, 0, sizeof err);
-    Py_BEGIN_ALLOW_THREADS
-    pe_index_lines(starts, ends, buf + base, len - base, n, &n2, &consumed);
-    /* offsets relative to buf, not buf + base */
-    for (size_t i = 0; i < n; i++) {
-        starts[i] += (int64_t)base;
-        ends[i] += (int64_t)base;
+    PE_NOGIL_ABOVE((size_t)(ok ? ends[ok - 1] - starts[0] : 0),
+                   rc = PE_BY_DTYPE(typenum, pe_parse_text, PyArray_DATA(out), wend, buf, starts,
+                                    ends, ok, (size_t)dim, &err));
+    if (rc == PE_OK && ok < n) {
+        rc = PE_ERR_PARSE;
+        err.row = (int64_t)ok;
+        err.kind = PE_PARSE_FEW_VALUES;
+        err.found = count_values(buf + starts[ok], buf + ends[ok]);
     }
-    if (typenum == NPY_FLOAT32)
-        rc = pe_parse_text_f32((float *)PyArray_DATA(out), wend, buf, starts, ends, n, (size_t)dim, &err);
-    else
-        rc = pe_parse_text_f64((double *)PyArray_DATA(out), wend, buf, starts, ends, n, (size_t)dim, &err);
-    Py_END_ALLOW_THREADS
     if (rc == PE_ERR_PARSE) {
         raise_text_error(name, buf, len, base, first_line, starts, (size_t)dim, &err);
         goto fail;
@@ -154,6 +179,7 @@ static PyObject *parse_binary(PyObject *mod, PyObject *args) {
                      offset, count, dim, view.len);
         goto fail;
     }
+    if (check_dim(name, dim) < 0) goto fail;
     const char *buf = (const char *)view.buf;
     size_t len = (size_t)view.len, base = (size_t)offset;
     /* never allocate for more records than the bytes can hold (a lying header) */
@@ -174,14 +200,9 @@ static PyObject *parse_binary(PyObject *mod, PyObject *args) {
     size_t consumed = 0;
     pe_parse_error err;
     memset(&err, 0, sizeof err);
-    Py_BEGIN_ALLOW_THREADS
-    if (typenum == NPY_FLOAT32)
-        rc = pe_parse_binary_f32((float *)PyArray_DATA(out), ws, we, buf + base, len - base, n,
-                                 (size_t)dim, &consumed, &err);
-    else
-        rc = pe_parse_binary_f64((double *)PyArray_DATA(out), ws, we, buf + base, len - base, n,
-                                 (size_t)dim, &consumed, &err);
-    Py_END_ALLOW_THREADS
+    PE_NOGIL_ABOVE(n * min_rec,
+                   rc = PE_BY_DTYPE(typenum, pe_parse_binary, PyArray_DATA(out), ws, we, buf + base,
+                                    len - base, n, (size_t)dim, &consumed, &err));
     if (rc == PE_OK && n < (size_t)count) {
         rc = PE_ERR_PARSE;
         err.row = (int64_t)n;
@@ -272,14 +293,9 @@ static PyObject *format_text(PyObject *mod, PyObject *args) {
     }
     int rc;
     size_t written = 0;
-    Py_BEGIN_ALLOW_THREADS
-    if (PyArray_TYPE(vecs) == NPY_FLOAT32)
-        rc = pe_format_text_f32(tmp, &written, (const char *)words.buf, ws, we,
-                                (const float *)PyArray_DATA(vecs), n, d);
-    else
-        rc = pe_format_text_f64(tmp, &written, (const char *)words.buf, ws, we,
-                                (const double *)PyArray_DATA(vecs), n, d);
-    Py_END_ALLOW_THREADS
+    PE_NOGIL_ABOVE(bound, rc = PE_BY_DTYPE(PyArray_TYPE(vecs), pe_format_text, tmp, &written,
+                                           (const char *)words.buf, ws, we, PyArray_DATA(vecs), n,
+                                           d));
     if (rc != PE_OK) {
         pe_raise_kernel_error(rc, "format_text");
         goto fail;
@@ -315,9 +331,8 @@ static PyObject *format_binary(PyObject *mod, PyObject *args) {
     res = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total + body));
     if (!res) goto fail;
     char *dst = PyBytes_AS_STRING(res);
-    Py_BEGIN_ALLOW_THREADS
-    pe_format_binary_f32(dst, (const char *)words.buf, ws, we, (const float *)PyArray_DATA(vecs), n, d);
-    Py_END_ALLOW_THREADS
+    PE_NOGIL_ABOVE(total + body, pe_format_binary_f32(dst, (const char *)words.buf, ws, we,
+                                                      (const float *)PyArray_DATA(vecs), n, d));
 fail:
     Py_XDECREF(starts);
     Py_XDECREF(ends);
