@@ -42,6 +42,19 @@ static int64_t count_values(const char *p, const char *e) {
     return fields > 0 ? fields - 1 : 0;
 }
 
+/* A row count from a header, any int: one past what Py_ssize_t holds is as many as a file can
+ * hold (the rows found decide, and a short file is the error, naming file and line), not an
+ * OverflowError. -1 (all rows) and other negatives pass through for the caller to judge. */
+static int count_converter(PyObject *obj, void *out) {
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred()) return 0;
+    if (overflow > 0 || v > PY_SSIZE_T_MAX) v = PY_SSIZE_T_MAX;
+    else if (overflow < 0 || v < -1) v = -2;
+    *(Py_ssize_t *)out = (Py_ssize_t)v;
+    return 1;
+}
+
 /* A dim no vector file can hold (its rows would not fit in an array): ValueError naming the
  * file, never NumPy's "array is too big" or a MemoryError from a claimed size. */
 static int check_dim(PyObject *name, Py_ssize_t dim) {
@@ -70,6 +83,88 @@ static int raise_text_error(PyObject *name, const char *buf, size_t len, size_t 
     return -1;
 }
 
+/* One row "word v1 ... vd" read with Python's float(), for the numbers the kernel's grammar does
+ * not take but gensim's loader (np.float32(str)) does: non-ASCII digits, whitespace float() strips.
+ * The word and fields are split as the kernel splits them (parse.h), trying the first field as
+ * the word, then all but the last d fields (GloVe's words with spaces). 1 if the row was read, 0
+ * if not (no exception set), -1 on another error. */
+static int reparse_row(PyArrayObject *out, size_t row, int64_t *wend, const char *buf,
+                       int64_t start, int64_t end, size_t d) {
+    const char *ls = buf + start, *le = buf + end, *p;
+    size_t nf = 0;
+    for (p = ls; p < le;) { /* count the fields */
+        while (p < le && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+        if (p == le) break;
+        nf++;
+        while (p < le && *p != ' ' && *p != '\t' && *p != '\r') p++;
+    }
+    if (nf < d + 1) return 0;
+    const char *we = ls; /* the word ends at the first ' ' or '\t', or before the last d fields */
+    if (nf == d + 1) {
+        while (we < le && *we != ' ' && *we != '\t') we++;
+    } else {
+        size_t k = 0;
+        for (p = ls; k < nf - d; k++) {
+            while (p < le && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+            while (p < le && *p != ' ' && *p != '\t' && *p != '\r') p++;
+        }
+        we = p;
+    }
+    char *dst = (char *)PyArray_DATA(out) + row * d * (size_t)PyArray_ITEMSIZE(out);
+    size_t k = 0;
+    for (p = we; k < d; k++) {
+        while (p < le && (*p == ' ' || *p == '\t' || *p == '\r')) p++;
+        const char *ts = p;
+        while (p < le && *p != ' ' && *p != '\t' && *p != '\r') p++;
+        PyObject *u = PyUnicode_DecodeUTF8(ts, (Py_ssize_t)(p - ts), "strict"), *f = NULL;
+        if (u) f = PyFloat_FromString(u);
+        Py_XDECREF(u);
+        if (!f) {
+            if (!PyErr_ExceptionMatches(PyExc_ValueError)) return -1; /* UnicodeDecodeError too */
+            PyErr_Clear();
+            return 0;
+        }
+        double v = PyFloat_AS_DOUBLE(f);
+        Py_DECREF(f);
+        if (PyArray_TYPE(out) == NPY_FLOAT32) ((float *)dst)[k] = (float)v; /* np.float32(str) */
+        else ((double *)dst)[k] = v;
+    }
+    wend[row] = (int64_t)(we - buf);
+    return 1;
+}
+
+/* Rows [0, n) into out with the text kernel, in windows of rows so that a row the kernel cannot
+ * read (reread by reparse_row) costs a restart of one window, not of the rest of the file.
+ * PE_OK, PE_ERR_PARSE with *err (row counted from 0), another kernel code, or -1 with an
+ * exception. */
+static int parse_rows(PyArrayObject *out, int64_t *wend, const char *buf, const int64_t *starts,
+                      const int64_t *ends, size_t n, size_t d, pe_parse_error *err) {
+    const size_t window = (size_t)1 << 16;
+    size_t from = 0;
+    char *o = (char *)PyArray_DATA(out);
+    size_t row_bytes = d * (size_t)PyArray_ITEMSIZE(out);
+    while (from < n) {
+        size_t m = n - from < window ? n - from : window;
+        int rc;
+        memset(err, 0, sizeof *err);
+        PE_NOGIL_ABOVE((size_t)(ends[from + m - 1] - starts[from]),
+                       rc = PE_BY_DTYPE(PyArray_TYPE(out), pe_parse_text, (void *)(o + from * row_bytes),
+                                        wend + from, buf, starts + from, ends + from, m, d, err));
+        if (rc == PE_OK) {
+            from += m;
+            continue;
+        }
+        if (rc != PE_ERR_PARSE) return rc;
+        size_t r = from + (size_t)err->row;
+        err->row = (int64_t)r;
+        int got = err->kind == PE_PARSE_BAD_NUMBER
+                      ? reparse_row(out, r, wend, buf, starts[r], ends[r], d) : 0;
+        if (got <= 0) return got < 0 ? -1 : PE_ERR_PARSE;
+        from = r + 1;
+    }
+    return PE_OK;
+}
+
 /* parse_text(buf, offset, dim, max_rows, dtype, name, first_line)
  *   -> (vectors (n, dim), words: bytes, line_starts (n,) int64, end_offset)
  * Reads the non-blank lines of buf[offset:] (at most max_rows; -1: all). */
@@ -82,7 +177,8 @@ static PyObject *parse_text(PyObject *mod, PyObject *args) {
     PyObject *blob = NULL, *res = NULL, *line_starts = NULL;
     int64_t *starts = NULL, *ends = NULL, *wend = NULL;
     int typenum;
-    if (!PyArg_ParseTuple(args, "y*nnnOUn:parse_text", &view, &offset, &dim, &max_rows,
+    if (!PyArg_ParseTuple(args, "y*nnO&OUn:parse_text", &view, &offset, &dim, count_converter,
+                          &max_rows,
                           &dtype_obj, &name, &first_line))
         return NULL;
     if (pe_parse_float_dtype(dtype_obj, &typenum) < 0) goto fail;
@@ -117,12 +213,9 @@ static PyObject *parse_text(PyObject *mod, PyObject *args) {
     npy_intp dims[2] = {(npy_intp)ok, (npy_intp)dim};
     out = (PyArrayObject *)PyArray_EMPTY(2, dims, typenum, 0);
     if (!out) goto fail;
-    int rc;
     pe_parse_error err;
-    memset(&err, 0, sizeof err);
-    PE_NOGIL_ABOVE((size_t)(ok ? ends[ok - 1] - starts[0] : 0),
-                   rc = PE_BY_DTYPE(typenum, pe_parse_text, PyArray_DATA(out), wend, buf, starts,
-                                    ends, ok, (size_t)dim, &err));
+    int rc = parse_rows(out, wend, buf, starts, ends, ok, (size_t)dim, &err);
+    if (rc == -1) goto fail;
     if (rc == PE_OK && ok < n) {
         rc = PE_ERR_PARSE;
         err.row = (int64_t)ok;
@@ -170,7 +263,8 @@ static PyObject *parse_binary(PyObject *mod, PyObject *args) {
     PyObject *blob = NULL, *res = NULL;
     int64_t *ws = NULL, *we = NULL;
     int typenum;
-    if (!PyArg_ParseTuple(args, "y*nnnOU:parse_binary", &view, &offset, &count, &dim, &dtype_obj,
+    if (!PyArg_ParseTuple(args, "y*nO&nOU:parse_binary", &view, &offset, count_converter, &count,
+                          &dim, &dtype_obj,
                           &name))
         return NULL;
     if (pe_parse_float_dtype(dtype_obj, &typenum) < 0) goto fail;
