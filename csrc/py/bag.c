@@ -104,6 +104,7 @@ fail:
 
 static PyObject *bag_forward(PyObject *mod, PyObject *args) {
     PyObject *table_obj, *ids_obj, *off_obj, *psw_obj, *pad_obj, *out = NULL, *am = NULL;
+    PyObject *res = NULL;
     int mode, rc;
     bag_args a;
     if (!PyArg_ParseTuple(args, "OOOOiO:bag_forward", &table_obj, &ids_obj, &off_obj, &psw_obj,
@@ -122,20 +123,12 @@ static PyObject *bag_forward(PyObject *mod, PyObject *args) {
                    rc = PE_BY_DTYPE(t->typenum, pe_bag_forward, o, ap, (void *)t->weight,
                                     BAG_DATA(&a, ids), BAG_DATA(&a, off), BAG_DATA(&a, psw), a.nb,
                                     (size_t)t->dim, mode, a.pad));
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "bag_forward");
-        goto fail;
-    }
-    bag_args_clear(&a);
-    PyObject *res = PyTuple_Pack(2, out, am ? am : Py_None);
-    Py_DECREF(out);
-    Py_XDECREF(am);
-    return res;
+    if (rc == PE_OK) res = PyTuple_Pack(2, out, am ? am : Py_None);
+    else pe_raise_kernel_error(rc, "bag_forward");
 fail:
     bag_args_clear(&a);
-    Py_XDECREF(out);
-    Py_XDECREF(am);
-    return NULL;
+    PE_RELEASE(out, am);
+    return res;
 }
 
 /* argmax of a max bag's forward: (nb, dim), every entry -1 (an empty bag) or a row. */
@@ -173,7 +166,7 @@ static int bag_scatter(bag_args *a, const int64_t *am, int mode) {
 }
 
 static PyObject *bag_backward(PyObject *mod, PyObject *args) {
-    PyObject *table_obj, *ids_obj, *off_obj, *g_obj, *psw_obj, *am_obj, *pad_obj;
+    PyObject *table_obj, *ids_obj, *off_obj, *g_obj, *psw_obj, *am_obj, *pad_obj, *res = NULL;
     PyArrayObject *am = NULL;
     int mode, rc;
     bag_args a;
@@ -187,21 +180,15 @@ static PyObject *bag_backward(PyObject *mod, PyObject *args) {
     if (pe_table_ensure_grad(a.t) < 0) goto fail;
     const int64_t *ap = am ? (const int64_t *)PyArray_DATA(am) : NULL;
     PE_LOCKED(a.t, 0, rc = bag_scatter(&a, ap, mode));
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "bag_backward");
-        goto fail;
-    }
-    bag_args_clear(&a);
-    Py_XDECREF(am);
-    Py_RETURN_NONE;
+    res = pe_kernel_result(rc, "bag_backward", Py_NewRef(Py_None));
 fail:
     bag_args_clear(&a);
     Py_XDECREF(am);
-    return NULL;
+    return res;
 }
 
 static PyObject *bag_psw_grad(PyObject *mod, PyObject *args) {
-    PyObject *table_obj, *ids_obj, *off_obj, *g_obj, *pad_obj, *out = NULL;
+    PyObject *table_obj, *ids_obj, *off_obj, *g_obj, *pad_obj, *out = NULL, *res = NULL;
     bag_args a;
     int rc;
     if (!PyArg_ParseTuple(args, "OOOOO:bag_psw_grad", &table_obj, &ids_obj, &off_obj, &g_obj,
@@ -218,16 +205,12 @@ static PyObject *bag_psw_grad(PyObject *mod, PyObject *args) {
                    rc = PE_BY_DTYPE(t->typenum, pe_bag_psw_grad, o, (void *)t->weight,
                                     BAG_DATA(&a, ids), BAG_DATA(&a, off), BAG_DATA(&a, g),
                                     (size_t)n, a.nb, (size_t)t->dim, a.pad));
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "bag_psw_grad");
-        goto fail;
-    }
-    bag_args_clear(&a);
-    return out;
+    res = pe_kernel_result(rc, "bag_psw_grad", out);
+    out = NULL;
 fail:
     bag_args_clear(&a);
     Py_XDECREF(out);
-    return NULL;
+    return res;
 }
 
 PyMethodDef pe_bag_functions[] = {

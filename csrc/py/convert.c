@@ -24,8 +24,7 @@ int pe_shape_error(const char *name, int ndim, const npy_intp *shape, int endim,
     if (a && b)
         PyErr_Format(PyExc_ValueError, "%s has shape %U but %s needs shape %U", name, a,
                      why ? why : "this call", b);
-    Py_XDECREF(a);
-    Py_XDECREF(b);
+    PE_RELEASE(a, b);
     return -1;
 }
 
@@ -68,9 +67,7 @@ static PyObject *position_str(const char *name, int ndim, const npy_intp *shape,
     if (!joined) goto done;
     res = PyUnicode_FromFormat("%s[%U]", name, joined);
 done:
-    Py_XDECREF(parts);
-    Py_XDECREF(sep);
-    Py_XDECREF(joined);
+    PE_RELEASE(parts, sep, joined);
     return res;
 }
 
@@ -90,9 +87,7 @@ static int raise_bad_id(const char *name, PyArrayObject *arr, npy_intp flat, int
             Py_DECREF(ival);
         }
     }
-    Py_XDECREF(val);
-    Py_XDECREF(flatarr);
-    Py_DECREF(pos);
+    PE_RELEASE(val, flatarr, pos);
     return -1;
 }
 
@@ -136,10 +131,7 @@ static int raise_big_python_int(PyObject *obj, const char *name, int64_t num_row
         }
     }
 done:
-    Py_XDECREF(rows);
-    Py_XDECREF(zero);
-    Py_XDECREF(flat);
-    Py_DECREF(objs);
+    PE_RELEASE(rows, zero, flat, objs);
     return rc;
 }
 
@@ -218,8 +210,7 @@ int pe_convert_ids(PyObject *obj, const char *name, int64_t num_rows, PyArrayObj
     *out = conv;
     return 0;
 fail:
-    Py_XDECREF(arr);
-    Py_XDECREF(conv);
+    PE_RELEASE(arr, conv);
     return -1;
 }
 
@@ -258,8 +249,7 @@ int pe_convert_float(PyObject *obj, const char *name, int typenum, PyArrayObject
     *out = conv;
     return 0;
 fail:
-    Py_XDECREF(want);
-    Py_XDECREF(arr);
+    PE_RELEASE(want, arr);
     return -1;
 }
 

@@ -49,3 +49,10 @@ int pe_private_exact(PyObject *obj, const char *name, int typenum, int ndim, con
     *out = (PyArrayObject *)PyArray_NewCopy((PyArrayObject *)obj, NPY_CORDER);
     return *out ? 0 : -1;
 }
+
+PyObject *pe_kernel_result(int rc, const char *what, PyObject *out) {
+    if (rc == PE_OK) return out;
+    Py_XDECREF(out);
+    pe_raise_kernel_error(rc, what);
+    return NULL;
+}

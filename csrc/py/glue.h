@@ -9,7 +9,7 @@
  *   PE_BY_DTYPE      the float32 / float64 kernel of an op, picked by dtype in one place
  *   PE_NOGIL_ABOVE   the GIL released around the kernel when it moves PE_NOGIL_MIN_BYTES or more
  *   PE_LOCKED        (table.h) the kernel under a table's lock, GIL released
- * then pe_raise_kernel_error for a kernel's error code. */
+ * then pe_kernel_result: the result, or the exception for a kernel's error code. */
 #ifndef PE_GLUE_H
 #define PE_GLUE_H
 
@@ -66,6 +66,22 @@ int pe_copy_if_overlaps(PyArrayObject **arr, const void *buf, size_t nb);
  * training loop asks for the same shape every step). New reference, or NULL with an exception. */
 PyObject *pe_out_or_pool(PyObject *out_obj, int typenum, int ndim, const npy_intp *shape,
                          const pe_span *inputs, int n_inputs);
+
+/* Py_XDECREF of each argument (PyObject * or PyArrayObject *, NULL allowed): the release at the
+ * end of a glue function in one line, PE_RELEASE(ids, pos, out). */
+static inline void pe_release(void *const *objs, size_t n) {
+    for (size_t i = 0; i < n; i++) Py_XDECREF((PyObject *)objs[i]);
+}
+#define PE_RELEASE(...)                                                                          \
+    pe_release((void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
+
+/* A METH_VARARGS | METH_KEYWORDS entry of a method table. */
+#define PE_KW_METHOD(name, fn, doc)                                                              \
+    { name, (PyCFunction)(void (*)(void))(fn), METH_VARARGS | METH_KEYWORDS, doc }
+
+/* The end of every glue function: `out` (a new reference, handed on) when the kernel returned
+ * PE_OK, else NULL with the exception for its code (out released). */
+PyObject *pe_kernel_result(int rc, const char *what, PyObject *out);
 
 /* A private C-contiguous copy of an exact array (pe_check_exact's rules): for ids of a dtype the
  * caller already fixed (sgns tokens, alias tables) that a kernel reads without the GIL. */

@@ -97,15 +97,8 @@ static PyObject *fill_common(PyObject *args, int normal) {
     Py_RETURN_NONE;
 }
 
-static PyObject *fill_normal(PyObject *mod, PyObject *args) {
-    (void)mod;
-    return fill_common(args, 1);
-}
-
-static PyObject *fill_uniform(PyObject *mod, PyObject *args) {
-    (void)mod;
-    return fill_common(args, 0);
-}
+static PyObject *fill_normal(PyObject *mod, PyObject *args) { return (void)mod, fill_common(args, 1); }
+static PyObject *fill_uniform(PyObject *mod, PyObject *args) { return (void)mod, fill_common(args, 0); }
 
 static PyMethodDef module_functions[] = {
     {"set_num_threads", set_num_threads, METH_O,

@@ -97,6 +97,17 @@ static int need_2d(PyArrayObject *p, const char *what) {
     return 0;
 }
 
+/* table= (None or the Table whose lock to hold), the (nrows, dim) view of param p and frozen=
+ * (None, or uint8 / bool per row of a 2-D p; borrowed), shared by the optimizer steps. */
+static int parse_table_frozen(PyObject *mod, PyObject *tab_o, PyObject *fr_o, PyArrayObject *p,
+                              PeTable **tab, PyArrayObject **fr, size_t *nrows, size_t *dim) {
+    if (pe_parse_table(mod, tab_o, 1, tab) < 0) return -1;
+    rows_dim(p, nrows, dim);
+    if (fr_o == Py_None) return 0;
+    if (need_2d(p, "frozen") < 0) return -1;
+    return check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)*nrows, 0, fr);
+}
+
 /* ---- adam_step -------------------------------------------------------------------------- */
 
 PyDoc_STRVAR(adam_step_doc,
@@ -132,13 +143,8 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     if (check_array(m_o, "exp_avg", p, 1, &m) < 0) return NULL;
     if (check_array(v_o, "exp_avg_sq", p, 1, &v) < 0) return NULL;
     if (vmax_o != Py_None && check_array(vmax_o, "max_exp_avg_sq", p, 1, &vmax) < 0) return NULL;
-    if (pe_parse_table(mod, tab_o, 1, &tab) < 0) return NULL;
     size_t nrows, dim;
-    rows_dim(p, &nrows, &dim);
-    if (fr_o != Py_None) {
-        if (need_2d(p, "frozen") < 0) return NULL;
-        if (check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)nrows, 0, &fr) < 0) return NULL;
-    }
+    if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
     if (rs_o != Py_None) {
         if (rows_o == Py_None) {
             PyErr_SetString(PyExc_ValueError, "row_step needs rows (it is for the lazy update)");
@@ -208,13 +214,8 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
         }
         if (check_array(b_o, "momentum_buffer", p, 1, &b) < 0) return NULL;
     }
-    if (pe_parse_table(mod, tab_o, 1, &tab) < 0) return NULL;
     size_t nrows, dim;
-    rows_dim(p, &nrows, &dim);
-    if (fr_o != Py_None) {
-        if (need_2d(p, "frozen") < 0) return NULL;
-        if (check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)nrows, 0, &fr) < 0) return NULL;
-    }
+    if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
     {
         pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", g),
                            pe_span_of("momentum_buffer", b)};
@@ -242,24 +243,33 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
 /* ---- grad_norm / scale_grad ------------------------------------------------------------- */
 
 /* The (grad, rows, table) arguments shared by grad_norm and scale_grad: grad a float array
- * (writeable when `write`), rows None or ids of grad's rows (new reference in *rows), table None
- * or the Table whose lock to hold. */
+ * (writeable when `write`), rows None or ids of grad's rows (a private copy), table None or the
+ * Table whose lock to hold. */
+typedef struct {
+    PyArrayObject *g, *rows; /* g borrowed, rows owned */
+    PeTable *tab;
+    const int64_t *R;        /* NULL: every row */
+    size_t nl, nrows, dim, work_bytes;
+} grad_rows;
+
 static int parse_grad_rows(PyObject *mod, PyObject *g_o, PyObject *rows_o, PyObject *tab_o,
-                           int write, PyArrayObject **g, PyArrayObject **rows, PeTable **tab,
-                           size_t *nrows, size_t *dim) {
-    *rows = NULL;
-    if (pe_parse_table(mod, tab_o, 1, tab) < 0) return -1;
+                           int write, grad_rows *a) {
+    memset(a, 0, sizeof *a);
+    if (pe_parse_table(mod, tab_o, 1, &a->tab) < 0) return -1;
     /* the table's own grad is read-only to users (table.c) but written here, under its lock */
-    if (write && *tab && (*tab)->grad && PyArray_Check(g_o) &&
-        PyArray_DATA((PyArrayObject *)g_o) == (void *)(*tab)->grad &&
-        (size_t)PyArray_NBYTES((PyArrayObject *)g_o) == pe_table_nbytes(*tab))
+    if (write && a->tab && a->tab->grad && PyArray_Check(g_o) &&
+        PyArray_DATA((PyArrayObject *)g_o) == (void *)a->tab->grad &&
+        (size_t)PyArray_NBYTES((PyArrayObject *)g_o) == pe_table_nbytes(a->tab))
         write = 0;
-    if (check_array(g_o, "grad", NULL, write, g) < 0) return -1;
-    rows_dim(*g, nrows, dim);
+    if (check_array(g_o, "grad", NULL, write, &a->g) < 0) return -1;
+    rows_dim(a->g, &a->nrows, &a->dim);
     if (rows_o != Py_None) {
-        if (need_2d(*g, "rows") < 0) return -1;
-        if (convert_rows(rows_o, (int64_t)*nrows, rows) < 0) return -1;
+        if (need_2d(a->g, "rows") < 0) return -1;
+        if (convert_rows(rows_o, (int64_t)a->nrows, &a->rows) < 0) return -1;
+        a->R = (const int64_t *)PyArray_DATA(a->rows);
+        a->nl = (size_t)PyArray_SIZE(a->rows);
     }
+    a->work_bytes = (a->R ? a->nl : a->nrows) * a->dim * (size_t)PyArray_ITEMSIZE(a->g);
     return 0;
 }
 
@@ -272,8 +282,8 @@ static PyObject *grad_norm(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"grad", "rows", "norm_type", "table", NULL};
     PyObject *g_o, *rows_o = Py_None, *tab_o = Py_None;
     double nt = 2.0, out = 0.0;
-    PyArrayObject *g, *rows = NULL;
-    PeTable *tab = NULL;
+    grad_rows a;
+    int rc;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OdO:grad_norm", kwlist, &g_o, &rows_o, &nt,
                                      &tab_o))
         return NULL;
@@ -281,18 +291,12 @@ static PyObject *grad_norm(PyObject *mod, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "norm_type must be > 0");
         return NULL;
     }
-    size_t nrows, dim;
-    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 0, &g, &rows, &tab, &nrows, &dim) < 0)
-        return NULL;
-    const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
-    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    const void *G = PyArray_DATA(g);
-    int rc;
-    PE_LOCKED(tab, (R ? nl : nrows) * dim * PyArray_ITEMSIZE(g),
-              rc = PE_BY_DTYPE(PyArray_TYPE(g), pe_grad_norm, &out, G, R, nl, nrows, dim, nt));
-    Py_XDECREF(rows);
-    if (rc != PE_OK) return pe_raise_kernel_error(rc, "grad_norm"), NULL;
-    return PyFloat_FromDouble(out);
+    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 0, &a) < 0) return PE_RELEASE(a.rows), NULL;
+    PE_LOCKED(a.tab, a.work_bytes,
+              rc = PE_BY_DTYPE(PyArray_TYPE(a.g), pe_grad_norm, &out, PyArray_DATA(a.g), a.R, a.nl,
+                               a.nrows, a.dim, nt));
+    PE_RELEASE(a.rows);
+    return pe_kernel_result(rc, "grad_norm", rc == PE_OK ? PyFloat_FromDouble(out) : NULL);
 }
 
 PyDoc_STRVAR(scale_grad_doc,
@@ -303,23 +307,17 @@ static PyObject *scale_grad(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"grad", "coef", "rows", "table", NULL};
     PyObject *g_o, *rows_o = Py_None, *tab_o = Py_None;
     double coef;
-    PyArrayObject *g, *rows = NULL;
-    PeTable *tab = NULL;
+    grad_rows a;
+    int rc;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "Od|OO:scale_grad", kwlist, &g_o, &coef, &rows_o,
                                      &tab_o))
         return NULL;
-    size_t nrows, dim;
-    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 1, &g, &rows, &tab, &nrows, &dim) < 0)
-        return NULL;
-    const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
-    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    void *G = PyArray_DATA(g);
-    int rc;
-    PE_LOCKED(tab, (R ? nl : nrows) * dim * PyArray_ITEMSIZE(g),
-              rc = PE_BY_DTYPE(PyArray_TYPE(g), pe_scale_rows, G, R, nl, nrows, dim, coef));
-    Py_XDECREF(rows);
-    if (rc != PE_OK) return pe_raise_kernel_error(rc, "scale_grad"), NULL;
-    Py_RETURN_NONE;
+    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 1, &a) < 0) return PE_RELEASE(a.rows), NULL;
+    PE_LOCKED(a.tab, a.work_bytes,
+              rc = PE_BY_DTYPE(PyArray_TYPE(a.g), pe_scale_rows, PyArray_DATA(a.g), a.R, a.nl,
+                               a.nrows, a.dim, coef));
+    PE_RELEASE(a.rows);
+    return pe_kernel_result(rc, "scale_grad", Py_NewRef(Py_None));
 }
 
 static PyObject *set_simd_level(PyObject *mod, PyObject *arg) {
@@ -334,13 +332,9 @@ PyMethodDef pe_optim_functions[] = {
      "_set_simd_level(level)\n--\n\nUse at most this vector level in the optimizer loops (0 "
      "baseline, 1 AVX2, 2 AVX-512, -1 the best the CPU has); returns the level now in use. For "
      "tests: every level gives the same bits."},
-    {"adam_step", (PyCFunction)(void (*)(void))adam_step, METH_VARARGS | METH_KEYWORDS,
-     adam_step_doc},
-    {"sgd_step", (PyCFunction)(void (*)(void))sgd_step, METH_VARARGS | METH_KEYWORDS,
-     sgd_step_doc},
-    {"grad_norm", (PyCFunction)(void (*)(void))grad_norm, METH_VARARGS | METH_KEYWORDS,
-     grad_norm_doc},
-    {"scale_grad", (PyCFunction)(void (*)(void))scale_grad, METH_VARARGS | METH_KEYWORDS,
-     scale_grad_doc},
+    PE_KW_METHOD("adam_step", adam_step, adam_step_doc),
+    PE_KW_METHOD("sgd_step", sgd_step, sgd_step_doc),
+    PE_KW_METHOD("grad_norm", grad_norm, grad_norm_doc),
+    PE_KW_METHOD("scale_grad", scale_grad, scale_grad_doc),
     {NULL, NULL, 0, NULL},
 };

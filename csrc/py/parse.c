@@ -83,6 +83,15 @@ static int raise_text_error(PyObject *name, const char *buf, size_t len, size_t 
     return -1;
 }
 
+/* The words buf[starts[i]:ends[i]] joined by '\n' as one bytes object (new reference or NULL). */
+static PyObject *join_words(const char *buf, const int64_t *starts, const int64_t *ends, size_t n) {
+    size_t total = n ? n - 1 : 0;
+    for (size_t i = 0; i < n; i++) total += (size_t)(ends[i] - starts[i]);
+    PyObject *blob = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (blob) pe_join_words(PyBytes_AS_STRING(blob), buf, starts, ends, n);
+    return blob;
+}
+
 /* One row "word v1 ... vd" read with Python's float(), for the numbers the kernel's grammar does
  * not take but gensim's loader (np.float32(str)) does: non-ASCII digits, whitespace float() strips.
  * The word and fields are split as the kernel splits them (parse.h), trying the first field as
@@ -230,11 +239,8 @@ static PyObject *parse_text(PyObject *mod, PyObject *args) {
         pe_raise_kernel_error(rc, "parse_text");
         goto fail;
     }
-    size_t total = n ? n - 1 : 0;
-    for (size_t i = 0; i < n; i++) total += (size_t)(wend[i] - starts[i]);
-    blob = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    blob = join_words(buf, starts, wend, n);
     if (!blob) goto fail;
-    pe_join_words(PyBytes_AS_STRING(blob), buf, starts, wend, n);
     npy_intp sdims[1] = {(npy_intp)n};
     line_starts = PyArray_EMPTY(1, sdims, NPY_INT64, 0);
     if (!line_starts) goto fail;
@@ -243,9 +249,7 @@ static PyObject *parse_text(PyObject *mod, PyObject *args) {
     out = NULL;
     line_starts = NULL;
 fail:
-    Py_XDECREF(out);
-    Py_XDECREF(blob);
-    Py_XDECREF(line_starts);
+    PE_RELEASE(out, blob, line_starts);
     PyMem_Free(starts);
     PyMem_Free(ends);
     PyMem_Free(wend);
@@ -313,16 +317,12 @@ static PyObject *parse_binary(PyObject *mod, PyObject *args) {
         pe_raise_kernel_error(rc, "parse_binary");
         goto fail;
     }
-    size_t total = n ? n - 1 : 0;
-    for (size_t i = 0; i < n; i++) total += (size_t)(we[i] - ws[i]);
-    blob = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    blob = join_words(buf + base, ws, we, n);
     if (!blob) goto fail;
-    pe_join_words(PyBytes_AS_STRING(blob), buf + base, ws, we, n);
     res = Py_BuildValue("NOn", (PyObject *)out, blob, (Py_ssize_t)(base + consumed));
     out = NULL;
 fail:
-    Py_XDECREF(out);
-    Py_XDECREF(blob);
+    PE_RELEASE(out, blob);
     PyMem_Free(ws);
     PyMem_Free(we);
     PyBuffer_Release(&view);
@@ -362,78 +362,60 @@ static int convert_rows(PyObject *starts_obj, PyObject *ends_obj, PyObject *vec_
     return 0;
 }
 
-/* format_text(words: bytes, starts, ends, vectors (n, d)) -> bytes
- * Rows "word v1 ... vd\n"; row i's word is words[starts[i]:ends[i]]. */
-static PyObject *format_text(PyObject *mod, PyObject *args) {
-    (void)mod;
-    Py_buffer words = {0};
-    PyObject *s_obj, *e_obj, *vec_obj;
-    PyArrayObject *starts = NULL, *ends = NULL, *vecs = NULL;
-    PyObject *res = NULL;
-    char *tmp = NULL;
-    if (!PyArg_ParseTuple(args, "y*OOO:format_text", &words, &s_obj, &e_obj, &vec_obj)) return NULL;
-    if (convert_rows(s_obj, e_obj, vec_obj, words.len, 0, &starts, &ends, &vecs) < 0) goto fail;
-    size_t n = (size_t)PyArray_DIM(vecs, 0), d = (size_t)PyArray_DIM(vecs, 1);
-    const int64_t *ws = (const int64_t *)PyArray_DATA(starts), *we = (const int64_t *)PyArray_DATA(ends);
-    size_t bound = pe_format_text_bound(ws, we, n, d);
-    if (bound == SIZE_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "format_text: output too large");
-        goto fail;
-    }
-    tmp = PyMem_Malloc(bound ? bound : 1);
-    if (!tmp) {
-        PyErr_NoMemory();
-        goto fail;
-    }
+/* The text rows (see format.h) into a scratch buffer of the kernel's bound, then bytes. */
+static PyObject *format_text_rows(const char *words, const int64_t *ws, const int64_t *we,
+                                  PyArrayObject *vecs, size_t n, size_t d) {
+    size_t bound = pe_format_text_bound(ws, we, n, d), written = 0;
+    if (bound == SIZE_MAX) return PyErr_Format(PyExc_OverflowError, "format_text: output too large");
+    char *tmp = PyMem_Malloc(bound ? bound : 1);
+    if (!tmp) return PyErr_NoMemory();
     int rc;
-    size_t written = 0;
-    PE_NOGIL_ABOVE(bound, rc = PE_BY_DTYPE(PyArray_TYPE(vecs), pe_format_text, tmp, &written,
-                                           (const char *)words.buf, ws, we, PyArray_DATA(vecs), n,
-                                           d));
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "format_text");
-        goto fail;
-    }
-    res = PyBytes_FromStringAndSize(tmp, (Py_ssize_t)written);
-fail:
+    PE_NOGIL_ABOVE(bound, rc = PE_BY_DTYPE(PyArray_TYPE(vecs), pe_format_text, tmp, &written, words,
+                                           ws, we, PyArray_DATA(vecs), n, d));
+    PyObject *res = rc == PE_OK ? PyBytes_FromStringAndSize(tmp, (Py_ssize_t)written) : NULL;
     PyMem_Free(tmp);
-    Py_XDECREF(starts);
-    Py_XDECREF(ends);
-    Py_XDECREF(vecs);
+    return pe_kernel_result(rc, "format_text", res);
+}
+
+/* The binary records straight into the bytes object (their size is known). */
+static PyObject *format_binary_rows(const char *words, const int64_t *ws, const int64_t *we,
+                                    PyArrayObject *vecs, size_t n, size_t d) {
+    size_t rec = pe_mul_size(d, 4), total = 0;
+    for (size_t i = 0; i < n; i++) total += (size_t)(we[i] - ws[i]);
+    size_t body = pe_mul_size(n, rec + 1);
+    if (rec == SIZE_MAX || body == SIZE_MAX || total > (size_t)PY_SSIZE_T_MAX - body)
+        return PyErr_Format(PyExc_OverflowError, "format_binary: output too large");
+    PyObject *res = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total + body));
+    if (!res) return NULL;
+    char *dst = PyBytes_AS_STRING(res);
+    PE_NOGIL_ABOVE(total + body, pe_format_binary_f32(dst, words, ws, we,
+                                                      (const float *)PyArray_DATA(vecs), n, d));
+    return res;
+}
+
+/* format_text / format_binary(words: bytes, starts, ends, vectors (n, d)) -> bytes; row i's word
+ * is words[starts[i]:ends[i]]. */
+static PyObject *format_rows(PyObject *args, int binary) {
+    Py_buffer words = {0};
+    PyObject *s_obj, *e_obj, *vec_obj, *res = NULL;
+    PyArrayObject *starts = NULL, *ends = NULL, *vecs = NULL;
+    if (!PyArg_ParseTuple(args, binary ? "y*OOO:format_binary" : "y*OOO:format_text", &words,
+                          &s_obj, &e_obj, &vec_obj))
+        return NULL;
+    if (convert_rows(s_obj, e_obj, vec_obj, words.len, binary, &starts, &ends, &vecs) == 0) {
+        size_t n = (size_t)PyArray_DIM(vecs, 0), d = (size_t)PyArray_DIM(vecs, 1);
+        const int64_t *ws = (const int64_t *)PyArray_DATA(starts);
+        const int64_t *we = (const int64_t *)PyArray_DATA(ends);
+        res = (binary ? format_binary_rows : format_text_rows)((const char *)words.buf, ws, we,
+                                                               vecs, n, d);
+    }
+    PE_RELEASE(starts, ends, vecs);
     PyBuffer_Release(&words);
     return res;
 }
 
-/* format_binary(words: bytes, starts, ends, vectors (n, d) float32) -> bytes of the records */
-static PyObject *format_binary(PyObject *mod, PyObject *args) {
-    (void)mod;
-    Py_buffer words = {0};
-    PyObject *s_obj, *e_obj, *vec_obj;
-    PyArrayObject *starts = NULL, *ends = NULL, *vecs = NULL;
-    PyObject *res = NULL;
-    if (!PyArg_ParseTuple(args, "y*OOO:format_binary", &words, &s_obj, &e_obj, &vec_obj)) return NULL;
-    if (convert_rows(s_obj, e_obj, vec_obj, words.len, 1, &starts, &ends, &vecs) < 0) goto fail;
-    size_t n = (size_t)PyArray_DIM(vecs, 0), d = (size_t)PyArray_DIM(vecs, 1);
-    const int64_t *ws = (const int64_t *)PyArray_DATA(starts), *we = (const int64_t *)PyArray_DATA(ends);
-    size_t rec = pe_mul_size(d, 4), total = 0;
-    for (size_t i = 0; i < n; i++) total += (size_t)(we[i] - ws[i]);
-    size_t body = pe_mul_size(n, rec + 1);
-    if (rec == SIZE_MAX || body == SIZE_MAX || total > (size_t)PY_SSIZE_T_MAX - body) {
-        PyErr_SetString(PyExc_OverflowError, "format_binary: output too large");
-        goto fail;
-    }
-    res = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total + body));
-    if (!res) goto fail;
-    char *dst = PyBytes_AS_STRING(res);
-    PE_NOGIL_ABOVE(total + body, pe_format_binary_f32(dst, (const char *)words.buf, ws, we,
-                                                      (const float *)PyArray_DATA(vecs), n, d));
-fail:
-    Py_XDECREF(starts);
-    Py_XDECREF(ends);
-    Py_XDECREF(vecs);
-    PyBuffer_Release(&words);
-    return res;
-}
+static PyObject *format_text(PyObject *mod, PyObject *args) { return (void)mod, format_rows(args, 0); }
+static PyObject *format_binary(PyObject *mod, PyObject *args) { return (void)mod, format_rows(args, 1); }
 
 PyMethodDef pe_parse_functions[] = {
     {"parse_text", parse_text, METH_VARARGS,

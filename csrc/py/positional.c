@@ -73,11 +73,7 @@ static PyObject *py_sinusoidal(PyObject *mod, PyObject *args, PyObject *kwds) {
     PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
                    rc = PE_BY_DTYPE(typenum, pe_sinusoidal, p, (int64_t)start, (size_t)n,
                                     (size_t)dim, base, !interleaved, exponent));
-    if (rc != PE_OK) {
-        Py_DECREF(out);
-        return pe_raise_kernel_error(rc, "sinusoidal"), NULL;
-    }
-    return out;
+    return pe_kernel_result(rc, "sinusoidal", out);
 }
 
 PyDoc_STRVAR(embed_positions_doc,
@@ -88,7 +84,7 @@ PyDoc_STRVAR(embed_positions_doc,
 
 static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"table", "ids", "positions", "scale", "out", NULL};
-    PyObject *table_obj, *ids_obj, *pos_obj, *out_obj = Py_None, *out = NULL;
+    PyObject *table_obj, *ids_obj, *pos_obj, *out_obj = Py_None, *out = NULL, *res = NULL;
     PyArrayObject *ids = NULL, *pos = NULL;
     double scale;
     int rc;
@@ -131,18 +127,11 @@ static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwd
     PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
                    rc = PE_BY_DTYPE(t->typenum, pe_embed_positions, o, (void *)t->weight, ip, pp,
                                     (size_t)nb, (size_t)seq, (size_t)t->dim, scale));
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "embed_positions");
-        goto fail;
-    }
-    Py_DECREF(ids);
-    Py_XDECREF(pos);
-    return out;
+    res = pe_kernel_result(rc, "embed_positions", out);
+    out = NULL;
 fail:
-    Py_XDECREF(ids);
-    Py_XDECREF(pos);
-    Py_XDECREF(out);
-    return NULL;
+    PE_RELEASE(ids, pos, out);
+    return res;
 }
 
 PyDoc_STRVAR(rope_doc,
@@ -155,7 +144,7 @@ PyDoc_STRVAR(rope_doc,
 static PyObject *py_rope(PyObject *mod, PyObject *args, PyObject *kwds) {
     (void)mod;
     static char *kwlist[] = {"x", "positions", "base", "interleaved", "inverse", "out", NULL};
-    PyObject *x_obj, *pos_obj = Py_None, *out_obj = Py_None, *out = NULL;
+    PyObject *x_obj, *pos_obj = Py_None, *out_obj = Py_None, *out = NULL, *res = NULL;
     PyArrayObject *x = NULL, *pos = NULL;
     double base = 10000.0;
     int interleaved = 0, inverse = 0, rc, typenum = NPY_FLOAT32;
@@ -224,25 +213,16 @@ static PyObject *py_rope(PyObject *mod, PyObject *args, PyObject *kwds) {
     PE_NOGIL_ABOVE((size_t)PyArray_NBYTES(x),
                    rc = PE_BY_DTYPE(typenum, pe_rope, o, xp, pp, outer, nseq, (size_t)hd, base,
                                     interleaved, inverse));
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "rope");
-        goto fail;
-    }
-    Py_DECREF(x);
-    Py_DECREF(pos);
-    return out;
+    res = pe_kernel_result(rc, "rope", out);
+    out = NULL;
 fail:
-    Py_XDECREF(x);
-    Py_XDECREF(pos);
-    Py_XDECREF(out);
-    return NULL;
+    PE_RELEASE(x, pos, out);
+    return res;
 }
 
 PyMethodDef pe_positional_functions[] = {
-    {"rope", (PyCFunction)(void (*)(void))py_rope, METH_VARARGS | METH_KEYWORDS, rope_doc},
-    {"embed_positions", (PyCFunction)(void (*)(void))py_embed_positions,
-     METH_VARARGS | METH_KEYWORDS, embed_positions_doc},
-    {"sinusoidal", (PyCFunction)(void (*)(void))py_sinusoidal, METH_VARARGS | METH_KEYWORDS,
-     sinusoidal_doc},
+    PE_KW_METHOD("rope", py_rope, rope_doc),
+    PE_KW_METHOD("embed_positions", py_embed_positions, embed_positions_doc),
+    PE_KW_METHOD("sinusoidal", py_sinusoidal, sinusoidal_doc),
     {NULL, NULL, 0, NULL},
 };

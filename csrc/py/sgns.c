@@ -77,8 +77,7 @@ static PyObject *sgns_train(PyObject *mod, PyObject *args, PyObject *kwds) {
         if (v0 && v1)
             PyErr_Format(PyExc_ValueError,
                          "alpha_begin and alpha_end must be finite and >= 0, got %R and %R", v0, v1);
-        Py_XDECREF(v0);
-        Py_XDECREF(v1);
+        PE_RELEASE(v0, v1);
         return NULL;
     }
     if (threads < 1) {
@@ -136,9 +135,7 @@ static PyObject *sgns_train(PyObject *mod, PyObject *args, PyObject *kwds) {
     res = Py_BuildValue("(dKK)", st.loss, (unsigned long long)st.pairs,
                         (unsigned long long)st.words);
 done:
-    Py_XDECREF(b_copy);
-    Py_XDECREF(t_copy);
-    Py_XDECREF(al_copy);
+    PE_RELEASE(b_copy, t_copy, al_copy);
     return res;
 }
 
@@ -150,7 +147,7 @@ PyDoc_STRVAR(alias_table_doc,
 static PyObject *alias_table(PyObject *mod, PyObject *arg) {
     (void)mod;
     PyArrayObject *w = NULL;
-    PyObject *out = NULL;
+    PyObject *out = NULL, *res = NULL;
     if (pe_convert_float(arg, "weights", NPY_FLOAT64, &w) < 0) return NULL;
     if (PyArray_NDIM(w) != 1 || PyArray_DIM(w, 0) < 1 || PyArray_DIM(w, 0) >= ((npy_intp)1 << 31)) {
         PyObject *shp = pe_shape_str(PyArray_NDIM(w), PyArray_DIMS(w));
@@ -173,21 +170,15 @@ static PyObject *alias_table(PyObject *mod, PyObject *arg) {
                         "weights must be finite and >= 0 with a positive finite sum");
         goto fail;
     }
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "alias_table");
-        goto fail;
-    }
-    Py_DECREF(w);
-    return out;
+    res = pe_kernel_result(rc, "alias_table", out);
+    out = NULL;
 fail:
-    Py_XDECREF(w);
-    Py_XDECREF(out);
-    return NULL;
+    PE_RELEASE(w, out);
+    return res;
 }
 
 PyMethodDef pe_sgns_functions[] = {
-    {"sgns_train", (PyCFunction)(void (*)(void))sgns_train, METH_VARARGS | METH_KEYWORDS,
-     sgns_train_doc},
+    PE_KW_METHOD("sgns_train", sgns_train, sgns_train_doc),
     {"alias_table", alias_table, METH_O, alias_table_doc},
     {NULL, NULL, 0, NULL},
 };

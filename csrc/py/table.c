@@ -178,9 +178,7 @@ static int set_weight(PeTable *self, PyObject *value, void *c) {
             PyObject *type, *val, *tb;
             PyErr_Fetch(&type, &val, &tb);
             PyErr_Format(PyExc_ValueError, "%S", val ? val : Py_None);
-            Py_XDECREF(type);
-            Py_XDECREF(val);
-            Py_XDECREF(tb);
+            PE_RELEASE(type, val, tb);
         }
         return -1;
     }
@@ -304,11 +302,7 @@ static PyObject *table_reduce(PeTable *self, PyObject *noargs) {
     if (!rebuild) goto done;
     res = Py_BuildValue("(O(OOOO))", rebuild, (PyObject *)Py_TYPE(self), w, g, t);
 done:
-    Py_XDECREF(mod);
-    Py_XDECREF(rebuild);
-    Py_XDECREF(w);
-    Py_XDECREF(g);
-    Py_XDECREF(t);
+    PE_RELEASE(mod, rebuild, w, g, t);
     return res;
 }
 
@@ -320,12 +314,9 @@ static PyObject *table_sizeof(PeTable *self, PyObject *noargs) {
 }
 
 static PyMethodDef table_methods[] = {
-    {"lookup", (PyCFunction)(void (*)(void))pe_table_lookup, METH_VARARGS | METH_KEYWORDS,
-     pe_table_lookup_doc},
-    {"renorm", (PyCFunction)(void (*)(void))pe_table_renorm, METH_VARARGS | METH_KEYWORDS,
-     pe_table_renorm_doc},
-    {"backward", (PyCFunction)(void (*)(void))pe_table_backward, METH_VARARGS | METH_KEYWORDS,
-     pe_table_backward_doc},
+    PE_KW_METHOD("lookup", pe_table_lookup, pe_table_lookup_doc),
+    PE_KW_METHOD("renorm", pe_table_renorm, pe_table_renorm_doc),
+    PE_KW_METHOD("backward", pe_table_backward, pe_table_backward_doc),
     {"zero_grad", (PyCFunction)pe_table_zero_grad, METH_NOARGS, pe_table_zero_grad_doc},
     {"add_dense_grad", (PyCFunction)pe_table_add_dense_grad, METH_O, pe_table_add_dense_grad_doc},
     {"mark_all_touched", (PyCFunction)pe_table_mark_all_touched, METH_NOARGS,
@@ -414,15 +405,10 @@ static PyObject *table_rebuild(PyObject *mod, PyObject *args) {
         }
         self->touched_sorted = 0;
     }
-    Py_DECREF(w);
-    Py_XDECREF(g);
-    Py_XDECREF(t);
+    PE_RELEASE(w, g, t);
     return (PyObject *)self;
 fail:
-    Py_XDECREF(w);
-    Py_XDECREF(g);
-    Py_XDECREF(t);
-    Py_XDECREF(self);
+    PE_RELEASE(w, g, t, self);
     return NULL;
 }
 

@@ -47,7 +47,7 @@ PyObject *pe_table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
     PyObject *ids_obj, *out_obj = Py_None, *max_norm_obj = Py_None;
     double max_norm = 0.0, norm_type = 2.0;
     PyArrayObject *ids = NULL;
-    PyObject *out = NULL;
+    PyObject *out = NULL, *res = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOd:lookup", kwlist, &ids_obj, &out_obj,
                                      &max_norm_obj, &norm_type))
         return NULL;
@@ -59,30 +59,22 @@ PyObject *pe_table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
     npy_intp shape[NPY_MAXDIMS];
     int nd = pe_row_shape(ids, "ids", (npy_intp)self->dim, shape);
-    if (nd < 0) goto fail;
+    if (nd < 0) goto done;
     pe_span weight = {"the table's weight", self->weight, pe_table_nbytes(self)};
     out = pe_out_or_pool(out_obj, self->typenum, nd, shape, &weight, 1);
-    if (!out) goto fail;
+    if (!out) goto done;
     size_t n = (size_t)PyArray_SIZE(ids), row_bytes = (size_t)self->dim * self->itemsize;
     const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
     void *op = PyArray_DATA((PyArrayObject *)out);
-    int rc;
+    int rc = PE_OK;
     /* every argument is checked: only now may the weights change (torch renorms, then looks up) */
-    if (max_norm_obj != Py_None && (rc = run_renorm(self, ip, n, max_norm, norm_type)) != PE_OK) {
-        pe_raise_kernel_error(rc, "lookup");
-        goto fail;
-    }
-    PE_NOGIL_ABOVE(n * row_bytes, rc = pe_gather(op, self->weight, ip, n, row_bytes));
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "lookup");
-        goto fail;
-    }
-    Py_DECREF(ids);
-    return out;
-fail:
-    Py_XDECREF(ids);
-    Py_XDECREF(out);
-    return NULL;
+    if (max_norm_obj == Py_None || (rc = run_renorm(self, ip, n, max_norm, norm_type)) == PE_OK)
+        PE_NOGIL_ABOVE(n * row_bytes, rc = pe_gather(op, self->weight, ip, n, row_bytes));
+    res = pe_kernel_result(rc, "lookup", out);
+    out = NULL;
+done:
+    PE_RELEASE(ids, out);
+    return res;
 }
 
 const char pe_table_renorm_doc[] = PyDoc_STR(
@@ -130,6 +122,7 @@ PyObject *pe_table_backward(PeTable *self, PyObject *args, PyObject *kwds) {
     int scale = 0;
     int64_t pad;
     PyArrayObject *ids = NULL, *g = NULL;
+    PyObject *res = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|Op:backward", kwlist, &ids_obj, &g_obj,
                                      &pad_obj, &scale))
         return NULL;
@@ -137,33 +130,26 @@ PyObject *pe_table_backward(PeTable *self, PyObject *args, PyObject *kwds) {
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
     npy_intp want[NPY_MAXDIMS];
     int nd = pe_row_shape(ids, "ids", (npy_intp)self->dim, want);
-    if (nd < 0) goto fail;
-    if (pe_convert_float(g_obj, "grad_output", self->typenum, &g) < 0) goto fail;
+    if (nd < 0) goto done;
+    if (pe_convert_float(g_obj, "grad_output", self->typenum, &g) < 0) goto done;
     if (PyArray_NDIM(g) != nd || !PyArray_CompareLists(PyArray_DIMS(g), want, nd)) {
         pe_shape_error("grad_output", PyArray_NDIM(g), PyArray_DIMS(g), nd, want,
                        "ids.shape + (embedding_dim,)");
-        goto fail;
+        goto done;
     }
     /* np.add.at reads grad_output as it was before the call */
-    if (pe_copy_if_overlaps(&g, self->grad, pe_table_nbytes(self)) < 0) goto fail;
+    if (pe_copy_if_overlaps(&g, self->grad, pe_table_nbytes(self)) < 0) goto done;
     /* a grad allocated here and left unused on failure is all zeros: the table is unchanged */
-    if (pe_table_ensure_grad(self) < 0) goto fail;
+    if (pe_table_ensure_grad(self) < 0) goto done;
     const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
     const void *gp = PyArray_DATA(g);
     size_t n = (size_t)PyArray_SIZE(ids);
     int rc;
     PE_LOCKED(self, 0, rc = scatter(self, ip, gp, n, pad, scale));
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "backward");
-        goto fail;
-    }
-    Py_DECREF(ids);
-    Py_DECREF(g);
-    Py_RETURN_NONE;
-fail:
-    Py_XDECREF(ids);
-    Py_XDECREF(g);
-    return NULL;
+    res = pe_kernel_result(rc, "backward", Py_NewRef(Py_None));
+done:
+    PE_RELEASE(ids, g);
+    return res;
 }
 
 const char pe_table_zero_grad_doc[] = PyDoc_STR(
@@ -225,8 +211,7 @@ PyObject *pe_table_add_dense_grad(PeTable *self, PyObject *dense_obj) {
     PE_LOCKED(self, 0, mark_all(self));
     sum = PyNumber_InPlaceAdd(view, (PyObject *)dense); /* one NumPy call, with the GIL */
 done:
-    Py_XDECREF(dense);
-    Py_XDECREF(view);
+    PE_RELEASE(dense, view);
     if (!sum) return NULL;
     Py_DECREF(sum);
     Py_RETURN_NONE;

@@ -51,10 +51,7 @@ static PyObject *topk(PyObject *mod, PyObject *args, PyObject *kwargs) {
     }
     res = PyTuple_Pack(2, (PyObject *)idx, (PyObject *)val);
 fail:
-    Py_XDECREF(scores);
-    Py_XDECREF(scale);
-    Py_XDECREF(idx);
-    Py_XDECREF(val);
+    PE_RELEASE(scores, scale, idx, val);
     return res;
 }
 
