@@ -308,11 +308,13 @@ class Embedding:
 
     @property
     def grad(self):
-        """The accumulated gradient (shares memory), or None before the first backward.
+        """The accumulated gradient (a read-only view of the table's memory), or None before the
+        first backward.
 
-        Rows outside :attr:`touched` are zero, and the kernels rely on it: change only touched
-        rows (``zero_grad`` clears just those, and a backward may write an untouched row instead
-        of adding to it). To add a gradient of your own, use :meth:`backward`."""
+        Rows outside :attr:`touched` are zero, and the kernels rely on it (``zero_grad`` clears
+        just those, and a backward may write an untouched row instead of adding to it), so the
+        view is read-only. To add a gradient of your own, use :meth:`backward` (or
+        ``table.add_dense_grad`` for one that reaches every row)."""
         return self.table.grad
 
     @property

@@ -34,7 +34,8 @@ int pe_check_exact(PyObject *obj, const char *name, int typenum, int ndim, const
 /* "(3, 4)" for error messages; returns a new str or NULL. */
 PyObject *pe_shape_str(int ndim, const npy_intp *shape);
 
-/* Raise ValueError "NAME has shape (a, b) but expected (c, d)". Always returns -1. */
+/* Raise ValueError "NAME has shape (a, b) but WHY needs shape (c, d)" (WHY NULL: "this call").
+ * Always returns -1. */
 int pe_shape_error(const char *name, int ndim, const npy_intp *shape, int endim,
                    const npy_intp *eshape, const char *why);
 
