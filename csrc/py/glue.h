@@ -7,7 +7,7 @@
  *   pe_copy_if_overlaps   for buffers the caller does not choose (a table's grad or weight): an
  *                    input that overlaps one is read from a copy, as NumPy does
  *   PE_BY_DTYPE      the float32 / float64 kernel of an op, picked by dtype in one place
- *   PE_NOGIL_ABOVE   the GIL released around the kernel when it moves PE_NOGIL_MIN_BYTES or more
+ *   PE_NOGIL_ABOVE   the GIL released around the kernel when it moves more than PE_NOGIL_MIN_BYTES
  *   PE_LOCKED        (table.h) the kernel under a table's lock, GIL released
  * then pe_kernel_result: the result, or the exception for a kernel's error code. */
 #ifndef PE_GLUE_H
@@ -23,10 +23,10 @@
  * NumPy's NPY_BEGIN_THREADS_THRESHOLDED makes the same trade at 500 elements. */
 #define PE_NOGIL_MIN_BYTES ((size_t)1 << 16)
 
-/* Run the statement(s) without the GIL when `nbytes` >= PE_NOGIL_MIN_BYTES, with it otherwise. */
+/* Run the statement(s) without the GIL when `nbytes` > PE_NOGIL_MIN_BYTES, with it otherwise. */
 #define PE_NOGIL_ABOVE(nbytes, ...)                                                              \
     do {                                                                                         \
-        if ((size_t)(nbytes) >= PE_NOGIL_MIN_BYTES) {                                            \
+        if ((size_t)(nbytes) > PE_NOGIL_MIN_BYTES) {                                             \
             Py_BEGIN_ALLOW_THREADS __VA_ARGS__;                                                  \
             Py_END_ALLOW_THREADS                                                                 \
         } else {                                                                                 \
