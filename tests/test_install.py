@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
@@ -103,9 +104,10 @@ def test_installed_console_script():
     (ep,) = [e for e in dist.entry_points if e.group == "console_scripts" and e.name == "pyembed"]
     assert ep.load() is cli.main
     assert os.path.exists(os.path.join(PKG_DIR, "py.typed"))
-    script = shutil.which("pyembed")
+    # the script pip wrote beside this interpreter's (PATH may lead to another installation's)
+    script = shutil.which("pyembed", path=sysconfig.get_path("scripts"))
     if script is None:
-        pytest.skip("the pyembed script is not on PATH")
+        pytest.skip("no pyembed script in this interpreter's scripts folder")
     r = subprocess.run([script, "info", "/nonexistent/v.txt"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("pyembed info: error: cannot read"), r
