@@ -23,8 +23,8 @@ from .input_embedding import InputEmbedding, one_hot
 from .rope import rope, rope_backward, rope_permute
 from .bag import EmbeddingBag
 from .train import Word2Vec
+from ._version import __version__
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Embedding",

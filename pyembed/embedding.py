@@ -291,6 +291,13 @@ class Embedding:
         self._frozen_rows = mask if mask.any() else None
 
     @property
+    def frozen_mask(self):
+        """The frozen rows as a uint8 mask (one per row, 1 = frozen), or None when no row is
+        frozen: what the optimizers hand their kernels. Change it with :meth:`freeze_rows` and
+        :meth:`unfreeze_rows`, never in place."""
+        return self._frozen_rows
+
+    @property
     def frozen_rows(self):
         """Sorted int64 ids of the frozen rows."""
         if getattr(self, "_frozen_rows", None) is None:

@@ -7,7 +7,9 @@ works on servers and in notebooks alike (Jupyter shows a returned Figure).
 """
 import numpy as np
 
-__all__ = ["plot_2d", "pca_2d"]
+from .vectors import Vectors
+
+__all__ = ["plot_2d", "plot_heatmap", "pca_2d"]
 
 _MAX_DEFAULT_WORDS = 100
 
@@ -124,8 +126,6 @@ def plot_2d(vectors, words=None, path=None, method="pca", title=None, *, figsize
         >>> kv = pyembed.Vectors(["a", "b", "c"], np.eye(3, dtype=np.float32))
         >>> fig = pyembed.plot.plot_2d(kv)   # doctest: +SKIP
     """
-    from .vectors import Vectors
-
     if method != "pca":
         raise ValueError(f"method must be 'pca', got {method!r}")
     if isinstance(vectors, Vectors):
@@ -156,6 +156,31 @@ def plot_2d(vectors, words=None, path=None, method="pca", title=None, *, figsize
     ax.set_ylabel("PC 2")
     if title is not None:
         ax.set_title(title)
+    if path is not None:
+        fig.savefig(path, format="png")
+    return fig
+
+
+def plot_heatmap(table, path=None, *, title=None, xlabel=None, ylabel=None, figsize=(10, 5),
+                 dpi=100, cmap="RdBu", vmin=-1.0, vmax=1.0):
+    """A 2-D array as a heat map, rows down and columns across, with a colour bar (the picture
+    of a positional-encoding table in every transformer tutorial). Saves a PNG at ``path`` when
+    given; returns the ``matplotlib.figure.Figure``."""
+    table = np.asarray(table)
+    if table.ndim != 2:
+        raise ValueError(f"table must be 2-D, got shape {table.shape}")
+    Figure, FigureCanvasAgg = _matplotlib()
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(table, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    fig.colorbar(im, ax=ax)
     if path is not None:
         fig.savefig(path, format="png")
     return fig

@@ -19,6 +19,7 @@ word2vec.c and gensim do): faster, and equally good, but the result then depends
 >>> model.wv.vectors.shape
 (4, 16)
 """
+import inspect
 import itertools
 import math
 import os
@@ -270,6 +271,12 @@ class Word2Vec:
         ``KeyedVectors.load_word2vec_format`` and ``pyembed.load_vectors`` read; ``fvocab``: also
         the word counts, a ``"word count"`` line each (word2vec.c's ``-save-vocab``)."""
         self.wv.save(path, format="word2vec", binary=binary, fvocab=fvocab)
+
+
+#: Word2Vec's defaults (gensim's), read from its signature: the one place they are written. The
+#: command line and the bench take theirs from here.
+DEFAULTS = {name: p.default for name, p in inspect.signature(Word2Vec).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 class _Progress:
