@@ -13,8 +13,7 @@ from . import _core
 from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
 from .vocab import Vocab
-from .vectors import Vectors
-from .io import load_vectors, save_vectors
+from .vectors import Vectors, load_vectors, save_vectors
 from .safetensors import load_safetensors, save_safetensors
 from . import plot
 from . import optim

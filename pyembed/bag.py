@@ -3,6 +3,7 @@
 import numpy as np
 
 from . import _core
+from ._checks import check_padding_idx
 from .embedding import Embedding
 
 __all__ = ["EmbeddingBag"]
@@ -73,11 +74,7 @@ class EmbeddingBag(Embedding):
                   max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
                   dtype=dtype, init="zeros")
         obj.table.weight = arr
-        if padding_idx is not None:
-            if not -arr.shape[0] <= padding_idx < arr.shape[0]:
-                raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings "
-                                 f"({arr.shape[0]})")
-            obj.padding_idx = int(padding_idx) % arr.shape[0]
+        obj.padding_idx = check_padding_idx(padding_idx, arr.shape[0])
         obj.requires_grad = not freeze
         return obj
 

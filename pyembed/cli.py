@@ -16,7 +16,7 @@ import sys
 import time
 
 from . import bench, corpus
-from .io import load_vectors
+from .vectors import load_vectors
 from .plot import plot_2d, plot_heatmap
 from .positional import sinusoidal
 from .train import DEFAULTS, Word2Vec, read_corpus

@@ -7,7 +7,8 @@ adds a learned position table and does not scale).
 import numpy as np
 
 from . import _core
-from .embedding import Embedding, _check_dtype
+from ._checks import check_float_dtype, check_ids, check_int, is_int
+from .embedding import Embedding
 from .positional import PositionalEncoding
 
 __all__ = ["InputEmbedding", "one_hot"]
@@ -56,12 +57,9 @@ class InputEmbedding:
                  seed=None, base=10000.0, layout="interleaved", exponent="2i/d"):
         if positional not in _POSITIONAL:
             raise ValueError(f"positional must be one of {_POSITIONAL}, got {positional!r}")
-        for name, v in (("d_model", d_model), ("max_len", max_len)):
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-            if v < 0:
-                raise ValueError(f"{name} must be >= 0, got {v}")
-        dt = _check_dtype(dtype)
+        check_int("d_model", d_model, 0)
+        check_int("max_len", max_len, 0)
+        dt = check_float_dtype(dtype)
         if isinstance(scale, str):
             if scale != "sqrt":
                 raise ValueError(f"scale must be 'sqrt', a number or None, got {scale!r}")
@@ -98,10 +96,7 @@ class InputEmbedding:
         return ids
 
     def _check_start(self, start, seq):
-        if isinstance(start, (bool, np.bool_)) or not isinstance(start, (int, np.integer)):
-            raise TypeError(f"start must be an int, got {type(start).__name__}")
-        if start < 0:
-            raise ValueError(f"start must be >= 0, got {start}")
+        start = check_int("start", start, 0)
         if self.positional == "learned" and start + seq > self.max_len:
             raise ValueError(f"positions {start} .. {start + seq - 1} exceed the learned table's "
                              f"max_len {self.max_len}")
@@ -199,21 +194,14 @@ def one_hot(ids, num_classes=-1, *, dtype=np.int64):
         True
     """
     ids = np.asarray(ids)
-    if ids.dtype == np.bool_ or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
-        raise TypeError(f"ids must be integers, got an array of dtype {ids.dtype}")
-    ids = ids.astype(np.int64, copy=False)
-    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, (int, np.integer)):
+    if not is_int(num_classes):
         raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
     if num_classes == -1:
-        num_classes = int(ids.max()) + 1 if ids.size else 0
+        # only integer ids have a meaningful max; check_ids rejects the others
+        num_classes = int(ids.max()) + 1 if ids.size and ids.dtype.kind in "iu" else 0
     if num_classes < 0:
         raise ValueError(f"num_classes must be -1 or >= 0, got {num_classes}")
-    if ids.size:
-        bad = (ids < 0) | (ids >= num_classes)
-        if bad.any():
-            pos = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise IndexError(f"index {ids[pos]} is out of range for {num_classes} classes "
-                             f"(at ids{list(pos)})")
+    ids = check_ids(ids, num_classes, f"{num_classes} classes")
     out = np.zeros(ids.shape + (int(num_classes),), dtype)
     np.put_along_axis(out, ids[..., None], 1, axis=-1)
     return out

@@ -30,11 +30,13 @@ import warnings
 import numpy as np
 
 from . import _core, vecattr
+from ._checks import check_float_dtype, is_int
 from ._util import atomic_write, fspath
+from .safetensors import load_safetensors, save_safetensors
 
-__all__ = ["load_vectors", "save_vectors", "FORMATS"]
+__all__ = ["read_vectors", "write_vectors", "FORMATS"]
 
-#: formats understood by load_vectors / save_vectors
+#: formats understood by pyembed.load_vectors / save_vectors
 FORMATS = ("word2vec", "glove", "fasttext", "safetensors")
 
 _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
@@ -179,62 +181,26 @@ def _counts(words, rows, counts, fvocab):
     return np.array(found, object)
 
 
-def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float32,
-                 unicode_errors="strict", encoding="utf-8", fvocab=None):
-    """Read word vectors into a :class:`pyembed.Vectors`.
-
-    Args:
-        path: the file (``.gz``, ``.bz2`` and ``.xz`` are decompressed).
-        format: ``"auto"`` (a ``"count dim"`` first line means word2vec, text or binary as the
-            bytes after it say; ``.safetensors`` files by name; else GloVe), ``"word2vec"``,
-            ``"fasttext"`` (word2vec text), ``"glove"`` (text without a header) or
-            ``"safetensors"`` (see :func:`pyembed.load_safetensors`; keys are the row numbers).
-        binary: for word2vec, force binary (True) or text (False); None detects.
-        limit: read only the first ``limit`` vectors.
-        dtype: float32 (default, what gensim stores) or float64.
-        unicode_errors: how to decode words that are not valid ``encoding`` (``"strict"``,
-            ``"replace"``, ``"ignore"``), as in gensim.
-        encoding: of the words (an ASCII-compatible encoding).
-        fvocab: a vocabulary file (lines ``"word count"``, word2vec.c's ``-save-vocab``), read
-            with the same ``encoding`` and ``unicode_errors``: each word's count becomes
-            ``get_vecattr(word, "count")``; a word the file lacks gets None (with a warning).
-            Without it every word2vec, fastText or GloVe row gets gensim's invented count
-            ``n - row`` (n: the rows read, ``min(count, limit)`` for a header's count), so
-            saving keeps the order. Safetensors files have no words: no counts, and fvocab is
-            a ValueError.
-
-    Duplicate words keep their first vector (with a warning), as gensim does.
-
-    Example:
-        >>> import pyembed, tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
-        >>> _ = p.write_text("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
-        >>> kv = pyembed.load_vectors(p)
-        >>> kv.most_similar("cat", topn=1)[0][0]
-        'dog'
-    """
-    from .vectors import Vectors
-
+def read_vectors(path, format, binary, limit, dtype, unicode_errors, encoding, fvocab):
+    """``(keys, vectors, key_to_index, expandos)`` of a vectors file: the checks and the reading
+    that :func:`pyembed.load_vectors` documents (its arguments, in its order)."""
     path = fspath(path)
     if format not in ("auto",) + FORMATS:
         raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
+        if not is_int(limit) or limit < 0:
             raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
         limit = int(limit)
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    dt = check_float_dtype(dtype)
     if format == "safetensors" or (format == "auto" and path.endswith(".safetensors")):
-        from .safetensors import load_safetensors
-
         if fvocab is not None:
             raise ValueError("fvocab: a safetensors file has no words to give counts to")
 
         arr = load_safetensors(path)
         if limit is not None:
             arr = arr[:limit]
-        return Vectors(list(range(arr.shape[0])), np.ascontiguousarray(arr, dtype=dt))
+        keys = list(range(arr.shape[0]))
+        return keys, np.array(arr, dtype=dt, order="C"), dict(zip(keys, keys)), {}
 
     # gensim reads the vocabulary file first: its errors come before the vectors'
     counts = None if fvocab is None else _read_counts(fspath(fvocab), encoding, unicode_errors)
@@ -246,7 +212,7 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
         if closer is not None:
             closer.close()
     expandos = {"count": _counts(words, rows, counts, fvocab)}
-    return Vectors._trusted(words, vecs, key_to_index, expandos)
+    return words, vecs, key_to_index, expandos
 
 
 def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, encoding):
@@ -338,37 +304,14 @@ def _encode_words(keys, encoding, forbid_space):
     return blob, starts, ends
 
 
-def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
-                 sort_attr="count", encoding="utf-8", tensor_name="weight"):
-    """Write ``vectors`` (a :class:`pyembed.Vectors`) to ``path``.
-
-    ``format``: ``"word2vec"`` (header + text, or binary float32 with ``binary=True``),
-    ``"fasttext"`` (word2vec text), ``"glove"`` (text, no header) or ``"safetensors"`` (the matrix
-    as tensor ``tensor_name``). Text values are the shortest decimals that read back to the same
-    bits, so text round-trips are exact. The file is written to a temporary name and renamed,
-    so an error never leaves a half-written file in place of the old one.
-
-    As gensim's ``save_word2vec_format``, the text and binary formats write the rows by
-    descending per-key attribute ``sort_attr`` when the vectors have it (ties in row order;
-    ``None`` values, words a vocabulary file lacked, last), else in row order; ``sort_attr=None``
-    keeps row order. Loaded vectors without a vocabulary file carry descending counts, so a
-    load and a save give the same rows back in the same order. ``fvocab``: also write a
-    vocabulary file, a line ``"word value"`` of ``sort_attr`` (``"count"`` when it is None) per
-    row in that order, leaving out ``None`` values (reading it back gives them None again);
-    vectors without that attribute are a ValueError, as in gensim. Both files are written
-    before either is renamed into place, so a failure while writing changes neither.
-    """
-    from .vectors import Vectors
-
-    if not isinstance(vectors, Vectors):
-        raise TypeError(f"vectors must be a pyembed.Vectors, got {type(vectors).__name__}")
+def write_vectors(vectors, path, format, binary, fvocab, sort_attr, encoding, tensor_name):
+    """Write ``vectors`` (an object with ``index_to_key``, ``vectors`` and ``expandos``) as
+    :func:`pyembed.save_vectors` documents (its arguments, in its order)."""
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if binary and format != "word2vec":
         raise ValueError(f"binary=True needs format='word2vec', got {format!r}")
     if format == "safetensors":
-        from .safetensors import save_safetensors
-
         if fvocab is not None:
             raise ValueError("fvocab: a safetensors file has no words to give counts to")
         save_safetensors(path, {tensor_name: vectors.vectors})

@@ -14,10 +14,10 @@ from numbers import Integral
 import numpy as np
 
 from . import _core, evaluation, vecattr
-# the statistics lived here before evaluation.py; tests and older callers still reach them here
-from .evaluation import _pearson, _rankdata  # noqa: F401
+from .io import read_vectors, write_vectors
+from .vocab import Vocab
 
-__all__ = ["Vectors"]
+__all__ = ["Vectors", "load_vectors", "save_vectors"]
 
 _KEY_TYPES = (str, int, np.integer)
 
@@ -48,9 +48,7 @@ def _ensure_list(value):
         return []
     if isinstance(value, _KEY_TYPES) or (isinstance(value, np.ndarray) and value.ndim == 1):
         return [value]
-    if isinstance(value, np.ndarray) and value.ndim == 2:
-        return list(value)
-    return list(value)
+    return list(value)  # a 2-D array: its rows
 
 
 class Vectors:
@@ -111,11 +109,6 @@ class Vectors:
         obj.expandos = {} if expandos is None else expandos
         return obj
 
-    def __setstate__(self, state):
-        # pickles from before per-key attributes existed have no expandos
-        self.__dict__.update(state)
-        self.__dict__.setdefault("expandos", {})
-
     # -- basics ------------------------------------------------------------------------------------
     @property
     def vector_size(self):
@@ -126,6 +119,13 @@ class Vectors:
 
     def __contains__(self, key):
         return key in self.key_to_index
+
+    @property
+    def vocab(self):
+        """The keys as a :class:`pyembed.Vocab` (ids are rows; an unknown word encodes to
+        ``"<unk>"`` when that is a key, else raises KeyError): the vocabulary
+        ``Embedding.from_pretrained(vectors)`` keeps. A new Vocab on each access."""
+        return Vocab(self.index_to_key, specials=(), unk_token="<unk>")
 
     def has_index_for(self, key):
         return self.get_index(key, -1) >= 0
@@ -455,8 +455,6 @@ class Vectors:
     def save(self, path, format="word2vec", binary=False, **kwargs):
         """Write to ``path`` (see :func:`pyembed.save_vectors`: ``fvocab=`` also writes the
         counts; rows go most frequent first, as gensim)."""
-        from .io import save_vectors
-
         save_vectors(self, path, format=format, binary=binary, **kwargs)
 
     def save_word2vec_format(self, fname, fvocab=None, binary=False, **kwargs):
@@ -466,8 +464,6 @@ class Vectors:
     @classmethod
     def load(cls, path, format="auto", **kwargs):
         """Read ``path`` (see :func:`pyembed.load_vectors`; ``fvocab=`` reads word counts)."""
-        from .io import load_vectors
-
         return load_vectors(path, format=format, **kwargs)
 
     @classmethod
@@ -483,3 +479,66 @@ def _hashable(k):
     except TypeError:
         return False
     return True
+
+
+def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float32,
+                 unicode_errors="strict", encoding="utf-8", fvocab=None):
+    """Read word vectors into a :class:`pyembed.Vectors`.
+
+    Args:
+        path: the file (``.gz``, ``.bz2`` and ``.xz`` are decompressed).
+        format: ``"auto"`` (a ``"count dim"`` first line means word2vec, text or binary as the
+            bytes after it say; ``.safetensors`` files by name; else GloVe), ``"word2vec"``,
+            ``"fasttext"`` (word2vec text), ``"glove"`` (text without a header) or
+            ``"safetensors"`` (see :func:`pyembed.load_safetensors`; keys are the row numbers).
+        binary: for word2vec, force binary (True) or text (False); None detects.
+        limit: read only the first ``limit`` vectors.
+        dtype: float32 (default, what gensim stores) or float64.
+        unicode_errors: how to decode words that are not valid ``encoding`` (``"strict"``,
+            ``"replace"``, ``"ignore"``), as in gensim.
+        encoding: of the words (an ASCII-compatible encoding).
+        fvocab: a vocabulary file (lines ``"word count"``, word2vec.c's ``-save-vocab``), read
+            with the same ``encoding`` and ``unicode_errors``: each word's count becomes
+            ``get_vecattr(word, "count")``; a word the file lacks gets None (with a warning).
+            Without it every word2vec, fastText or GloVe row gets gensim's invented count
+            ``n - row`` (n: the rows read, ``min(count, limit)`` for a header's count), so
+            saving keeps the order. Safetensors files have no words: no counts, and fvocab is
+            a ValueError.
+
+    Duplicate words keep their first vector (with a warning), as gensim does.
+
+    Example:
+        >>> import pyembed, tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
+        >>> _ = p.write_text("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
+        >>> kv = pyembed.load_vectors(p)
+        >>> kv.most_similar("cat", topn=1)[0][0]
+        'dog'
+    """
+    return Vectors._trusted(*read_vectors(path, format, binary, limit, dtype, unicode_errors,
+                                          encoding, fvocab))
+
+
+def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
+                 sort_attr="count", encoding="utf-8", tensor_name="weight"):
+    """Write ``vectors`` (a :class:`pyembed.Vectors`) to ``path``.
+
+    ``format``: ``"word2vec"`` (header + text, or binary float32 with ``binary=True``),
+    ``"fasttext"`` (word2vec text), ``"glove"`` (text, no header) or ``"safetensors"`` (the matrix
+    as tensor ``tensor_name``). Text values are the shortest decimals that read back to the same
+    bits, so text round-trips are exact. The file is written to a temporary name and renamed,
+    so an error never leaves a half-written file in place of the old one.
+
+    As gensim's ``save_word2vec_format``, the text and binary formats write the rows by
+    descending per-key attribute ``sort_attr`` when the vectors have it (ties in row order;
+    ``None`` values, words a vocabulary file lacked, last), else in row order; ``sort_attr=None``
+    keeps row order. Loaded vectors without a vocabulary file carry descending counts, so a
+    load and a save give the same rows back in the same order. ``fvocab``: also write a
+    vocabulary file, a line ``"word value"`` of ``sort_attr`` (``"count"`` when it is None) per
+    row in that order, leaving out ``None`` values (reading it back gives them None again);
+    vectors without that attribute are a ValueError, as in gensim. Both files are written
+    before either is renamed into place, so a failure while writing changes neither.
+    """
+    if not isinstance(vectors, Vectors):
+        raise TypeError(f"vectors must be a pyembed.Vectors, got {type(vectors).__name__}")
+    write_vectors(vectors, path, format, binary, fvocab, sort_attr, encoding, tensor_name)

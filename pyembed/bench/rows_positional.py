@@ -106,7 +106,7 @@ def _rope_rows(ctx):
             tx, tc, ts = torch.from_numpy(x), torch.from_numpy(cos), torch.from_numpy(sin)
             anchors["torch rotate_half (cached cos/sin)"] = (
                 lambda: tx * tc + torch.cat((-tx[..., h:], tx[..., :h]), dim=-1) * ts)
-        rows.append(ctx.row("rope", f"{B}x{H}x{S}x{hd} f32 half pairing", lambda: rope(x),
+        rows.append(ctx.row("rope", f"{B}x{H}x{S}x{hd} f32 halves layout", lambda: rope(x),
                             anchors, 2 * x.nbytes))
     return rows
 

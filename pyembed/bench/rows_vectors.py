@@ -13,8 +13,7 @@ import tempfile
 
 import numpy as np
 
-from ..io import load_vectors
-from ..vectors import Vectors
+from ..vectors import Vectors, load_vectors
 
 
 def _gensim():
