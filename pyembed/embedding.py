@@ -157,11 +157,11 @@ class Embedding:
         return obj
 
     # -- forward / backward -------------------------------------------------------------------
-    def __call__(self, ids, out=None):
+    def __call__(self, ids: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
         """``W[ids]``, shape ``ids.shape + (embedding_dim,)``. See :meth:`forward`."""
         return self.forward(ids, out=out)
 
-    def forward(self, ids, out=None):
+    def forward(self, ids: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
         """Look up ``ids`` (any integer dtype and shape, or nested lists).
 
         With ``max_norm`` set, the looked-up rows are first renormalised in place (torch's
@@ -173,7 +173,7 @@ class Embedding:
             return self.table.lookup(ids, out, max_norm=self.max_norm, norm_type=self.norm_type)
         return self.table.lookup(ids, out)
 
-    def backward(self, ids, grad_output):
+    def backward(self, ids: ArrayLike, grad_output: ArrayLike) -> None:
         """Accumulate the gradient of the lookup into :attr:`grad`: ``np.add.at(grad, ids,
         grad_output)``, except the padding row, scaled by 1/frequency when
         ``scale_grad_by_freq``. Bitwise identical for every thread count. A no-op when
@@ -184,7 +184,7 @@ class Embedding:
         return None
 
     # -- tied output head (Press & Wolf 2017; Flax Embed.attend) -------------------------------
-    def attend(self, h):
+    def attend(self, h: ArrayLike) -> np.ndarray:
         """Logits of a tied output head: ``h @ W.T``, shape ``h.shape[:-1] + (num_embeddings,)``
         (one BLAS call through NumPy), as Flax's ``Embed.attend``."""
         h = np.asarray(h)
@@ -192,7 +192,7 @@ class Embedding:
             raise ValueError(f"h has shape {h.shape} but attend needs (..., {self.embedding_dim})")
         return np.matmul(h, self.table.weight.T)
 
-    def attend_backward(self, h, grad_logits):
+    def attend_backward(self, h: ArrayLike, grad_logits: ArrayLike) -> np.ndarray:
         """Backward of :meth:`attend`: returns ``grad_h = grad_logits @ W`` and accumulates
         ``grad_logits.T @ h`` (summed over the leading axes) into :attr:`grad`, marking every
         row touched (the gradient is dense). It adds to what the lookup's backward put there, so
@@ -219,11 +219,11 @@ class Embedding:
             np.add(G, dW, out=G)
         return grad_h
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Clear the gradient of the touched rows only (cost grows with the batch)."""
         self.table.zero_grad()
 
-    def sparse_grad(self):
+    def sparse_grad(self) -> tuple[np.ndarray, np.ndarray]:
         """The coalesced gradient: ``(rows, values)`` with ``rows = touched`` (sorted, unique)
         and ``values = grad[rows]`` (a copy)."""
         rows = self.table.touched
@@ -232,7 +232,7 @@ class Embedding:
             return rows, np.zeros((0, self.embedding_dim), self.dtype)
         return rows, np.take(g, rows, axis=0)
 
-    def parameters(self):
+    def parameters(self) -> list[Embedding]:
         """The tables an optimizer should update: ``[self]``."""
         return [self]
 
@@ -241,7 +241,7 @@ class Embedding:
         n = self.num_embeddings
         return check_ids(ids, n, f"an embedding of {n} rows").ravel()
 
-    def freeze_rows(self, ids):
+    def freeze_rows(self, ids: ArrayLike) -> None:
         """Keep rows ``ids`` fixed: every pyembed.optim optimizer leaves their weights (and their
         optimizer state) bit-for-bit unchanged, like gensim's ``lockf = 0``. Gradients are still
         accumulated (clip_grad_norm_ sees them). The mask is ``_frozen_rows`` (uint8, one per
@@ -256,7 +256,7 @@ class Embedding:
         mask[ids] = 1
         self._frozen_rows = mask
 
-    def unfreeze_rows(self, ids=None):
+    def unfreeze_rows(self, ids: ArrayLike | None = None) -> None:
         """Undo :meth:`freeze_rows` for ``ids`` (all rows when None)."""
         if getattr(self, "_frozen_rows", None) is None:
             return
@@ -269,14 +269,14 @@ class Embedding:
         self._frozen_rows = mask if mask.any() else None
 
     @property
-    def frozen_mask(self):
+    def frozen_mask(self) -> np.ndarray | None:
         """The frozen rows as a uint8 mask (one per row, 1 = frozen), or None when no row is
         frozen: what the optimizers hand their kernels. Change it with :meth:`freeze_rows` and
         :meth:`unfreeze_rows`, never in place."""
         return self._frozen_rows
 
     @property
-    def frozen_rows(self):
+    def frozen_rows(self) -> np.ndarray:
         """Sorted int64 ids of the frozen rows."""
         if getattr(self, "_frozen_rows", None) is None:
             return np.zeros(0, np.int64)
@@ -284,17 +284,17 @@ class Embedding:
 
     # -- attributes ---------------------------------------------------------------------------
     @property
-    def weight(self):
+    def weight(self) -> np.ndarray:
         """The (num_embeddings, embedding_dim) weights, a NumPy array sharing the table's memory.
         Assign an array of that shape to copy it in."""
         return self.table.weight
 
     @weight.setter
-    def weight(self, value):
+    def weight(self, value: ArrayLike) -> None:
         self.table.weight = value
 
     @property
-    def grad(self):
+    def grad(self) -> np.ndarray | None:
         """The accumulated gradient (shares memory), or None before the first backward.
 
         Rows outside :attr:`touched` are zero, and the kernels rely on it: change only touched
@@ -303,33 +303,33 @@ class Embedding:
         return self.table.grad
 
     @property
-    def touched(self):
+    def touched(self) -> np.ndarray:
         """Sorted int64 ids of the rows with gradient since the last zero_grad()."""
         return self.table.touched
 
     @property
-    def num_embeddings(self):
+    def num_embeddings(self) -> int:
         return self.table.num_embeddings
 
     @property
-    def embedding_dim(self):
+    def embedding_dim(self) -> int:
         return self.table.embedding_dim
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.table.dtype
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, int]:
         return self.table.shape
 
     @property
-    def num_parameters(self):
+    def num_parameters(self) -> int:
         """num_embeddings * embedding_dim (a 128000 x 4096 table has 524,288,000)."""
         return self.num_embeddings * self.embedding_dim
 
     @property
-    def nbytes(self):
+    def nbytes(self) -> int:
         """Bytes of the weights (a float32 128000 x 4096 table: 2 GiB)."""
         return self.num_parameters * self.dtype.itemsize
 

@@ -4,7 +4,10 @@
 embedding is multiplied by sqrt(d_model) before the sinusoidal encoding is added; BERT instead
 adds a learned position table and does not scale).
 """
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
 from ._checks import check_float_dtype, check_ids, check_int, is_int
@@ -52,9 +55,12 @@ class InputEmbedding:
         ['Embedding']
     """
 
-    def __init__(self, vocab_size, d_model, *, max_len=4096, positional="sinusoidal",
-                 scale="sqrt", padding_idx=None, dtype=np.float32, std=None, pos_std=0.02,
-                 seed=None, base=10000.0, layout="interleaved", exponent="2i/d"):
+    def __init__(self, vocab_size: int, d_model: int, *, max_len: int = 4096,
+                 positional: str | None = "sinusoidal", scale: str | float | None = "sqrt",
+                 padding_idx: int | None = None, dtype: DTypeLike = np.float32,
+                 std: float | None = None, pos_std: float = 0.02, seed: int | None = None,
+                 base: float = 10000.0, layout: str = "interleaved",
+                 exponent: str = "2i/d") -> None:
         if positional not in _POSITIONAL:
             raise ValueError(f"positional must be one of {_POSITIONAL}, got {positional!r}")
         check_int("d_model", d_model, 0)
@@ -109,10 +115,12 @@ class InputEmbedding:
             return self.position.encoding(seq, start)
         return None
 
-    def __call__(self, ids, start=0, out=None):
+    def __call__(self, ids: ArrayLike, start: int = 0,
+                 out: np.ndarray | None = None) -> np.ndarray:
         return self.forward(ids, start, out)
 
-    def forward(self, ids, start=0, out=None):
+    def forward(self, ids: ArrayLike, start: int = 0,
+                out: np.ndarray | None = None) -> np.ndarray:
         """``E[ids] * scale + P[start:start+seq]`` for ids of shape (seq,) or (batch, seq),
         giving ``ids.shape + (d_model,)``. ``start`` offsets the positions (a KV-cache decode
         step). An id out of range raises IndexError naming it; nothing is written then."""
@@ -121,7 +129,7 @@ class InputEmbedding:
         return _core.embed_positions(self.token.table, ids, self._positions(start, ids.shape[-1]),
                                      self.scale, out)
 
-    def backward(self, ids, grad_output, start=0):
+    def backward(self, ids: ArrayLike, grad_output: ArrayLike, start: int = 0) -> None:
         """Accumulate the gradient: ``scale * grad_output`` into the token table (padding row
         excluded, rows summed in order of appearance as ``Embedding.backward``) and, for learned
         positions, ``grad_output`` summed over the batch into rows ``start .. start + seq``."""
@@ -142,11 +150,11 @@ class InputEmbedding:
             pos = np.broadcast_to(np.arange(start, start + ids.shape[-1]), ids.shape)
             self.position.backward(pos, g)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for p in self.parameters():
             p.zero_grad()
 
-    def parameters(self):
+    def parameters(self) -> list[Embedding]:
         """The trainable tables: ``[token]`` or ``[token, position]`` (learned positions)."""
         return [self.token] + ([self.position] if self.positional == "learned" else [])
 
@@ -173,7 +181,7 @@ class InputEmbedding:
 
 
 
-def one_hot(ids, num_classes=-1, *, dtype=np.int64):
+def one_hot(ids: ArrayLike, num_classes: int = -1, *, dtype: DTypeLike = np.int64) -> np.ndarray:
     """``torch.nn.functional.one_hot``: an array of shape ``ids.shape + (num_classes,)`` with a 1
     at each id (``num_classes=-1``: ``ids.max() + 1``). ``dtype`` defaults to int64 as torch.
 

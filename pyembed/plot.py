@@ -5,7 +5,13 @@ it and says how to install it when a figure is asked for. The figure is drawn wi
 object-oriented API on matplotlib's Agg canvas (no pyplot, no display, no global state), so it
 works on servers and in notebooks alike (Jupyter shows a returned Figure).
 """
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .vectors import Vectors
 
@@ -24,7 +30,7 @@ def _matplotlib():
     return Figure, FigureCanvasAgg
 
 
-def pca_2d(x):
+def pca_2d(x: ArrayLike) -> np.ndarray:
     """(n, 2) coordinates of the rows of ``x`` on their first two principal axes (centred,
     SVD in float64; each axis's sign fixed so its largest loading is positive)."""
     x = np.asarray(x, dtype=np.float64)
@@ -106,7 +112,9 @@ def _overlap(a, b):
     return np.clip(wx, 0, None) * np.clip(wy, 0, None)
 
 
-def plot_2d(vectors, words=None, path=None, method="pca", title=None, *, figsize=(8, 6), dpi=100):
+def plot_2d(vectors: Vectors | ArrayLike, words: Sequence | None = None,
+            path: str | os.PathLike | None = None, method: str = "pca", title: str | None = None, *,
+            figsize: tuple[float, float] = (8, 6), dpi: float = 100):
     """Project vectors to 2-D and draw them as labelled points.
 
     Args:
@@ -161,8 +169,10 @@ def plot_2d(vectors, words=None, path=None, method="pca", title=None, *, figsize
     return fig
 
 
-def plot_heatmap(table, path=None, *, title=None, xlabel=None, ylabel=None, figsize=(10, 5),
-                 dpi=100, cmap="RdBu", vmin=-1.0, vmax=1.0):
+def plot_heatmap(table: ArrayLike, path: str | os.PathLike | None = None, *,
+                 title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
+                 figsize: tuple[float, float] = (10, 5), dpi: float = 100, cmap: str = "RdBu",
+                 vmin: float = -1.0, vmax: float = 1.0):
     """A 2-D array as a heat map, rows down and columns across, with a colour bar (the picture
     of a positional-encoding table in every transformer tutorial). Saves a PNG at ``path`` when
     given; returns the ``matplotlib.figure.Figure``."""

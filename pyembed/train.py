@@ -19,6 +19,8 @@ word2vec.c and gensim do): faster, and equally good, but the result then depends
 >>> model.wv.vectors.shape
 (4, 16)
 """
+from __future__ import annotations
+
 import inspect
 import itertools
 import math
@@ -26,6 +28,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -48,7 +51,7 @@ def _as_sentences(sentences):
     return sentences if isinstance(sentences, list) else list(sentences)
 
 
-def read_corpus(path, lowercase=False):
+def read_corpus(path: str | os.PathLike, lowercase: bool = False) -> list[list[str]]:
     """Sentences of a text file: one sentence per line, words separated by whitespace (the format
     gensim's LineSentence and word2vec.c read)."""
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -87,10 +90,13 @@ class Word2Vec:
     ``words_per_second``, ``train_seconds`` and ``pairs_trained`` of the last :meth:`train`.
     """
 
-    def __init__(self, sentences=None, *, corpus_file=None, vector_size=100, window=5,
-                 negative=5, min_count=5, sample=1e-3, epochs=5, alpha=0.025, min_alpha=1e-4,
-                 ns_exponent=0.75, batch_words=50_000, seed=1, workers=None, threads=None,
-                 progress="auto", sg=1, hs=0):
+    def __init__(self, sentences: Iterable[list[str]] | None = None, *,
+                 corpus_file: str | os.PathLike | None = None, vector_size: int = 100,
+                 window: int = 5, negative: int = 5, min_count: int = 5, sample: float = 1e-3,
+                 epochs: int = 5, alpha: float = 0.025, min_alpha: float = 1e-4,
+                 ns_exponent: float = 0.75, batch_words: int = 50_000, seed: int = 1,
+                 workers: int | None = None, threads: int | None = None,
+                 progress: bool | str = "auto", sg: int = 1, hs: int = 0) -> None:
         if sg != 1 or hs != 0:
             raise NotImplementedError("only skip-gram with negative sampling is implemented "
                                       f"(sg=1, hs=0); got sg={sg!r}, hs={hs!r}")
@@ -149,7 +155,7 @@ class Word2Vec:
             self.train()
 
     # -- vocabulary and corpus ----------------------------------------------------------------
-    def build_vocab(self, sentences):
+    def build_vocab(self, sentences: Iterable[list[str]]) -> Word2Vec:
         """Count the words, keep those seen ``min_count`` times (most frequent first, ties in
         order of first appearance, as gensim), turn the corpus into int32 ids and initialise
         the tables: input vectors U[-1/dim, 1/dim) (gensim 4; word2vec.c uses half that, which
@@ -202,7 +208,7 @@ class Word2Vec:
         self._wv = None
 
     # -- training -----------------------------------------------------------------------------
-    def train(self, epochs=None):
+    def train(self, epochs: int | None = None) -> Word2Vec:
         """Run ``epochs`` passes (default: the constructor's) over the corpus given to
         :meth:`build_vocab`. Returns self."""
         if self.syn0 is None:
@@ -248,14 +254,14 @@ class Word2Vec:
         return self
 
     @property
-    def bytes_moved(self):
+    def bytes_moved(self) -> int:
         """The least memory traffic of the last train(): every (center, context) pair reads and
         writes its context row of syn0 and 1 + negative rows of syn1 (float32)."""
         return self.pairs_trained * (2 + 2 * (1 + self.negative)) * self.vector_size * 4
 
     # -- results ------------------------------------------------------------------------------
     @property
-    def wv(self):
+    def wv(self) -> Vectors:
         """The trained input vectors as a :class:`pyembed.Vectors` (shares no memory with the
         model: training further does not change a Vectors already returned)."""
         if self.syn0 is None:
@@ -266,7 +272,8 @@ class Word2Vec:
             self._wv.expandos["count"] = self.counts.copy()
         return self._wv
 
-    def save(self, path, binary=False, fvocab=None):
+    def save(self, path: str | os.PathLike, binary: bool = False,
+             fvocab: str | os.PathLike | None = None) -> None:
         """Write the word vectors in word2vec text (or binary) format, which gensim's
         ``KeyedVectors.load_word2vec_format`` and ``pyembed.load_vectors`` read; ``fvocab``: also
         the word counts, a ``"word count"`` line each (word2vec.c's ``-save-vocab``)."""

@@ -6,18 +6,26 @@ vectors divided by cached row norms -- the normalised matrix is never materialis
 ``argpartition`` for the top k (batched queries: a C top-k that divides by the norms as it
 scans, csrc/kernels/topk.c).
 """
+from __future__ import annotations
+
 import itertools
 import math
+import os
 import warnings
+from collections.abc import Hashable, Iterable, Sequence
 from numbers import Integral
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core, evaluation, vecattr
 from .io import read_vectors, write_vectors
 from .vocab import Vocab
 
 __all__ = ["Vectors", "load_vectors", "save_vectors"]
+
+#: a key of a Vectors: a word, or any hashable (an int that is not a key is a row number)
+Key = Hashable
 
 _KEY_TYPES = (str, int, np.integer)
 
@@ -74,7 +82,7 @@ class Vectors:
         0.0
     """
 
-    def __init__(self, keys, vectors, *, copy=True):
+    def __init__(self, keys: Iterable[Hashable], vectors: ArrayLike, *, copy: bool = True) -> None:
         arr = np.asarray(vectors)
         if arr.dtype not in (np.float32, np.float64):
             if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
@@ -111,7 +119,7 @@ class Vectors:
 
     # -- basics ------------------------------------------------------------------------------------
     @property
-    def vector_size(self):
+    def vector_size(self) -> int:
         return self.vectors.shape[1]
 
     def __len__(self):
@@ -121,7 +129,7 @@ class Vectors:
         return key in self.key_to_index
 
     @property
-    def vocab(self):
+    def vocab(self) -> Vocab:
         """The keys as a :class:`pyembed.Vocab` (ids are rows; an unknown word encodes to
         ``"<unk>"`` when that is a key, else raises KeyError): the vocabulary
         ``Embedding.from_pretrained(vectors)`` keeps. A new Vocab on each access."""
@@ -133,7 +141,7 @@ class Vectors:
     def __repr__(self):
         return f"Vectors({len(self)} keys, vector_size={self.vector_size}, dtype={self.vectors.dtype})"
 
-    def get_index(self, key, default=None):
+    def get_index(self, key: Key, default: int | None = None) -> int:
         """The row of ``key``; an int that is not a key is taken as a row number (gensim)."""
         val = self.key_to_index.get(key, -1) if isinstance(key, _KEY_TYPES) or _hashable(key) else -1
         if val >= 0:
@@ -156,7 +164,7 @@ class Vectors:
             idx[b] = self.get_index(keys[b])
         return idx
 
-    def get_vector(self, key, norm=False):
+    def get_vector(self, key: Key, norm: bool = False) -> np.ndarray:
         """The vector of ``key`` (read-only view), unit length when ``norm``."""
         i = self.get_index(key)
         if norm:
@@ -174,12 +182,12 @@ class Vectors:
         keys = list(key_or_keys)
         return np.take(self.vectors, self._indices(keys), axis=0)
 
-    def fill_norms(self, force=False):
+    def fill_norms(self, force: bool = False) -> None:
         """Compute (once) the L2 norm of every row, as gensim does."""
         if self.norms is None or force:
             self.norms = np.linalg.norm(self.vectors, axis=1)
 
-    def get_normed_vectors(self):
+    def get_normed_vectors(self) -> np.ndarray:
         """A new array of the unit-length rows."""
         self.fill_norms()
         return self.vectors / self.norms[..., np.newaxis]
@@ -231,8 +239,9 @@ class Vectors:
             clip_start, clip_end = 0, int(restrict_vocab)
         return clip_start, clip_end
 
-    def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None,
-                     restrict_vocab=None):
+    def most_similar(self, positive=None, negative=None, topn: int | None = 10,
+                     clip_start: int = 0, clip_end: int | None = None,
+                     restrict_vocab: int | None = None) -> list[tuple[Key, float]] | np.ndarray:
         """The ``topn`` keys most cosine-similar to the mean of ``positive`` minus ``negative``.
 
         Items are keys (words or row ids), vectors, or ``(item, weight)`` pairs (default weight 1
@@ -285,12 +294,14 @@ class Vectors:
                   if (i + clip_start) not in exclude]
         return result[:topn]
 
-    def similar_by_key(self, key, topn=10, restrict_vocab=None):
+    def similar_by_key(self, key: Key, topn: int | None = 10,
+                       restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
         return self.most_similar(positive=[key], topn=topn, restrict_vocab=restrict_vocab)
 
     similar_by_word = similar_by_key
 
-    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
+    def similar_by_vector(self, vector: ArrayLike, topn: int | None = 10,
+                          restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
         return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
 
     def _query_matrix(self, queries):
@@ -318,7 +329,8 @@ class Vectors:
         n[n == 0] = 1.0
         return (q64 * (1.0 / n)[:, None]).astype(np.float32), own
 
-    def most_similar_batch(self, queries, topn=10, restrict_vocab=None):
+    def most_similar_batch(self, queries, topn: int = 10,
+                           restrict_vocab: int | None = None) -> list[list[tuple[Key, float]]]:
         """``most_similar`` for many single queries (keys or vectors, or a 2-D array of vectors)
         with one matrix-matrix product and a C top-k: a list with one ``[(key, score), ...]``
         per query, the query key itself left out. Scores equal the one-at-a-time ones to
@@ -345,7 +357,8 @@ class Vectors:
                 out.append(res[:topn])
         return out
 
-    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+    def most_similar_cosmul(self, positive=None, negative=None, topn: int | None = 10,
+                            restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
         """3CosMul of Levy & Goldberg (2014), eq. (4) with cosines shifted to [0, 1]: the keys
         maximising prod(pos sims) / (prod(neg sims) + 1e-6). Same as gensim's (which ignores
         ``restrict_vocab``; here it limits the search to the first rows)."""
@@ -372,25 +385,26 @@ class Vectors:
         result = [(itk[i + lo], float(dists[i])) for i in best.tolist() if (i + lo) not in all_words]
         return result[:topn]
 
-    def analogy(self, a, b, c, topn=1, restrict_vocab=None):
+    def analogy(self, a: Key, b: Key, c: Key, topn: int = 1,
+                restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
         """``a`` is to ``b`` as ``c`` is to ...? The keys nearest ``b - a + c`` (3CosAdd), e.g.
         ``analogy("man", "king", "woman")`` -> ``[("queen", 0.7...)]``."""
         return self.most_similar(positive=[b, c], negative=[a], topn=topn,
                                  restrict_vocab=restrict_vocab)
 
     # -- pairs and sets -------------------------------------------------------------------------------
-    def similarity(self, w1, w2):
+    def similarity(self, w1: Key, w2: Key) -> float:
         """Cosine similarity of two keys."""
         return float(np.dot(_unitvec(self[w1]), _unitvec(self[w2])))
 
-    def n_similarity(self, ws1, ws2):
+    def n_similarity(self, ws1: Sequence[Key], ws2: Sequence[Key]) -> float:
         if not (len(ws1) and len(ws2)):
             raise ZeroDivisionError("At least one of the passed list is empty.")
         m1 = self.get_mean_vector(ws1, pre_normalize=False)
         m2 = self.get_mean_vector(ws2, pre_normalize=False)
         return float(np.dot(_unitvec(m1), _unitvec(m2)))
 
-    def distance(self, w1, w2):
+    def distance(self, w1: Key, w2: Key) -> float:
         return 1 - self.similarity(w1, w2)
 
     @staticmethod
@@ -399,7 +413,8 @@ class Vectors:
         all_norms = np.linalg.norm(vectors_all, axis=1)
         return np.dot(vectors_all, vector_1) / (norm * all_norms)
 
-    def distances(self, word_or_vector, other_words=()):
+    def distances(self, word_or_vector: Key | ArrayLike,
+                  other_words: Sequence[Key] = ()) -> np.ndarray:
         """Cosine distances from a key or vector to ``other_words`` (default: every key)."""
         if isinstance(word_or_vector, _KEY_TYPES):
             v = self.get_vector(word_or_vector)
@@ -429,7 +444,7 @@ class Vectors:
         dists = np.dot(vecs, mean)
         return sorted(zip(dists.tolist(), used), reverse=True)
 
-    def doesnt_match(self, words):
+    def doesnt_match(self, words: Sequence[Key]) -> Key:
         """The word furthest from the mean of all of them."""
         return self.rank_by_centrality(words)[-1][1]
 
@@ -452,7 +467,8 @@ class Vectors:
                                               case_insensitive, dummy4unknown)
 
     # -- files ----------------------------------------------------------------------------------------
-    def save(self, path, format="word2vec", binary=False, **kwargs):
+    def save(self, path: str | os.PathLike, format: str = "word2vec", binary: bool = False,
+             **kwargs) -> None:
         """Write to ``path`` (see :func:`pyembed.save_vectors`: ``fvocab=`` also writes the
         counts; rows go most frequent first, as gensim)."""
         save_vectors(self, path, format=format, binary=binary, **kwargs)
@@ -462,7 +478,7 @@ class Vectors:
         self.save(fname, format="word2vec", binary=binary, fvocab=fvocab, **kwargs)
 
     @classmethod
-    def load(cls, path, format="auto", **kwargs):
+    def load(cls, path: str | os.PathLike, format: str = "auto", **kwargs) -> Vectors:
         """Read ``path`` (see :func:`pyembed.load_vectors`; ``fvocab=`` reads word counts)."""
         return load_vectors(path, format=format, **kwargs)
 
@@ -481,8 +497,10 @@ def _hashable(k):
     return True
 
 
-def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float32,
-                 unicode_errors="strict", encoding="utf-8", fvocab=None):
+def load_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool | None = None,
+                 limit: int | None = None, dtype: DTypeLike = np.float32,
+                 unicode_errors: str = "strict", encoding: str = "utf-8",
+                 fvocab: str | os.PathLike | None = None) -> Vectors:
     """Read word vectors into a :class:`pyembed.Vectors`.
 
     Args:
@@ -519,8 +537,10 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
                                           encoding, fvocab))
 
 
-def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
-                 sort_attr="count", encoding="utf-8", tensor_name="weight"):
+def save_vectors(vectors: Vectors, path: str | os.PathLike, format: str = "word2vec",
+                 binary: bool = False, *, fvocab: str | os.PathLike | None = None,
+                 sort_attr: str | None = "count", encoding: str = "utf-8",
+                 tensor_name: str = "weight") -> None:
     """Write ``vectors`` (a :class:`pyembed.Vectors`) to ``path``.
 
     ``format``: ``"word2vec"`` (header + text, or binary float32 with ``binary=True``),

@@ -11,7 +11,8 @@ from ._params import Param, flatten_params
 __all__ = ["clip_grad_norm_"]
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> float:
     """Scale the gradients so that their joint ``norm_type``-norm is at most ``max_norm``, as
     ``torch.nn.utils.clip_grad_norm_``; returns the total norm before clipping (a float).
 

@@ -1,4 +1,4 @@
-"""pyembed.optim.optimizer: the Optimizer base class that every algorithm in pyembed.optim builds on.
+"""pyembed.optim.optimizer: the Optimizer base class every algorithm in pyembed.optim builds on.
 
 With torch.optim.Optimizer's interface, it turns ``params`` (Embeddings, Tables,
 ``(array, grad_array)`` pairs, objects with ``.parameters()``, param-group dicts) into checked
@@ -9,7 +9,11 @@ gradient), and saves and restores ``state_dict``. An algorithm (pyembed.optim) s
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._params import Param, aligned_zeros, flatten_params, is_single
 
@@ -35,7 +39,7 @@ class Optimizer:
     ``state``, ``step()``, ``zero_grad()``, ``state_dict()``, ``load_state_dict()``,
     ``add_param_group()``."""
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults: dict) -> None:
         self.defaults = dict(defaults)
         self.state = _State()
         self.param_groups = []
@@ -56,7 +60,7 @@ class Optimizer:
         for g in groups:
             self.add_param_group(g)
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict) -> None:
         """Add a group: a dict with ``"params"`` and any options (the rest from the defaults)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
@@ -82,7 +86,7 @@ class Optimizer:
     def _check_group(self, group):
         raise NotImplementedError
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients: a table's touched rows (cost grows with the batch), or fill a grad
         array with zeros (``set_to_none`` is accepted for torch's signature; an array pair
         cannot be set to None)."""
@@ -90,7 +94,7 @@ class Optimizer:
             for p in g["params"]:
                 p.zero_grad()
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient. ``closure``, if given, is called
         first and its result returned (torch's signature)."""
         loss = closure() if closure is not None else None
@@ -109,7 +113,7 @@ class Optimizer:
         raise NotImplementedError
 
     # -- state_dict ----------------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """A flat dict of NumPy arrays, ready for ``np.savez(path, **opt.state_dict())``:
 
         - ``"param_groups.<g>.params"``: int64 indices of the group's parameters (in order);
@@ -136,7 +140,7 @@ class Optimizer:
                     out[f"state.{index[p]}.{k}"] = np.asarray(v)
         return out
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, ArrayLike]) -> None:
         """Load what :meth:`state_dict` returned (a dict, or the ``np.load`` of a saved ``.npz``).
         Everything is checked first (group count and sizes, each state array's shape); on error
         a ValueError is raised and the optimizer is unchanged. Arrays are copied in."""

@@ -21,8 +21,9 @@ class SparseAdam(Adam):
 
     _sparse_form = True
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False, *,
-                 per_row_step=False):
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, maximize: bool = False, *,
+                 per_row_step: bool = False) -> None:
         if not 0.0 < as_float("lr", lr):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < as_float("eps", eps):
