@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from ._checks import is_int
 from ._util import atomic_write
 
 __all__ = ["load_safetensors", "save_safetensors", "safetensors_names"]
@@ -56,10 +57,9 @@ def _read_header(path, mm):
                              f"data_offsets, got {info!r}") from None
         if dtype not in _DTYPES:
             raise ValueError(f"{path}: tensor {name!r}: unsupported dtype {dtype!r}")
-        if (not isinstance(shape, list) or
-                not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
+        if not isinstance(shape, list) or not all(is_int(s) and s >= 0 for s in shape):
             raise ValueError(f"{path}: tensor {name!r}: bad shape {shape!r}")
-        if not all(isinstance(o, int) and not isinstance(o, bool) for o in (b, e)) or not 0 <= b <= e:
+        if not all(map(is_int, (b, e))) or not 0 <= b <= e:
             raise ValueError(f"{path}: tensor {name!r}: bad data_offsets {[b, e]!r}")
         nbytes = int(np.prod(shape, dtype=object)) * _DTYPES[dtype].itemsize
         if e - b != nbytes:

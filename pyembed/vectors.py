@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core, evaluation, vecattr
+from ._checks import is_int
 from .io import read_vectors, write_vectors
 from .vocab import Vocab
 
@@ -146,7 +147,7 @@ class Vectors:
         val = self.key_to_index.get(key, -1) if isinstance(key, _KEY_TYPES) or _hashable(key) else -1
         if val >= 0:
             return val
-        if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < len(self):
+        if is_int(key) and 0 <= key < len(self):
             return int(key)
         if default is not None:
             return default

@@ -16,6 +16,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._checks import is_int
 from ._util import atomic_write
 
 __all__ = ["Vocab"]
@@ -55,10 +56,9 @@ class Vocab:
             raise ValueError("give tokens or counts, not both")
         if isinstance(tokens, str):
             raise TypeError("tokens must be a list of words, not a str (did you mean .split()?)")
-        if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 0:
+        if not is_int(min_count) or min_count < 0:
             raise ValueError(f"min_count must be an int >= 0, got {min_count!r}")
-        if max_size is not None and (isinstance(max_size, bool) or
-                                     not isinstance(max_size, (int, np.integer)) or max_size < 0):
+        if max_size is not None and (not is_int(max_size) or max_size < 0):
             raise ValueError(f"max_size must be an int >= 0 or None, got {max_size!r}")
         if isinstance(specials, str):
             raise TypeError("specials must be a sequence of tokens, not a str")
@@ -149,7 +149,7 @@ class Vocab:
 
     def decode(self, ids: ArrayLike) -> list | Hashable:
         """Tokens of ``ids`` (a list for a sequence, a str for one int)."""
-        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
+        if is_int(ids):
             if not -len(self) <= ids < len(self):
                 raise IndexError(f"id {ids} out of range for a vocabulary of {len(self)}")
             return self.index_to_key[ids]
