@@ -16,10 +16,10 @@ import sys
 import time
 
 from . import bench, corpus
-from .vectors import load_vectors
 from .plot import plot_2d, plot_heatmap
 from .positional import sinusoidal
 from .train import DEFAULTS, Word2Vec, read_corpus
+from .vectors import load_vectors
 
 __all__ = ["main", "run_demo"]
 
@@ -236,9 +236,10 @@ def run_demo(out_dir=".", *, seed=DEFAULTS["seed"], workers=1, epochs=DEFAULTS["
     out = out or sys.stdout
     t0 = time.perf_counter()
     if args is None:
-        args = argparse.Namespace(**{k: DEFAULTS[k] for k in TRAINING_OPTIONS})
-        args.__dict__.update(epochs=epochs, seed=seed, workers=workers, corpus=corpus,
-                             sentences=DEMO_SENTENCES)
+        options = {k: DEFAULTS[k] for k in TRAINING_OPTIONS}
+        options.update(epochs=epochs, seed=seed, workers=workers, corpus=corpus,
+                       sentences=DEMO_SENTENCES)
+        args = argparse.Namespace(**options)
     sents = _builtin_corpus(args.corpus, args.seed, args.sentences)
     n_tok = sum(map(len, sents))
     print(f"corpus: {args.corpus} ({len(sents):,} sentences, {n_tok:,} words)", file=out)
