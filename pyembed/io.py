@@ -1,5 +1,9 @@
 """Word-vector files in and out: word2vec text and binary, GloVe text, fastText ``.vec``.
 
+This is the formats layer, below :class:`pyembed.Vectors`: :func:`read_vectors` gives a file's
+keys, matrix and per-key counts, :func:`write_vectors` writes any object holding them;
+``pyembed.load_vectors`` and ``save_vectors`` (vectors.py) wrap them for a Vectors.
+
 The formats are gensim's (``KeyedVectors.load_word2vec_format`` / ``save_word2vec_format``):
 
 - word2vec text: a header line ``"count dim"``, then ``count`` lines ``word v1 ... vdim``;
@@ -19,6 +23,8 @@ Word counts ("vocabulary files", gensim's ``fvocab``): lines ``"word count"``, a
 (:meth:`pyembed.Vectors.get_vecattr`); without one, the word2vec, fastText and GloVe loaders
 invent gensim's descending counts. Saving writes the rows most frequent first, as gensim does.
 """
+from __future__ import annotations
+
 import bz2
 import gzip
 import itertools
@@ -28,6 +34,7 @@ import os
 import warnings
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import _core, vecattr
 from ._checks import check_float_dtype, is_int
@@ -181,9 +188,43 @@ def _counts(words, rows, counts, fvocab):
     return np.array(found, object)
 
 
-def read_vectors(path, format, binary, limit, dtype, unicode_errors, encoding, fvocab):
-    """``(keys, vectors, key_to_index, expandos)`` of a vectors file: the checks and the reading
-    that :func:`pyembed.load_vectors` documents (its arguments, in its order)."""
+def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool | None = None,
+                 limit: int | None = None, dtype: DTypeLike = np.float32,
+                 unicode_errors: str = "strict", encoding: str = "utf-8",
+                 fvocab: str | os.PathLike | None = None) -> tuple[list, np.ndarray, dict, dict]:
+    """Read a word-vector file: ``(keys, vectors, key_to_index, expandos)``, the parts of the
+    :class:`pyembed.Vectors` that :func:`pyembed.load_vectors` returns.
+
+    Args:
+        path: the file (``.gz``, ``.bz2`` and ``.xz`` are decompressed).
+        format: ``"auto"`` (a ``"count dim"`` first line means word2vec, text or binary as the
+            bytes after it say; ``.safetensors`` files by name; else GloVe), ``"word2vec"``,
+            ``"fasttext"`` (word2vec text), ``"glove"`` (text without a header) or
+            ``"safetensors"`` (see :func:`pyembed.load_safetensors`; keys are the row numbers).
+        binary: for word2vec, force binary (True) or text (False); None detects.
+        limit: read only the first ``limit`` vectors.
+        dtype: float32 (default, what gensim stores) or float64.
+        unicode_errors: how to decode words that are not valid ``encoding`` (``"strict"``,
+            ``"replace"``, ``"ignore"``), as in gensim.
+        encoding: of the words (an ASCII-compatible encoding).
+        fvocab: a vocabulary file (lines ``"word count"``, word2vec.c's ``-save-vocab``), read
+            with the same ``encoding`` and ``unicode_errors``: each word's count becomes
+            ``get_vecattr(word, "count")``; a word the file lacks gets None (with a warning).
+            Without it every word2vec, fastText or GloVe row gets gensim's invented count
+            ``n - row`` (n: the rows read, ``min(count, limit)`` for a header's count), so
+            saving keeps the order. Safetensors files have no words: no counts, and fvocab is
+            a ValueError.
+
+    Duplicate words keep their first vector (with a warning), as gensim does.
+
+    Example:
+        >>> import pyembed, tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
+        >>> _ = p.write_text("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
+        >>> kv = pyembed.load_vectors(p)
+        >>> kv.most_similar("cat", topn=1)[0][0]
+        'dog'
+    """
     path = fspath(path)
     if format not in ("auto",) + FORMATS:
         raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")
@@ -304,9 +345,29 @@ def _encode_words(keys, encoding, forbid_space):
     return blob, starts, ends
 
 
-def write_vectors(vectors, path, format, binary, fvocab, sort_attr, encoding, tensor_name):
-    """Write ``vectors`` (an object with ``index_to_key``, ``vectors`` and ``expandos``) as
-    :func:`pyembed.save_vectors` documents (its arguments, in its order)."""
+def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
+                  binary: bool = False, *, fvocab: str | os.PathLike | None = None,
+                  sort_attr: str | None = "count", encoding: str = "utf-8",
+                  tensor_name: str = "weight") -> None:
+    """Write ``vectors`` (a :class:`pyembed.Vectors`, or any object with its ``index_to_key``,
+    ``vectors`` and ``expandos``) to ``path``; :func:`pyembed.save_vectors` calls it.
+
+    ``format``: ``"word2vec"`` (header + text, or binary float32 with ``binary=True``),
+    ``"fasttext"`` (word2vec text), ``"glove"`` (text, no header) or ``"safetensors"`` (the matrix
+    as tensor ``tensor_name``). Text values are the shortest decimals that read back to the same
+    bits, so text round-trips are exact. The file is written to a temporary name and renamed,
+    so an error never leaves a half-written file in place of the old one.
+
+    As gensim's ``save_word2vec_format``, the text and binary formats write the rows by
+    descending per-key attribute ``sort_attr`` when the vectors have it (ties in row order;
+    ``None`` values, words a vocabulary file lacked, last), else in row order; ``sort_attr=None``
+    keeps row order. Loaded vectors without a vocabulary file carry descending counts, so a
+    load and a save give the same rows back in the same order. ``fvocab``: also write a
+    vocabulary file, a line ``"word value"`` of ``sort_attr`` (``"count"`` when it is None) per
+    row in that order, leaving out ``None`` values (reading it back gives them None again);
+    vectors without that attribute are a ValueError, as in gensim. Both files are written
+    before either is renamed into place, so a failure while writing changes neither.
+    """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if binary and format != "word2vec":

@@ -16,7 +16,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from numbers import Integral
 
 import numpy as np
-from numpy.typing import ArrayLike, DTypeLike
+from numpy.typing import ArrayLike
 
 from . import _core, evaluation, vecattr
 from ._checks import is_int
@@ -57,7 +57,7 @@ def _ensure_list(value):
         return []
     if isinstance(value, _KEY_TYPES) or (isinstance(value, np.ndarray) and value.ndim == 1):
         return [value]
-    return list(value)  # a 2-D array: its rows
+    return list(value)  # a sequence of items, or a 2-D array (its rows)
 
 
 class Vectors:
@@ -498,33 +498,12 @@ def _hashable(k):
     return True
 
 
-def load_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool | None = None,
-                 limit: int | None = None, dtype: DTypeLike = np.float32,
-                 unicode_errors: str = "strict", encoding: str = "utf-8",
-                 fvocab: str | os.PathLike | None = None) -> Vectors:
-    """Read word vectors into a :class:`pyembed.Vectors`.
 
-    Args:
-        path: the file (``.gz``, ``.bz2`` and ``.xz`` are decompressed).
-        format: ``"auto"`` (a ``"count dim"`` first line means word2vec, text or binary as the
-            bytes after it say; ``.safetensors`` files by name; else GloVe), ``"word2vec"``,
-            ``"fasttext"`` (word2vec text), ``"glove"`` (text without a header) or
-            ``"safetensors"`` (see :func:`pyembed.load_safetensors`; keys are the row numbers).
-        binary: for word2vec, force binary (True) or text (False); None detects.
-        limit: read only the first ``limit`` vectors.
-        dtype: float32 (default, what gensim stores) or float64.
-        unicode_errors: how to decode words that are not valid ``encoding`` (``"strict"``,
-            ``"replace"``, ``"ignore"``), as in gensim.
-        encoding: of the words (an ASCII-compatible encoding).
-        fvocab: a vocabulary file (lines ``"word count"``, word2vec.c's ``-save-vocab``), read
-            with the same ``encoding`` and ``unicode_errors``: each word's count becomes
-            ``get_vecattr(word, "count")``; a word the file lacks gets None (with a warning).
-            Without it every word2vec, fastText or GloVe row gets gensim's invented count
-            ``n - row`` (n: the rows read, ``min(count, limit)`` for a header's count), so
-            saving keeps the order. Safetensors files have no words: no counts, and fvocab is
-            a ValueError.
-
-    Duplicate words keep their first vector (with a warning), as gensim does.
+def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Vectors:
+    """Read a word-vector file into a :class:`Vectors`: word2vec text or binary, GloVe, fastText
+    ``.vec`` or safetensors. ``format`` and the options (``binary``, ``limit``, ``dtype``,
+    ``unicode_errors``, ``encoding``, ``fvocab``: the word counts) are those of
+    :func:`pyembed.io.read_vectors`, as in gensim's ``load_word2vec_format``.
 
     Example:
         >>> import pyembed, tempfile, pathlib
@@ -534,32 +513,14 @@ def load_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
         >>> kv.most_similar("cat", topn=1)[0][0]
         'dog'
     """
-    return Vectors._trusted(*read_vectors(path, format, binary, limit, dtype, unicode_errors,
-                                          encoding, fvocab))
+    return Vectors._trusted(*read_vectors(path, format, **options))
 
 
 def save_vectors(vectors: Vectors, path: str | os.PathLike, format: str = "word2vec",
-                 binary: bool = False, *, fvocab: str | os.PathLike | None = None,
-                 sort_attr: str | None = "count", encoding: str = "utf-8",
-                 tensor_name: str = "weight") -> None:
-    """Write ``vectors`` (a :class:`pyembed.Vectors`) to ``path``.
-
-    ``format``: ``"word2vec"`` (header + text, or binary float32 with ``binary=True``),
-    ``"fasttext"`` (word2vec text), ``"glove"`` (text, no header) or ``"safetensors"`` (the matrix
-    as tensor ``tensor_name``). Text values are the shortest decimals that read back to the same
-    bits, so text round-trips are exact. The file is written to a temporary name and renamed,
-    so an error never leaves a half-written file in place of the old one.
-
-    As gensim's ``save_word2vec_format``, the text and binary formats write the rows by
-    descending per-key attribute ``sort_attr`` when the vectors have it (ties in row order;
-    ``None`` values, words a vocabulary file lacked, last), else in row order; ``sort_attr=None``
-    keeps row order. Loaded vectors without a vocabulary file carry descending counts, so a
-    load and a save give the same rows back in the same order. ``fvocab``: also write a
-    vocabulary file, a line ``"word value"`` of ``sort_attr`` (``"count"`` when it is None) per
-    row in that order, leaving out ``None`` values (reading it back gives them None again);
-    vectors without that attribute are a ValueError, as in gensim. Both files are written
-    before either is renamed into place, so a failure while writing changes neither.
-    """
+                 binary: bool = False, **options) -> None:
+    """Write ``vectors`` to ``path`` (to a temporary file, then renamed): ``format`` and the
+    options (``fvocab``: also the word counts, ``sort_attr``, ``encoding``, ``tensor_name``)
+    are those of :func:`pyembed.io.write_vectors`, as in gensim's ``save_word2vec_format``."""
     if not isinstance(vectors, Vectors):
         raise TypeError(f"vectors must be a pyembed.Vectors, got {type(vectors).__name__}")
-    write_vectors(vectors, path, format, binary, fvocab, sort_attr, encoding, tensor_name)
+    write_vectors(vectors, path, format, binary, **options)
