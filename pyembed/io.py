@@ -216,14 +216,6 @@ def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
             a ValueError.
 
     Duplicate words keep their first vector (with a warning), as gensim does.
-
-    Example:
-        >>> import pyembed, tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
-        >>> _ = p.write_text("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
-        >>> kv = pyembed.load_vectors(p)
-        >>> kv.most_similar("cat", topn=1)[0][0]
-        'dog'
     """
     path = fspath(path)
     if format not in ("auto",) + FORMATS:
