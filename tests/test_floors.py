@@ -162,9 +162,9 @@ def test_no_module_imports_its_own_package_init():
 
 
 def test_no_function_local_import_but_lazy_dependencies():
-    bad = [f"{m}:{line} imports {t.lstrip('!')} inside a function"
-           for m in MODULES for t, _, line, local in _imports(m)
-           if local and not (t.startswith("!") and t[1:].split(".")[0] in LAZY)]
+    bad = sorted({f"{m}:{line} imports {t.lstrip('!')} inside a function"
+                  for m in MODULES for t, _, line, local in _imports(m)
+                  if local and not (t.startswith("!") and t[1:].split(".")[0] in LAZY)})
     assert not bad, "\n".join(bad)
 
 
@@ -178,7 +178,7 @@ def test_no_private_name_crosses_a_module():
 
 def _owned_private_names(tree):
     """Private names a module defines: functions, classes, assignments (module, class or
-    ``self.x = ...``), __slots__ entries and keyword parameters."""
+    ``self.x = ...``) and ``__slots__`` entries."""
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -187,24 +187,35 @@ def _owned_private_names(tree):
             names.add(node.attr)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            names.add(node.value)  # __slots__, getattr(obj, "_x"), state["_x"]
-    return {n for n in names if n.startswith("_")}
+        elif (isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__slots__"
+                                                  for t in node.targets)):
+            names.update(c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant))
+    return {n for n in names if isinstance(n, str) and n.startswith("_")}
+
+
+def _private_uses(tree):
+    """(line, name) of every ``obj._name`` read and ``getattr(obj, "_name", ...)``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+            yield node.lineno, node.attr
+        elif (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr",
+                                                                                 "hasattr")
+              and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+              and isinstance(node.args[1].value, str)):
+            yield node.lineno, node.args[1].value
 
 
 def test_no_private_attribute_of_another_module():
     """``obj._x`` in a module that does not itself define ``_x``: a private name of another
     module's object (``emb._frozen_rows`` read by the optimizers, ``Vectors._trusted`` called by
-    io.py). NumPy's and the standard library's are listed here."""
+    io.py). The private modules and the namedtuple methods are the exceptions."""
     foreign_ok = {"_core", "_util", "_checks", "_version", "_params", "_fields", "_asdict",
                   "_replace", "_make"}
     bad = []
     for m, path in MODULES.items():
         tree = ast.parse(path.read_text(), str(path))
         own = _owned_private_names(tree)
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
-                    and node.attr.startswith("_") and not node.attr.startswith("__")
-                    and node.attr not in own and node.attr not in foreign_ok):
-                bad.append(f"{m}:{node.lineno} uses .{node.attr}")
+        bad += [f"{m}:{line} uses .{name}" for line, name in _private_uses(tree)
+                if name.startswith("_") and not name.startswith("__") and name not in own
+                and name not in foreign_ok]
     assert not bad, "\n".join(bad)
