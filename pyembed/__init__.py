@@ -40,8 +40,7 @@ except ImportError:
 from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
 from .vocab import Vocab
-from .vectors import Vectors
-from .io import load_vectors, save_vectors
+from .vectors import Vectors, load_vectors, save_vectors
 from .safetensors import load_safetensors, save_safetensors
 from . import plot
 from . import optim
@@ -50,8 +49,8 @@ from .input_embedding import InputEmbedding, one_hot
 from .rope import rope, rope_backward, rope_permute
 from .bag import EmbeddingBag
 from .train import Word2Vec
+from ._version import __version__
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Embedding",

@@ -5,12 +5,17 @@ bytes of JSON ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__meta
 then the data; offsets are relative to the end of the header. We check every offset and size
 before touching data and memory-map the file.
 """
+from __future__ import annotations
+
 import json
 import mmap
 import os
+from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
+from ._checks import is_int
 from ._util import atomic_write
 
 __all__ = ["load_safetensors", "save_safetensors", "safetensors_names"]
@@ -52,10 +57,9 @@ def _read_header(path, mm):
                              f"data_offsets, got {info!r}") from None
         if dtype not in _DTYPES:
             raise ValueError(f"{path}: tensor {name!r}: unsupported dtype {dtype!r}")
-        if (not isinstance(shape, list) or
-                not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
+        if not isinstance(shape, list) or not all(is_int(s) and s >= 0 for s in shape):
             raise ValueError(f"{path}: tensor {name!r}: bad shape {shape!r}")
-        if not all(isinstance(o, int) and not isinstance(o, bool) for o in (b, e)) or not 0 <= b <= e:
+        if not all(map(is_int, (b, e))) or not 0 <= b <= e:
             raise ValueError(f"{path}: tensor {name!r}: bad data_offsets {[b, e]!r}")
         nbytes = int(np.prod(shape, dtype=object)) * _DTYPES[dtype].itemsize
         if e - b != nbytes:
@@ -78,7 +82,7 @@ def _open(path):
     return path, mm
 
 
-def safetensors_names(path):
+def safetensors_names(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...]]]:
     """{name: (dtype, shape)} of the tensors in a safetensors file."""
     path, mm = _open(path)
     try:
@@ -101,7 +105,8 @@ def _pick_embedding(path, tensors):
                      f"'*embed_tokens.weight'; pass name= (tensors: {sorted(tensors)[:20]})")
 
 
-def load_safetensors(path, name=None, *, dtype=np.float32):
+def load_safetensors(path: str | os.PathLike, name: str | None = None, *,
+                     dtype: DTypeLike | None = np.float32) -> np.ndarray:
     """One tensor of a safetensors file as a NumPy array, without torch.
 
     ``name=None`` picks the token-embedding table: the tensor whose name ends in
@@ -138,7 +143,8 @@ def load_safetensors(path, name=None, *, dtype=np.float32):
     return raw.astype(dtype, copy=False)  # native byte order: a no-op for F32 on x86/arm
 
 
-def save_safetensors(path, tensors, metadata=None):
+def save_safetensors(path: str | os.PathLike, tensors: Mapping[str, ArrayLike],
+                     metadata: Mapping[str, str] | None = None) -> None:
     """Write ``{name: array}`` as a safetensors file (readable by the ``safetensors`` package
     and by :func:`load_safetensors`); written to a temporary file and renamed."""
     if not isinstance(tensors, dict) or not tensors:
