@@ -203,17 +203,21 @@ def _read_counts(fvocab, encoding, unicode_errors):
     lines = text.split("\n")
     pairs = [line.split() for line in lines]
     try:
-        return {w: int(c) for w, c in filter(None, pairs)}
+        counts = {w: int(c) for w, c in filter(None, pairs)}
+        if all(-2**63 <= c < 2**63 for c in counts.values()):  # stored as int64
+            return counts
     except ValueError:
-        for no, p in enumerate(pairs, 1):  # find the line to name
-            try:
-                if p:
-                    w, c = p
-                    int(c)
-            except ValueError:
-                raise ValueError(f"{fvocab}, line {no}: expected 'word count', got "
-                                 f"{lines[no - 1][:80]!r}") from None
-        raise  # pragma: no cover - a bad line is always found above
+        pass
+    for no, p in enumerate(pairs, 1):  # find the line to name
+        try:
+            if p:
+                w, c = p
+                if not -2**63 <= int(c) < 2**63:
+                    raise ValueError
+        except ValueError:
+            raise ValueError(f"{fvocab}, line {no}: expected 'word count', got "
+                             f"{lines[no - 1][:80]!r} (the count an int64)") from None
+    raise AssertionError("unreachable: a bad line is always found above")  # pragma: no cover
 
 
 def _counts(words, rows, counts, fvocab):
@@ -321,6 +325,9 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
         count, dim = header
         offset = min(end + 1, len(buf))
         want = count if limit is None else min(count, limit)
+        if want >= 2**63:  # the parsers count in int64; no file holds that many vectors
+            raise ValueError(f"{path}, line 1: the header promises {count} vectors, more than "
+                             f"the file's {len(buf)} bytes can hold")
         if want > 0 and dim > len(buf):  # a text value takes 2 bytes, a binary one 4
             raise ValueError(f"{path}, line 1: the header promises {dim} values per vector, "
                              f"more than the file's {len(buf)} bytes can hold")

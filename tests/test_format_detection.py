@@ -70,3 +70,24 @@ def test_binary_then_garbage_is_refused(tmp_path):
     with pytest.raises(ValueError, match="binary="):
         load_vectors(p)
     assert pyembed.load_vectors(p, binary=True).vectors.tobytes() == v.tobytes()
+
+
+# -- loaders raise ValueError naming file and line, never OverflowError ---------------------------
+@pytest.mark.parametrize("binary", [None, True, False])
+@pytest.mark.parametrize("header", [b"99999999999999999999999 3", b"9223372036854775808 1",
+                                    b"1 99999999999999999999999"])
+def test_absurd_header_counts_are_value_errors(tmp_path, header, binary):
+    p = tmp_path / "h.txt"
+    p.write_bytes(header + b"\na 1 2 3\n")
+    with pytest.raises(ValueError, match=r"h\.txt"):
+        load_vectors(p, binary=binary)
+
+
+@pytest.mark.parametrize("count", [b"99999999999999999999999", b"-9223372036854775809"])
+def test_vocab_file_counts_beyond_int64_are_value_errors(tmp_path, count):
+    p = tmp_path / "v.txt"
+    p.write_bytes(b"2 1\na 1\nb 2\n")
+    voc = tmp_path / "voc.txt"
+    voc.write_bytes(b"a 5\nb " + count + b"\n")
+    with pytest.raises(ValueError, match=r"voc\.txt, line 2"):
+        load_vectors(p, fvocab=voc)
