@@ -91,3 +91,13 @@ def test_vocab_file_counts_beyond_int64_are_value_errors(tmp_path, count):
     voc.write_bytes(b"a 5\nb " + count + b"\n")
     with pytest.raises(ValueError, match=r"voc\.txt, line 2"):
         load_vectors(p, fvocab=voc)
+
+
+def test_vocab_file_errors_name_file_and_line(tmp_path):
+    p = tmp_path / "voc.txt"
+    p.write_bytes(b"a\nb\n\xff\n")
+    with pytest.raises(ValueError, match=r"voc\.txt, line 3: not valid UTF-8"):
+        pyembed.Vocab.load(p)
+    p.write_bytes(b"a\nb\nc\nb\n")
+    with pytest.raises(ValueError, match=r"voc\.txt, line 4: token 'b' repeats line 2"):
+        pyembed.Vocab.load(p)
