@@ -147,11 +147,41 @@ class EmbeddingBag(Embedding):
         if include_last_offset is None:
             include_last_offset = self.include_last_offset
         flat, off, psw, pad = self._flatten(ids, offsets, per_sample_weights, include_last_offset)
+        # backward reads these later: private copies, so that a caller refilling its batch
+        # buffer (or another thread writing it) cannot redirect the gradient
+        flat, psw = np.array(flat), None if psw is None else np.array(psw)
         if self.max_norm is not None:
+            # renorm writes the table: everything else must be known good before it runs
+            self._check_bags(flat, off, psw)
             self.table.renorm(flat, self.max_norm, self.norm_type)
         out, argmax = _core.bag_forward(self.table, flat, off, psw, _MODES[self.mode], pad)
         self._ctx = (flat, off, psw, argmax, pad, np.shape(ids))
         return out
+
+    def _check_bags(self, flat, off, psw):
+        """The checks bag_forward makes on offsets and per_sample_weights (ids are renorm's),
+        for a call that must not renormalise rows and then fail."""
+        if psw is not None:
+            if self.mode != "sum":
+                raise ValueError("per_sample_weights are only supported with mode='sum' (as "
+                                 "torch)")
+            if psw.dtype.kind not in "iuf":
+                raise TypeError(f"per_sample_weights must be real numbers, got an array of "
+                                f"dtype {psw.dtype}")
+            if psw.shape != flat.shape:
+                raise ValueError(f"per_sample_weights has shape {psw.shape} but ids has shape "
+                                 f"{flat.shape}")
+        if off.size == 0:
+            raise ValueError("offsets must be 1-D with at least one entry")
+        if off[0] != 0:
+            raise ValueError(f"offsets[0] must be 0, got {off[0]}")
+        down = np.flatnonzero(np.diff(off) < 0)
+        if down.size:
+            i = int(down[0]) + 1
+            raise ValueError(f"offsets must be nondecreasing, but offsets[{i}] = {off[i]} < "
+                             f"offsets[{i - 1}] = {off[i - 1]}")
+        if off[-1] > flat.size:
+            raise ValueError(f"offsets[{off.size - 1}] = {off[-1]} is beyond the {flat.size} ids")
 
     def backward(self, grad_output: ArrayLike) -> np.ndarray | None:
         """Accumulate the gradient of the last :meth:`bag` call into :attr:`grad` (sum: each

@@ -122,21 +122,75 @@ def _decode_words(blob, n, path, encoding, unicode_errors, where):
     return words
 
 
-def _detect_binary(buf, offset, dim):
-    """After a header: is the first record binary? Text when its line has the word and `dim`
-    fields and no control bytes (so that a malformed text file gets a text error), or when
-    it parses as text; binary otherwise (raw float32 bytes almost always hold control bytes)."""
-    end = buf.find(b"\n", offset, offset + 4 * dim + 65536)
-    line = bytes(buf[offset:end if end >= 0 else offset + 4 * dim + 65536])
-    ctrl = np.frombuffer(line, np.uint8)
-    ctrl = ctrl[(ctrl < 32) & (ctrl != 9) & (ctrl != 13)]
-    if end >= 0 and ctrl.size == 0 and len(line.split()) == dim + 1:
+_DETECT_ROWS = 64  # records read both ways to tell text from binary
+_CONTROL = np.array([c for c in range(32) if c not in b"\t\n\v\f\r"] + [127], np.uint8)
+
+
+def _detect_binary(buf, offset, count, want, dim, path):
+    """After a header "count dim": is the body binary? The first of the ``want`` records are
+    read both ways.
+
+    - One reading works: that one; except that a body of printable bytes that only the
+      binary reading accepts is a text file with a wrong header (its text error is raised).
+    - Both work: text if the ``count`` binary records do not end the file (whitespace aside);
+      binary if they do and the text reading of the ``want`` rows fails.
+    - Both read the whole file (only when every float byte is printable, e.g. one dim-1
+      vector ``b"1234"``): a file ending in a newline is text (every text writer ends its lines
+      so), one ending right after the last float is binary (what pyembed's and gensim's binary
+      writers leave). This is the one guess left, for a file that is valid both ways.
+    - Neither works: the error of the reading the bytes suggest, asking for ``binary=``.
+    """
+    k = min(want, _DETECT_ROWS)
+    hint = "pass binary=True or binary=False to say which"
+    text = _text_error(buf, offset, dim, k, count, path)
+    binary = _binary_error(buf, offset, dim, k, path)
+    if text is None and binary is None:
+        if _binary_error(buf, offset, dim, count, path, to_end=True) is not None:
+            return False
+        if k < want and _text_error(buf, offset, dim, want, count, path) is not None:
+            return True
+        return buf[len(buf) - 1:] != b"\n"
+    if text is None:
         return False
-    try:
-        _core.parse_text(buf, offset, dim, 1, np.float32, "", 1)
-    except ValueError:
+    window = np.frombuffer(bytes(buf[offset:offset + 65536]), np.uint8)  # a copy: buf may be
+    # an mmap, which cannot close while a view of it exists
+    printable = not np.isin(window, _CONTROL).any()
+    if binary is None and not printable:
         return True
-    return False
+    err, kind = (text, "text") if printable else (binary, "binary")
+    raise ValueError(f"{err} (read as {kind}; if the file is not {kind}, {hint})") from err
+
+
+def _text_error(buf, offset, dim, n, count, path):
+    """The ValueError of reading n text rows at offset, or None."""
+    try:
+        vecs = _core.parse_text(buf, offset, dim, n, np.float32, path, 2)[0]
+    except ValueError as e:
+        return e
+    if vecs.shape[0] < n:
+        return ValueError(f"{path}: the header promises {count} vectors but the file has only "
+                          f"{vecs.shape[0]}")
+    return None
+
+
+def _binary_error(buf, offset, dim, n, path, to_end=False):
+    """The ValueError of reading n binary records at offset (and, with to_end, of bytes other
+    than whitespace after them), or None. Reads in pieces: no table-sized allocation."""
+    try:
+        done = 0
+        while done < n:
+            k = min(n - done, _WRITE_CHUNK_ROWS)
+            _, blob, offset = _core.parse_binary(buf, offset, k, dim, np.float32, path)
+            if blob.count(b"\n") != k - 1:
+                raise ValueError(f"{path}: a word contains a newline byte")
+            done += k
+    except ValueError as e:
+        return e
+    while to_end and offset < len(buf):
+        if bytes(buf[offset:offset + (1 << 20)]).strip():
+            return ValueError(f"{path}: bytes after the last record")
+        offset += 1 << 20
+    return None
 
 
 def _read_counts(fvocab, encoding, unicode_errors):
@@ -158,17 +212,21 @@ def _read_counts(fvocab, encoding, unicode_errors):
     lines = text.split("\n")
     pairs = [line.split() for line in lines]
     try:
-        return {w: int(c) for w, c in filter(None, pairs)}
+        counts = {w: int(c) for w, c in filter(None, pairs)}
+        if all(-2**63 <= c < 2**63 for c in counts.values()):  # stored as int64
+            return counts
     except ValueError:
-        for no, p in enumerate(pairs, 1):  # find the line to name
-            try:
-                if p:
-                    w, c = p
-                    int(c)
-            except ValueError:
-                raise ValueError(f"{fvocab}, line {no}: expected 'word count', got "
-                                 f"{lines[no - 1][:80]!r}") from None
-        raise  # pragma: no cover - a bad line is always found above
+        pass
+    for no, p in enumerate(pairs, 1):  # find the line to name
+        try:
+            if p:
+                w, c = p
+                if not -2**63 <= int(c) < 2**63:
+                    raise ValueError
+        except ValueError:
+            raise ValueError(f"{fvocab}, line {no}: expected 'word count', got "
+                             f"{lines[no - 1][:80]!r} (the count an int64)") from None
+    raise AssertionError("unreachable: a bad line is always found above")  # pragma: no cover
 
 
 def _counts(words, rows, counts, fvocab):
@@ -266,11 +324,15 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
         count, dim = header
         offset = min(end + 1, len(buf))
         want = count if limit is None else min(count, limit)
+        if want >= 2**63:  # the parsers count in int64; no file holds that many vectors
+            raise ValueError(f"{path}, line 1: the header promises {count} vectors, more than "
+                             f"the file's {len(buf)} bytes can hold")
         if want > 0 and dim > len(buf):  # a text value takes 2 bytes, a binary one 4
             raise ValueError(f"{path}, line 1: the header promises {dim} values per vector, "
                              f"more than the file's {len(buf)} bytes can hold")
         if binary is None:
-            binary = format == "word2vec" and want > 0 and _detect_binary(buf, offset, dim)
+            binary = format == "word2vec" and want > 0 and _detect_binary(buf, offset, count,
+                                                                          want, dim, path)
         if binary:
             vecs, blob, _ = _core.parse_binary(buf, offset, want, dim, dt, path)
             starts = None

@@ -114,16 +114,22 @@ class Word2Vec:
                 raise ValueError(f"{name} must be >= {lo}, got {v}")
         if negative > 64:
             raise ValueError(f"negative must be <= 64, got {negative}")
-        for name, v in (("sample", sample), ("alpha", alpha), ("min_alpha", min_alpha)):
-            if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if window > 2**31 - 1:  # the kernel's window is a C int
+            raise ValueError(f"window must be <= 2147483647, got {window}")
+        for name, v in (("sample", sample), ("alpha", alpha), ("min_alpha", min_alpha),
+                        ("ns_exponent", ns_exponent)):
+            if not (isinstance(v, (int, float, np.integer, np.floating))
+                    and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+                    and (v >= 0 or name == "ns_exponent")):
+                what = "a finite number" + ("" if name == "ns_exponent" else " >= 0")
+                raise ValueError(f"{name} must be {what}, got {v!r}")
         if workers is not None:
             if not is_int(workers):
                 raise TypeError(f"workers must be an int, got {type(workers).__name__}")
-            if workers < 1:
-                raise ValueError(f"workers must be >= 1, got {workers}")
-        if not is_int(seed) or seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+            if not 1 <= workers <= 2**31 - 1:
+                raise ValueError(f"workers must be in [1, 2147483647], got {workers}")
+        if not is_int(seed) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         if progress not in ("auto", True, False):
             raise ValueError(f"progress must be 'auto', True or False, got {progress!r}")
         self.vector_size = int(vector_size)
@@ -165,6 +171,10 @@ class Word2Vec:
             flat = list(itertools.chain.from_iterable(sents))
             lengths = np.fromiter(map(len, sents), dtype=np.int64, count=len(sents))
             counter = Counter(flat)
+        bad = next((w for w in counter if not isinstance(w, str)), None)
+        if bad is not None:
+            raise TypeError(f"sentences must hold str tokens, got {bad!r} of type "
+                            f"{type(bad).__name__}")
         words = np.array(list(counter.keys()), dtype=object)
         counts = np.fromiter(counter.values(), dtype=np.int64, count=len(counter))
         order = np.flatnonzero(counts >= self.min_count)
@@ -173,10 +183,12 @@ class Word2Vec:
         if order.size == 0:
             raise ValueError(f"no word occurs min_count={self.min_count} times in "
                              f"{len(flat)} tokens: nothing to train")
-        self.index_to_key = words[order].tolist()
-        self.key_to_index = dict(zip(self.index_to_key, range(order.size)))
-        self.counts = counts[order]
-        ids = np.fromiter(map(self.key_to_index.get, flat, itertools.repeat(-1)), dtype=np.int64,
+        # everything is computed into locals first: a failure (memory, a bad option) leaves
+        # the model's vocabulary, corpus and tables as they were
+        index_to_key = words[order].tolist()
+        key_to_index = dict(zip(index_to_key, range(order.size)))
+        counts = counts[order]
+        ids = np.fromiter(map(key_to_index.get, flat, itertools.repeat(-1)), dtype=np.int64,
                           count=len(flat))
         keep = ids >= 0
         # sentence bounds after dropping rare words, then long sentences cut into pieces
@@ -187,25 +199,35 @@ class Word2Vec:
         pieces = (lens + MAX_SENTENCE - 1) // MAX_SENTENCE
         piece_start = np.repeat(starts, pieces)
         k = np.arange(piece_start.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-        self._tokens = ids[keep].astype(np.int32)
-        self._bounds = np.append(piece_start + k * MAX_SENTENCE, self._tokens.size).astype(np.int64)
-        self._prepare_tables()
+        tokens = ids[keep].astype(np.int32)
+        bounds = np.append(piece_start + k * MAX_SENTENCE, tokens.size).astype(np.int64)
+        tables = self._prepare_tables(counts)
+        self.index_to_key, self.key_to_index, self.counts = index_to_key, key_to_index, counts
+        self._tokens, self._bounds = tokens, bounds
+        self._keep, self._alias, self.syn0, self.syn1neg = tables
+        self._wv = None
         return self
 
-    def _prepare_tables(self):
-        V, D = len(self.index_to_key), self.vector_size
-        total = float(self.counts.sum())
+    def _prepare_tables(self, counts):
+        """(keep probabilities, alias table, syn0, syn1neg) for a vocabulary with ``counts``."""
+        V, D = len(counts), self.vector_size
+        total = float(counts.sum())
         if self.sample > 0:
             # word2vec.c: keep a word with probability (sqrt(f / t) + 1) * t / f, t = sample*total
             t = self.sample * total
-            self._keep = np.minimum((np.sqrt(self.counts / t) + 1.0) * t / self.counts, 1.0)
+            keep = np.minimum((np.sqrt(counts / t) + 1.0) * t / counts, 1.0)
         else:
-            self._keep = np.ones(V)
-        self._alias = _core.alias_table(self.counts.astype(np.float64) ** self.ns_exponent)
-        self.syn0 = np.empty((V, D), np.float32)
-        _core.fill_uniform(self.syn0, self.seed, -1.0 / D, 1.0 / D)
-        self.syn1neg = np.zeros((V, D), np.float32)
-        self._wv = None
+            keep = np.ones(V)
+        with np.errstate(over="ignore"):
+            noise = counts.astype(np.float64) ** self.ns_exponent
+        if not 0 < noise.sum() < np.inf:
+            raise ValueError(f"ns_exponent={self.ns_exponent!r} makes the noise distribution "
+                             f"counts ** ns_exponent overflow or vanish (counts "
+                             f"{counts.min()} .. {counts.max()})")
+        alias = _core.alias_table(noise)
+        syn0 = np.empty((V, D), np.float32)
+        _core.fill_uniform(syn0, self.seed, -1.0 / D, 1.0 / D)
+        return keep, alias, syn0, np.zeros((V, D), np.float32)
 
     # -- training -----------------------------------------------------------------------------
     def train(self, epochs: int | None = None) -> Word2Vec:
@@ -213,7 +235,13 @@ class Word2Vec:
         :meth:`build_vocab`. Returns self."""
         if self.syn0 is None:
             raise RuntimeError("call build_vocab(sentences) before train()")
-        epochs = self.epochs if epochs is None else int(epochs)
+        if epochs is None:
+            epochs = self.epochs
+        elif isinstance(epochs, (bool, np.bool_)) or not isinstance(epochs, (int, np.integer)):
+            raise TypeError(f"epochs must be an int, got {epochs!r}")
+        elif epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        epochs = int(epochs)
         workers = self.workers if self.workers is not None else _core.get_num_threads()
         tokens, bounds = self._tokens, self._bounds
         n_tokens = int(tokens.size)

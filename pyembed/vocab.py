@@ -182,10 +182,18 @@ class Vocab:
     def load(cls, path: str | os.PathLike, *, unk_token: Hashable | None = "<unk>") -> Vocab:
         """Read a file written by :meth:`save` (ids are line numbers, from 0)."""
         with open(os.fspath(path), "rb") as f:
-            text = f.read().decode("utf-8")
+            data = f.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            raise ValueError(f"{path}, line {line}: not valid UTF-8 ({e.reason})") from None
         tokens = text.replace("\r\n", "\n").split("\n")
         if tokens and tokens[-1] == "":
             tokens.pop()
         if len(set(tokens)) != len(tokens):
-            raise ValueError(f"{path}: repeated tokens; not a vocabulary file")
+            first = {}
+            dup = next(i for i, t in enumerate(tokens) if first.setdefault(t, i) != i)
+            raise ValueError(f"{path}, line {dup + 1}: token {tokens[dup]!r} repeats line "
+                             f"{first[tokens[dup]] + 1} (repeated tokens: not a vocabulary file)")
         return cls(tokens, specials=(), unk_token=unk_token if unk_token in set(tokens) else None)

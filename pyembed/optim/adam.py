@@ -38,6 +38,8 @@ class Adam(Optimizer):
 
     _decoupled_default = False
     _sparse_form = False
+    _required_state = ("step", "exp_avg", "exp_avg_sq")
+    _optional_state = ("max_exp_avg_sq",)
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
@@ -77,6 +79,15 @@ class Adam(Optimizer):
         for k in ("amsgrad", "maximize", "decoupled_weight_decay", "lazy", "per_row_step"):
             group[k] = bool(group[k])
 
+    def _check_state(self, group, p, st, where):
+        super()._check_state(group, p, st, where)
+        # rows is None only for (array, grad) pairs: those never take the lazy path
+        per_row = group["lazy"] and group["per_row_step"] and p.table is not None
+        if isinstance(st["step"], np.ndarray) != per_row:
+            raise ValueError(f"{where}per_row_step (and lazy) cannot change after a parameter's "
+                             f"first step: its state has " + ("per-row" if not per_row else
+                                                              "one") + " step counter(s)")
+
     def _update(self, group, p, grad, rows):
         lazy = group["lazy"] and rows is not None
         per_row = lazy and group["per_row_step"]
@@ -89,11 +100,7 @@ class Adam(Optimizer):
         if group["amsgrad"] and st.get("max_exp_avg_sq") is None:
             st["max_exp_avg_sq"] = aligned_zeros(p.shape, p.dtype)
         step = st["step"]
-        row_step = step if isinstance(step, np.ndarray) else None
-        if (row_step is not None) != per_row:
-            raise ValueError("per_row_step (and lazy) cannot change after a parameter's first "
-                             "step: its state has " + ("per-row" if row_step is not None else
-                                                        "one") + " step counter(s)")
+        row_step = step if isinstance(step, np.ndarray) else None  # agrees: _check_state
         b1, b2 = group["betas"]
         _core.adam_step(
             p.weight, grad, st["exp_avg"], st["exp_avg_sq"],

@@ -98,8 +98,19 @@ class Optimizer:
         """One update of every parameter that has a gradient. ``closure``, if given, is called
         first and its result returned (torch's signature)."""
         loss = closure() if closure is not None else None
+        # options may have been changed since the last step: check every group (and every
+        # state it will use) before the first update, so that a bad one changes nothing
+        checked = []
+        for gi, group in enumerate(self.param_groups):
+            g = dict(group)
+            self._check_group(g)
+            for p in g["params"]:
+                if self.state.get(p):
+                    self._check_state(g, p, self.state[p], f"state of param_groups[{gi}]: ")
+            checked.append(g)
+        for group, g in zip(self.param_groups, checked):
+            group.update(g)
         for group in self.param_groups:
-            self._check_group(group)  # options may have been changed since the last step
             for p in group["params"]:
                 if not p.trainable:
                     continue
@@ -111,6 +122,21 @@ class Optimizer:
 
     def _update(self, group, p, grad, rows):
         raise NotImplementedError
+
+    # the state keys an algorithm's step needs (all present, or the parameter has no state)
+    # and those it creates when missing
+    _required_state = ()
+    _optional_state = ()
+
+    def _check_state(self, group, p, st, where):
+        """Raise ValueError if the next step with ``group`` cannot use ``p``'s state ``st``;
+        ``where`` starts the message. The base checks the keys."""
+        missing = [k for k in self._required_state if k not in st]
+        unknown = sorted(set(st) - set(self._required_state) - set(self._optional_state))
+        if missing or unknown:
+            raise ValueError(f"{where}{type(self).__name__} state needs "
+                             f"{list(self._required_state)} (optional "
+                             f"{list(self._optional_state)}), got {sorted(st)}")
 
     # -- state_dict ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -142,34 +168,70 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: Mapping[str, ArrayLike]) -> None:
         """Load what :meth:`state_dict` returned (a dict, or the ``np.load`` of a saved ``.npz``).
-        Everything is checked first (group count and sizes, each state array's shape); on error
-        a ValueError is raised and the optimizer is unchanged. Arrays are copied in."""
-        sd = {k: state_dict[k] for k in state_dict.keys()}
+        Everything the next :meth:`step` will use is checked first: the optimizer's name, the
+        group count and sizes, each group's options, parameter indices (distinct, in range),
+        state keys, each state array's shape and dtype, step counters (integers >= 0). On error
+        a ValueError naming the entry is raised and the optimizer is unchanged. Arrays are
+        copied in."""
+        try:
+            sd = {k: state_dict[k] for k in state_dict.keys()}
+        except (AttributeError, TypeError, KeyError) as e:
+            raise ValueError(f"state_dict must be a mapping (what state_dict() returned), got "
+                             f"{type(state_dict).__name__}: {e}") from None
+        name = sd.get("optimizer")
+        if name is not None and str(np.asarray(name)) != type(self).__name__:
+            raise ValueError(f"state_dict['optimizer'] is {str(np.asarray(name))!r}: the state of "
+                             f"another optimizer cannot be loaded into {type(self).__name__}")
         ng = sum(1 for k in sd if k.startswith("param_groups.") and k.endswith(".params"))
         if ng != len(self.param_groups):
             raise ValueError(f"loaded state dict has {ng} parameter groups but the optimizer "
                              f"has {len(self.param_groups)}")
-        new_groups, params = [], []
+        new_groups, params, known = [], [], {"optimizer"}
+        n_params = sum(len(g["params"]) for g in self.param_groups)
         for gi, group in enumerate(self.param_groups):
-            ids = np.asarray(sd[f"param_groups.{gi}.params"]).ravel()
+            key = f"param_groups.{gi}.params"
+            ids = np.asarray(sd.get(key, np.zeros(0, np.int64))).ravel()
+            if key not in sd or ids.dtype.kind not in "iu" and ids.size:
+                raise ValueError(f"{key} must be integer parameter indices (one entry per "
+                                 f"group), got {sd.get(key)!r}")
             if len(ids) != len(group["params"]):
                 raise ValueError(f"loaded parameter group {gi} has {len(ids)} parameters but the "
                                  f"optimizer's has {len(group['params'])}")
+            bad = [int(i) for i in ids if not 0 <= int(i) < n_params]
+            if bad:
+                raise ValueError(f"{key} has index {bad[0]}, beyond the optimizer's {n_params} "
+                                 f"parameters")
             ng_ = dict(group)
             for k, cur in group.items():
                 name = f"param_groups.{gi}.{k}"
+                known.add(name)
                 if k == "params" or name not in sd:
                     continue
-                ng_[k] = _restore(np.asarray(sd[name]), cur, name)
-            self._check_group(ng_)
+                try:
+                    ng_[k] = _restore(np.asarray(sd[name]), cur, name)
+                except (TypeError, ValueError, OverflowError) as e:
+                    raise ValueError(f"{name} = {sd[name]!r} cannot be loaded: {e}") from None
+            try:
+                self._check_group(ng_)
+            except TypeError as e:
+                raise ValueError(f"param_groups.{gi}: {e}") from None
             new_groups.append(ng_)
-            params.extend(zip(ids.tolist(), group["params"]))
+            params.extend((int(i), p, ng_) for i, p in zip(ids, group["params"]))
+        index = [i for i, _, _ in params]
+        if len(set(index)) != len(index):
+            raise ValueError(f"the parameter indices of the loaded groups repeat: {index}")
+        prefixes = tuple(f"state.{i}." for i in index)
+        unknown = sorted(k for k in sd if k not in known and not k.startswith(prefixes))
+        if unknown:
+            raise ValueError(f"state_dict has entries this optimizer does not know (an unknown "
+                             f"parameter index or option?): {unknown[:5]}")
         new_state = {}
-        for i, p in params:
+        for i, p, g in params:
             prefix = f"state.{i}."
             st = {k[len(prefix):]: np.asarray(v) for k, v in sd.items() if k.startswith(prefix)}
             if st:
                 new_state[p] = self._restore_state(p, st, prefix)
+                self._check_state(g, p, new_state[p], prefix)
         self.param_groups[:] = new_groups
         self.state = _State(new_state)
 
@@ -177,6 +239,11 @@ class Optimizer:
         out = {}
         for k, v in st.items():
             if k == "step":
+                # the kernels count in int64 and take step + 1
+                if v.dtype.kind not in "iu" or v.size and not (
+                        int(v.min()) >= 0 and int(v.max()) < 2**63 - 1):
+                    raise ValueError(f"{prefix}step must be integers in [0, 2**63 - 1), got "
+                                     f"{v!r}")
                 if v.ndim == 0:
                     out[k] = int(v)
                 elif v.shape == (p.shape[0],):
@@ -186,12 +253,12 @@ class Optimizer:
                 else:
                     raise ValueError(f"{prefix}step has shape {v.shape}; expected () or "
                                      f"({p.shape[0]},)")
-            elif k == "first":
-                out[k] = bool(v)
             else:
                 if v.shape != p.shape:
                     raise ValueError(f"{prefix}{k} has shape {v.shape} but the parameter has "
                                      f"shape {p.shape}")
+                if v.dtype.kind != "f":
+                    raise ValueError(f"{prefix}{k} must be floating point, got dtype {v.dtype}")
                 a = aligned_zeros(p.shape, p.dtype)
                 a[...] = v
                 out[k] = a

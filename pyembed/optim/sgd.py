@@ -56,6 +56,8 @@ class SGD(Optimizer):
         for k in ("nesterov", "maximize", "lazy"):
             group[k] = bool(group[k])
 
+    _optional_state = ("momentum_buffer",)
+
     def _update(self, group, p, grad, rows):
         mom = group["momentum"]
         exact_sparse = mom == 0 and group["weight_decay"] == 0
