@@ -124,29 +124,38 @@ class _DenseGrad:
         return buf
 
 
-def _gradient(module, ids_or_bag, grad_output):
-    """(weight's gradient, per-sample weights' gradient or None), by pyembed's kernels into the
-    table's private gradient, cleared first (O(rows touched last time))."""
+def _gradient(module, source, grad_output, need_weight):
+    """(weight's gradient or None, per-sample weights' gradient or None) by pyembed's kernels.
+    ``source``: the saved ids (Embedding) or the per-call pyembed.EmbeddingBag. The weight's
+    gradient goes through the table's private gradient, cleared first (O(rows touched last
+    time)), and leaves as a coalesced sparse tensor or in the module's reused dense buffer."""
     pe = module.pe
     g = grad_output.detach().contiguous().numpy()
+    is_bag = isinstance(source, _PeBag)
+    if not need_weight:
+        source.requires_grad = False  # the per-call copy: only the per-sample weights' gradient
+        return None, _tensor(source.backward(g))
     with module._lock:
         pe.zero_grad()
-        if isinstance(ids_or_bag, _PeBag):
-            gpsw = ids_or_bag.backward(g)
+        if is_bag:
+            gpsw = source.backward(g)
         else:
-            pe.backward(ids_or_bag, g)
+            pe.backward(source, g)
             gpsw = None
-        rows = pe.touched
-        values = np.take(pe.grad, rows, axis=0)
-        rows_t = torch.from_numpy(rows)
-        values_t = torch.from_numpy(values)
+        touched = pe.touched
+        rows = torch.from_numpy(touched)
+        values = torch.from_numpy(np.take(pe.grad, touched, axis=0))
         shape = tuple(pe.shape)
         if module.sparse:
-            grad = torch.sparse_coo_tensor(rows_t.unsqueeze(0), values_t, shape,
-                                           is_coalesced=True)
+            grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values, shape, is_coalesced=True,
+                                           check_invariants=False)  # sorted unique by building
         else:
-            grad = module._dense.fill(shape, values_t.dtype, rows_t, values_t)
-    return grad, (None if gpsw is None else torch.from_numpy(np.ascontiguousarray(gpsw)))
+            grad = module._dense.fill(shape, values.dtype, rows, values)
+    return grad, _tensor(gpsw)
+
+
+def _tensor(a):
+    return None if a is None else torch.from_numpy(np.ascontiguousarray(a))
 
 
 class _EmbeddingFunction(torch.autograd.Function):
@@ -163,7 +172,7 @@ class _EmbeddingFunction(torch.autograd.Function):
     def backward(ctx, grad_output):
         if not ctx.needs_input_grad[0]:
             return None, None, None
-        return _gradient(ctx.module, ctx.ids, grad_output)[0], None, None
+        return _gradient(ctx.module, ctx.ids, grad_output, True)[0], None, None
 
 
 class _BagFunction(torch.autograd.Function):
@@ -188,8 +197,7 @@ class _BagFunction(torch.autograd.Function):
         need_w, need_psw = ctx.needs_input_grad[:2]
         if not (need_w or need_psw):
             return None, None, None, None, None
-        ctx.bag.requires_grad = need_w
-        grad, gpsw = _gradient(ctx.module, ctx.bag, grad_output)
+        grad, gpsw = _gradient(ctx.module, ctx.bag, grad_output, need_w)
         return (grad if need_w else None), (gpsw if need_psw else None), None, None, None
 
 
