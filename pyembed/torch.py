@@ -43,8 +43,8 @@ Example (a bag-of-words classifier trained with SparseAdam)::
     ...     opt_emb.zero_grad(); opt_head.zero_grad()
     ...     loss.backward()
     ...     opt_emb.step(); opt_head.step()
-    >>> emb.weight.grad.is_sparse, emb.weight.grad.is_coalesced()
-    (True, True)
+    >>> emb.weight.grad.is_sparse
+    True
     >>> bool((emb.weight.detach().numpy() == emb.pe.weight).all())   # one memory
     True
 """

@@ -1,6 +1,7 @@
 """pyembed.torch against torch.nn.Embedding / EmbeddingBag: forward, gradients (dense and sparse),
 every option, gradcheck, the gradient buffer's aliasing rules, and 50-step training runs."""
 import copy
+import doctest
 import pickle
 import subprocess
 import sys
@@ -44,6 +45,11 @@ def test_without_torch_the_error_says_how_to_install():
             "try:\n    import pyembed.torch\nexcept ImportError as e:\n"
             "    assert 'pip install torch' in str(e), e\nelse:\n    raise SystemExit('no error')")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_docstring_example_runs():
+    result = doctest.testmod(pt)
+    assert result.attempted > 5 and result.failed == 0
 
 
 # -- the weight is the table ----------------------------------------------------------------------
@@ -205,6 +211,15 @@ def test_module_used_twice_in_one_graph_and_hooks_that_keep_grads():
     m(torch.tensor([0, 29])).sum().backward()  # must not overwrite the tensors the hook kept
     for s, f in zip(seen[:2], frozen):
         assert torch.equal(s, f)
+
+
+def test_bag_used_twice_before_backward():
+    m = pt.EmbeddingBag(20, 3, mode="max")
+    t = twin(m, torch.nn.EmbeddingBag, mode="max")
+    a, b = torch.tensor([[1, 2, 3]]), torch.tensor([[4, 5], [6, 6]])
+    for mod in (m, t):
+        (mod(a).sum() + 2 * mod(b).sum()).backward()
+    assert torch.equal(m.weight.grad, t.weight.grad)
 
 
 def test_hook_writing_into_the_gradient_in_place():
