@@ -8,13 +8,13 @@ released) inside a ``torch.autograd.Function``. torch optimizers, ``state_dict``
 
 The gradient is what torch's module gives:
 
-- default: a dense ``(num_embeddings, embedding_dim)`` tensor. pyembed's scatter kernel computes it
-  in O(batch) (rows touched by the batch only) and writes it into a buffer this module reuses,
-  clearing only the rows it wrote last time. The module keeps a reference to that buffer, so
-  torch's gradient accumulation copies it into ``.grad`` (the first backward) or adds it (the
-  next ones): ``.grad`` never aliases the buffer, and two backward calls before a step add up as
-  with torch. While a buffer handed out is still held elsewhere (the module used twice in one
-  graph, a hook that keeps it) the next backward writes a fresh one instead.
+- default: a dense ``(num_embeddings, embedding_dim)`` tensor. pyembed's scatter kernel writes it
+  in O(batch) into the table's own gradient buffer, reused from call to call (only the rows the
+  last batch touched are cleared). The module keeps a reference to that buffer, so torch's
+  gradient accumulation copies it into ``.grad`` (the first backward) or adds it (the next
+  ones): ``.grad`` never aliases the buffer, and two backward calls before a step add up as
+  with torch. While the buffer handed out last is still referenced elsewhere (the module used
+  twice in one graph, a hook that keeps it) the next backward writes into a scratch table.
 - ``sparse=True``: a coalesced sparse COO tensor (sorted unique rows), for
   ``torch.optim.SparseAdam``, ``SGD`` and ``Adagrad``.
 - a pyembed optimizer applied in the backward (issue 12) is not there yet:
@@ -58,6 +58,7 @@ try:
 except ImportError as exc:  # an optional dependency
     raise ImportError("pyembed.torch needs PyTorch: pip install torch") from exc
 
+from ._core import Table
 from .bag import EmbeddingBag as _PeBag
 from .embedding import Embedding as _PeEmbedding
 
@@ -95,40 +96,17 @@ def _saving(ctx):
     return any(ctx.needs_input_grad)
 
 
-class _DenseGrad:
-    """The reused (num_embeddings, embedding_dim) gradient buffer of one module.
-
-    Held here, so torch's AccumulateGrad sees a second reference and copies or adds it instead
-    of adopting it as ``.grad``. ``_use_count() > 1`` means the tensor handed out last is still
-    referenced (pending in the engine, or kept by a hook): it is left alone and a fresh buffer
-    takes its place. A version counter that moved since our last write means someone wrote into
-    it in place: it is cleared whole.
-    """
-
-    def __init__(self):
-        self.buf = None
-        self.rows = None
-        self.version = None
-
-    def fill(self, shape, dtype, rows, values):
-        buf = self.buf
-        if (buf is None or buf._use_count() > 1 or tuple(buf.shape) != shape
-                or buf.dtype != dtype):
-            buf = torch.zeros(shape, dtype=dtype)
-        elif buf._version != self.version:
-            buf.zero_()
-        else:
-            buf.index_fill_(0, self.rows, 0)
-        buf.index_copy_(0, rows, values)
-        self.buf, self.rows, self.version = buf, rows, buf._version
-        return buf
-
-
 def _gradient(module, source, grad_output, need_weight):
     """(weight's gradient or None, per-sample weights' gradient or None) by pyembed's kernels.
-    ``source``: the saved ids (Embedding) or the per-call pyembed.EmbeddingBag. The weight's
-    gradient goes through the table's private gradient, cleared first (O(rows touched last
-    time)), and leaves as a coalesced sparse tensor or in the module's reused dense buffer."""
+    ``source``: the saved ids (Embedding) or the per-call pyembed.EmbeddingBag.
+
+    The weight's gradient is scattered into the table's own gradient, cleared first in
+    O(rows touched last time). Dense, that buffer itself is handed to torch (and kept here, so
+    torch copies or adds it, never adopts it as ``.grad``); sparse, its touched rows are copied
+    out. While the buffer handed out last is still referenced (pending in the engine when the
+    module is used twice in one graph, or kept by a hook), a scratch table takes the call; when a
+    hook wrote into it in place (its version moved) it is cleared whole first.
+    """
     pe = module.pe
     g = grad_output.detach().contiguous().numpy()
     is_bag = isinstance(source, _PeBag)
@@ -136,21 +114,36 @@ def _gradient(module, source, grad_output, need_weight):
         source.requires_grad = False  # the per-call copy: only the per-sample weights' gradient
         return None, _tensor(source.backward(g))
     with module._lock:
-        pe.zero_grad()
+        held = module._held
+        busy = held is not None and held._use_count() > 1
+        if busy:
+            target = copy.copy(pe)
+            target.table = Table(*pe.shape, pe.dtype)
+            target.table.weight = pe.weight  # the per-sample weights' gradient reads the rows
+        else:
+            target = pe
+            if held is not None and held._version != module._held_version:
+                pe.table.mark_all_touched()
+            pe.zero_grad()
         if is_bag:
+            source.table = target.table
             gpsw = source.backward(g)
         else:
-            pe.backward(source, g)
+            target.backward(source, g)
             gpsw = None
-        touched = pe.touched
-        rows = torch.from_numpy(touched)
-        values = torch.from_numpy(np.take(pe.grad, touched, axis=0))
-        shape = tuple(pe.shape)
         if module.sparse:
-            grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values, shape, is_coalesced=True,
+            touched = target.touched
+            rows = torch.from_numpy(touched).unsqueeze(0)
+            values = torch.from_numpy(np.take(target.grad, touched, axis=0))
+            grad = torch.sparse_coo_tensor(rows, values, tuple(pe.shape), is_coalesced=True,
                                            check_invariants=False)  # sorted unique by building
+        elif busy:
+            grad = torch.from_numpy(target.grad)  # the scratch's: torch may adopt it
         else:
-            grad = module._dense.fill(shape, values.dtype, rows, values)
+            if held is None or held.data_ptr() != pe.grad.ctypes.data:
+                held = module._held = torch.from_numpy(pe.grad)
+            module._held_version = held._version
+            grad = held
     return grad, _tensor(gpsw)
 
 
@@ -237,7 +230,8 @@ class Embedding(torch.nn.Module):
     def _build(self, pe):
         self.pe = pe
         self._lock = threading.Lock()
-        self._dense = _DenseGrad()
+        self._held = None  # the dense gradient buffer handed to torch last (see _gradient)
+        self._held_version = None
 
     def _init_weight(self, _weight, _freeze):
         self.weight = torch.nn.Parameter(torch.from_numpy(self.pe.weight),
@@ -283,7 +277,7 @@ class Embedding(torch.nn.Module):
             if w.dim() != 2:
                 raise ValueError(f"weight must be 2-D, got shape {tuple(w.shape)}")
             pe = copy.copy(self.pe)
-            pe.table = type(self.pe.table)(w.shape[0], w.shape[1], _np_dtype(w.dtype))
+            pe.table = Table(w.shape[0], w.shape[1], _np_dtype(w.dtype))
             pe.table.weight = w.detach().numpy()
             self._build(pe)
             w.data = torch.from_numpy(pe.weight)
@@ -316,6 +310,7 @@ class Embedding(torch.nn.Module):
     def __getstate__(self):
         state = self.__dict__.copy()
         del state["_lock"]
+        state["_held"] = None
         return state
 
     def __setstate__(self, state):
