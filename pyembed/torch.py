@@ -91,9 +91,9 @@ def _as_numpy(x, name, keep):
     return np.array(x) if keep else np.asarray(x)
 
 
-def _saving(ctx):
-    # forward runs with grad mode off; needs_input_grad says whether a backward may follow
-    return any(ctx.needs_input_grad)
+def _saving(ctx, grad_mode):
+    # forward itself runs with grad mode off: the caller's mode comes in as an argument
+    return grad_mode and any(ctx.needs_input_grad)
 
 
 def _gradient(module, source, grad_output, need_weight):
@@ -153,8 +153,8 @@ def _tensor(a):
 
 class _EmbeddingFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weight, ids, module):
-        keep = _saving(ctx)
+    def forward(ctx, weight, ids, module, grad_mode):
+        keep = _saving(ctx, grad_mode)
         ids = _as_numpy(ids, "input", keep)
         out = module.pe.forward(ids)
         ctx.module, ctx.ids = module, (ids if keep else None)
@@ -164,14 +164,14 @@ class _EmbeddingFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
         if not ctx.needs_input_grad[0]:
-            return None, None, None
-        return _gradient(ctx.module, ctx.ids, grad_output, True)[0], None, None
+            return None, None, None, None
+        return _gradient(ctx.module, ctx.ids, grad_output, True)[0], None, None, None
 
 
 class _BagFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, weight, per_sample_weights, ids, offsets, module):
-        keep = _saving(ctx)
+    def forward(ctx, weight, per_sample_weights, ids, offsets, module, grad_mode):
+        keep = _saving(ctx, grad_mode)
         ids = _as_numpy(ids, "input", keep)
         offsets = None if offsets is None else _as_numpy(offsets, "offsets", keep)
         psw = None
@@ -189,9 +189,9 @@ class _BagFunction(torch.autograd.Function):
     def backward(ctx, grad_output):
         need_w, need_psw = ctx.needs_input_grad[:2]
         if not (need_w or need_psw):
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         grad, gpsw = _gradient(ctx.module, ctx.bag, grad_output, need_w)
-        return (grad if need_w else None), (gpsw if need_psw else None), None, None, None
+        return (grad if need_w else None), (gpsw if need_psw else None), None, None, None, None
 
 
 class Embedding(torch.nn.Module):
@@ -291,7 +291,7 @@ class Embedding(torch.nn.Module):
 
     def forward(self, input):
         self._sync()
-        return _EmbeddingFunction.apply(self.weight, input, self)
+        return _EmbeddingFunction.apply(self.weight, input, self, torch.is_grad_enabled())
 
     def extra_repr(self):
         s = "{num_embeddings}, {embedding_dim}"
@@ -367,7 +367,8 @@ class EmbeddingBag(Embedding):
         if per_sample_weights is not None and self.mode != "sum":
             raise NotImplementedError(f"per_sample_weights is only supported for mode='sum' "
                                       f"(got mode={self.mode!r}), as in torch")
-        return _BagFunction.apply(self.weight, per_sample_weights, input, offsets, self)
+        return _BagFunction.apply(self.weight, per_sample_weights, input, offsets, self,
+                                  torch.is_grad_enabled())
 
     def extra_repr(self):
         s = super().extra_repr() + f", mode={self.mode!r}"

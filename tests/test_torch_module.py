@@ -3,8 +3,10 @@ every option, gradcheck, the gradient buffer's aliasing rules, and 50-step train
 import copy
 import doctest
 import pickle
+import inspect
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -63,6 +65,15 @@ def test_weight_shares_memory_both_ways(cls):
     m.pe.weight[5] = -2.0
     assert (m.weight[5] == -2.0).all()
     assert m.weight.data_ptr() == m.pe.weight.ctypes.data
+
+
+@pytest.mark.parametrize("name", ["Embedding", "EmbeddingBag"])
+def test_torchs_signatures(name):
+    for f in ("__init__", "from_pretrained", "forward"):
+        ours = inspect.signature(getattr(getattr(pt, name), f)).parameters
+        theirs = inspect.signature(getattr(getattr(torch.nn, name), f)).parameters
+        assert [(p.name, p.default) for p in ours.values()] == \
+            [(p.name, p.default) for p in theirs.values()]
 
 
 def test_init_is_torchs():
@@ -249,6 +260,31 @@ def test_ids_changed_after_forward_do_not_change_the_gradient():
     ids.fill_(0)  # a data loader reusing its batch buffer
     out.sum().backward()
     assert m.weight.grad[0].abs().sum() == 0 and m.weight.grad[1:5].eq(1).all()
+
+
+def test_backward_from_two_threads_at_once():
+    m = pt.EmbeddingBag(500, 16, mode="sum")
+    t = twin(m, torch.nn.EmbeddingBag, mode="sum")
+    rng = np.random.default_rng(5)
+    batches = [torch.from_numpy(rng.integers(0, 500, (64, 10))) for _ in range(2)]
+    errors = []
+
+    def run(ids):
+        try:
+            for _ in range(20):
+                m(ids).sum().backward()
+        except Exception as e:  # reported below, in the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(b,)) for b in batches]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    for b in batches:
+        t(b).sum().backward()
+    torch.testing.assert_close(m.weight.grad, 20 * t.weight.grad)
 
 
 def test_frozen_weight_gets_no_gradient():
