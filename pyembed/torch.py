@@ -21,8 +21,11 @@ The gradient is what torch's module gives:
   :meth:`Embedding.attach_in_backward` raises NotImplementedError.
 
 Differences from torch: float32 and float64 on the CPU only; ``_weight`` is copied into the
-pyembed table (torch adopts the tensor); the in-place ``max_norm`` renormalisation does not bump
-the weight's autograd version counter. Replacing ``weight`` (``module.double()``,
+pyembed table (torch adopts the tensor); ``max_norm`` computes the norms in double (the rows agree
+with torch's to float32 rounding) and its in-place renormalisation does not bump the weight's
+autograd version counter; ``scale_grad_by_freq`` with ``sparse=True`` works (torch refuses it);
+an EmbeddingBag's ``scale_grad_by_freq`` follows torch's documentation, where torch 2.13's CPU
+kernel divides some rows by another id's count (pytorch#190063). Replacing ``weight`` (``module.double()``,
 ``load_state_dict(..., assign=True)``) is noticed at the next forward, which moves the new values
 into a fresh table (one copy) and shares it again.
 
