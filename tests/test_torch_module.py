@@ -4,6 +4,7 @@ import copy
 import doctest
 import pickle
 import inspect
+import pathlib
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ pt = pytest.importorskip("pyembed.torch")
 F = torch.nn.functional
 
 DTYPES = [torch.float32, torch.float64]
+ROOT = pathlib.Path(__file__).resolve().parent.parent  # the checkout's pyembed, in a subprocess
 
 
 def twin(pe_module, cls, **kwargs):
@@ -39,14 +41,14 @@ def assert_grad_close(got, want):
 # -- import rules ---------------------------------------------------------------------------------
 def test_import_pyembed_leaves_torch_alone():
     code = "import sys, pyembed; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def test_without_torch_the_error_says_how_to_install():
     code = ("import sys; sys.modules['torch'] = None\n"
             "try:\n    import pyembed.torch\nexcept ImportError as e:\n"
             "    assert 'pip install torch' in str(e), e\nelse:\n    raise SystemExit('no error')")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def test_docstring_example_runs():
