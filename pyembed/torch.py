@@ -53,6 +53,7 @@ Example (a bag-of-words classifier trained with SparseAdam)::
 """
 import copy
 import threading
+import warnings
 
 import numpy as np
 
@@ -118,7 +119,12 @@ def _gradient(module, source, grad_output, need_weight):
         return None, _tensor(source.backward(g))
     with module._lock:
         held = module._held
-        busy = held is not None and held._use_count() > 1
+        # Still referenced by torch (pending in the engine, kept by a hook), or handed out by
+        # another thread: torch takes its reference only after this function returns, so a
+        # buffer another thread handed out may not be counted yet (one lost batch in 6 runs of
+        # the two-thread test). A thread's own earlier backward has always finished.
+        busy = held is not None and (held._use_count() > 1
+                                     or module._held_thread != threading.get_ident())
         if busy:
             target = copy.copy(pe)
             target.table = Table(*pe.shape, pe.dtype)
@@ -141,13 +147,24 @@ def _gradient(module, source, grad_output, need_weight):
             grad = torch.sparse_coo_tensor(rows, values, tuple(pe.shape), is_coalesced=True,
                                            check_invariants=False)  # sorted unique by building
         elif busy:
-            grad = torch.from_numpy(target.grad)  # the scratch's: torch may adopt it
+            grad = _grad_tensor(target.grad)  # the scratch's: torch may adopt it
         else:
             if held is None or held.data_ptr() != pe.grad.ctypes.data:
-                held = module._held = torch.from_numpy(pe.grad)
+                held = module._held = _grad_tensor(pe.grad)
             module._held_version = held._version
+            module._held_thread = threading.get_ident()
             grad = held
     return grad, _tensor(gpsw)
+
+
+def _grad_tensor(a):
+    """A tensor over a table's gradient buffer, which NumPy shows read-only (the kernels rely on
+    rows outside ``touched`` being zero). torch only reads it: AccumulateGrad copies or adds it,
+    and a hook that writes into it bumps ``_version``, which makes the next backward clear the
+    whole buffer. So torch's warning about non-writable arrays is silenced here, and only here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(a)
 
 
 def _tensor(a):
@@ -235,6 +252,7 @@ class Embedding(torch.nn.Module):
         self._lock = threading.Lock()
         self._held = None  # the dense gradient buffer handed to torch last (see _gradient)
         self._held_version = None
+        self._held_thread = None
 
     def _init_weight(self, _weight, _freeze):
         self.weight = torch.nn.Parameter(torch.from_numpy(self.pe.weight),
