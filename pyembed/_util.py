@@ -57,7 +57,9 @@ def atomic_write(path, write, *more):
     until every rename has succeeded, and an error in any rename puts every old file back
     (and removes the new files that had none). The window POSIX leaves: if the process dies
     (SIGKILL, power loss) between two renames, the files renamed so far are new and the
-    others old, and the kept old copies (``.<name>.*.old``) remain beside them.
+    others old, and the kept old copies (``.<name>.*.old``) remain beside them. A path that is
+    not a regular file (a device, a pipe) is written in place, after the temporary files and
+    before any rename, and cannot be rolled back.
     """
     jobs = [(os.path.realpath(fspath(p)), w) for p, w in ((path, write),) + more]
     for final, _ in jobs:
@@ -66,6 +68,11 @@ def atomic_write(path, write, *more):
     if len({final for final, _ in jobs}) != len(jobs):
         raise ValueError(f"the same file is to be written twice: "
                          f"{[fspath(p) for p, _ in ((path, write),) + more]}")
+    # a device or a pipe (/dev/stdout, /dev/null, a FIFO) is written in place: renaming a
+    # regular file over it would replace the device node itself
+    direct = [(final, w) for final, w in jobs
+              if os.path.exists(final) and not stat.S_ISREG(os.stat(final).st_mode)]
+    jobs = [job for job in jobs if job not in direct]
     pending = []  # (temporary, final) names not yet renamed
     kept = []  # (old file's copy or None when there was none, final): restored on error
     renamed = []
@@ -83,6 +90,9 @@ def atomic_write(path, write, *more):
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
+        for final, write in direct:
+            with open(final, "wb") as f:
+                write(f)
         if len(jobs) > 1:
             for tmp, final in pending:
                 old = tmp[:-len(".tmp")] + ".old"

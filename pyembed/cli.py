@@ -64,6 +64,16 @@ def _nonneg_float(text):
     return v
 
 
+def _seed(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= v < 2**64:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {v}")
+    return v
+
+
 def _add_training_options(p, epochs=5, demo=False):
     g = p.add_argument_group("training (gensim's names and defaults)")
     g.add_argument("--vector-size", "--size", type=_positive_int, default=100, metavar="D",
@@ -90,7 +100,7 @@ def _add_training_options(p, epochs=5, demo=False):
         g.add_argument("--workers", "--threads", type=_positive_int, default=None,
                        help="threads (default: all pyembed threads; 1 gives the same vectors "
                             "on every run)")
-    g.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    g.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
     g.add_argument("--corpus", choices=("default", "stdlib"), default="default",
                    help="built-in corpus when no CORPUS file is given: 'default' (generated "
                         "from a small grammar) or 'stdlib' (the Python standard library's "
@@ -290,6 +300,8 @@ def run_demo(out_dir=".", *, seed=1, workers=1, epochs=5, corpus="default", plot
 
 def _cmd_demo(args):
     if not args.no_plots:  # fail before training, not after
+        if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+            raise _UsageError(f"cannot write in {args.out_dir!r}: not a directory")
         try:
             os.makedirs(args.out_dir, exist_ok=True)
         except OSError as e:
@@ -317,7 +329,10 @@ def _cmd_train(args):
         model = _word2vec(sents, args)
     except ValueError as e:  # e.g. no word reaches min_count
         raise _UsageError(str(e)) from None
-    model.save(args.output, binary=args.binary)
+    try:
+        model.save(args.output, binary=args.binary)
+    except OSError as e:
+        raise _UsageError(f"cannot write {args.output!r}: {e.strerror or e}") from None
     print(f"wrote {len(model.index_to_key):,} vectors of dimension {model.vector_size} to "
           f"{args.output} ({model.words_per_second / 1e6:.2f}M words/s)")
     return 0
@@ -368,7 +383,8 @@ def _cmd_info(args):
     print(f"dtype:      {vec.dtype}")
     if len(norms):
         print(f"norms:      min {norms.min():.4g}, mean {norms.mean():.4g}, max {norms.max():.4g}")
-    print(f"first words: {' '.join(kv.index_to_key[:10])}")
+    # keys are row numbers (ints) for a safetensors file
+    print(f"first words: {' '.join(map(str, kv.index_to_key[:10]))}")
     return 0
 
 
@@ -392,9 +408,24 @@ def main(argv=None):
         args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except _UsageError as e:
-        sys.stderr.write(f"pyembed {args.command}: error: {e}\n")
-        return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except Exception as e:  # the promise: one line and status 2, never a traceback
+        sys.stderr.write(f"pyembed {args.command}: error: {_one_line(e)}\n")
+        return 2
+
+
+def _one_line(e):
+    """An exception as the one line the user sees."""
+    if isinstance(e, _UsageError):
+        msg = str(e)
+    elif isinstance(e, OSError) and e.strerror:
+        msg = e.strerror + (f": {e.filename!r}" if e.filename else "")
+    elif isinstance(e, MemoryError):
+        msg = "out of memory" + (f" ({e})" if str(e) else "") + "; try smaller sizes"
+    elif isinstance(e, (ValueError, TypeError, OverflowError, KeyError)):
+        msg = str(e)
+    else:
+        msg = f"{type(e).__name__}: {e}"
+    return " ".join(msg.split()) or type(e).__name__

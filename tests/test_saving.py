@@ -118,3 +118,19 @@ def test_same_file_twice_is_refused(tmp_path, kv):
     with pytest.raises(ValueError, match="twice"):
         save_vectors(kv, vec, fvocab=vec)
     assert vec.read_bytes() == b"old"
+
+
+def test_saving_to_a_device_writes_in_place(tmp_path, kv):
+    """A device is written, never replaced by a renamed regular file (as root the rename would
+    succeed and replace the node: a private node of /dev/null is used then)."""
+    null = "/dev/null"
+    if os.geteuid() == 0:
+        null = str(tmp_path / "null")
+        try:
+            os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except OSError:
+            pytest.skip("cannot make a device node")
+    save_vectors(kv, null)
+    save_vectors(kv, null, fvocab=tmp_path / "voc.txt")
+    assert stat.S_ISCHR(os.stat(null).st_mode)
+    assert (tmp_path / "voc.txt").read_text().startswith("a 3")
