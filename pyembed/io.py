@@ -20,6 +20,7 @@ Word counts ("vocabulary files", gensim's ``fvocab``): lines ``"word count"``, a
 invent gensim's descending counts. Saving writes the rows most frequent first, as gensim does.
 """
 import bz2
+import codecs
 import gzip
 import itertools
 import lzma
@@ -283,6 +284,7 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    _check_encoding(encoding, unicode_errors)
     if format == "safetensors" or (format == "auto" and path.endswith(".safetensors")):
         from .safetensors import load_safetensors
 
@@ -305,6 +307,24 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
             closer.close()
     expandos = {"count": _counts(words, rows, counts, fvocab)}
     return Vectors._trusted(words, vecs, key_to_index, expandos)
+
+
+def _check_encoding(encoding, unicode_errors=None):
+    """An ASCII-compatible codec (the parsers split on ASCII spaces and newlines) and an error
+    handler Python knows; a ValueError naming the argument otherwise (not a LookupError)."""
+    try:
+        ok = isinstance(encoding, str) and codecs.lookup(encoding) and \
+            "w 1\n".encode(encoding) == b"w 1\n"
+    except (LookupError, UnicodeError):
+        ok = False
+    if not ok:
+        raise ValueError(f"encoding must be an ASCII-compatible codec name, got {encoding!r}")
+    if unicode_errors is not None:
+        try:
+            codecs.lookup_error(unicode_errors)
+        except (LookupError, TypeError):
+            raise ValueError(f"unicode_errors must be an error handler ('strict', 'replace', "
+                             f"'ignore', ...), got {unicode_errors!r}") from None
 
 
 def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, encoding):
@@ -428,6 +448,7 @@ def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if binary and format != "word2vec":
         raise ValueError(f"binary=True needs format='word2vec', got {format!r}")
+    _check_encoding(encoding)
     if format == "safetensors":
         from .safetensors import save_safetensors
 

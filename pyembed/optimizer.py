@@ -145,11 +145,12 @@ class _State(dict):
 
 def _float(name, v):
     if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a number, got a bool")
+        raise TypeError(f"{name} must be a number, got a bool ({v!r})")
     try:
         return float(v)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {type(v).__name__}") from None
+        raise TypeError(f"{name} must be a number, got {str(repr(v))[:80]} "
+                        f"({type(v).__name__})") from None
 
 
 class Optimizer:

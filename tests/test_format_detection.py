@@ -101,3 +101,25 @@ def test_vocab_file_errors_name_file_and_line(tmp_path):
     p.write_bytes(b"a\nb\nc\nb\n")
     with pytest.raises(ValueError, match=r"voc\.txt, line 4: token 'b' repeats line 2"):
         pyembed.Vocab.load(p)
+
+
+@pytest.mark.parametrize("kw,name", [(dict(encoding="no-such-codec"), "encoding"),
+                                     (dict(encoding="utf-16"), "encoding"),
+                                     (dict(encoding=7), "encoding"),
+                                     (dict(unicode_errors="bogus"), "unicode_errors")])
+def test_bad_codec_arguments_are_value_errors_naming_them(tmp_path, kw, name):
+    p = tmp_path / "v.txt"
+    p.write_bytes(b"1 1\na 1\n")
+    with pytest.raises(ValueError, match=name) as e:
+        load_vectors(p, **kw)
+    assert repr(next(iter(kw.values()))) in str(e.value)
+    if name == "encoding":
+        with pytest.raises(ValueError, match=name):
+            save_vectors(Vectors(["a"], np.ones((1, 1), np.float32)), tmp_path / "o.txt", **kw)
+        assert not (tmp_path / "o.txt").exists()
+
+
+def test_optimizer_number_errors_name_the_value():
+    emb = pyembed.Embedding(3, 2)
+    with pytest.raises(TypeError, match=r"lr must be a number, got 'fast'"):
+        pyembed.optim.Adam(emb, lr="fast")
