@@ -1,5 +1,9 @@
 """Word-vector files in and out: word2vec text and binary, GloVe text, fastText ``.vec``.
 
+This is the formats layer, below :class:`pyembed.Vectors`: :func:`read_vectors` gives a file's
+keys, matrix and per-key counts, :func:`write_vectors` writes any object holding them;
+``pyembed.load_vectors`` and ``save_vectors`` (vectors.py) wrap them for a Vectors.
+
 The formats are gensim's (``KeyedVectors.load_word2vec_format`` / ``save_word2vec_format``):
 
 - word2vec text: a header line ``"count dim"``, then ``count`` lines ``word v1 ... vdim``;
@@ -19,6 +23,8 @@ Word counts ("vocabulary files", gensim's ``fvocab``): lines ``"word count"``, a
 (:meth:`pyembed.Vectors.get_vecattr`); without one, the word2vec, fastText and GloVe loaders
 invent gensim's descending counts. Saving writes the rows most frequent first, as gensim does.
 """
+from __future__ import annotations
+
 import bz2
 import codecs
 import gzip
@@ -29,13 +35,16 @@ import os
 import warnings
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import _core, vecattr
+from ._checks import check_float_dtype, is_int
 from ._util import atomic_write, fspath
+from .safetensors import load_safetensors, save_safetensors
 
-__all__ = ["load_vectors", "save_vectors", "FORMATS"]
+__all__ = ["read_vectors", "write_vectors", "FORMATS"]
 
-#: formats understood by load_vectors / save_vectors
+#: formats understood by pyembed.load_vectors / save_vectors
 FORMATS = ("word2vec", "glove", "fasttext", "safetensors")
 
 _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
@@ -238,9 +247,12 @@ def _counts(words, rows, counts, fvocab):
     return np.array(found, object)
 
 
-def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float32,
-                 unicode_errors="strict", encoding="utf-8", fvocab=None):
-    """Read word vectors into a :class:`pyembed.Vectors`.
+def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool | None = None,
+                 limit: int | None = None, dtype: DTypeLike = np.float32,
+                 unicode_errors: str = "strict", encoding: str = "utf-8",
+                 fvocab: str | os.PathLike | None = None) -> tuple[list, np.ndarray, dict, dict]:
+    """Read a word-vector file: ``(keys, vectors, key_to_index, expandos)``, the parts of the
+    :class:`pyembed.Vectors` that :func:`pyembed.load_vectors` returns.
 
     Args:
         path: the file (``.gz``, ``.bz2`` and ``.xz`` are decompressed).
@@ -263,38 +275,25 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
             a ValueError.
 
     Duplicate words keep their first vector (with a warning), as gensim does.
-
-    Example:
-        >>> import pyembed, tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
-        >>> _ = p.write_text("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
-        >>> kv = pyembed.load_vectors(p)
-        >>> kv.most_similar("cat", topn=1)[0][0]
-        'dog'
     """
-    from .vectors import Vectors
-
     path = fspath(path)
     if format not in ("auto",) + FORMATS:
         raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
+        if not is_int(limit) or limit < 0:
             raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
         limit = int(limit)
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    dt = check_float_dtype(dtype)
     _check_encoding(encoding, unicode_errors)
     if format == "safetensors" or (format == "auto" and path.endswith(".safetensors")):
-        from .safetensors import load_safetensors
-
         if fvocab is not None:
             raise ValueError("fvocab: a safetensors file has no words to give counts to")
 
         arr = load_safetensors(path)
         if limit is not None:
             arr = arr[:limit]
-        return Vectors(list(range(arr.shape[0])), np.ascontiguousarray(arr, dtype=dt))
+        keys = list(range(arr.shape[0]))
+        return keys, np.array(arr, dtype=dt, order="C"), dict(zip(keys, keys)), {}
 
     # gensim reads the vocabulary file first: its errors come before the vectors'
     counts = None if fvocab is None else _read_counts(fspath(fvocab), encoding, unicode_errors)
@@ -306,7 +305,7 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
         if closer is not None:
             closer.close()
     expandos = {"count": _counts(words, rows, counts, fvocab)}
-    return Vectors._trusted(words, vecs, key_to_index, expandos)
+    return words, vecs, key_to_index, expandos
 
 
 def _check_encoding(encoding, unicode_errors=None):
@@ -420,9 +419,12 @@ def _encode_words(keys, encoding, forbid_space):
     return blob, starts, ends
 
 
-def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
-                 sort_attr="count", encoding="utf-8", tensor_name="weight"):
-    """Write ``vectors`` (a :class:`pyembed.Vectors`) to ``path``.
+def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
+                  binary: bool = False, *, fvocab: str | os.PathLike | None = None,
+                  sort_attr: str | None = "count", encoding: str = "utf-8",
+                  tensor_name: str = "weight") -> None:
+    """Write ``vectors`` (a :class:`pyembed.Vectors`, or any object with its ``index_to_key``,
+    ``vectors`` and ``expandos``) to ``path``; :func:`pyembed.save_vectors` calls it.
 
     ``format``: ``"word2vec"`` (header + text, or binary float32 with ``binary=True``),
     ``"fasttext"`` (word2vec text), ``"glove"`` (text, no header) or ``"safetensors"`` (the matrix
@@ -440,18 +442,12 @@ def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
     vectors without that attribute are a ValueError, as in gensim. Both files are written
     before either is renamed into place, so a failure while writing changes neither.
     """
-    from .vectors import Vectors
-
-    if not isinstance(vectors, Vectors):
-        raise TypeError(f"vectors must be a pyembed.Vectors, got {type(vectors).__name__}")
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if binary and format != "word2vec":
         raise ValueError(f"binary=True needs format='word2vec', got {format!r}")
     _check_encoding(encoding)
     if format == "safetensors":
-        from .safetensors import save_safetensors
-
         if fvocab is not None:
             raise ValueError("fvocab: a safetensors file has no words to give counts to")
         save_safetensors(path, {tensor_name: vectors.vectors})

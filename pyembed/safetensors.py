@@ -5,12 +5,17 @@ bytes of JSON ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__meta
 then the data; offsets are relative to the end of the header. We check every offset and size
 before touching data and memory-map the file.
 """
+from __future__ import annotations
+
 import json
 import mmap
 import os
+from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
+from ._checks import is_int
 from ._util import atomic_write
 
 __all__ = ["load_safetensors", "save_safetensors", "safetensors_names"]
@@ -118,7 +123,7 @@ def _open(path):
     return path, mm
 
 
-def safetensors_names(path):
+def safetensors_names(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...]]]:
     """{name: (dtype, shape)} of the tensors in a safetensors file."""
     path, mm = _open(path)
     try:
@@ -141,7 +146,8 @@ def _pick_embedding(path, tensors):
                      f"'*embed_tokens.weight'; pass name= (tensors: {sorted(tensors)[:20]})")
 
 
-def load_safetensors(path, name=None, *, dtype=np.float32):
+def load_safetensors(path: str | os.PathLike, name: str | None = None, *,
+                     dtype: DTypeLike | None = np.float32) -> np.ndarray:
     """One tensor of a safetensors file as a NumPy array, without torch.
 
     ``name=None`` picks the token-embedding table: the tensor whose name ends in
@@ -178,7 +184,8 @@ def load_safetensors(path, name=None, *, dtype=np.float32):
     return raw.astype(dtype, copy=False)  # native byte order: a no-op for F32 on x86/arm
 
 
-def save_safetensors(path, tensors, metadata=None):
+def save_safetensors(path: str | os.PathLike, tensors: Mapping[str, ArrayLike],
+                     metadata: Mapping[str, str] | None = None) -> None:
     """Write ``{name: array}`` as a safetensors file (readable by the ``safetensors`` package
     and by :func:`load_safetensors`); written to a temporary file and renamed."""
     if not isinstance(tensors, dict) or not tensors:

@@ -19,17 +19,23 @@ word2vec.c and gensim do): faster, and equally good, but the result then depends
 >>> model.wv.vectors.shape
 (4, 16)
 """
+from __future__ import annotations
+
+import inspect
 import itertools
 import math
 import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 
 from . import _core
+from ._checks import is_int
 from ._util import gc_paused
+from .vectors import Vectors
 
 __all__ = ["Word2Vec"]
 
@@ -45,7 +51,7 @@ def _as_sentences(sentences):
     return sentences if isinstance(sentences, list) else list(sentences)
 
 
-def read_corpus(path, lowercase=False):
+def read_corpus(path: str | os.PathLike, lowercase: bool = False) -> list[list[str]]:
     """Sentences of a text file: one sentence per line, words separated by whitespace (the format
     gensim's LineSentence and word2vec.c read)."""
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -84,10 +90,13 @@ class Word2Vec:
     ``words_per_second``, ``train_seconds`` and ``pairs_trained`` of the last :meth:`train`.
     """
 
-    def __init__(self, sentences=None, *, corpus_file=None, vector_size=100, window=5,
-                 negative=5, min_count=5, sample=1e-3, epochs=5, alpha=0.025, min_alpha=1e-4,
-                 ns_exponent=0.75, batch_words=50_000, seed=1, workers=None, threads=None,
-                 progress="auto", sg=1, hs=0):
+    def __init__(self, sentences: Iterable[list[str]] | None = None, *,
+                 corpus_file: str | os.PathLike | None = None, vector_size: int = 100,
+                 window: int = 5, negative: int = 5, min_count: int = 5, sample: float = 1e-3,
+                 epochs: int = 5, alpha: float = 0.025, min_alpha: float = 1e-4,
+                 ns_exponent: float = 0.75, batch_words: int = 50_000, seed: int = 1,
+                 workers: int | None = None, threads: int | None = None,
+                 progress: bool | str = "auto", sg: int = 1, hs: int = 0) -> None:
         if sg != 1 or hs != 0:
             raise NotImplementedError("only skip-gram with negative sampling is implemented "
                                       f"(sg=1, hs=0); got sg={sg!r}, hs={hs!r}")
@@ -99,7 +108,7 @@ class Word2Vec:
         for name, v, lo in (("vector_size", vector_size, 1), ("window", window, 1),
                             ("negative", negative, 1), ("min_count", min_count, 1),
                             ("epochs", epochs, 1), ("batch_words", batch_words, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            if not is_int(v):
                 raise TypeError(f"{name} must be an int, got {type(v).__name__}")
             if v < lo:
                 raise ValueError(f"{name} must be >= {lo}, got {v}")
@@ -115,12 +124,11 @@ class Word2Vec:
                 what = "a finite number" + ("" if name == "ns_exponent" else " >= 0")
                 raise ValueError(f"{name} must be {what}, got {v!r}")
         if workers is not None:
-            if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)):
+            if not is_int(workers):
                 raise TypeError(f"workers must be an int, got {type(workers).__name__}")
             if not 1 <= workers <= 2**31 - 1:
                 raise ValueError(f"workers must be in [1, 2147483647], got {workers}")
-        if (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                or not 0 <= seed < 2**64):
+        if not is_int(seed) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         if progress not in ("auto", True, False):
             raise ValueError(f"progress must be 'auto', True or False, got {progress!r}")
@@ -153,7 +161,7 @@ class Word2Vec:
             self.train()
 
     # -- vocabulary and corpus ----------------------------------------------------------------
-    def build_vocab(self, sentences):
+    def build_vocab(self, sentences: Iterable[list[str]]) -> Word2Vec:
         """Count the words, keep those seen ``min_count`` times (most frequent first, ties in
         order of first appearance, as gensim), turn the corpus into int32 ids and initialise
         the tables: input vectors U[-1/dim, 1/dim) (gensim 4; word2vec.c uses half that, which
@@ -222,7 +230,7 @@ class Word2Vec:
         return keep, alias, syn0, np.zeros((V, D), np.float32)
 
     # -- training -----------------------------------------------------------------------------
-    def train(self, epochs=None):
+    def train(self, epochs: int | None = None) -> Word2Vec:
         """Run ``epochs`` passes (default: the constructor's) over the corpus given to
         :meth:`build_vocab`. Returns self."""
         if self.syn0 is None:
@@ -274,31 +282,36 @@ class Word2Vec:
         return self
 
     @property
-    def bytes_moved(self):
+    def bytes_moved(self) -> int:
         """The least memory traffic of the last train(): every (center, context) pair reads and
         writes its context row of syn0 and 1 + negative rows of syn1 (float32)."""
         return self.pairs_trained * (2 + 2 * (1 + self.negative)) * self.vector_size * 4
 
     # -- results ------------------------------------------------------------------------------
     @property
-    def wv(self):
+    def wv(self) -> Vectors:
         """The trained input vectors as a :class:`pyembed.Vectors` (shares no memory with the
         model: training further does not change a Vectors already returned)."""
         if self.syn0 is None:
             raise RuntimeError("the model has no vocabulary yet: call build_vocab/train")
         if self._wv is None:
-            from .vectors import Vectors
-
             self._wv = Vectors(list(self.index_to_key), self.syn0.copy(), copy=False)
             # the real corpus counts, as gensim's model.wv has them: wv.save(fvocab=...) writes them
             self._wv.expandos["count"] = self.counts.copy()
         return self._wv
 
-    def save(self, path, binary=False, fvocab=None):
+    def save(self, path: str | os.PathLike, binary: bool = False,
+             fvocab: str | os.PathLike | None = None) -> None:
         """Write the word vectors in word2vec text (or binary) format, which gensim's
         ``KeyedVectors.load_word2vec_format`` and ``pyembed.load_vectors`` read; ``fvocab``: also
         the word counts, a ``"word count"`` line each (word2vec.c's ``-save-vocab``)."""
         self.wv.save(path, format="word2vec", binary=binary, fvocab=fvocab)
+
+
+#: Word2Vec's defaults (gensim's), read from its signature: the one place they are written. The
+#: command line and the bench take theirs from here.
+DEFAULTS = {name: p.default for name, p in inspect.signature(Word2Vec).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 class _Progress:
@@ -320,6 +333,7 @@ class _Progress:
         self.line_loss, self.line_terms = 0.0, 0
         self.run_loss, self.run_terms = 0.0, 0
         if self.enabled and not self.plain:
+            # imported when a bar is shown: tqdm takes 40 ms to import, half of import pyembed
             from tqdm import tqdm
 
             self.bar = tqdm(total=epochs * n_tokens, unit="word", unit_scale=True,

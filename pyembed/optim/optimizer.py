@@ -1,4 +1,4 @@
-"""pyembed.optimizer: the Optimizer base class that every algorithm in pyembed.optim builds on.
+"""pyembed.optim.optimizer: the Optimizer base class every algorithm in pyembed.optim builds on.
 
 With torch.optim.Optimizer's interface, it turns ``params`` (Embeddings, Tables,
 ``(array, grad_array)`` pairs, objects with ``.parameters()``, param-group dicts) into checked
@@ -7,127 +7,17 @@ gradient), and saves and restores ``state_dict``. An algorithm (pyembed.optim) s
 :class:`Optimizer` and supplies ``_check_group`` (validate and normalise a group's options) and
 ``_update`` (one parameter's step).
 """
-import numpy as np
+from __future__ import annotations
 
-from ._core import Table
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._params import Param, aligned_zeros, flatten_params, is_single
 
 __all__ = ["Optimizer"]
-
-
-def _aligned_zeros(shape, dtype):
-    """Zeros in 64-byte aligned memory (whole cache lines, full-width vector loads). np.zeros
-    is calloc underneath, so the pages of a huge moment buffer cost nothing until a row is used."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buf = np.zeros(nbytes + 64, np.uint8)
-    off = (-buf.ctypes.data) % 64
-    return buf[off:off + nbytes].view(dtype).reshape(shape)
-
-
-def _is_pair(obj):
-    return (isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], np.ndarray)
-            and isinstance(obj[1], np.ndarray))
-
-
-def _is_single(obj):
-    return isinstance(obj, Table) or isinstance(getattr(obj, "table", None), Table) or _is_pair(obj)
-
-
-def _flatten(params):
-    """One Embedding / Table / pair, an object with .parameters(), or an iterable of those."""
-    if _is_single(params):
-        return [params]
-    if isinstance(params, np.ndarray):
-        raise TypeError("a bare array has no gradient: pass (array, grad_array) pairs")
-    if hasattr(params, "parameters") and callable(params.parameters):
-        return _flatten(list(params.parameters()))
-    try:
-        items = list(params)
-    except TypeError:
-        raise TypeError(f"params must be an Embedding, a Table, an (array, grad) pair or an "
-                        f"iterable of them, got {type(params).__name__}") from None
-    out = []
-    for obj in items:
-        if _is_single(obj):
-            out.append(obj)
-        elif hasattr(obj, "parameters") and callable(obj.parameters):
-            out.extend(_flatten(list(obj.parameters())))
-        else:
-            raise TypeError(f"cannot optimize a {type(obj).__name__}: pass Embeddings, Tables or "
-                            f"(array, grad_array) pairs")
-    return out
-
-
-class _Param:
-    """One parameter: a Table (maybe inside an Embedding) or an (array, grad_array) pair."""
-
-    __slots__ = ("obj", "table", "emb", "array", "grad_array")
-
-    def __init__(self, obj):
-        self.obj = obj
-        self.table = self.emb = self.array = self.grad_array = None
-        if isinstance(obj, Table):
-            self.table = obj
-        elif _is_pair(obj):
-            w, g = obj
-            if w.dtype not in (np.float32, np.float64):
-                raise ValueError(f"parameter arrays must be float32 or float64, got {w.dtype}")
-            if not (w.flags.c_contiguous and w.flags.writeable and w.flags.aligned):
-                raise ValueError("a parameter array must be C-contiguous, aligned and writeable "
-                                 "(it is updated in place)")
-            if g.dtype != w.dtype or g.shape != w.shape:
-                raise ValueError(f"grad array has dtype {g.dtype} and shape {g.shape} but the "
-                                 f"parameter has {w.dtype} and {w.shape}")
-            if not (g.flags.c_contiguous and g.flags.aligned):
-                raise ValueError("a grad array must be C-contiguous and aligned")
-            if np.shares_memory(w, g):
-                raise ValueError("a parameter array and its grad array share memory")
-            self.array, self.grad_array = w, g
-        else:
-            self.emb = obj
-            self.table = obj.table
-
-    @property
-    def weight(self):
-        return self.table.weight if self.table is not None else self.array
-
-    @property
-    def shape(self):
-        return tuple(self.table.shape) if self.table is not None else self.array.shape
-
-    @property
-    def dtype(self):
-        return self.table.dtype if self.table is not None else self.array.dtype
-
-    @property
-    def trainable(self):
-        return self.emb is None or bool(getattr(self.emb, "requires_grad", True))
-
-    @property
-    def frozen(self):
-        return getattr(self.emb, "_frozen_rows", None) if self.emb is not None else None
-
-    def grad(self):
-        """(grad, touched rows) or (None, None) when there is nothing to apply."""
-        if self.table is None:
-            return self.grad_array, None
-        g = self.table.grad
-        if g is None or self.table.num_touched == 0:
-            return None, None
-        return g, self.table.touched
-
-    def zero_grad(self):
-        if self.table is not None:
-            self.table.zero_grad()
-        else:
-            self.grad_array.fill(0)
-
-    def key(self):
-        return id(self.table) if self.table is not None else id(self.array)
-
-    def __repr__(self):
-        return f"<param {self.obj!r}>" if self.table is not None else \
-            f"<param array {self.array.shape} {self.array.dtype}>"
 
 
 class _State(dict):
@@ -135,22 +25,12 @@ class _State(dict):
     (``opt.state[emb]["exp_avg"]``) as in torch."""
 
     def __missing__(self, key):
-        if not isinstance(key, _Param) and _is_single(key):
-            k = _Param(key).key()
+        if not isinstance(key, Param) and is_single(key):
+            k = Param(key).key()
             for p, v in self.items():
                 if p.key() == k:
                     return v
         raise KeyError(key)
-
-
-def _float(name, v):
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a number, got a bool ({v!r})")
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {str(repr(v))[:80]} "
-                        f"({type(v).__name__})") from None
 
 
 class Optimizer:
@@ -159,13 +39,13 @@ class Optimizer:
     ``state``, ``step()``, ``zero_grad()``, ``state_dict()``, ``load_state_dict()``,
     ``add_param_group()``."""
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults: dict) -> None:
         self.defaults = dict(defaults)
         self.state = _State()
         self.param_groups = []
         if isinstance(params, dict):
             groups = [params]
-        elif _is_single(params) or isinstance(params, np.ndarray):
+        elif is_single(params) or isinstance(params, np.ndarray):
             groups = [{"params": params}]
         else:
             items = list(params) if not hasattr(params, "parameters") else [params]
@@ -180,14 +60,14 @@ class Optimizer:
         for g in groups:
             self.add_param_group(g)
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict) -> None:
         """Add a group: a dict with ``"params"`` and any options (the rest from the defaults)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         group = dict(param_group)
         if "params" not in group:
             raise ValueError("param_group must have a 'params' entry")
-        params = [_Param(o) for o in _flatten(group["params"])]
+        params = [Param(o) for o in flatten_params(group["params"])]
         if not params:
             raise ValueError("optimizer got an empty parameter list")
         seen = {p.key() for g in self.param_groups for p in g["params"]}
@@ -206,7 +86,7 @@ class Optimizer:
     def _check_group(self, group):
         raise NotImplementedError
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients: a table's touched rows (cost grows with the batch), or fill a grad
         array with zeros (``set_to_none`` is accepted for torch's signature; an array pair
         cannot be set to None)."""
@@ -214,7 +94,7 @@ class Optimizer:
             for p in g["params"]:
                 p.zero_grad()
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient. ``closure``, if given, is called
         first and its result returned (torch's signature)."""
         loss = closure() if closure is not None else None
@@ -259,7 +139,7 @@ class Optimizer:
                              f"{list(self._optional_state)}), got {sorted(st)}")
 
     # -- state_dict ----------------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """A flat dict of NumPy arrays, ready for ``np.savez(path, **opt.state_dict())``:
 
         - ``"param_groups.<g>.params"``: int64 indices of the group's parameters (in order);
@@ -286,7 +166,7 @@ class Optimizer:
                     out[f"state.{index[p]}.{k}"] = np.asarray(v)
         return out
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, ArrayLike]) -> None:
         """Load what :meth:`state_dict` returned (a dict, or the ``np.load`` of a saved ``.npz``).
         Everything the next :meth:`step` will use is checked first: the optimizer's name, the
         group count and sizes, each group's options, parameter indices (distinct, in range),
@@ -379,7 +259,7 @@ class Optimizer:
                                      f"shape {p.shape}")
                 if v.dtype.kind != "f":
                     raise ValueError(f"{prefix}{k} must be floating point, got dtype {v.dtype}")
-                a = _aligned_zeros(p.shape, p.dtype)
+                a = aligned_zeros(p.shape, p.dtype)
                 a[...] = v
                 out[k] = a
         return out
