@@ -135,3 +135,12 @@ def test_python_dash_m(files, argv, code):
     if code:
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert full is None or not os.path.isfile(full)
+
+
+@pytest.mark.parametrize("argv", [["bench", "--nonsense"], ["bench", "--threads", "0"],
+                                  ["bench", "--only", "nothing"]])
+def test_bench_argument_errors_are_one_line(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "error" in err, err
