@@ -19,7 +19,7 @@ def is_int(v) -> bool:
 def check_int(name: str, v, minimum: int | None = None) -> int:
     """``v`` as an int: TypeError unless :func:`is_int`, ValueError below ``minimum``."""
     if not is_int(v):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+        raise TypeError(f"{name} must be an int, got {str(repr(v))[:80]} ({type(v).__name__})")
     if minimum is not None and v < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {v}")
     return int(v)

@@ -86,7 +86,8 @@ def atomic_write(path, write, *more):
                     mode = stat.S_IMODE(os.stat(final).st_mode)
                 except FileNotFoundError:
                     mode = 0o666 & ~_umask()
-                os.fchmod(f.fileno(), mode)
+                if hasattr(os, "fchmod"):  # POSIX (Windows has no mode bits to keep)
+                    os.fchmod(f.fileno(), mode)
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
