@@ -120,7 +120,7 @@ class EmbeddingBag(Embedding):
             flat = ids
         else:
             raise ValueError(f"ids must be 1-D (with offsets) or 2-D, got shape {ids.shape}")
-        pad = -1 if self.padding_idx is None else self.padding_idx
+        pad = self.padding_idx  # None: no padding row (the _core convention)
         return flat, off, per_sample_weights, pad
 
     def __call__(self, ids: ArrayLike, offsets: ArrayLike | None = None,

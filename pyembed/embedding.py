@@ -214,9 +214,7 @@ class Embedding:
             g2 = g.reshape(-1, self.num_embeddings).astype(dt, copy=False)
             h2 = h.reshape(-1, self.embedding_dim).astype(dt, copy=False)
             dW = np.matmul(g2.T, h2)
-            self.table.mark_all_touched()
-            G = self.table.grad
-            np.add(G, dW, out=G)
+            self.table.add_dense_grad(dW)
         return grad_h
 
     def zero_grad(self) -> None:
@@ -295,11 +293,13 @@ class Embedding:
 
     @property
     def grad(self) -> np.ndarray | None:
-        """The accumulated gradient (shares memory), or None before the first backward.
+        """The accumulated gradient (a read-only view of the table's memory), or None before the
+        first backward.
 
-        Rows outside :attr:`touched` are zero, and the kernels rely on it: change only touched
-        rows (``zero_grad`` clears just those, and a backward may write an untouched row instead
-        of adding to it). To add a gradient of your own, use :meth:`backward`."""
+        Rows outside :attr:`touched` are zero, and the kernels rely on it (``zero_grad`` clears
+        just those, and a backward may write an untouched row instead of adding to it), so the
+        view is read-only. To add a gradient of your own, use :meth:`backward` (or
+        ``table.add_dense_grad`` for one that reaches every row)."""
         return self.table.grad
 
     @property

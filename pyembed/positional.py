@@ -93,7 +93,7 @@ def sinusoidal(num_positions: int, dim: int, *, start: int = 0, base: float = 10
     b = _check_base(base)
     if dtype is None and out is None:
         dtype = np.float32
-    return _core.sinusoidal(num_positions, dim, start, b, halves, exp, dtype, out)
+    return _core.sinusoidal(num_positions, dim, start, b, not halves, exp, dtype, out)
 
 
 class PositionalEncoding:
@@ -135,7 +135,7 @@ class PositionalEncoding:
         self._table = table
 
     def _compute(self, start, n, out):
-        return _core.sinusoidal(n, self.dim, start, self.base, self._halves, self._exp,
+        return _core.sinusoidal(n, self.dim, start, self.base, not self._halves, self._exp,
                                 self.dtype, out)
 
     def _ensure(self, length):

@@ -2,7 +2,8 @@
  * POOL_SLOTS of them and POOL_MAX_BYTES in all; a request takes the smallest cached buffer that
  * fits and is at most twice its size. PYEMBED_POOL=0 turns the cache off. */
 #include "pool.h"
-#include "common.h"
+#include "methods.h"
+#include "kernels/common.h"
 
 #include <stdlib.h>
 
