@@ -33,6 +33,7 @@ import lzma
 import mmap
 import os
 import warnings
+import zlib
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -56,7 +57,11 @@ def _read_buffer(path):
     ext = os.path.splitext(path)[1].lower()
     if ext in _COMPRESSED:
         with _COMPRESSED[ext](path, "rb") as f:
-            return f.read(), None
+            try:
+                return f.read(), None
+            except (EOFError, OSError, zlib.error, lzma.LZMAError) as e:
+                # truncated or corrupt data (BadGzipFile and bz2's errors are OSErrors)
+                raise ValueError(f"{path}: not a valid {ext[1:]} file ({e})") from None
     f = open(path, "rb")
     try:
         size = os.fstat(f.fileno()).st_size
