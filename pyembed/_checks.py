@@ -19,7 +19,7 @@ def is_int(v) -> bool:
 def check_int(name: str, v, minimum: int | None = None) -> int:
     """``v`` as an int: TypeError unless :func:`is_int`, ValueError below ``minimum``."""
     if not is_int(v):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+        raise TypeError(f"{name} must be an int, got {str(repr(v))[:80]} ({type(v).__name__})")
     if minimum is not None and v < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {v}")
     return int(v)
@@ -28,11 +28,12 @@ def check_int(name: str, v, minimum: int | None = None) -> int:
 def as_float(name: str, v) -> float:
     """``v`` as a float (a number, not a bool; NaN and inf pass: ranges are the caller's)."""
     if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a number, got a bool")
+        raise TypeError(f"{name} must be a number, got a bool ({v!r})")
     try:
         return float(v)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {type(v).__name__}") from None
+        raise TypeError(f"{name} must be a number, got {str(repr(v))[:80]} "
+                        f"({type(v).__name__})") from None
 
 
 def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:

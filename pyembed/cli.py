@@ -72,6 +72,16 @@ def _nonneg_float(text):
     return v
 
 
+def _seed(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= v < 2**64:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {v}")
+    return v
+
+
 # the training options: flags, the Word2Vec argument (its default is Word2Vec's), type, help
 _TRAINING_FLAGS = (
     (("--vector-size", "--size"), "vector_size", _positive_int, "dimension of the vectors"),
@@ -82,7 +92,7 @@ _TRAINING_FLAGS = (
     (("--epochs",), "epochs", _positive_int, "passes over the corpus"),
     (("--alpha",), "alpha", _nonneg_float, "initial learning rate"),
     (("--min-alpha",), "min_alpha", _nonneg_float, "final learning rate"),
-    (("--seed",), "seed", int, "random seed"),
+    (("--seed",), "seed", _seed, "random seed"),
 )
 TRAINING_OPTIONS = tuple(dest for _, dest, _, _ in _TRAINING_FLAGS)
 
@@ -280,6 +290,8 @@ def run_demo(out_dir=".", *, seed=DEFAULTS["seed"], workers=1, epochs=DEFAULTS["
 
 def _cmd_demo(args):
     if not args.no_plots:  # fail before training, not after
+        if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+            raise _UsageError(f"cannot write in {args.out_dir!r}: not a directory")
         try:
             os.makedirs(args.out_dir, exist_ok=True)
         except OSError as e:
@@ -305,7 +317,10 @@ def _cmd_train(args):
         model = _word2vec(sents, args)
     except ValueError as e:  # e.g. no word reaches min_count
         raise _UsageError(str(e)) from None
-    model.save(args.output, binary=args.binary)
+    try:
+        model.save(args.output, binary=args.binary)
+    except OSError as e:
+        raise _UsageError(f"cannot write {args.output!r}: {e.strerror or e}") from None
     print(f"wrote {len(model.index_to_key):,} vectors of dimension {model.vector_size} to "
           f"{args.output} ({model.words_per_second / 1e6:.2f}M words/s)")
     return 0
@@ -356,7 +371,8 @@ def _cmd_info(args):
     print(f"dtype:      {vec.dtype}")
     if len(norms):
         print(f"norms:      min {norms.min():.4g}, mean {norms.mean():.4g}, max {norms.max():.4g}")
-    print(f"first words: {' '.join(kv.index_to_key[:10])}")
+    # keys are row numbers (ints) for a safetensors file
+    print(f"first words: {' '.join(map(str, kv.index_to_key[:10]))}")
     return 0
 
 
@@ -378,9 +394,24 @@ def main(argv=None):
         args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except _UsageError as e:
-        sys.stderr.write(f"pyembed {args.command}: error: {e}\n")
-        return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except Exception as e:  # the promise: one line and status 2, never a traceback
+        sys.stderr.write(f"pyembed {args.command}: error: {_one_line(e)}\n")
+        return 2
+
+
+def _one_line(e):
+    """An exception as the one line the user sees."""
+    if isinstance(e, _UsageError):
+        msg = str(e)
+    elif isinstance(e, OSError) and e.strerror:
+        msg = e.strerror + (f": {e.filename!r}" if e.filename else "")
+    elif isinstance(e, MemoryError):
+        msg = "out of memory" + (f" ({e})" if str(e) else "") + "; try smaller sizes"
+    elif isinstance(e, (ValueError, TypeError, OverflowError, KeyError)):
+        msg = str(e)
+    else:
+        msg = f"{type(e).__name__}: {e}"
+    return " ".join(msg.split()) or type(e).__name__

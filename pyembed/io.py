@@ -26,12 +26,14 @@ invent gensim's descending counts. Saving writes the rows most frequent first, a
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import itertools
 import lzma
 import mmap
 import os
 import warnings
+import zlib
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -55,7 +57,11 @@ def _read_buffer(path):
     ext = os.path.splitext(path)[1].lower()
     if ext in _COMPRESSED:
         with _COMPRESSED[ext](path, "rb") as f:
-            return f.read(), None
+            try:
+                return f.read(), None
+            except (EOFError, OSError, zlib.error, lzma.LZMAError) as e:
+                # truncated or corrupt data (BadGzipFile and bz2's errors are OSErrors)
+                raise ValueError(f"{path}: not a valid {ext[1:]} file ({e})") from None
     f = open(path, "rb")
     try:
         size = os.fstat(f.fileno()).st_size
@@ -283,6 +289,7 @@ def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
             raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
         limit = int(limit)
     dt = check_float_dtype(dtype)
+    _check_encoding(encoding, unicode_errors)
     if format == "safetensors" or (format == "auto" and path.endswith(".safetensors")):
         if fvocab is not None:
             raise ValueError("fvocab: a safetensors file has no words to give counts to")
@@ -304,6 +311,24 @@ def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
             closer.close()
     expandos = {"count": _counts(words, rows, counts, fvocab)}
     return words, vecs, key_to_index, expandos
+
+
+def _check_encoding(encoding, unicode_errors=None):
+    """An ASCII-compatible codec (the parsers split on ASCII spaces and newlines) and an error
+    handler Python knows; a ValueError naming the argument otherwise (not a LookupError)."""
+    try:
+        ok = isinstance(encoding, str) and codecs.lookup(encoding) and \
+            "w 1\n".encode(encoding) == b"w 1\n"
+    except (LookupError, UnicodeError):
+        ok = False
+    if not ok:
+        raise ValueError(f"encoding must be an ASCII-compatible codec name, got {encoding!r}")
+    if unicode_errors is not None:
+        try:
+            codecs.lookup_error(unicode_errors)
+        except (LookupError, TypeError):
+            raise ValueError(f"unicode_errors must be an error handler ('strict', 'replace', "
+                             f"'ignore', ...), got {unicode_errors!r}") from None
 
 
 def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, encoding):
@@ -426,6 +451,7 @@ def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if binary and format != "word2vec":
         raise ValueError(f"binary=True needs format='word2vec', got {format!r}")
+    _check_encoding(encoding)
     if format == "safetensors":
         if fvocab is not None:
             raise ValueError("fvocab: a safetensors file has no words to give counts to")

@@ -109,7 +109,7 @@ class Word2Vec:
                             ("negative", negative, 1), ("min_count", min_count, 1),
                             ("epochs", epochs, 1), ("batch_words", batch_words, 1)):
             if not is_int(v):
-                raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+                raise TypeError(f"{name} must be an int, got {v!r} ({type(v).__name__})")
             if v < lo:
                 raise ValueError(f"{name} must be >= {lo}, got {v}")
         if negative > 64:
@@ -125,7 +125,8 @@ class Word2Vec:
                 raise ValueError(f"{name} must be {what}, got {v!r}")
         if workers is not None:
             if not is_int(workers):
-                raise TypeError(f"workers must be an int, got {type(workers).__name__}")
+                raise TypeError(f"workers must be an int, got {workers!r} "
+                                f"({type(workers).__name__})")
             if not 1 <= workers <= 2**31 - 1:
                 raise ValueError(f"workers must be in [1, 2147483647], got {workers}")
         if not is_int(seed) or not 0 <= seed < 2**64:

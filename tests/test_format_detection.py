@@ -1,5 +1,9 @@
 """load_vectors' text/binary detection is certain or refuses, asking for binary= (issue 11):
 it never loads a text file as binary garbage, nor a binary file as text."""
+import bz2
+import gzip
+import lzma
+
 import numpy as np
 import pytest
 
@@ -101,3 +105,42 @@ def test_vocab_file_errors_name_file_and_line(tmp_path):
     p.write_bytes(b"a\nb\nc\nb\n")
     with pytest.raises(ValueError, match=r"voc\.txt, line 4: token 'b' repeats line 2"):
         pyembed.Vocab.load(p)
+
+
+@pytest.mark.parametrize("kw,name", [(dict(encoding="no-such-codec"), "encoding"),
+                                     (dict(encoding="utf-16"), "encoding"),
+                                     (dict(encoding=7), "encoding"),
+                                     (dict(unicode_errors="bogus"), "unicode_errors")])
+def test_bad_codec_arguments_are_value_errors_naming_them(tmp_path, kw, name):
+    p = tmp_path / "v.txt"
+    p.write_bytes(b"1 1\na 1\n")
+    with pytest.raises(ValueError, match=name) as e:
+        load_vectors(p, **kw)
+    assert repr(next(iter(kw.values()))) in str(e.value)
+    if name == "encoding":
+        with pytest.raises(ValueError, match=name):
+            save_vectors(Vectors(["a"], np.ones((1, 1), np.float32)), tmp_path / "o.txt", **kw)
+        assert not (tmp_path / "o.txt").exists()
+
+
+def test_optimizer_number_errors_name_the_value():
+    emb = pyembed.Embedding(3, 2)
+    with pytest.raises(TypeError, match=r"lr must be a number, got 'fast'"):
+        pyembed.optim.Adam(emb, lr="fast")
+
+
+@pytest.mark.parametrize("ext", [".gz", ".bz2", ".xz"])
+@pytest.mark.parametrize("damage", ["truncate", "corrupt", "garbage"])
+def test_broken_compressed_files_are_value_errors(tmp_path, ext, damage):
+    comp = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[ext]
+    data = comp(b"2 2\na 1 2\nb 3 4\n" * 50)
+    if damage == "truncate":
+        data = data[:len(data) // 2]
+    elif damage == "corrupt":
+        data = data[:12] + bytes(b ^ 0x5A for b in data[12:40]) + data[40:]
+    else:
+        data = b"not compressed at all"
+    p = tmp_path / ("v.txt" + ext)
+    p.write_bytes(data)
+    with pytest.raises(ValueError, match=r"v\.txt"):
+        load_vectors(p)

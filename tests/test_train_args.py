@@ -64,3 +64,10 @@ def test_train_checks_epochs_before_changing_anything(epochs, exc):
     with pytest.raises(exc, match="epochs"):
         m.train(epochs)
     assert _state(m) == before
+
+
+@pytest.mark.parametrize("name,value", [("vector_size", 2.5), ("window", "5"), ("workers", 1.0)])
+def test_int_arguments_name_the_value(name, value):
+    with pytest.raises(TypeError, match=name) as e:
+        pyembed.Word2Vec(**{name: value})
+    assert repr(value) in str(e.value)

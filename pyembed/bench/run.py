@@ -26,8 +26,14 @@ AREAS = {"core": rows_core.rows, "optim": rows_optim.rows, "positional": rows_po
          "vectors": rows_vectors.rows, "train": rows_train.rows}
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, as the pyembed command's errors (no usage block)
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.exit(2)
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m pyembed.bench", description=__doc__.split("\n\n")[1])
+    ap = _Parser(prog="python -m pyembed.bench", description=__doc__.split("\n\n")[1])
     ap.add_argument("--quick", action="store_true", help="smaller shapes, shorter timings")
     ap.add_argument("--threads", type=int, default=1, help="threads for pyembed and torch (default 1)")
     ap.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
