@@ -100,7 +100,7 @@ def _installed_here():
 def test_installed_console_script():
     dist = _installed_here()
     if dist is None:
-        pytest.skip("pyembed under test is not pip-installed (an in-place build)")
+        pytest.skip("the pyembed under test is not the pip-installed one (an in-place or separate build)")
     (ep,) = [e for e in dist.entry_points if e.group == "console_scripts" and e.name == "pyembed"]
     assert ep.load() is cli.main
     assert os.path.exists(os.path.join(PKG_DIR, "py.typed"))
