@@ -88,12 +88,8 @@ def embed_positions(
     out: Optional[_FloatArray] = None,
 ) -> _FloatArray: ...
 def rope(
-    x: ArrayLike,
-    positions: Optional[ArrayLike] = None,
-    base: float = 10000.0,
-    interleaved: bool = False,
-    inverse: bool = False,
-    out: Optional[_FloatArray] = None,
+    x: ArrayLike, positions: Optional[ArrayLike] = None, base: float = 10000.0,
+    interleaved: bool = False, inverse: bool = False, out: Optional[_FloatArray] = None,
 ) -> _FloatArray: ...
 
 # ---- EmbeddingBag (bag.c); mode 0 sum, 1 mean, 2 max; padding_idx None: no padding row --------

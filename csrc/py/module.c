@@ -13,8 +13,7 @@
 
 #include <math.h>
 
-static PyObject *set_num_threads(PyObject *mod, PyObject *arg) {
-    (void)mod;
+static PyObject *set_num_threads(PyObject *Py_UNUSED(mod), PyObject *arg) {
     long n = PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred()) return NULL;
     if (n < 1 || n > 4096) {
@@ -25,21 +24,18 @@ static PyObject *set_num_threads(PyObject *mod, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-static PyObject *get_num_threads(PyObject *mod, PyObject *noargs) {
-    (void)mod;
+static PyObject *get_num_threads(PyObject *Py_UNUSED(mod), PyObject *noargs) {
     (void)noargs;
     return PyLong_FromLong(pe_get_num_threads());
 }
 
-static PyObject *have_openmp(PyObject *mod, PyObject *noargs) {
-    (void)mod;
+static PyObject *have_openmp(PyObject *Py_UNUSED(mod), PyObject *noargs) {
     (void)noargs;
     return PyBool_FromLong(pe_have_openmp());
 }
 
 /* stream_threshold() -> (llc_bytes, stream_min_bytes); stream_threshold(n) sets the latter. */
-static PyObject *stream_threshold(PyObject *mod, PyObject *args) {
-    (void)mod;
+static PyObject *stream_threshold(PyObject *Py_UNUSED(mod), PyObject *args) {
     PyObject *n_obj = Py_None;
     if (!PyArg_ParseTuple(args, "|O:stream_threshold", &n_obj)) return NULL;
     if (n_obj != Py_None) {
@@ -97,8 +93,8 @@ static PyObject *fill_common(PyObject *args, int normal) {
     Py_RETURN_NONE;
 }
 
-static PyObject *fill_normal(PyObject *mod, PyObject *args) { return (void)mod, fill_common(args, 1); }
-static PyObject *fill_uniform(PyObject *mod, PyObject *args) { return (void)mod, fill_common(args, 0); }
+static PyObject *fill_normal(PyObject *Py_UNUSED(mod), PyObject *args) { return fill_common(args, 1); }
+static PyObject *fill_uniform(PyObject *Py_UNUSED(mod), PyObject *args) { return fill_common(args, 0); }
 
 static PyMethodDef module_functions[] = {
     {"set_num_threads", set_num_threads, METH_O,

@@ -320,8 +320,7 @@ static PyObject *scale_grad(PyObject *mod, PyObject *args, PyObject *kwds) {
     return pe_kernel_result(rc, "scale_grad", Py_NewRef(Py_None));
 }
 
-static PyObject *set_simd_level(PyObject *mod, PyObject *arg) {
-    (void)mod;
+static PyObject *set_simd_level(PyObject *Py_UNUSED(mod), PyObject *arg) {
     long level = PyLong_AsLong(arg);
     if (level == -1 && PyErr_Occurred()) return NULL;
     return PyLong_FromLong(pe_set_simd_level(level < -1 ? -1 : (int)level));

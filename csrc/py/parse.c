@@ -177,8 +177,7 @@ static int parse_rows(PyArrayObject *out, int64_t *wend, const char *buf, const 
 /* parse_text(buf, offset, dim, max_rows, dtype, name, first_line)
  *   -> (vectors (n, dim), words: bytes, line_starts (n,) int64, end_offset)
  * Reads the non-blank lines of buf[offset:] (at most max_rows; -1: all). */
-static PyObject *parse_text(PyObject *mod, PyObject *args) {
-    (void)mod;
+static PyObject *parse_text(PyObject *Py_UNUSED(mod), PyObject *args) {
     Py_buffer view = {0};
     Py_ssize_t offset, dim, max_rows, first_line;
     PyObject *dtype_obj, *name;
@@ -258,8 +257,7 @@ fail:
 }
 
 /* parse_binary(buf, offset, count, dim, dtype, name) -> (vectors (count, dim), words, end_offset) */
-static PyObject *parse_binary(PyObject *mod, PyObject *args) {
-    (void)mod;
+static PyObject *parse_binary(PyObject *Py_UNUSED(mod), PyObject *args) {
     Py_buffer view = {0};
     Py_ssize_t offset, count, dim;
     PyObject *dtype_obj, *name;
@@ -414,8 +412,8 @@ static PyObject *format_rows(PyObject *args, int binary) {
     return res;
 }
 
-static PyObject *format_text(PyObject *mod, PyObject *args) { return (void)mod, format_rows(args, 0); }
-static PyObject *format_binary(PyObject *mod, PyObject *args) { return (void)mod, format_rows(args, 1); }
+static PyObject *format_text(PyObject *Py_UNUSED(mod), PyObject *args) { return format_rows(args, 0); }
+static PyObject *format_binary(PyObject *Py_UNUSED(mod), PyObject *args) { return format_rows(args, 1); }
 
 PyMethodDef pe_parse_functions[] = {
     {"parse_text", parse_text, METH_VARARGS,

@@ -104,8 +104,7 @@ PyObject *pe_pool_empty(int nd, const npy_intp *shape, int typenum) {
     return arr;
 }
 
-static PyObject *release_memory(PyObject *mod, PyObject *noargs) {
-    (void)mod;
+static PyObject *release_memory(PyObject *Py_UNUSED(mod), PyObject *noargs) {
     (void)noargs;
     size_t freed = g_total;
     for (int i = 0; i < POOL_SLOTS; i++) {

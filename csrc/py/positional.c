@@ -31,8 +31,7 @@ PyDoc_STRVAR(sinusoidal_doc,
 "interleaved: sin, cos in columns (2i, 2i+1) (the paper); False: [sin | cos] halves, the pairing\n"
 "rope's interleaved=False means too. See pyembed.sinusoidal.");
 
-static PyObject *py_sinusoidal(PyObject *mod, PyObject *args, PyObject *kwds) {
-    (void)mod;
+static PyObject *py_sinusoidal(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"num_positions", "dim", "start", "base", "interleaved", "exponent",
                              "dtype", "out", NULL};
     Py_ssize_t n, dim;
@@ -141,8 +140,7 @@ PyDoc_STRVAR(rope_doc,
 "negative angle (the backward). float64 x stays float64; anything else is computed as float32.\n"
 "out may be x itself.");
 
-static PyObject *py_rope(PyObject *mod, PyObject *args, PyObject *kwds) {
-    (void)mod;
+static PyObject *py_rope(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"x", "positions", "base", "interleaved", "inverse", "out", NULL};
     PyObject *x_obj, *pos_obj = Py_None, *out_obj = Py_None, *out = NULL, *res = NULL;
     PyArrayObject *x = NULL, *pos = NULL;

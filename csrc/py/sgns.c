@@ -23,8 +23,7 @@ PyDoc_STRVAR(sgns_train_doc,
 "Hogwild-style (results then depend on timing); threads == 1 is deterministic.\n"
 "Returns (loss_sum, pairs, words_kept).");
 
-static PyObject *sgns_train(PyObject *mod, PyObject *args, PyObject *kwds) {
-    (void)mod;
+static PyObject *sgns_train(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"syn0", "syn1", "tokens", "bounds", "keep_prob", "alias",
                              "window", "negative", "alpha_begin", "alpha_end", "seed",
                              "counter_base", "threads", NULL};
@@ -144,8 +143,7 @@ PyDoc_STRVAR(alias_table_doc,
 "A packed alias table (uint64 (n,)) drawing id i with probability weights[i] / sum(weights)\n"
 "(Vose's method). weights: 1-D, finite, >= 0, positive sum, 1 <= n < 2**31.");
 
-static PyObject *alias_table(PyObject *mod, PyObject *arg) {
-    (void)mod;
+static PyObject *alias_table(PyObject *Py_UNUSED(mod), PyObject *arg) {
     PyArrayObject *w = NULL;
     PyObject *out = NULL, *res = NULL;
     if (pe_convert_float(arg, "weights", NPY_FLOAT64, &w) < 0) return NULL;

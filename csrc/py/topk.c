@@ -5,8 +5,7 @@
 
 /* topk(scores (rows, n), k, scale=None (n,)) -> (indices (rows, k) int64, values (rows, k))
  * Best first; ties by smaller index; NaN last. scores/scale float32 or float64 (the same). */
-static PyObject *topk(PyObject *mod, PyObject *args, PyObject *kwargs) {
-    (void)mod;
+static PyObject *topk(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"scores", "k", "scale", NULL};
     PyObject *s_obj, *scale_obj = Py_None;
     Py_ssize_t k;
