@@ -13,13 +13,8 @@
 #include "simd.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #if defined(__GNUC__)
 #define AI inline __attribute__((always_inline))
@@ -161,12 +156,6 @@ typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
 #include "sgns_loop.h"
 #endif
 
-/* libgomp's thread pool does not survive fork(): a forked child trains on one thread even when
- * the caller asks for more (threads.c does the same for every other kernel). */
-static int g_forked_child = 0;
-static void on_fork_child(void) { g_forked_child = 1; }
-static void register_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
-
 /* first sentence whose start is >= pos, in bounds[0..S] */
 static size_t sentence_at(const int64_t *bounds, size_t S, int64_t pos) {
     size_t lo = 0, hi = S;
@@ -192,9 +181,9 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
         size_t len = (size_t)(bounds[s + 1] - bounds[s]);
         if (len > maxlen) maxlen = len;
     }
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_fork_handler);
-    int nt = nthreads > 1 && !g_forked_child ? nthreads : 1;
+    /* libgomp's thread pool does not survive fork(): a forked child trains on one thread even
+     * when the caller asks for more */
+    int nt = nthreads > 1 && !pe_forked_child() ? nthreads : 1;
     if ((size_t)nt > n_sentences) nt = (int)n_sentences;
 #ifndef _OPENMP
     nt = 1;
@@ -224,17 +213,14 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
     (void)use_avx2; /* no AVX2 clone off x86-64 */
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
+        size_t nth, t = pe_team(&nth);
         /* thread t takes the sentences starting in its share of the tokens */
         int64_t total = last - first;
-        size_t s0 = sentence_at(bounds, n_sentences, first + (int64_t)((double)total * t / nt));
-        size_t s1 = t == nt - 1 ? n_sentences
-                                : sentence_at(bounds, n_sentences,
-                                              first + (int64_t)((double)total * (t + 1) / nt));
-        char *base = scratch + (size_t)t * per;
+        size_t s0 = sentence_at(bounds, n_sentences, first + (int64_t)((double)total * t / nth));
+        size_t s1 = t == nth - 1 ? n_sentences
+                                 : sentence_at(bounds, n_sentences,
+                                               first + (int64_t)((double)total * (t + 1) / nth));
+        char *base = scratch + t * per;
         int64_t *kpos = (int64_t *)base;
         int32_t *kid = (int32_t *)(base + ((maxlen * sizeof(int64_t) + 63) & ~(size_t)63));
         float *acc = (float *)((char *)kid + ((maxlen * sizeof(int32_t) + 63) & ~(size_t)63));

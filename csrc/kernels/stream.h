@@ -38,4 +38,21 @@ static inline void pe_stream_copy(void *dst, const void *src, size_t bytes) {
 #endif
 }
 
+/* dst[0 .. bytes) = 0, 16-byte aligned dst: whole 64-byte lines with streaming stores, the rest
+ * (a partial last line) through the cache. The caller fences. */
+static inline void pe_stream_zero(void *dst, size_t bytes) {
+    char *d = (char *)dst;
+    size_t b = 0;
+#if PE_HAVE_STREAM
+    const __m128i z = _mm_setzero_si128();
+    for (; b + 64 <= bytes; b += 64) {
+        _mm_stream_si128((__m128i *)(d + b), z);
+        _mm_stream_si128((__m128i *)(d + b + 16), z);
+        _mm_stream_si128((__m128i *)(d + b + 32), z);
+        _mm_stream_si128((__m128i *)(d + b + 48), z);
+    }
+#endif
+    if (b < bytes) memset(d + b, 0, bytes - b);
+}
+
 #endif
