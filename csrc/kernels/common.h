@@ -85,17 +85,17 @@ static inline size_t pe_mul_size(size_t a, size_t b) {
 #define PE_PREFETCH_DIST 16
 
 /* The one way a kernel learns who it is inside `PE_OMP(omp parallel ...)`: this thread's index,
- * and the team's size in *nth (0 and 1 in a serial build or outside a parallel region). Shares
- * are cut from the team's real size, never from the size asked for. */
+ * and the team's size in *nth unless nth is NULL (0 and 1 in a serial build or outside a
+ * parallel region). Shares are cut from the team's real size, never from the size asked for. */
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 static inline size_t pe_team(size_t *nth) {
 #ifdef _OPENMP
-    *nth = (size_t)omp_get_num_threads();
+    if (nth) *nth = (size_t)omp_get_num_threads();
     return (size_t)omp_get_thread_num();
 #else
-    *nth = 1;
+    if (nth) *nth = 1;
     return 0;
 #endif
 }

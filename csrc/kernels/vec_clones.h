@@ -7,8 +7,7 @@
  * level (pe_set_simd_level) to check that every path gives the same bits, and word2vec must stay
  * off AVX-512 (its lane sums would change order). The loops here are checked against NumPy
  * references on whichever clone the CPU picks.
- *
- * PE_OMP_THREAD_NUM(t): t = omp_get_thread_num() when built with OpenMP, else unchanged. */
+ */
 #ifndef PE_VEC_CLONES_H
 #define PE_VEC_CLONES_H
 
@@ -19,13 +18,6 @@
 #endif
 #ifndef PE_VEC_CLONES
 #define PE_VEC_CLONES
-#endif
-
-#ifdef _OPENMP
-#include <omp.h>
-#define PE_OMP_THREAD_NUM(t) ((t) = omp_get_thread_num())
-#else
-#define PE_OMP_THREAD_NUM(t) ((void)(t))
 #endif
 
 #endif
