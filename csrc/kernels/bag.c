@@ -8,14 +8,5 @@
  * element sums in the order np.add.at would: deterministic without sorting or atomics.
  * The kernels are bag_tmpl.h, instantiated once per element type.
  */
-#define T float
-#define FN(name) name##_f32
-#include "bag_tmpl.h"
-#undef T
-#undef FN
-
-#define T double
-#define FN(name) name##_f64
-#include "bag_tmpl.h"
-#undef T
-#undef FN
+#define PE_TMPL "bag_tmpl.h"
+#include "float_types.h"

@@ -2,7 +2,7 @@
  * Before including: T (the element type), FN(name) (adds the _f32 / _f64 suffix).
  * Uses only the headers below and what this header defines. */
 #include "bag.h"
-#include "vec_clones.h"
+#include "simd.h"
 
 #include <string.h>
 
@@ -63,10 +63,10 @@ static inline size_t FN(sum_block)(T *restrict o, const T *restrict W, const int
     return count;
 }
 
-static PE_VEC_CLONES void FN(bags)(T *restrict out, int64_t *restrict argmax, const T *restrict W,
-                                   const int64_t *restrict ids, const int64_t *restrict off,
-                                   const T *restrict psw, size_t b0, size_t b1, size_t dim,
-                                   int mode, int64_t pad) {
+static inline PE_ALWAYS_INLINE void
+FN(bags_body)(T *restrict out, int64_t *restrict argmax, const T *restrict W,
+              const int64_t *restrict ids, const int64_t *restrict off, const T *restrict psw,
+              size_t b0, size_t b1, size_t dim, int mode, int64_t pad) {
     enum { CB = CB_BYTES / sizeof(T) };
     const size_t n = (size_t)off[b1]; /* prefetch across bag ends, up to this thread's end */
     const size_t full = dim / CB * CB;
@@ -131,9 +131,17 @@ static PE_VEC_CLONES void FN(bags)(T *restrict out, int64_t *restrict argmax, co
     }
 }
 
-int FN(pe_bag_forward)(T *out, int64_t *argmax, const T *W, const int64_t *ids,
-                       const int64_t *off, const T *psw, size_t nb, size_t dim, int mode,
-                       int64_t padding_idx) {
+#define LV_NAME(s) FN(bags##s)
+#define LV_BODY FN(bags_body)
+#define LV_PARAMS (T *restrict out, int64_t *restrict argmax, const T *restrict W, \
+    const int64_t *restrict ids, const int64_t *restrict off, const T *restrict psw, size_t b0, \
+    size_t b1, size_t dim, int mode, int64_t pad)
+#define LV_ARGS (out, argmax, W, ids, off, psw, b0, b1, dim, mode, pad)
+#include "simd_levels.h"
+
+
+int FN(pe_bag_forward)(T *out, int64_t *argmax, const T *W, const int64_t *ids, const int64_t *off,
+                       const T *psw, size_t nb, size_t dim, int mode, int64_t padding_idx) {
     if (mode != PE_BAG_SUM && mode != PE_BAG_MEAN && mode != PE_BAG_MAX) return PE_ERR_VALUE;
     if (mode == PE_BAG_MAX && !argmax) return PE_ERR_VALUE;
     if (mode != PE_BAG_MAX) argmax = NULL;
@@ -154,11 +162,10 @@ int FN(pe_bag_forward)(T *out, int64_t *argmax, const T *W, const int64_t *ids,
     return PE_OK;
 }
 
-static PE_VEC_CLONES void FN(cols)(T *restrict grad, const int64_t *restrict ids,
-                                   const int64_t *restrict off, const T *restrict dout,
-                                   const T *restrict psw, const int64_t *restrict argmax,
-                                   size_t nb, size_t dim, int mode, int64_t pad, size_t c0,
-                                   size_t c1) {
+static inline PE_ALWAYS_INLINE void
+FN(cols_body)(T *restrict grad, const int64_t *restrict ids, const int64_t *restrict off,
+              const T *restrict dout, const T *restrict psw, const int64_t *restrict argmax,
+              size_t nb, size_t dim, int mode, int64_t pad, size_t c0, size_t c1) {
     const size_t n = (size_t)off[nb];
     for (size_t b = 0; b < nb; b++) {
         const T *restrict d = dout + b * dim;
@@ -196,6 +203,15 @@ static PE_VEC_CLONES void FN(cols)(T *restrict grad, const int64_t *restrict ids
     }
 }
 
+#define LV_NAME(s) FN(cols##s)
+#define LV_BODY FN(cols_body)
+#define LV_PARAMS (T *restrict grad, const int64_t *restrict ids, const int64_t *restrict off, \
+    const T *restrict dout, const T *restrict psw, const int64_t *restrict argmax, size_t nb, \
+    size_t dim, int mode, int64_t pad, size_t c0, size_t c1)
+#define LV_ARGS (grad, ids, off, dout, psw, argmax, nb, dim, mode, pad, c0, c1)
+#include "simd_levels.h"
+
+
 int FN(pe_bag_backward)(T *grad, uint8_t *mark, int64_t *touched, size_t *n_touched,
                         const int64_t *ids, const int64_t *off, const T *dout, const T *psw,
                         const int64_t *argmax, size_t nb, size_t dim, int mode,
@@ -229,8 +245,8 @@ int FN(pe_bag_backward)(T *grad, uint8_t *mark, int64_t *touched, size_t *n_touc
     return PE_OK;
 }
 
-int FN(pe_bag_psw_grad)(T *gpsw, const T *W, const int64_t *ids, const int64_t *off,
-                        const T *dout, size_t n, size_t nb, size_t dim, int64_t padding_idx) {
+int FN(pe_bag_psw_grad)(T *gpsw, const T *W, const int64_t *ids, const int64_t *off, const T *dout,
+                        size_t n, size_t nb, size_t dim, int64_t padding_idx) {
     memset(gpsw, 0, n * sizeof(T));
     for (size_t b = 0; b < nb; b++) {
         const T *d = dout + b * dim;

@@ -6,14 +6,5 @@
  * cache when large), and each P row read once for the batch, which is the whole gain.
  * The kernels are embed_pos_tmpl.h, instantiated once per element type.
  */
-#define T float
-#define FN(name) name##_f32
-#include "embed_pos_tmpl.h"
-#undef T
-#undef FN
-
-#define T double
-#define FN(name) name##_f64
-#include "embed_pos_tmpl.h"
-#undef T
-#undef FN
+#define PE_TMPL "embed_pos_tmpl.h"
+#include "float_types.h"

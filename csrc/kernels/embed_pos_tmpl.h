@@ -3,7 +3,7 @@
  * Uses only the headers below and what this header defines. */
 #include "embed_pos.h"
 #include "stream.h"
-#include "vec_clones.h"
+#include "simd.h"
 
 #ifndef PE_EMBED_POS_TMPL_ONCE
 #define PE_EMBED_POS_TMPL_ONCE
@@ -18,10 +18,10 @@ static inline size_t ep_row(size_t k, size_t nb, size_t seq, const void *P) {
 
 /* Rows lo .. hi of the flattened (nb * seq) output, through the cache; rows are prefetched into
  * every level (T0): with the NTA hint the cached path ran ~1.35x slower (32000 x 512). */
-static PE_VEC_CLONES void FN(rows_cached)(T *restrict out, const T *restrict W,
-                                          const int64_t *restrict ids, const T *restrict P,
-                                          size_t lo, size_t hi, size_t nb, size_t seq, size_t dim,
-                                          T scale) {
+static inline PE_ALWAYS_INLINE void
+FN(rows_cached_body)(T *restrict out, const T *restrict W, const int64_t *restrict ids,
+                     const T *restrict P, size_t lo, size_t hi, size_t nb, size_t seq, size_t dim,
+                     T scale) {
     for (size_t k = lo; k < hi; k++) {
         if (k + PE_PREFETCH_DIST < hi) {
             const T *pf = W + (size_t)ids[ep_row(k + PE_PREFETCH_DIST, nb, seq, P)] * dim;
@@ -39,6 +39,14 @@ static PE_VEC_CLONES void FN(rows_cached)(T *restrict out, const T *restrict W,
         }
     }
 }
+
+#define LV_NAME(s) FN(rows_cached##s)
+#define LV_BODY FN(rows_cached_body)
+#define LV_PARAMS (T *restrict out, const T *restrict W, const int64_t *restrict ids, \
+    const T *restrict P, size_t lo, size_t hi, size_t nb, size_t seq, size_t dim, T scale)
+#define LV_ARGS (out, W, ids, P, lo, hi, nb, seq, dim, scale)
+#include "simd_levels.h"
+
 
 /* The same rows streamed past the cache: each 16 bytes are computed and stored at once (the
  * SSE2 baseline is enough: this loop waits on memory, not on arithmetic). Rows are 16-byte

@@ -103,14 +103,5 @@ int pe_gather(void *out, const void *W, const int64_t *ids, size_t n, size_t row
     return PE_OK;
 }
 
-#define T float
-#define FN(name) name##_f32
-#include "gather_tmpl.h"
-#undef T
-#undef FN
-
-#define T double
-#define FN(name) name##_f64
-#include "gather_tmpl.h"
-#undef T
-#undef FN
+#define PE_TMPL "gather_tmpl.h"
+#include "float_types.h"

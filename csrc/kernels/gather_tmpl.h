@@ -7,8 +7,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-int FN(pe_renorm)(T *W, const int64_t *ids, size_t n, size_t dim, int64_t num_rows,
-                  double max_norm, double norm_type) {
+int FN(pe_renorm)(T *W, const int64_t *ids, size_t n, size_t dim, int64_t num_rows, double max_norm,
+                  double norm_type) {
     size_t *perm = (size_t *)malloc((n ? n : 1) * sizeof(size_t));
     size_t *seg = (size_t *)malloc((n + 1) * sizeof(size_t));
     size_t m = 0, nseg = 0;

@@ -8,14 +8,5 @@
 #include "gradnorm.h"
 
 
-#define T float
-#define FN(name) name##_f32
-#include "gradnorm_tmpl.h"
-#undef T
-#undef FN
-
-#define T double
-#define FN(name) name##_f64
-#include "gradnorm_tmpl.h"
-#undef T
-#undef FN
+#define PE_TMPL "gradnorm_tmpl.h"
+#include "float_types.h"

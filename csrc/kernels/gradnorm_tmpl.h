@@ -44,8 +44,8 @@ static double FN(partial)(const T *x, size_t n, int kind, double p) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-int FN(pe_grad_norm)(double *out, const T *G, const int64_t *rows, size_t n_list,
-                     size_t nrows, size_t dim, double p) {
+int FN(pe_grad_norm)(double *out, const T *G, const int64_t *rows, size_t n_list, size_t nrows,
+                     size_t dim, double p) {
     const int kind = norm_kind(p);
     size_t total = rows ? pe_mul_size(n_list, dim) : pe_mul_size(nrows, dim);
     if (total == SIZE_MAX) return PE_ERR_OVERFLOW;
@@ -77,8 +77,7 @@ int FN(pe_grad_norm)(double *out, const T *G, const int64_t *rows, size_t n_list
     return PE_OK;
 }
 
-int FN(pe_scale_rows)(T *G, const int64_t *rows, size_t n_list, size_t nrows, size_t dim,
-                      T coef) {
+int FN(pe_scale_rows)(T *G, const int64_t *rows, size_t n_list, size_t nrows, size_t dim, T coef) {
     size_t total = rows ? pe_mul_size(n_list, dim) : pe_mul_size(nrows, dim);
     if (total == SIZE_MAX) return PE_ERR_OVERFLOW;
     size_t nparts = rows ? n_list : (total + BLOCK - 1) / BLOCK;

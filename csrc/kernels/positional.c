@@ -48,14 +48,5 @@ void pe_angle_seek(double *restrict z, const double *restrict w, const double *r
     for (int64_t k = a; k < p; k++) pe_angle_step(z, sd, cd, nf);
 }
 
-#define T float
-#define FN(name) name##_f32
-#include "positional_tmpl.h"
-#undef T
-#undef FN
-
-#define T double
-#define FN(name) name##_f64
-#include "positional_tmpl.h"
-#undef T
-#undef FN
+#define PE_TMPL "positional_tmpl.h"
+#include "float_types.h"

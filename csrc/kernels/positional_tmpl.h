@@ -3,7 +3,7 @@
  * Uses only the headers below and what this header defines. */
 #include "positional.h"
 #include "stream.h"
-#include "vec_clones.h"
+#include "simd.h"
 
 #include <math.h>
 
@@ -11,10 +11,10 @@
  * np pairs are written (np = dim / 2); an odd dim's last column is sin of frequency np
  * (extra_sin) or 0. The interleaved layout is then a plain double -> T conversion of z.
  * With `stage` (an aligned scratch row) each row is built there and streamed out. */
-static PE_VEC_CLONES void FN(sin_rows)(T *restrict out, size_t rows, size_t dim, int halves,
-                                       int extra_sin, double *restrict z,
-                                       const double *restrict sd, const double *restrict cd,
-                                       T *restrict stage) {
+static inline PE_ALWAYS_INLINE void
+FN(sin_rows_body)(T *restrict out, size_t rows, size_t dim, int halves, int extra_sin,
+                  double *restrict z, const double *restrict sd, const double *restrict cd,
+                  T *restrict stage) {
     const size_t np = dim / 2, nf = np + ((dim & 1) && extra_sin);
     for (size_t r = 0; r < rows; r++) {
         T *restrict o = stage ? stage : out + r * dim;
@@ -37,6 +37,14 @@ static PE_VEC_CLONES void FN(sin_rows)(T *restrict out, size_t rows, size_t dim,
     }
     if (stage) PE_SFENCE(); /* each thread orders its own streamed stores */
 }
+
+#define LV_NAME(s) FN(sin_rows##s)
+#define LV_BODY FN(sin_rows_body)
+#define LV_PARAMS (T *restrict out, size_t rows, size_t dim, int halves, int extra_sin, \
+    double *restrict z, const double *restrict sd, const double *restrict cd, T *restrict stage)
+#define LV_ARGS (out, rows, dim, halves, extra_sin, z, sd, cd, stage)
+#include "simd_levels.h"
+
 
 int FN(pe_sinusoidal)(T *out, int64_t start, size_t n, size_t dim, double base, int layout_halves,
                       int exponent) {

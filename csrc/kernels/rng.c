@@ -2,14 +2,5 @@
  * since each element is a function of (seed, index) alone, the bits never depend on threads. */
 #include "rng.h"
 
-#define T float
-#define FN(name) name##_f32
-#include "rng_tmpl.h"
-#undef T
-#undef FN
-
-#define T double
-#define FN(name) name##_f64
-#include "rng_tmpl.h"
-#undef T
-#undef FN
+#define PE_TMPL "rng_tmpl.h"
+#include "float_types.h"

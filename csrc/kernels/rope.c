@@ -9,14 +9,5 @@
  */
 #include "rope.h"
 
-#define T float
-#define FN(name) name##_f32
-#include "rope_tmpl.h"
-#undef T
-#undef FN
-
-#define T double
-#define FN(name) name##_f64
-#include "rope_tmpl.h"
-#undef T
-#undef FN
+#define PE_TMPL "rope_tmpl.h"
+#include "float_types.h"

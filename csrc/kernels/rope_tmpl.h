@@ -3,7 +3,7 @@
  * Uses only the headers below and what this header defines. */
 #include "rope.h"
 #include "positional.h"
-#include "vec_clones.h"
+#include "simd.h"
 
 #include <string.h>
 
@@ -35,9 +35,9 @@ static void build_table(double *cs, double *z, const int64_t *pos, size_t m, siz
 
 #endif /* PE_ROPE_TMPL_ONCE */
 
-static PE_VEC_CLONES void FN(apply)(T *out, const T *x, const double *restrict cs, size_t m,
-                                    size_t o0, size_t o1, size_t seq, size_t t0, size_t hd,
-                                    int interleaved, T *restrict stage) {
+static inline PE_ALWAYS_INLINE void
+FN(apply_body)(T *out, const T *x, const double *restrict cs, size_t m, size_t o0, size_t o1,
+               size_t seq, size_t t0, size_t hd, int interleaved, T *restrict stage) {
     const size_t h = hd / 2;
     for (size_t o = o0; o < o1; o++) {
         for (size_t t = 0; t < m; t++) {
@@ -62,6 +62,14 @@ static PE_VEC_CLONES void FN(apply)(T *out, const T *x, const double *restrict c
         }
     }
 }
+
+#define LV_NAME(s) FN(apply##s)
+#define LV_BODY FN(apply_body)
+#define LV_PARAMS (T *out, const T *x, const double *restrict cs, size_t m, size_t o0, size_t o1, \
+    size_t seq, size_t t0, size_t hd, int interleaved, T *restrict stage)
+#define LV_ARGS (out, x, cs, m, o0, o1, seq, t0, hd, interleaved, stage)
+#include "simd_levels.h"
+
 
 int FN(pe_rope)(T *out, const T *x, const int64_t *pos, size_t outer, size_t seq, size_t hd,
                 double base, int interleaved, int inverse) {

@@ -13,17 +13,8 @@
 
 #include <string.h>
 
-#define T float
-#define FN(name) name##_f32
-#include "scatter_tmpl.h"
-#undef T
-#undef FN
-
-#define T double
-#define FN(name) name##_f64
-#include "scatter_tmpl.h"
-#undef T
-#undef FN
+#define PE_TMPL "scatter_tmpl.h"
+#include "float_types.h"
 
 /* Rows of at least 4 KiB in a clear past what the cache keeps (PE_STREAM_GRAD_FACTOR times
  * pe_stream_min_bytes) are zeroed with streaming stores: they skip the read-for-ownership of every

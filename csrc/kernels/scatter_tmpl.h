@@ -14,7 +14,7 @@
 #include "common.h"
 #include "sort.h"
 #include "stream.h"
-#include "vec_clones.h"
+#include "simd.h"
 
 #include <stdlib.h>
 
@@ -90,17 +90,18 @@ static pe_scatter_item *scatter_plan(const size_t *seg, size_t nseg, size_t m, s
 
 /* g += d (* sc) over one row; restrict: a grad row never overlaps grad_output (the glue copies
  * inputs that overlap the table's buffers) */
-static PE_VEC_CLONES void FN(add_row)(T *restrict g, const T *restrict d, size_t dim) {
+static inline PE_ALWAYS_INLINE void FN(add_row)(T *restrict g, const T *restrict d, size_t dim) {
     for (size_t j = 0; j < dim; j++) g[j] += d[j];
 }
 
-static PE_VEC_CLONES void FN(add_scaled)(T *restrict g, const T *restrict d, size_t dim, T sc) {
+static inline PE_ALWAYS_INLINE void
+FN(add_scaled)(T *restrict g, const T *restrict d, size_t dim, T sc) {
     for (size_t j = 0; j < dim; j++) g[j] += d[j] * sc;
 }
 
 /* acc = 0 + d (* sc): what np.add.at leaves in a zero row, bit for bit (-0.0 gives +0.0) */
-static PE_VEC_CLONES void FN(first)(T *restrict acc, const T *restrict d, size_t dim, T sc,
-                                    int scale) {
+static inline PE_ALWAYS_INLINE void
+FN(first)(T *restrict acc, const T *restrict d, size_t dim, T sc, int scale) {
     if (scale)
         for (size_t j = 0; j < dim; j++) acc[j] = (T)0 + d[j] * sc;
     else
@@ -108,8 +109,9 @@ static PE_VEC_CLONES void FN(first)(T *restrict acc, const T *restrict d, size_t
 }
 
 /* Serial, nothing streamed: the direct loop is already in order of appearance. */
-static void FN(scatter_in_order)(T *grad, const pe_touched *tr, const int64_t *ids, const T *dout,
-                                 size_t n, size_t dim, int64_t padding_idx) {
+static inline PE_ALWAYS_INLINE void
+FN(scatter_in_order_body)(T *grad, const pe_touched *tr, const int64_t *ids, const T *dout,
+                          size_t n, size_t dim, int64_t padding_idx) {
     for (size_t i = 0; i < n; i++) {
         int64_t r = ids[i];
         if (r == padding_idx) continue;
@@ -119,12 +121,21 @@ static void FN(scatter_in_order)(T *grad, const pe_touched *tr, const int64_t *i
     }
 }
 
+#define LV_NAME(s) FN(scatter_in_order##s)
+#define LV_BODY FN(scatter_in_order_body)
+#define LV_PARAMS (T *grad, const pe_touched *tr, const int64_t *ids, const T *dout, size_t n, \
+    size_t dim, int64_t padding_idx)
+#define LV_ARGS (grad, tr, ids, dout, n, dim, padding_idx)
+#include "simd_levels.h"
+
+
 /* Step 4. One work item: columns c0 .. c1 of one segment's row. With `fresh` (streaming on) a row
  * that was untouched, so zero, is summed in L1 and streamed out: no read of the row, no
  * read-for-ownership of its lines. */
-static void FN(sum_item)(T *grad, const int64_t *ids, const T *dout, size_t dim,
-                         const size_t *perm, const size_t *seg, size_t m, size_t nseg,
-                         pe_scatter_item w, int scale, const uint8_t *fresh) {
+static inline PE_ALWAYS_INLINE void
+FN(sum_item_body)(T *grad, const int64_t *ids, const T *dout, size_t dim, const size_t *perm,
+                  const size_t *seg, size_t m, size_t nseg, pe_scatter_item w, int scale,
+                  const uint8_t *fresh) {
     enum { STAGE = STAGE_BYTES / sizeof(T) };
     size_t s0 = seg[w.seg], s1 = seg[w.seg + 1];
     T *g = grad + (size_t)ids[perm[s0]] * dim;
@@ -166,6 +177,14 @@ static void FN(sum_item)(T *grad, const int64_t *ids, const T *dout, size_t dim,
         else FN(add_row)(g + w.c0, d, w.c1 - w.c0);
     }
 }
+
+#define LV_NAME(s) FN(sum_item##s)
+#define LV_BODY FN(sum_item_body)
+#define LV_PARAMS (T *grad, const int64_t *ids, const T *dout, size_t dim, const size_t *perm, \
+    const size_t *seg, size_t m, size_t nseg, pe_scatter_item w, int scale, const uint8_t *fresh)
+#define LV_ARGS (grad, ids, dout, dim, perm, seg, m, nseg, w, scale, fresh)
+#include "simd_levels.h"
+
 
 int FN(pe_scatter_add)(T *grad, uint8_t *mark, int64_t *touched, size_t *n_touched,
                        const int64_t *ids, const T *dout, size_t n, size_t dim, int64_t num_rows,

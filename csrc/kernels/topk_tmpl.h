@@ -31,8 +31,8 @@ static void FN(sift_down)(T *v, int64_t *ix, size_t k, size_t i) {
     }
 }
 
-static void FN(topk_row)(int64_t *oi, T *ov, const T *s, const T *scale, size_t n,
-                         size_t k, T *hv, int64_t *hi) {
+static void FN(topk_row)(int64_t *oi, T *ov, const T *s, const T *scale, size_t n, size_t k, T *hv,
+                         int64_t *hi) {
     /* heap keys: NaN -> -inf (last); the NaN itself is restored in the output */
     size_t h = 0;
     for (size_t j = 0; j < n; j++) {
@@ -71,8 +71,8 @@ static void FN(topk_row)(int64_t *oi, T *ov, const T *s, const T *scale, size_t 
     }
 }
 
-int FN(pe_topk)(int64_t *out_idx, T *out_val, const T *scores, size_t stride,
-                const T *scale, size_t rows, size_t n, size_t k) {
+int FN(pe_topk)(int64_t *out_idx, T *out_val, const T *scores, size_t stride, const T *scale,
+                size_t rows, size_t n, size_t k) {
     if (k > n || stride < n) return PE_ERR_VALUE;
     if (k == 0 || rows == 0) return PE_OK;
     int nt = pe_threads_for(pe_mul_size(rows, n) * sizeof(T), rows);
