@@ -10,7 +10,8 @@
 #ifndef PE_ADAM_TMPL_ONCE /* the type-independent part, defined once */
 #define PE_ADAM_TMPL_ONCE
 
-/* The 12 loop variants: form (Adam / SparseAdam) x weight decay (none / L2 / decoupled) x amsgrad. */
+/* The 12 loop variants: form (Adam / SparseAdam) x weight decay (none / L2 / decoupled) x
+ * amsgrad. */
 static int adam_mode(const pe_adam_opts *o, int amsgrad) {
     int wd = o->weight_decay != 0.0 ? (o->decoupled ? 2 : 1) : 0;
     return (o->sparse_form ? 6 : 0) + wd * 2 + (amsgrad ? 1 : 0);

@@ -22,6 +22,17 @@
 /* Columns per thread in the backward: whole cache lines, so threads never share one. */
 #define COLS_ALIGN 16
 
+/* Prefetch bytes b0 .. b1 of row `id` (row_bytes long) of M, a line at a time, into every level;
+ * for writing with `write`. */
+static inline void bag_prefetch(const void *M, int64_t id, size_t row_bytes, size_t b0, size_t b1,
+                                int write) {
+    const char *row = (const char *)M + (size_t)id * row_bytes;
+    for (size_t b = b0; b < b1; b += 64) {
+        if (write) PE_PREFETCH_W_T0(row + b);
+        else PE_PREFETCH_T0(row + b);
+    }
+}
+
 /* First bag b whose start off[b] >= pos (nb when none): a binary search over the offsets. */
 static size_t bag_first_at(const int64_t *off, size_t nb, size_t pos) {
     size_t lo = 0, hi = nb;
@@ -82,10 +93,9 @@ FN(bags_body)(T *restrict out, int64_t *restrict argmax, const T *restrict W,
                 memset(o + full, 0, (dim - full) * sizeof(T));
                 count = 0;
                 for (size_t j = lo; j < hi; j++) {
-                    if (j + PE_PREFETCH_DIST < n) {
-                        const T *pf = W + (size_t)ids[j + PE_PREFETCH_DIST] * dim;
-                        for (size_t k = full; k < dim; k += 64 / sizeof(T)) PE_PREFETCH_T0(pf + k);
-                    }
+                    if (j + PE_PREFETCH_DIST < n)
+                        bag_prefetch(W, ids[j + PE_PREFETCH_DIST], dim * sizeof(T),
+                                     full * sizeof(T), dim * sizeof(T), 0);
                     int64_t id = ids[j];
                     if (id == pad) continue;
                     const T *restrict w = W + (size_t)id * dim;
@@ -107,10 +117,8 @@ FN(bags_body)(T *restrict out, int64_t *restrict argmax, const T *restrict W,
         memset(o, 0, dim * sizeof(T));
         for (size_t k = 0; k < dim; k++) am[k] = -1;
         for (size_t j = lo; j < hi; j++) {
-            if (j + PE_PREFETCH_DIST < n) {
-                const T *pf = W + (size_t)ids[j + PE_PREFETCH_DIST] * dim;
-                for (size_t k = 0; k < dim; k += 64 / sizeof(T)) PE_PREFETCH_T0(pf + k);
-            }
+            if (j + PE_PREFETCH_DIST < n)
+                bag_prefetch(W, ids[j + PE_PREFETCH_DIST], dim * sizeof(T), 0, dim * sizeof(T), 0);
             int64_t id = ids[j];
             if (id == pad) continue;
             const T *restrict w = W + (size_t)id * dim;
@@ -184,10 +192,9 @@ FN(cols_body)(T *restrict grad, const int64_t *restrict ids, const int64_t *rest
             s = (T)(1.0 / (double)count);
         }
         for (size_t j = lo; j < hi; j++) {
-            if (j + PE_PREFETCH_DIST < n) {
-                const T *pf = grad + (size_t)ids[j + PE_PREFETCH_DIST] * dim;
-                for (size_t k = c0; k < c1; k += 64 / sizeof(T)) PE_PREFETCH_W_T0(pf + k);
-            }
+            if (j + PE_PREFETCH_DIST < n)
+                bag_prefetch(grad, ids[j + PE_PREFETCH_DIST], dim * sizeof(T), c0 * sizeof(T),
+                             c1 * sizeof(T), 1);
             int64_t id = ids[j];
             if (id == pad) continue;
             T *restrict g = grad + (size_t)id * dim;

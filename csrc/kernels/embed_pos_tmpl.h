@@ -14,6 +14,25 @@
 static inline size_t ep_row(size_t k, size_t nb, size_t seq, const void *P) {
     return P ? (k % nb) * seq + k / nb : k;
 }
+
+/* The offset in W (elements) of the token row that the k-th visited row reads. */
+static inline size_t ep_w_row(const int64_t *ids, size_t k, size_t nb, size_t seq, const void *P,
+                              size_t dim) {
+    return (size_t)ids[ep_row(k, nb, seq, P)] * dim;
+}
+
+/* The first two lines of the W row at byte offset `at`: into every level when the output goes
+ * through the cache (`keep`), with the NTA hint when it is streamed (the row is used once). */
+static inline void ep_prefetch(const void *W, size_t at, int keep) {
+    const char *pf = (const char *)W + at;
+    if (keep) {
+        PE_PREFETCH_T0(pf);
+        PE_PREFETCH_T0(pf + 64);
+    } else {
+        PE_PREFETCH_R(pf);
+        PE_PREFETCH_R(pf + 64);
+    }
+}
 #endif
 
 /* Rows lo .. hi of the flattened (nb * seq) output, through the cache; rows are prefetched into
@@ -23,11 +42,8 @@ FN(rows_cached_body)(T *restrict out, const T *restrict W, const int64_t *restri
                      const T *restrict P, size_t lo, size_t hi, size_t nb, size_t seq, size_t dim,
                      T scale) {
     for (size_t k = lo; k < hi; k++) {
-        if (k + PE_PREFETCH_DIST < hi) {
-            const T *pf = W + (size_t)ids[ep_row(k + PE_PREFETCH_DIST, nb, seq, P)] * dim;
-            PE_PREFETCH_T0(pf);
-            PE_PREFETCH_T0(pf + 64 / sizeof(T));
-        }
+        if (k + PE_PREFETCH_DIST < hi)
+            ep_prefetch(W, ep_w_row(ids, k + PE_PREFETCH_DIST, nb, seq, P, dim) * sizeof(T), 1);
         const size_t r = ep_row(k, nb, seq, P);
         const T *restrict w = W + (size_t)ids[r] * dim;
         T *restrict o = out + r * dim;
@@ -56,15 +72,11 @@ static void FN(rows_stream)(T *out, const T *W, const int64_t *ids, const T *P, 
                             size_t hi, size_t nb, size_t seq, size_t dim, T scale) {
     enum { L = 16 / sizeof(T) };
     for (size_t k = lo; k < hi; k++) {
-        if (k + PE_PREFETCH_DIST < hi) {
-            const T *pf = W + (size_t)ids[ep_row(k + PE_PREFETCH_DIST, nb, seq, P)] * dim;
-            PE_PREFETCH_R(pf);
-            PE_PREFETCH_R(pf + 64 / sizeof(T));
-        }
-        const size_t r = ep_row(k, nb, seq, P);
-        const T *w = W + (size_t)ids[r] * dim;
+        if (k + PE_PREFETCH_DIST < hi)
+            ep_prefetch(W, ep_w_row(ids, k + PE_PREFETCH_DIST, nb, seq, P, dim) * sizeof(T), 0);
+        const T *w = W + ep_w_row(ids, k, nb, seq, P, dim);
+        T *o = out + ep_row(k, nb, seq, P) * dim;
         const T *p = P ? P + (k / nb) * dim : NULL;
-        T *o = out + r * dim;
         for (size_t j = 0; j < dim; j += L) {
             PE_ALIGN16 T v[L];
             if (p)

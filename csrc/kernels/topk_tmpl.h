@@ -15,18 +15,23 @@
 
 #endif /* PE_TOPK_TMPL_ONCE */
 
+/* exchange heap entries a and b (value and index) */
+static inline void FN(swap)(T *v, int64_t *ix, size_t a, size_t b) {
+    T tv = v[a];
+    v[a] = v[b];
+    v[b] = tv;
+    int64_t ti = ix[a];
+    ix[a] = ix[b];
+    ix[b] = ti;
+}
+
 static void FN(sift_down)(T *v, int64_t *ix, size_t k, size_t i) {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         if (l < k && PE_WORSE(v[l], ix[l], v[m], ix[m])) m = l;
         if (r < k && PE_WORSE(v[r], ix[r], v[m], ix[m])) m = r;
         if (m == i) return;
-        T tv = v[i];
-        v[i] = v[m];
-        v[m] = tv;
-        int64_t ti = ix[i];
-        ix[i] = ix[m];
-        ix[m] = ti;
+        FN(swap)(v, ix, i, m);
         i = m;
     }
 }
@@ -46,12 +51,7 @@ static void FN(topk_row)(int64_t *oi, T *ov, const T *s, const T *scale, size_t 
             while (c > 0) {
                 size_t p = (c - 1) / 2;
                 if (!PE_WORSE(hv[c], hi[c], hv[p], hi[p])) break;
-                T tv = hv[c];
-                hv[c] = hv[p];
-                hv[p] = tv;
-                int64_t ti = hi[c];
-                hi[c] = hi[p];
-                hi[p] = ti;
+                FN(swap)(hv, hi, c, p);
                 c = p;
             }
         } else if (x > hv[0]) { /* equal scores keep the earlier column */
