@@ -81,7 +81,8 @@ static inline size_t pe_mul_size(size_t a, size_t b) {
 #define PE_OMP(x)
 #endif
 
-/* How far ahead gathers and lazy updates prefetch rows (ids, not bytes). */
+/* How far ahead the row loops (gather, scatter, bags, fused positions, lazy updates, norms)
+ * prefetch rows: in ids or positions, not bytes. */
 #define PE_PREFETCH_DIST 16
 
 /* The one way a kernel learns who it is inside `PE_OMP(omp parallel ...)`: this thread's index,

@@ -2,9 +2,9 @@
  *
  * Shapes: W (num_rows, dim); ids (n,) int64; out (n, dim).
  * The gather is a row memcpy with rows prefetched PE_PREFETCH_DIST ids ahead. When the output is
- * larger than the last-level cache, non-temporal (streaming) stores skip the read-for-ownership of
- * each output line, so the copy moves 2 bytes per byte instead of 3 — how it beats np.take on one
- * thread.
+ * past what the cache keeps (pe_stream_min_bytes, common.h), non-temporal (streaming) stores skip
+ * the read-for-ownership of each output line, so the copy moves 2 bytes per byte instead of 3 —
+ * how it beats np.take on one thread.
  */
 #include "gather.h"
 #include "sort.h"

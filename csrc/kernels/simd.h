@@ -1,16 +1,19 @@
 /* Run-time choice of the vector width: the one SIMD dispatch scheme of the kernels.
  *
  * The default build targets baseline x86-64 (SSE2), portable (no -march=native, DESIGN.md); there
- * Adam's sqrt and two divisions per element cost about as much as its memory traffic, and the
- * row loops (bags, positions, rope, scatter) leave half the load ports idle. On x86-64 with GCC the
- * hot loops are therefore also compiled for AVX2 and AVX-512 (function-level target attributes,
- * simd_levels.h) and picked at run time from the CPU.
+ * Adam's sqrt and two divisions per element cost about as much as its memory traffic. On x86-64
+ * with GCC the hot loops (optimizers, bags, scatter, fused token + position, sinusoidal, rope) are
+ * therefore also compiled for AVX2 and AVX-512 (function-level target attributes, simd_levels.h)
+ * and picked at run time from the CPU.
  * Why explicit levels and not GCC's target_clones (which the row loops used before): the level
  * can be lowered at run time (pe_set_simd_level), so the tests run every path and check that all
  * give the same bits, and word2vec can stay off AVX-512 (sgns.c: its lane sums would change
- * order). The dispatch is one load and compare per call; the speed is the clones' (measured A/B).
- * With -ffp-contract=off there is no FMA on any path (no target enables "fma", no code calls
- * fma()), and +, *, /, sqrt are correctly rounded, so every path gives the same bits. */
+ * order). The dispatch is one load and compare per call; in an A/B against the clones every
+ * moved loop ran within the noise of a shared 2-core machine (the optimizers' AVX-512 code is
+ * instruction for instruction what it was).
+ * The one FMA policy: none. -ffp-contract=off forbids contracting a * b + c (AVX-512F has fused
+ * multiply-adds of its own) and no code calls fma(); +, *, /, sqrt are correctly rounded, so
+ * every path gives the same bits. */
 #ifndef PE_SIMD_H
 #define PE_SIMD_H
 
