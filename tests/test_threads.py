@@ -233,6 +233,25 @@ def test_concurrent_mixed_calls_do_not_crash():
 
 # ---- fork --------------------------------------------------------------------------------------
 
+def run_in_fork_child(body, alarm=60):
+    """Run body() in a forked child; assert that it returned true (exit status 0)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        code = 1
+        try:
+            signal.alarm(alarm)  # a hang in the child becomes a SIGALRM death, not a stuck suite
+            code = 0 if body() else 3
+        except BaseException:
+            code = 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"child died: status {status}"
+    assert os.WEXITSTATUS(status) == 0
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_child_runs_parallel_sized_kernels():
     pyembed.set_num_threads(2)
@@ -246,28 +265,36 @@ def test_fork_child_runs_parallel_sized_kernels():
     t.backward(ids, g)
     expect = ref.backward(np.zeros((rows, dim), np.float32), ids, g)
     t.zero_grad()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
-        pid = os.fork()
-    if pid == 0:  # child: never return into pytest
-        code = 1
-        try:
-            signal.alarm(60)  # a hang in the child becomes a SIGALRM death, not a stuck suite
-            out = t.lookup(ids)
-            t.backward(ids, g)
-            ok = np.array_equal(out, t.weight[ids]) and np.array_equal(ref.bits(t.grad),
-                                                                       ref.bits(expect))
-            u = pyembed.Table(rows, dim)
-            u.backward(ids, g)
-            ok = ok and np.array_equal(ref.bits(u.grad), ref.bits(expect))
-            code = 0 if ok else 3
-        except BaseException:
-            code = 2
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status), f"child died: status {status}"
-    assert os.WEXITSTATUS(status) == 0
+
+    def child():
+        out = t.lookup(ids)
+        t.backward(ids, g)
+        ok = np.array_equal(out, t.weight[ids]) and np.array_equal(ref.bits(t.grad),
+                                                                   ref.bits(expect))
+        u = pyembed.Table(rows, dim)
+        u.backward(ids, g)
+        return ok and np.array_equal(ref.bits(u.grad), ref.bits(expect))
+
+    run_in_fork_child(child)
     # the parent is unaffected
     t.backward(ids, g)
     np.testing.assert_array_equal(ref.bits(t.grad), ref.bits(expect))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_trains_word2vec_on_threads_before_any_training():
+    """The child of a fork made before the first sgns_train call still trains serial (one fork
+    handler for every kernel): with sgns' own handler, registered on its first call, the child
+    used the parent's dead OpenMP pool and hung."""
+    pyembed.set_num_threads(2)
+    t = Table(100000, 64)
+    t.lookup(np.arange(100000) % 1000)  # the parent's OpenMP pool exists before the fork
+    sents = [["a", "b", "c", "d"] * 50 for _ in range(200)]
+
+    def child():
+        m = pyembed.Word2Vec(vector_size=16, min_count=1, epochs=1, workers=2, progress=False)
+        m.build_vocab(sents)
+        m.train()
+        return m.pairs_trained > 0
+
+    run_in_fork_child(child, alarm=30)
