@@ -62,6 +62,21 @@ class World:
                                     epochs=1, workers=1, progress=False)
         self.kv.expandos["count"] = np.arange(ROWS, 0, -1)
         self.w2v.wv  # the cached Vectors exists: asking for it again changes nothing
+        # options a user set to NaN between steps: the next step must refuse them untouched
+        self.e4, self.e5, self.e6 = (pyembed.Embedding(ROWS, DIM, seed=s) for s in (12, 13, 14))
+        for e in (self.e4, self.e5, self.e6):
+            e.backward([2, 6], ones(2, DIM))
+        self.adam_nan0 = optim.Adam([{"params": [self.e4]}, {"params": [self.e5]}], lr=0.1)
+        self.adam_nan1 = optim.Adam([{"params": [self.e5]}, {"params": [self.e4]}], lr=0.1)
+        self.sgd_nan = optim.SGD(self.e6, lr=0.1, momentum=0.9)
+        for opt in (self.adam_nan0, self.adam_nan1, self.sgd_nan):
+            opt.step()
+        self.adam_nan0.param_groups[0]["lr"] = float("nan")
+        self.adam_nan1.param_groups[1]["lr"] = float("nan")
+        self.sgd_nan.param_groups[0]["momentum"] = float("nan")
+        self.w2v_nan = pyembed.Word2Vec([["a", "b", "c", "a"]] * 10, vector_size=DIM, min_count=1,
+                                        epochs=1, workers=1, progress=False)
+        self.w2v_nan.ns_exponent = float("nan")
         self.enan = pyembed.Embedding(ROWS, DIM, seed=11)
         self.enan.backward([2], np.full((1, DIM), np.nan, np.float32))
         self.dir = str(folder)
