@@ -71,6 +71,9 @@ class World:
         self.sgd_nan = optim.SGD(self.e6, lr=0.1, momentum=0.9)
         for opt in (self.adam_nan0, self.adam_nan1, self.sgd_nan):
             opt.step()
+        self.adam_prs = optim.Adam([{"params": [self.e6]}, {"params": [self.e4]}], lazy=True)
+        self.adam_prs.step()
+        self.adam_prs.param_groups[1]["per_row_step"] = True  # refused at the next step
         self.adam_nan0.param_groups[0]["lr"] = float("nan")
         self.adam_nan1.param_groups[1]["lr"] = float("nan")
         self.sgd_nan.param_groups[0]["momentum"] = float("nan")
