@@ -176,13 +176,9 @@ _PY_LEVEL = ("Embedding.freeze_rows", "Embedding.unfreeze_rows", "EmbeddingBag()
              "InputEmbedding(learned)", "InputEmbedding.backward", "one_hot", "Vocab.decode")
 _PAST = ("ids past int64 become an object array and a TypeError ('dtype object') where Table "
          f"gives IndexError naming the value; {bc.NEW}")
-_WRAP = f"uint64 ids past int64 wrap: the message names -1, not the id; {bc.NEW}"
 _FLAT = f"2-D ids: the position is the flat index in brackets, ids[3] of a (2, 2) array; {bc.NEW}"
 IDS_XFAIL = {(f, i): _PAST for f in _PY_LEVEL for i in ("-2**63-1", "past int64")}
-IDS_XFAIL.update({(f, "uint64 max"): _WRAP for f in ("Embedding.freeze_rows",
-                                                     "Embedding.unfreeze_rows", "one_hot")})
-IDS_XFAIL.update({(f, "2-D"): _FLAT for f in ("Embedding.freeze_rows", "Embedding.unfreeze_rows",
-                                              "EmbeddingBag()", "EmbeddingBag(max_norm)",
+IDS_XFAIL.update({(f, "2-D"): _FLAT for f in ("EmbeddingBag()", "EmbeddingBag(max_norm)",
                                               "EmbeddingBag psw")})
 
 
@@ -243,7 +239,7 @@ NO_BAD_INPUT = {
     "InputEmbedding.parameters", "InputEmbedding.d_model", "InputEmbedding.vocab_size",
     "InputEmbedding.dtype", "InputEmbedding.padding_idx", "PositionalEncoding.max_len",
     "PositionalEncoding.table", "PositionalEncoding.backward", "PositionalEncoding.parameters",
-    "Adam.zero_grad", "Adam.state_dict",
+    "Adam.zero_grad", "Adam.state_dict", "Vectors.vocab", "Embedding.frozen_mask",
 }
 
 

@@ -140,22 +140,18 @@ RACE_KERNELS["bag_per_sample_weights"] = (
     "bag.backward(np.ones((len(offsets), DIM), np.float32)))")
 
 IDS_RACE = "issue 11: ids race while a kernel runs (checked with the GIL, read again without it)"
-FORWARD_KEEPS = "issue 11: EmbeddingBag keeps references to ids/per_sample_weights"
-# kernels that crash on today's main (each one within a second, in every run so far)
+# kernels that crash on today's main (each one within a second, in every run so far); the bag's
+# were fixed by its private copies of ids (branch pyrel, merged)
 RACE_XFAIL = {
     "lookup": IDS_RACE, "lookup_out": IDS_RACE, "lookup_max_norm": IDS_RACE, "renorm": IDS_RACE,
-    "backward": IDS_RACE, "bag_forward": IDS_RACE, "input_embedding": IDS_RACE,
-    "input_embedding_backward": IDS_RACE, "bag_backward": FORWARD_KEEPS,
-    "bag_psw_grad": FORWARD_KEEPS,
+    "backward": IDS_RACE, "input_embedding": IDS_RACE, "input_embedding_backward": IDS_RACE,
 }
 
 
 def _race_param(name):
     marks = []
     if name in RACE_XFAIL:
-        branch = "pyrel" if RACE_XFAIL[name] == FORWARD_KEEPS else "glue"
-        marks = [pytest.mark.xfail(strict=True,
-                                   reason=f"{RACE_XFAIL[name]}; fixed on branch {branch}")]
+        marks = [pytest.mark.xfail(strict=True, reason=f"{RACE_XFAIL[name]}; fixed on branch glue")]
     return pytest.param(name, marks=marks, id=name)
 
 
@@ -379,15 +375,7 @@ print(f"A={A_calls} B={B_steps} C={C_steps} thread_seconds={ts:.2f}")
 
 # ---- saved for backward means copied at forward ------------------------------------------------
 
-@pytest.mark.parametrize("what", [
-    pytest.param("ids", marks=pytest.mark.xfail(strict=True, reason=f"{FORWARD_KEEPS}; fixed on "
-                                                "branch pyrel")),
-    pytest.param("ids_2d", marks=pytest.mark.xfail(strict=True, reason=f"{FORWARD_KEEPS}; fixed "
-                                                   "on branch pyrel")),
-    pytest.param("per_sample_weights", marks=pytest.mark.xfail(
-        strict=True, reason=f"{FORWARD_KEEPS}; fixed on branch pyrel")),
-    "offsets",
-])
+@pytest.mark.parametrize("what", ["ids", "ids_2d", "per_sample_weights", "offsets"])
 def test_bag_backward_ignores_inputs_changed_after_forward(what):
     """A data loader reusing its batch buffer: changing the forward's arrays after the call must
     not change what backward does (issue 11: the whole gradient went to row 7)."""
