@@ -7,7 +7,8 @@ instead of killing or stalling pytest. The children check invariants that a lost
 out-of-bounds update breaks: integer-valued gradients and SGD steps make every interleaving of
 whole calls give exactly the serial replay's bits, and set_num_threads flipping under a kernel
 must not change them (the kernels are bitwise identical for every thread count). Each child
-prints ``thread_seconds=...``: the time its threads ran together, summed over threads.
+prints ``thread_seconds=...``: the time its threads ran together, summed over threads (shown
+with ``pytest -s``). ``PYEMBED_SOAK=20`` runs every threaded phase 20 times longer.
 """
 import os
 import subprocess
@@ -33,8 +34,9 @@ ERRORS = []
 
 
 def run(workers, seconds, join=20.0):
-    """Run each worker(stop) in its own thread until `seconds` pass (or one fails); return the
-    thread-seconds run. A thread that does not finish within `join` seconds is a hang."""
+    """Run each worker(stop) in its own thread until `seconds` (times PYEMBED_SOAK) pass, or one
+    fails; return the thread-seconds run. A thread not finished within `join` s is a hang."""
+    seconds *= float(os.environ.get("PYEMBED_SOAK", "1"))
     stop = threading.Event()
 
     def wrap(fn):
@@ -79,6 +81,7 @@ def check_table(t, rows):
 def run_child(body, timeout=30):
     """Run PRELUDE + body in a fresh interpreter (the in-place build first on sys.path); fail on
     a crash, a hang or a non-zero exit. Returns the child's stdout."""
+    timeout = int(timeout * float(os.environ.get("PYEMBED_SOAK", "1")))
     code = PRELUDE.replace("TIMEOUT", str(timeout)) + textwrap.dedent(body)
     try:
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -87,6 +90,7 @@ def run_child(body, timeout=30):
         pytest.fail(f"the child hung for {timeout} s:\n{(e.stderr or b'')[-4000:]}")
     assert r.returncode == 0, (f"the child exited with status {r.returncode}:\n"
                                f"{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
+    print(r.stdout.strip().splitlines()[-1:])  # its counts, shown with pytest -s
     return r.stdout
 
 
@@ -190,7 +194,7 @@ print(f"calls={calls} thread_seconds={ts:.2f}")
 # ---- whole calls from many threads: the serial replay's bits -------------------------------
 
 def test_mixed_workload_equals_serial_replay():
-    """Eleven threads for two seconds over five tables: backward / bag backward / fused
+    """Thirteen threads for 1.5 s over five tables: backward / bag backward / fused
     token+position backward into one gradient, SGD and lazy-Adam steps, zero_grad, `.weight`
     writes, set_num_threads, and readers (lookup, bag, fused forward, rope, most_similar) using
     their own and shared out= buffers. Afterwards every table equals its serial replay."""
@@ -297,6 +301,13 @@ def zero_d(stop):
         D.touched
 
 
+def step_d(stop):  # rows taken from touched while other threads add and clear them
+    opt = pyembed.optim.Adam(D, lr=1e-3, lazy=True)
+    while not stop.is_set():
+        opt.step()
+        assert np.isfinite(D.weight).all()
+
+
 def write_e(k):
     def writer(stop):
         while not stop.is_set():
@@ -335,7 +346,7 @@ def threads(stop):
         time.sleep(0.001)
 
 
-ts = run([backward_a, bag_backward_a, fused_backward_a, sgd_b, adam_c, churn_d, zero_d,
+ts = run([backward_a, bag_backward_a, fused_backward_a, sgd_b, adam_c, churn_d, zero_d, step_d,
           write_e(0), write_e(1), readers, scribble, threads], 1.5)
 
 # A: exactly the sum of the calls each thread made, in any order
