@@ -166,7 +166,8 @@ def snapshot(world):
     objs = {k: v for k, v in vars(world).items() if not isinstance(v, (str, dict))}
     inputs = os.path.dirname(next(iter(world.inputs.values())))
     return {"objects": {k: _walk(v, {}) for k, v in objs.items()},
-            "files": _files(world.dir) + _files(inputs, contents=False), "threads": pyembed.get_num_threads()}
+            "files": _files(world.dir) + _files(inputs, contents=False),
+            "threads": pyembed.get_num_threads()}
 
 
 def changed(before, after):
