@@ -224,24 +224,20 @@ def test_every_public_name_has_cases():
 
 # names whose arguments cannot be bad (none, or any value is fine), or that only forward to a
 # function with cases of its own
-NO_BAD_INPUT = {
-    "get_num_threads",
-    "Table.dtype", "Table.embedding_dim", "Table.num_embeddings", "Table.num_touched",
-    "Table.shape", "Table.zero_grad", "Table.mark_all_touched", "Vectors.vector_size",
-    "Vectors.fill_norms", "Vectors.get_normed_vectors", "Vectors.has_index_for",
-    "Vectors.similar_by_word", "Vectors.similar_by_key", "Vectors.analogy",
-    "Vectors.cosine_similarities", "Vectors.distance", "Vectors.save_word2vec_format",
-    "Vectors.load_word2vec_format", "Embedding.zero_grad", "Embedding.sparse_grad",
-    "Embedding.parameters", "Embedding.frozen_rows", "Embedding.grad", "Embedding.touched",
-    "Embedding.num_embeddings", "Embedding.embedding_dim", "Embedding.dtype", "Embedding.shape",
-    "Embedding.num_parameters", "Embedding.nbytes", "Embedding.extra_repr",
-    "EmbeddingBag.extra_repr", "Vocab.from_corpus", "Vocab.lookup_indices",
-    "Vocab.lookup_tokens", "Word2Vec.bytes_moved", "InputEmbedding.zero_grad",
-    "InputEmbedding.parameters", "InputEmbedding.d_model", "InputEmbedding.vocab_size",
-    "InputEmbedding.dtype", "InputEmbedding.padding_idx", "PositionalEncoding.max_len",
-    "PositionalEncoding.table", "PositionalEncoding.backward", "PositionalEncoding.parameters",
-    "Adam.zero_grad", "Adam.state_dict", "Vectors.vocab", "Embedding.frozen_mask",
-}
+NO_BAD_INPUT = {"get_num_threads"} | {f"{cls}.{name}" for cls, names in {
+    "Table": "dtype embedding_dim num_embeddings num_touched shape zero_grad mark_all_touched",
+    "Vectors": "vector_size fill_norms get_normed_vectors has_index_for similar_by_word "
+               "similar_by_key analogy cosine_similarities distance save_word2vec_format "
+               "load_word2vec_format vocab",
+    "Embedding": "zero_grad sparse_grad parameters frozen_rows grad touched num_embeddings "
+                 "embedding_dim dtype shape num_parameters nbytes extra_repr frozen_mask",
+    "EmbeddingBag": "extra_repr",
+    "Vocab": "from_corpus lookup_indices lookup_tokens",
+    "Word2Vec": "bytes_moved",
+    "InputEmbedding": "zero_grad parameters d_model vocab_size dtype padding_idx",
+    "PositionalEncoding": "max_len table backward parameters",
+    "Adam": "zero_grad state_dict",
+}.items() for name in names.split()}
 
 
 # ---- out= overlapping an input (crash-prone: in a child) --------------------------------------
