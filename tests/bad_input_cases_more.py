@@ -279,7 +279,7 @@ def optim_cases():
                  "weight_decay", "-1"),
             case(f"{n}(weight_decay inf)", lambda w, c=cls: c(w.e1, weight_decay=INF),
                  ValueError, "weight_decay", "inf",
-                 xfail=f"weight_decay=inf is accepted (the first step makes NaN weights); {NEW}"),
+                 xfail=f"weight_decay=inf is accepted; {NEW}"),
             case(f"{n}(per_row_step w/o lazy)", lambda w, c=cls: c(w.e1, per_row_step=True),
                  ValueError, "per_row_step", "lazy"),
         ]
