@@ -129,8 +129,7 @@ def io_cases():
              "dtype", "int32"),
         case("load_vectors unicode_errors bogus",
              lambda w: lv(w.vec_txt, unicode_errors="bogus"), (ValueError, LookupError),
-             "bogus", xfail=f"an unknown unicode_errors is accepted when every word is valid; "
-             f"{NEW}"),
+             "bogus"),
         case("load_vectors encoding bogus", lambda w: lv(w.vec_txt, encoding="bogus"),
              (ValueError, LookupError), "bogus"),
         case("load_vectors fvocab missing", lambda w: lv(w.vec_txt, fvocab=w.missing),
@@ -162,9 +161,7 @@ def io_cases():
         case("save_vectors into a missing folder", lambda w: sv(w.kv, w.missing), OSError,
              "missing"),
         case("save_vectors fvocab to a folder",
-             lambda w: sv(w.kv, w.dir + "/o.txt", fvocab=w.sub), OSError, "a_folder",
-             xfail="issue 11: a two-file save (fvocab=) is all or nothing (o.txt is left "
-             "behind); not assigned to glue or pyrel"),
+             lambda w: sv(w.kv, w.dir + "/o.txt", fvocab=w.sub), OSError, "a_folder"),
         case("save_vectors fvocab missing attr",
              lambda w: sv(pyembed.Vectors(["a"], np.ones((1, 2))), w.dir + "/o.txt",
                           fvocab=w.dir + "/c.txt"), ValueError, "fvocab"),
