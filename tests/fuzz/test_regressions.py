@@ -1,0 +1,93 @@
+"""Every input the fuzzers ever flagged (tests/fuzz/crashes/<harness>/) and every seed
+(tests/fuzz/corpus/<harness>/) replayed through its harness's target (fuzz_targets.py,
+fuzz_convert.py) under plain pytest, in a child process (one per kept input, one for all the
+seeds): a segfault or a sanitizer abort fails the test instead of the suite. The child imports the same pyembed as this
+process (the in-place build, or the sanitizer build when CI runs the suite under ASan).
+
+A kept input whose fix has not landed is listed in KNOWN with the reason; its test is
+xfail(strict=True), so it turns red the moment the fix lands and the entry must go.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pyembed
+
+HERE = Path(__file__).resolve().parent
+
+#: "harness/file" -> what is wrong (issue 11 round); delete the entry when the fix lands.
+KNOWN = {
+    "convert/adam_amsgrad_state_added_on_error":
+        "Adam.step with amsgrad switched on and per_row_step switched (ValueError) has already "
+        "added a max_exp_avg_sq buffer to the state: a failing step must change nothing",
+    "convert/bag_max_norm_renorm_before_offsets_check":
+        "EmbeddingBag(max_norm=) renormalises rows before the offsets are checked (issue 11)",
+    "safetensors/deep_nesting_recursionerror":
+        "a header nested 3000 deep raises RecursionError, not ValueError (the package refuses "
+        "more than 128 levels)",
+    "safetensors/gap_before_data":
+        "data_offsets that leave a gap are read; the safetensors package refuses them (issue 11)",
+    "safetensors/non_string_metadata":
+        "__metadata__ with a non-string value is read; the package refuses it (issue 11)",
+    "safetensors/overlapping_offsets":
+        "two tensors over the same bytes are read; the package refuses them (issue 11)",
+    "safetensors/trailing_bytes":
+        "bytes after the last tensor are read; the package refuses them (issue 11)",
+    "vectors/count_past_ssize_t_binary":
+        "a header count past 2**63 raises OverflowError from _core.parse_binary, not ValueError",
+    "vectors/count_past_ssize_t_text":
+        "a header count past 2**63 raises OverflowError from _core.parse_text, not ValueError",
+    "vectors/glove_first_line_sets_dim":
+        "GloVe: the first line's field count times the line count is allocated before line 2 "
+        "is read (4 MB for a 4 KB file; issue 11's 37 GiB)",
+    "vectors/header_dim_allocates_n_times_dim":
+        "word2vec text: count x dim from the header is allocated before line 2 is read (4 MB "
+        "for a 2 KB file; issue 11's 74.5 GiB)",
+    "vocab/token_ending_in_cr":
+        "Vocab.load reads b'a\\r' as the token 'a\\r'; save writes 'a\\r\\n', which loads as 'a'",
+}
+
+
+def _files(kind):
+    root = HERE / kind
+    if not root.is_dir():
+        return []
+    return sorted((h.name, f) for h in root.iterdir() if h.is_dir()
+                  for f in h.iterdir() if f.is_file())
+
+
+def replay(paths):
+    """Run `paths` through their harnesses in a child process; (returncode, output)."""
+    env = dict(os.environ)
+    where = str(Path(pyembed.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [where, env.get("PYTHONPATH")]))
+    r = subprocess.run([sys.executable, str(HERE / "fuzz.py"), "--replay", *map(str, paths)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    return r.returncode, r.stdout + r.stderr
+
+
+def _crash_params():
+    for harness, path in _files("crashes"):
+        key = f"{harness}/{path.name}"
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN[key])] if key in KNOWN else []
+        yield pytest.param(harness, path, id=key, marks=marks)
+
+
+@pytest.mark.parametrize("harness, path", list(_crash_params()))
+def test_kept_input(harness, path):
+    rc, out = replay([path])
+    assert rc == 0, f"{harness} flags {path.name} again:\n{out[-3000:]}"
+
+
+def test_seed_corpus():
+    """The seeds pass too (a target that cannot run its own seeds fuzzes nothing)."""
+    rc, out = replay([p for _, p in _files("corpus")])
+    assert rc == 0, out[-3000:]
+
+
+def test_known_entries_have_files():
+    kept = {f"{h}/{p.name}" for h, p in _files("crashes")}
+    assert set(KNOWN) <= kept, sorted(set(KNOWN) - kept)
