@@ -2,7 +2,7 @@
 
 The fuzzer's bytes pick an operation (Table.lookup with and without max_norm, Table.backward,
 Table.renorm, EmbeddingBag forward + backward, InputEmbedding forward + backward, an optimizer
-step) and build its array arguments: any dtype (every integer width, bool, floats, complex, object,
+step, rope and rope_backward, clip_grad_norm_) and build its array arguments: any dtype (every integer width, bool, floats, complex, object,
 str, datetime), 0-3 dimensions, strides (reversed, stepped, transposed), byte-swapped,
 misaligned, read-only, or a nested list, with small ids, raw bit patterns or edge values.
 
@@ -194,13 +194,33 @@ def _op_optimizer(src, emb):
     guarded(f"{kind.__name__}.step", lambda: _snapshot(emb, opt), opt.step)
 
 
+def _op_rope(src, emb):
+    x = fuzz_array(src, src.pick((np.float32, np.float64, None)))
+    positions = fuzz_array(src) if src.byte() % 2 else None
+    out = fuzz_array(src, src.pick((np.float32, np.float64)), np.shape(x)) if src.byte() % 3 == 0 else None
+    fn = src.pick((pyembed.rope, pyembed.rope_backward))
+    x_before = np.asarray(x).tobytes()
+    guarded(fn.__name__, lambda: np.asarray(out).tobytes(), fn, x, positions,
+            base=src.pick((10000.0, 1.0, 0.0, float("nan"), -1.0)),
+            pairing=src.pick(("half", "interleaved", "half ")), out=out)
+    if np.asarray(x).tobytes() != x_before:
+        raise Finding(f"{fn.__name__} changed its input")
+
+
+def _op_clip(src, emb):
+    guarded("clip_grad_norm_", lambda: _snapshot(emb), pyembed.optim.clip_grad_norm_, emb,
+            src.pick(_HYPER), src.pick((2.0, 1.0, float("inf"), 0.0, float("nan"), -1.0)),
+            bool(src.byte() & 1))
+
+
+# new operations go at the end, so that the kept inputs (crashes/convert) keep their meaning
 _OPS = (lambda s, e: _op_lookup(s, e, False), lambda s, e: _op_lookup(s, e, True), _op_max_norm,
-        _op_backward, _op_renorm, _op_bag, _op_input_embedding, _op_optimizer)
+        _op_backward, _op_renorm, _op_bag, _op_input_embedding, _op_optimizer, _op_rope, _op_clip)
 
 
 def convert(data):
     src = _Bytes(data)
-    op = _OPS[src.byte() % len(_OPS)]
+    op = _OPS[src.byte() % 16 % len(_OPS)]
     emb = pyembed.Embedding(ROWS, DIM, seed=0, dtype=src.pick((np.float32, np.float64)))
     emb.table.backward([3], np.ones((1, DIM), emb.table.dtype))  # a grad and a touched row
     try:
