@@ -213,7 +213,8 @@ def _op_clip(src, emb):
             bool(src.byte() & 1))
 
 
-# new operations go at the end, so that the kept inputs (crashes/convert) keep their meaning
+# new operations go at the end: a kept input (crashes/convert) starts with its operation's index,
+# which then keeps its meaning (up to 16 operations)
 _OPS = (lambda s, e: _op_lookup(s, e, False), lambda s, e: _op_lookup(s, e, True), _op_max_norm,
         _op_backward, _op_renorm, _op_bag, _op_input_embedding, _op_optimizer, _op_rope, _op_clip)
 

@@ -120,6 +120,43 @@ def vectors(data):
         raise Finding(f"load_vectors: {n} keys, {len(res.key_to_index)} indexed, vectors {res.vectors.shape}")
 
 
+# -- vectors_roundtrip: what save_vectors writes, load_vectors reads back with its defaults -------
+
+_WRITERS = (("word2vec", False), ("word2vec", True), ("glove", False), ("fasttext", False))
+
+
+def vectors_roundtrip(data):
+    """Byte 0: the writer (format, binary); byte 1: dim (0..7); then rows split at b"\xff": each
+    dim float32 values (raw bits, zero-padded), then the word (latin-1, without the separators
+    ' ', '\t', '\r', '\n' no format can hold; empty and repeated words dropped). The file must
+    load back with the default arguments (format and binary detected) to the same words and
+    values (NaN payloads aside: text writes "nan"), or be refused with a ValueError."""
+    (w, d), body = _flags(data, 2)
+    fmt, binary = _WRITERS[w % 4]
+    d %= 8
+    words, rows = [], []
+    for chunk in body.split(b"\xff"):
+        word = chunk[4 * d:].decode("latin-1").translate({ord(c): None for c in " \t\r\n"})
+        if word and word not in words:
+            words.append(word)
+            rows.append(np.frombuffer(chunk[:4 * d].ljust(4 * d, b"\0"), np.float32))
+    vecs = np.array(rows, np.float32).reshape(len(words), d)
+    path = os.path.join(_TMP, "rt.txt")
+    pyembed.save_vectors(pyembed.Vectors(words, vecs), path, fmt, binary=binary)
+    with open(path, "rb") as f:
+        size = len(f.read())
+    back = bounded_call("load_vectors", size, pyembed.load_vectors, path)
+    if isinstance(back, Exception):
+        return
+    same = (back.index_to_key == words and back.vectors.shape == vecs.shape and
+            np.array_equal(np.isnan(back.vectors), np.isnan(vecs)) and
+            np.array_equal(back.vectors.view(np.uint32)[~np.isnan(vecs)],
+                           vecs.view(np.uint32)[~np.isnan(vecs)]))
+    if not same:
+        raise Finding(f"save_vectors({fmt}, binary={binary}) of {words[:3]} {vecs[:2].tolist()} "
+                      f"loads back as {back.index_to_key[:3]} {back.vectors[:2].tolist()}")
+
+
 # -- safetensors: the header reader, against the safetensors package -------------------------------
 
 def _package_view(data):
@@ -198,6 +235,7 @@ def fvocab(data):
 HARNESSES = {
     "parse_kernels": parse_kernels,
     "vectors": vectors,
+    "vectors_roundtrip": vectors_roundtrip,
     "safetensors": safetensors_header,
     "vocab": vocab,
     "fvocab": fvocab,

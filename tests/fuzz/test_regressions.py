@@ -46,6 +46,9 @@ KNOWN = {
     "vectors/header_dim_allocates_n_times_dim":
         "word2vec text: count x dim from the header is allocated before line 2 is read (4 MB "
         "for a 2 KB file; issue 11's 74.5 GiB)",
+    "vectors_roundtrip/binary_dim1_printable_float_loads_as_text":
+        "save_vectors(binary=True) of a dim-1 vector whose float bytes read '1234' loads back "
+        "as text with the default arguments (issue 11: detection must be certain or refuse)",
     "vocab/token_ending_in_cr":
         "Vocab.load reads b'a\\r' as the token 'a\\r'; save writes 'a\\r\\n', which loads as 'a'",
 }
