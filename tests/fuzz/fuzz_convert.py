@@ -2,16 +2,17 @@
 
 The fuzzer's bytes pick an operation (Table.lookup with and without max_norm, Table.backward,
 Table.renorm, EmbeddingBag forward + backward, InputEmbedding forward + backward, an optimizer
-step, rope and rope_backward, clip_grad_norm_) and build its array arguments: any dtype (every integer width, bool, floats, complex, object,
-str, datetime), 0-3 dimensions, strides (reversed, stepped, transposed), byte-swapped,
-misaligned, read-only, or a nested list, with small ids, raw bit patterns or edge values.
+step, rope and rope_backward, clip_grad_norm_) and build its array arguments: any dtype (every
+integer width, bool, floats, complex, object, str, datetime), 0-3 dimensions, strides (reversed,
+stepped, transposed), byte-swapped, misaligned, read-only, or a nested list, with small ids, raw
+bit patterns or edge values.
 
 Oracles (DESIGN.md "Errors"):
 - only TypeError, ValueError and IndexError escape;
 - a call that raises leaves the table (weights, grad, touched rows) and the optimizer's state
   unchanged, bit for bit;
 - a lookup that succeeds returns W[ids] (NumPy's take of the same ids), bit for bit, and
-  changes nothing without max_norm.
+  changes nothing without max_norm; rope leaves its input unchanged.
 """
 import warnings
 
@@ -105,7 +106,7 @@ def _snapshot(emb, opt=None):
 
 
 def guarded(what, snap, fn, *args, **kwargs):
-    """fn(*args, **kwargs); if it raises, `snap()` (the state it may touch) must not have changed."""
+    """fn(*args, **kwargs); if it raises, `snap()` (what it may touch) must not have changed."""
     before = snap()
     try:
         return fn(*args, **kwargs)
@@ -118,7 +119,8 @@ def guarded(what, snap, fn, *args, **kwargs):
 
 def _op_lookup(src, emb, out_too):
     ids = fuzz_array(src)
-    out = fuzz_array(src, src.pick((np.float32, np.float64)), np.shape(ids) + (DIM,)) if out_too else None
+    out = (fuzz_array(src, src.pick((np.float32, np.float64)), np.shape(ids) + (DIM,))
+           if out_too else None)
     w = emb.table.weight.tobytes()
     res = guarded("Table.lookup", lambda: _snapshot(emb), emb.table.lookup, ids, out)
     ref = np.frombuffer(w, res.dtype).reshape(ROWS, DIM)[np.asarray(ids, np.int64)]
@@ -197,7 +199,8 @@ def _op_optimizer(src, emb):
 def _op_rope(src, emb):
     x = fuzz_array(src, src.pick((np.float32, np.float64, None)))
     positions = fuzz_array(src) if src.byte() % 2 else None
-    out = fuzz_array(src, src.pick((np.float32, np.float64)), np.shape(x)) if src.byte() % 3 == 0 else None
+    out = (fuzz_array(src, src.pick((np.float32, np.float64)), np.shape(x))
+           if src.byte() % 3 == 0 else None)
     fn = src.pick((pyembed.rope, pyembed.rope_backward))
     x_before = np.asarray(x).tobytes()
     guarded(fn.__name__, lambda: np.asarray(out).tobytes(), fn, x, positions,

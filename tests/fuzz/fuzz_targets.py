@@ -36,7 +36,8 @@ from pyembed.safetensors import safetensors_names
 MEM_PER_BYTE = 128
 MEM_SLACK = 256 << 10
 
-_TMP = tempfile.mkdtemp(prefix="pyembed-fuzz-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+_TMP = tempfile.mkdtemp(prefix="pyembed-fuzz-",
+                        dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
 
 
 class Finding(AssertionError):
@@ -112,12 +113,14 @@ def vectors(data):
     res = bounded_call("load_vectors", len(body), pyembed.load_vectors, path, _FORMATS[f & 3],
                        binary=_BINARY[f >> 2 & 3], limit=None if lim == 255 else lim,
                        dtype=np.float64 if f & 16 else np.float32,
-                       unicode_errors=_ERRORS[f >> 5 & 3], encoding="latin-1" if enc & 1 else "utf-8")
+                       unicode_errors=_ERRORS[f >> 5 & 3],
+                       encoding="latin-1" if enc & 1 else "utf-8")
     if isinstance(res, Exception):
         return
     n = len(res.index_to_key)
     if res.vectors.shape[0] != n or len(res.key_to_index) != n:
-        raise Finding(f"load_vectors: {n} keys, {len(res.key_to_index)} indexed, vectors {res.vectors.shape}")
+        raise Finding(f"load_vectors: {n} keys, {len(res.key_to_index)} indexed, "
+                      f"vectors {res.vectors.shape}")
 
 
 # -- vectors_roundtrip: what save_vectors writes, load_vectors reads back with its defaults -------

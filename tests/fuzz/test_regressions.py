@@ -1,8 +1,9 @@
 """Every input the fuzzers ever flagged (tests/fuzz/crashes/<harness>/) and every seed
 (tests/fuzz/corpus/<harness>/) replayed through its harness's target (fuzz_targets.py,
 fuzz_convert.py) under plain pytest, in a child process (one per kept input, one for all the
-seeds): a segfault or a sanitizer abort fails the test instead of the suite. The child imports the same pyembed as this
-process (the in-place build, or the sanitizer build when CI runs the suite under ASan).
+seeds): a segfault or a sanitizer abort fails the test instead of the suite. The child imports
+the same pyembed as this process (the in-place build, or the sanitizer build when CI runs the
+suite under ASan).
 
 A kept input whose fix has not landed is listed in KNOWN with the reason; its test is
 xfail(strict=True), so it turns red the moment the fix lands and the entry must go.
