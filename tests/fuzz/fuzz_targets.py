@@ -16,8 +16,10 @@ Oracles for every file reader:
   trip (vocabulary files); safetensors files are accepted only when the ``safetensors`` package
   also accepts them, and then hold the same bytes.
 """
+import atexit
 import gzip
 import os
+import shutil
 import tempfile
 import tracemalloc
 import warnings
@@ -38,6 +40,7 @@ MEM_SLACK = 256 << 10
 
 _TMP = tempfile.mkdtemp(prefix="pyembed-fuzz-",
                         dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 
 
 class Finding(AssertionError):
