@@ -213,7 +213,10 @@ def vocab(data):
         return
     again = os.path.join(_TMP, "vocab2.txt")
     v.save(again)
-    back = pyembed.Vocab.load(again)
+    try:
+        back = pyembed.Vocab.load(again)
+    except ValueError as e:
+        raise Finding(f"Vocab: save then load of {v.index_to_key[:5]} fails: {e}") from None
     if back.index_to_key != v.index_to_key:
         first = next((a, b) for a, b in zip(v.index_to_key + [None], back.index_to_key + [None])
                      if a != b)

@@ -50,6 +50,9 @@ KNOWN = {
     "vectors_roundtrip/binary_dim1_printable_float_loads_as_text":
         "save_vectors(binary=True) of a dim-1 vector whose float bytes read '1234' loads back "
         "as text with the default arguments (issue 11: detection must be certain or refuse)",
+    "vocab/saved_file_with_cr_token_does_not_load":
+        "Vocab.load reads b'\\nb\\n\\r' as ['', 'b', '\\r']; save writes '\\nb\\n\\r\\n', which "
+        "Vocab.load refuses (repeated tokens): a saved vocabulary must load back",
     "vocab/token_ending_in_cr":
         "Vocab.load reads b'a\\r' as the token 'a\\r'; save writes 'a\\r\\n', which loads as 'a'",
 }
