@@ -65,7 +65,9 @@ setup(
         Extension(
             "pyembed._core",
             sources=sources,
-            include_dirs=["csrc/kernels", "csrc/py", np.get_include()],
+            # only csrc/: glue includes kernels as "kernels/x.h", so no file name needs a suffix
+            # to avoid a clash between the two folders
+            include_dirs=["csrc", np.get_include()],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
         )
     ],

@@ -9,12 +9,38 @@ API whose names follow torch.nn.Embedding, torch.optim and gensim's KeyedVectors
 >>> out.shape
 (2, 3, 64)
 """
-from . import _core
+import os as _os
+from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
+
+
+def _core_missing_message(here):
+    """Why ``pyembed._core`` cannot be imported, when no built extension sits beside this file:
+    almost always Python found a source checkout (the current folder comes first on sys.path with
+    ``python -m`` and ``python -c``) before the installed package. NumPy's "you should not try to
+    import numpy from its source directory" is the model."""
+    others = sorted(f for f in _os.listdir(here)
+                    if f.startswith("_core.") and f.endswith((".so", ".pyd")))
+    built = (f"; the extensions there ({', '.join(others)}) were built for another Python"
+             if others else "")
+    return (f"pyembed's C extension (pyembed._core) is not built in {here}{built}. If that is "
+            "pyembed's source folder, Python found it before an installed pyembed: run "
+            "`pip install .` and then run Python (or the `pyembed` command) from another "
+            "directory, or build the extension in place with "
+            "`python setup.py build_ext --inplace`.")
+
+
+try:
+    from . import _core
+except ImportError:
+    _here = _os.path.dirname(_os.path.abspath(__file__))
+    if any(_os.path.exists(_os.path.join(_here, "_core" + s)) for s in _EXTENSION_SUFFIXES):
+        raise  # built but does not load (a missing symbol, a sanitizer runtime): that error says why
+    # from None: the chained "partially initialized module ... circular import" would mislead
+    raise ImportError(_core_missing_message(_here), name="pyembed._core") from None
 from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
 from .vocab import Vocab
-from .vectors import Vectors
-from .io import load_vectors, save_vectors
+from .vectors import Vectors, load_vectors, save_vectors
 from .safetensors import load_safetensors, save_safetensors
 from . import plot
 from . import optim
@@ -23,8 +49,8 @@ from .input_embedding import InputEmbedding, one_hot
 from .rope import rope, rope_backward, rope_permute
 from .bag import EmbeddingBag
 from .train import Word2Vec
+from ._version import __version__
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Embedding",

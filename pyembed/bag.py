@@ -1,8 +1,12 @@
 """EmbeddingBag: sums, means or maxima of bags of rows without materialising the rows, like
 ``torch.nn.EmbeddingBag`` (csrc/kernels/bag.c)."""
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
+from ._checks import check_padding_idx
 from .embedding import Embedding
 
 __all__ = ["EmbeddingBag"]
@@ -39,10 +43,12 @@ class EmbeddingBag(Embedding):
         array([1, 2, 3, 4, 5, 9])
     """
 
-    def __init__(self, num_embeddings, embedding_dim, mode="mean", *, padding_idx=None,
-                 include_last_offset=False, max_norm=None, norm_type=2.0,
-                 scale_grad_by_freq=False, dtype=np.float32, init="normal", std=1.0, bound=None,
-                 seed=None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, mode: str = "mean", *,
+                 padding_idx: int | None = None, include_last_offset: bool = False,
+                 max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, dtype: DTypeLike = np.float32,
+                 init: str | ArrayLike = "normal", std: float = 1.0, bound: float | None = None,
+                 seed: int | None = None) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {tuple(_MODES)}, got {mode!r}")
         if scale_grad_by_freq and mode == "max":
@@ -56,9 +62,12 @@ class EmbeddingBag(Embedding):
         self._ctx = None
 
     @classmethod
-    def from_pretrained(cls, embeddings, freeze=True, max_norm=None, norm_type=2.0,
-                        scale_grad_by_freq=False, mode="mean", sparse=False,
-                        include_last_offset=False, padding_idx=None, dtype=None):
+    def from_pretrained(cls, embeddings: ArrayLike, freeze: bool = True,
+                        max_norm: float | None = None, norm_type: float = 2.0,
+                        scale_grad_by_freq: bool = False, mode: str = "mean",
+                        sparse: bool = False, include_last_offset: bool = False,
+                        padding_idx: int | None = None,
+                        dtype: DTypeLike | None = None) -> EmbeddingBag:
         """An EmbeddingBag holding a copy of ``embeddings``, like
         ``torch.nn.EmbeddingBag.from_pretrained``."""
         arr = np.asarray(embeddings)
@@ -73,11 +82,7 @@ class EmbeddingBag(Embedding):
                   max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
                   dtype=dtype, init="zeros")
         obj.table.weight = arr
-        if padding_idx is not None:
-            if not -arr.shape[0] <= padding_idx < arr.shape[0]:
-                raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings "
-                                 f"({arr.shape[0]})")
-            obj.padding_idx = int(padding_idx) % arr.shape[0]
+        obj.padding_idx = check_padding_idx(padding_idx, arr.shape[0])
         obj.requires_grad = not freeze
         return obj
 
@@ -115,16 +120,22 @@ class EmbeddingBag(Embedding):
             flat = ids
         else:
             raise ValueError(f"ids must be 1-D (with offsets) or 2-D, got shape {ids.shape}")
-        pad = -1 if self.padding_idx is None else self.padding_idx
+        pad = self.padding_idx  # None: no padding row (the _core convention)
         return flat, off, per_sample_weights, pad
 
-    def __call__(self, ids, offsets=None, per_sample_weights=None, include_last_offset=None):
+    def __call__(self, ids: ArrayLike, offsets: ArrayLike | None = None,
+                 per_sample_weights: ArrayLike | None = None,
+                 include_last_offset: bool | None = None) -> np.ndarray:
         return self.bag(ids, offsets, per_sample_weights, include_last_offset)
 
-    def forward(self, ids, offsets=None, per_sample_weights=None, include_last_offset=None):
+    def forward(self, ids: ArrayLike, offsets: ArrayLike | None = None,
+                per_sample_weights: ArrayLike | None = None,
+                include_last_offset: bool | None = None) -> np.ndarray:
         return self.bag(ids, offsets, per_sample_weights, include_last_offset)
 
-    def bag(self, ids, offsets=None, per_sample_weights=None, include_last_offset=None):
+    def bag(self, ids: ArrayLike, offsets: ArrayLike | None = None,
+            per_sample_weights: ArrayLike | None = None,
+            include_last_offset: bool | None = None) -> np.ndarray:
         """The (number of bags, embedding_dim) reductions, as ``F.embedding_bag``.
 
         ``ids`` 2-D (B, L): each row is a bag. ``ids`` 1-D with ``offsets``: bag b is
@@ -136,13 +147,43 @@ class EmbeddingBag(Embedding):
         if include_last_offset is None:
             include_last_offset = self.include_last_offset
         flat, off, psw, pad = self._flatten(ids, offsets, per_sample_weights, include_last_offset)
+        # backward reads these later: private copies, so that a caller refilling its batch
+        # buffer (or another thread writing it) cannot redirect the gradient
+        flat, psw = np.array(flat), None if psw is None else np.array(psw)
         if self.max_norm is not None:
+            # renorm writes the table: everything else must be known good before it runs
+            self._check_bags(flat, off, psw)
             self.table.renorm(flat, self.max_norm, self.norm_type)
         out, argmax = _core.bag_forward(self.table, flat, off, psw, _MODES[self.mode], pad)
         self._ctx = (flat, off, psw, argmax, pad, np.shape(ids))
         return out
 
-    def backward(self, grad_output):
+    def _check_bags(self, flat, off, psw):
+        """The checks bag_forward makes on offsets and per_sample_weights (ids are renorm's),
+        for a call that must not renormalise rows and then fail."""
+        if psw is not None:
+            if self.mode != "sum":
+                raise ValueError("per_sample_weights are only supported with mode='sum' (as "
+                                 "torch)")
+            if psw.dtype.kind not in "iuf":
+                raise TypeError(f"per_sample_weights must be real numbers, got an array of "
+                                f"dtype {psw.dtype}")
+            if psw.shape != flat.shape:
+                raise ValueError(f"per_sample_weights has shape {psw.shape} but ids has shape "
+                                 f"{flat.shape}")
+        if off.size == 0:
+            raise ValueError("offsets must be 1-D with at least one entry")
+        if off[0] != 0:
+            raise ValueError(f"offsets[0] must be 0, got {off[0]}")
+        down = np.flatnonzero(np.diff(off) < 0)
+        if down.size:
+            i = int(down[0]) + 1
+            raise ValueError(f"offsets must be nondecreasing, but offsets[{i}] = {off[i]} < "
+                             f"offsets[{i - 1}] = {off[i - 1]}")
+        if off[-1] > flat.size:
+            raise ValueError(f"offsets[{off.size - 1}] = {off[-1]} is beyond the {flat.size} ids")
+
+    def backward(self, grad_output: ArrayLike) -> np.ndarray | None:
         """Accumulate the gradient of the last :meth:`bag` call into :attr:`grad` (sum: each
         id gets its bag's gradient, times its per-sample weight; mean: divided by the bag's
         count; max: each element goes to the id that won it). Bitwise identical for every

@@ -15,7 +15,15 @@ import os
 import sys
 import time
 
+from . import bench, corpus
+from .plot import plot_2d, plot_heatmap
+from .positional import sinusoidal
+from .train import DEFAULTS, Word2Vec, read_corpus
+from .vectors import load_vectors
+
 __all__ = ["main", "run_demo"]
+
+DEMO_SENTENCES = 200_000  # ~8 s of training on one thread
 
 DEMO_QUERIES = ("cat", "dog", "car", "king")
 STDLIB_QUERIES = ("file", "list", "error", "thread", "socket")
@@ -64,23 +72,36 @@ def _nonneg_float(text):
     return v
 
 
-def _add_training_options(p, epochs=5, demo=False):
+def _seed(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= v < 2**64:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {v}")
+    return v
+
+
+# the training options: flags, the Word2Vec argument (its default is Word2Vec's), type, help
+_TRAINING_FLAGS = (
+    (("--vector-size", "--size"), "vector_size", _positive_int, "dimension of the vectors"),
+    (("--window",), "window", _positive_int, "context window"),
+    (("--negative",), "negative", _positive_int, "noise words per pair, <= 64"),
+    (("--min-count",), "min_count", _positive_int, "ignore words seen fewer times"),
+    (("--sample",), "sample", _nonneg_float, "subsampling threshold for frequent words, 0 = off"),
+    (("--epochs",), "epochs", _positive_int, "passes over the corpus"),
+    (("--alpha",), "alpha", _nonneg_float, "initial learning rate"),
+    (("--min-alpha",), "min_alpha", _nonneg_float, "final learning rate"),
+    (("--seed",), "seed", _seed, "random seed"),
+)
+TRAINING_OPTIONS = tuple(dest for _, dest, _, _ in _TRAINING_FLAGS)
+
+
+def _add_training_options(p, demo=False):
     g = p.add_argument_group("training (gensim's names and defaults)")
-    g.add_argument("--vector-size", "--size", type=_positive_int, default=100, metavar="D",
-                   help="dimension of the vectors (default 100)")
-    g.add_argument("--window", type=_positive_int, default=5, help="context window (default 5)")
-    g.add_argument("--negative", type=_positive_int, default=5,
-                   help="noise words per pair, <= 64 (default 5)")
-    g.add_argument("--min-count", type=_positive_int, default=5,
-                   help="ignore words seen fewer times (default 5)")
-    g.add_argument("--sample", type=_nonneg_float, default=1e-3,
-                   help="subsampling threshold for frequent words (default 1e-3, 0 = off)")
-    g.add_argument("--epochs", type=_positive_int, default=epochs,
-                   help=f"passes over the corpus (default {epochs})")
-    g.add_argument("--alpha", type=_nonneg_float, default=0.025,
-                   help="initial learning rate (default 0.025)")
-    g.add_argument("--min-alpha", type=_nonneg_float, default=1e-4,
-                   help="final learning rate (default 1e-4)")
+    for flags, dest, kind, text in _TRAINING_FLAGS:
+        g.add_argument(*flags, dest=dest, type=kind, default=DEFAULTS[dest],
+                       help=text + " (default %(default)s)")
     if demo:
         g.add_argument("--workers", "--threads", type=_positive_int, default=1,
                        help="threads (default 1: the same output on every run; "
@@ -90,7 +111,6 @@ def _add_training_options(p, epochs=5, demo=False):
         g.add_argument("--workers", "--threads", type=_positive_int, default=None,
                        help="threads (default: all pyembed threads; 1 gives the same vectors "
                             "on every run)")
-    g.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     g.add_argument("--corpus", choices=("default", "stdlib"), default="default",
                    help="built-in corpus when no CORPUS file is given: 'default' (generated "
                         "from a small grammar) or 'stdlib' (the Python standard library's "
@@ -112,8 +132,8 @@ def _build_parser():
                        "and positional_encoding.png (the sinusoidal table).")
     d.add_argument("--out-dir", default=".", help="where to write the pictures (default: .)")
     d.add_argument("--no-plots", action="store_true", help="skip the pictures")
-    d.add_argument("--sentences", type=_positive_int, default=200_000,
-                   help="sentences generated for the default corpus (default 200000)")
+    d.add_argument("--sentences", type=_positive_int, default=DEMO_SENTENCES,
+                   help=f"sentences generated for the default corpus (default {DEMO_SENTENCES})")
     _add_training_options(d, demo=True)
 
     t = sub.add_parser("train", help="train word vectors on a text file (one sentence per line)",
@@ -169,8 +189,6 @@ def _build_parser():
 
 
 def _load(path):
-    from . import load_vectors
-
     if not os.path.exists(path):
         raise _UsageError(f"cannot read {path!r}: no such file")
     try:
@@ -185,21 +203,15 @@ def _check_words(kv, words):
         raise _UsageError("not in the vocabulary: " + ", ".join(repr(w) for w in missing))
 
 
-def _builtin_corpus(name, seed, n_sentences=200_000):
-    from . import corpus
-
+def _builtin_corpus(name, seed, n_sentences=DEMO_SENTENCES):
     if name == "stdlib":
         return corpus.stdlib_corpus()
     return corpus.default_corpus(n_sentences=n_sentences, seed=seed)
 
 
 def _word2vec(sentences, args, progress="auto"):
-    from .train import Word2Vec
-
-    return Word2Vec(sentences, vector_size=args.vector_size, window=args.window,
-                    negative=args.negative, min_count=args.min_count, sample=args.sample,
-                    epochs=args.epochs, alpha=args.alpha, min_alpha=args.min_alpha,
-                    seed=args.seed, workers=args.workers, progress=progress)
+    return Word2Vec(sentences, workers=args.workers, progress=progress,
+                    **{k: getattr(args, k) for k in TRAINING_OPTIONS})
 
 
 def _fmt_neighbours(pairs):
@@ -208,8 +220,6 @@ def _fmt_neighbours(pairs):
 
 def save_embeddings_plot(kv, words, path, title=None):
     """The 2-D PCA picture of ``words`` (pyembed.plot.plot_2d), EMBEDDINGS_SIZE at DPI."""
-    from .plot import plot_2d
-
     plot_2d(kv, words=list(words), path=path, title=title, figsize=EMBEDDINGS_SIZE, dpi=DPI)
     return path
 
@@ -217,39 +227,29 @@ def save_embeddings_plot(kv, words, path, title=None):
 def save_positional_plot(path, num_positions=128, dim=128):
     """The sinusoidal table (Vaswani et al. 2017) as a heat map: positions down, dimensions
     across, the picture of every transformer tutorial."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from . import sinusoidal
-
     pe = sinusoidal(num_positions, dim)
-    fig = Figure(figsize=POSITIONAL_SIZE, dpi=DPI)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    im = ax.imshow(pe, aspect="auto", cmap="RdBu", vmin=-1, vmax=1, interpolation="nearest")
-    ax.set_xlabel("dimension i  (even: sin, odd: cos)")
-    ax.set_ylabel("position p")
-    ax.set_title(f"Sinusoidal positional encoding, {num_positions} positions x {dim} dims: "
-                 "PE[p, 2i] = sin(p / 10000^(2i/d))")
-    fig.colorbar(im, ax=ax)
-    fig.savefig(path, dpi=DPI)
+    plot_heatmap(pe, path, title=f"Sinusoidal positional encoding, {num_positions} positions x "
+                 f"{dim} dims: PE[p, 2i] = sin(p / 10000^(2i/d))",
+                 xlabel="dimension i  (even: sin, odd: cos)", ylabel="position p",
+                 figsize=POSITIONAL_SIZE, dpi=DPI)
     return path
 
 
 # -- commands ---------------------------------------------------------------------------------------
 
 
-def run_demo(out_dir=".", *, seed=1, workers=1, epochs=5, corpus="default", plots=True,
-             progress="auto", out=None, args=None):
+def run_demo(out_dir=".", *, seed=DEFAULTS["seed"], workers=1, epochs=DEFAULTS["epochs"],
+             corpus="default", plots=True, progress="auto", out=None, args=None):
     """The main job: train on a built-in corpus, print what it learned, draw the pictures.
     Returns ``(model, report)``: the trained Word2Vec and a dict of what was shown
     (neighbours, analogy, paths, seconds)."""
     out = out or sys.stdout
     t0 = time.perf_counter()
     if args is None:
-        args = argparse.Namespace(vector_size=100, window=5, negative=5, min_count=5,
-                                  sample=1e-3, epochs=epochs, alpha=0.025, min_alpha=1e-4,
-                                  seed=seed, workers=workers, corpus=corpus, sentences=200_000)
+        options = {k: DEFAULTS[k] for k in TRAINING_OPTIONS}
+        options.update(epochs=epochs, seed=seed, workers=workers, corpus=corpus,
+                       sentences=DEMO_SENTENCES)
+        args = argparse.Namespace(**options)
     sents = _builtin_corpus(args.corpus, args.seed, args.sentences)
     n_tok = sum(map(len, sents))
     print(f"corpus: {args.corpus} ({len(sents):,} sentences, {n_tok:,} words)", file=out)
@@ -290,6 +290,8 @@ def run_demo(out_dir=".", *, seed=1, workers=1, epochs=5, corpus="default", plot
 
 def _cmd_demo(args):
     if not args.no_plots:  # fail before training, not after
+        if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+            raise _UsageError(f"cannot write in {args.out_dir!r}: not a directory")
         try:
             os.makedirs(args.out_dir, exist_ok=True)
         except OSError as e:
@@ -301,8 +303,6 @@ def _cmd_demo(args):
 
 
 def _cmd_train(args):
-    from .train import read_corpus
-
     if args.corpus_file is not None:
         try:
             sents = read_corpus(args.corpus_file, lowercase=args.lowercase)
@@ -317,7 +317,10 @@ def _cmd_train(args):
         model = _word2vec(sents, args)
     except ValueError as e:  # e.g. no word reaches min_count
         raise _UsageError(str(e)) from None
-    model.save(args.output, binary=args.binary)
+    try:
+        model.save(args.output, binary=args.binary)
+    except OSError as e:
+        raise _UsageError(f"cannot write {args.output!r}: {e.strerror or e}") from None
     print(f"wrote {len(model.index_to_key):,} vectors of dimension {model.vector_size} to "
           f"{args.output} ({model.words_per_second / 1e6:.2f}M words/s)")
     return 0
@@ -368,13 +371,12 @@ def _cmd_info(args):
     print(f"dtype:      {vec.dtype}")
     if len(norms):
         print(f"norms:      min {norms.min():.4g}, mean {norms.mean():.4g}, max {norms.max():.4g}")
-    print(f"first words: {' '.join(kv.index_to_key[:10])}")
+    # keys are row numbers (ints) for a safetensors file
+    print(f"first words: {' '.join(map(str, kv.index_to_key[:10]))}")
     return 0
 
 
 def _cmd_bench(args):
-    from . import bench
-
     return bench.main(list(args.bench_args))
 
 
@@ -392,9 +394,24 @@ def main(argv=None):
         args = parser.parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except _UsageError as e:
-        sys.stderr.write(f"pyembed {args.command}: error: {e}\n")
-        return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except Exception as e:  # the promise: one line and status 2, never a traceback
+        sys.stderr.write(f"pyembed {args.command}: error: {_one_line(e)}\n")
+        return 2
+
+
+def _one_line(e):
+    """An exception as the one line the user sees."""
+    if isinstance(e, _UsageError):
+        msg = str(e)
+    elif isinstance(e, OSError) and e.strerror:
+        msg = e.strerror + (f": {e.filename!r}" if e.filename else "")
+    elif isinstance(e, MemoryError):
+        msg = "out of memory" + (f" ({e})" if str(e) else "") + "; try smaller sizes"
+    elif isinstance(e, (ValueError, TypeError, OverflowError, KeyError)):
+        msg = str(e)
+    else:
+        msg = f"{type(e).__name__}: {e}"
+    return " ".join(msg.split()) or type(e).__name__

@@ -4,28 +4,25 @@ Embedding is a thin wrapper (composition, not a subclass): it holds a pyembed.Ta
 ``.table`` and adds the options torch puts on the module (padding_idx, max_norm, norm_type,
 scale_grad_by_freq) and initialisation. All compute is in the Table's C kernels.
 """
+from __future__ import annotations
+
 import os
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from ._core import Table
+from ._checks import check_float_dtype, check_ids, check_int, check_padding_idx, is_int
+from ._core import Table, fill_normal, fill_uniform
 
 __all__ = ["Embedding"]
 
 _INITS = ("normal", "uniform", "zeros")
 
 
-def _check_dtype(dtype):
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
-    return dt
-
-
 def _seed_or_random(seed):
     if seed is None:
         return int.from_bytes(os.urandom(8), "little")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+    if not is_int(seed):
         raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
@@ -66,22 +63,15 @@ class Embedding:
         array([2., 2., 2.], dtype=float32)
     """
 
-    def __init__(self, num_embeddings, embedding_dim, *, padding_idx=None, max_norm=None,
-                 norm_type=2.0, scale_grad_by_freq=False, dtype=np.float32, init="normal",
-                 std=1.0, bound=None, seed=None):
-        for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-            if v < 0:
-                raise ValueError(f"{name} must be >= 0, got {v}")
-        dt = _check_dtype(dtype)
-        if padding_idx is not None:
-            if isinstance(padding_idx, (bool, np.bool_)) or not isinstance(padding_idx, (int, np.integer)):
-                raise TypeError(f"padding_idx must be an int or None, got {type(padding_idx).__name__}")
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings "
-                                 f"({num_embeddings})")
-            padding_idx = int(padding_idx) % num_embeddings
+    def __init__(self, num_embeddings: int, embedding_dim: int, *, padding_idx: int | None = None,
+                 max_norm: float | None = None, norm_type: float = 2.0,
+                 scale_grad_by_freq: bool = False, dtype: DTypeLike = np.float32,
+                 init: str | ArrayLike = "normal", std: float = 1.0, bound: float | None = None,
+                 seed: int | None = None) -> None:
+        num_embeddings = check_int("num_embeddings", num_embeddings, 0)
+        embedding_dim = check_int("embedding_dim", embedding_dim, 0)
+        dt = check_float_dtype(dtype)
+        padding_idx = check_padding_idx(padding_idx, num_embeddings)
         if max_norm is not None:
             max_norm = float(max_norm)
             if not max_norm >= 0:
@@ -98,16 +88,15 @@ class Embedding:
                 raise ValueError(f"bound must be >= 0, got {bound}")
         if isinstance(init, str) and init not in _INITS:
             raise ValueError(f"init must be one of {_INITS} or an array, got {init!r}")
-        self.table = Table(int(num_embeddings), int(embedding_dim), dt)
+        self.table = Table(num_embeddings, embedding_dim, dt)
         self.padding_idx = padding_idx
         self.max_norm = max_norm
         self.norm_type = norm_type
         self.scale_grad_by_freq = bool(scale_grad_by_freq)
         self.requires_grad = True
+        self.vocab = None
         self._frozen_rows = None
         if isinstance(init, str):
-            from ._core import fill_normal, fill_uniform
-
             s = _seed_or_random(seed)
             if init == "normal":
                 fill_normal(self.table.weight, s, 0.0, std)
@@ -121,16 +110,21 @@ class Embedding:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, embeddings, freeze=True, padding_idx=None, max_norm=None,
-                        norm_type=2.0, scale_grad_by_freq=False, dtype=None):
+    def from_pretrained(cls, embeddings: ArrayLike, freeze: bool = True,
+                        padding_idx: int | str | None = None, max_norm: float | None = None,
+                        norm_type: float = 2.0, scale_grad_by_freq: bool = False,
+                        dtype: DTypeLike | None = None, *, vocab=None) -> Embedding:
         """An Embedding holding a copy of ``embeddings``, like
         ``torch.nn.Embedding.from_pretrained``; ``freeze=True`` turns off its gradient.
         Unlike a fresh Embedding the padding row keeps its pretrained values (as torch).
 
-        ``embeddings`` is a 2-D array or a :class:`pyembed.Vectors` (e.g. from
-        :func:`pyembed.load_vectors`); with Vectors the words are kept as ``emb.vocab`` (a
-        :class:`pyembed.Vocab`, unknown words -> ``"<unk>"`` when the vectors have it, else
-        KeyError) and ``padding_idx`` may be a word. With an array ``emb.vocab`` is None.
+        ``embeddings`` is a 2-D array, or an object holding one in ``.vectors`` (a
+        :class:`pyembed.Vectors`, e.g. from :func:`pyembed.load_vectors`, or gensim's
+        KeyedVectors). ``vocab``, kept as ``emb.vocab``, names the rows: an object with
+        ``encode(words)`` and ``key_to_index`` such as a :class:`pyembed.Vocab`; by default the
+        ``.vocab`` of ``embeddings`` when it has one (a Vectors' words as a Vocab: unknown words
+        -> ``"<unk>"`` when the vectors have it, else KeyError), else None. With a vocabulary
+        ``padding_idx`` may be a word.
 
         Example:
             >>> import numpy as np, pyembed
@@ -139,17 +133,14 @@ class Embedding:
             >>> emb(emb.vocab.encode("the cat sat".split())).shape
             (3, 3)
         """
-        from .vectors import Vectors
-        from .vocab import Vocab
-
-        vocab = None
-        if isinstance(embeddings, Vectors):
-            vocab = Vocab(embeddings.index_to_key, specials=(), unk_token="<unk>")
-            if isinstance(padding_idx, str):
-                if padding_idx not in vocab:
-                    raise ValueError(f"padding_idx {padding_idx!r} is not a word of the vectors")
-                padding_idx = vocab.key_to_index[padding_idx]
+        if hasattr(embeddings, "vectors"):
+            if vocab is None:
+                vocab = getattr(embeddings, "vocab", None)
             embeddings = embeddings.vectors
+        if isinstance(padding_idx, str):
+            if vocab is None or padding_idx not in vocab.key_to_index:
+                raise ValueError(f"padding_idx {padding_idx!r} is not a word of the vectors")
+            padding_idx = vocab.key_to_index[padding_idx]
         arr = np.asarray(embeddings)
         if arr.ndim != 2:
             raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
@@ -160,21 +151,17 @@ class Embedding:
                            norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
                            dtype=dtype, init="zeros")
         obj.table.weight = arr
-        if padding_idx is not None:
-            if not -arr.shape[0] <= padding_idx < arr.shape[0]:
-                raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings "
-                                 f"({arr.shape[0]})")
-            obj.padding_idx = int(padding_idx) % arr.shape[0]
+        obj.padding_idx = check_padding_idx(padding_idx, arr.shape[0])
         obj.requires_grad = not freeze
         obj.vocab = vocab
         return obj
 
     # -- forward / backward -------------------------------------------------------------------
-    def __call__(self, ids, out=None):
+    def __call__(self, ids: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
         """``W[ids]``, shape ``ids.shape + (embedding_dim,)``. See :meth:`forward`."""
         return self.forward(ids, out=out)
 
-    def forward(self, ids, out=None):
+    def forward(self, ids: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
         """Look up ``ids`` (any integer dtype and shape, or nested lists).
 
         With ``max_norm`` set, the looked-up rows are first renormalised in place (torch's
@@ -186,7 +173,7 @@ class Embedding:
             return self.table.lookup(ids, out, max_norm=self.max_norm, norm_type=self.norm_type)
         return self.table.lookup(ids, out)
 
-    def backward(self, ids, grad_output):
+    def backward(self, ids: ArrayLike, grad_output: ArrayLike) -> None:
         """Accumulate the gradient of the lookup into :attr:`grad`: ``np.add.at(grad, ids,
         grad_output)``, except the padding row, scaled by 1/frequency when
         ``scale_grad_by_freq``. Bitwise identical for every thread count. A no-op when
@@ -197,7 +184,7 @@ class Embedding:
         return None
 
     # -- tied output head (Press & Wolf 2017; Flax Embed.attend) -------------------------------
-    def attend(self, h):
+    def attend(self, h: ArrayLike) -> np.ndarray:
         """Logits of a tied output head: ``h @ W.T``, shape ``h.shape[:-1] + (num_embeddings,)``
         (one BLAS call through NumPy), as Flax's ``Embed.attend``."""
         h = np.asarray(h)
@@ -205,7 +192,7 @@ class Embedding:
             raise ValueError(f"h has shape {h.shape} but attend needs (..., {self.embedding_dim})")
         return np.matmul(h, self.table.weight.T)
 
-    def attend_backward(self, h, grad_logits):
+    def attend_backward(self, h: ArrayLike, grad_logits: ArrayLike) -> np.ndarray:
         """Backward of :meth:`attend`: returns ``grad_h = grad_logits @ W`` and accumulates
         ``grad_logits.T @ h`` (summed over the leading axes) into :attr:`grad`, marking every
         row touched (the gradient is dense). It adds to what the lookup's backward put there, so
@@ -227,16 +214,14 @@ class Embedding:
             g2 = g.reshape(-1, self.num_embeddings).astype(dt, copy=False)
             h2 = h.reshape(-1, self.embedding_dim).astype(dt, copy=False)
             dW = np.matmul(g2.T, h2)
-            self.table.mark_all_touched()
-            G = self.table.grad
-            np.add(G, dW, out=G)
+            self.table.add_dense_grad(dW)
         return grad_h
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         """Clear the gradient of the touched rows only (cost grows with the batch)."""
         self.table.zero_grad()
 
-    def sparse_grad(self):
+    def sparse_grad(self) -> tuple[np.ndarray, np.ndarray]:
         """The coalesced gradient: ``(rows, values)`` with ``rows = touched`` (sorted, unique)
         and ``values = grad[rows]`` (a copy)."""
         rows = self.table.touched
@@ -245,25 +230,16 @@ class Embedding:
             return rows, np.zeros((0, self.embedding_dim), self.dtype)
         return rows, np.take(g, rows, axis=0)
 
-    def parameters(self):
+    def parameters(self) -> list[Embedding]:
         """The tables an optimizer should update: ``[self]``."""
         return [self]
 
     # -- frozen rows ----------------------------------------------------------------------------
     def _row_ids(self, ids):
-        ids = np.asarray(ids)
-        if ids.size == 0:
-            return ids.astype(np.int64).ravel()
-        if ids.dtype == np.bool_ or not np.issubdtype(ids.dtype, np.integer):
-            raise TypeError(f"ids must be integers, got an array of dtype {ids.dtype}")
-        ids = ids.ravel().astype(np.int64)
-        bad = np.flatnonzero((ids < 0) | (ids >= self.num_embeddings))
-        if bad.size:
-            raise IndexError(f"index {ids[bad[0]]} is out of range for an embedding of "
-                             f"{self.num_embeddings} rows (at ids[{bad[0]}])")
-        return ids
+        n = self.num_embeddings
+        return check_ids(ids, n, f"an embedding of {n} rows").ravel()
 
-    def freeze_rows(self, ids):
+    def freeze_rows(self, ids: ArrayLike) -> None:
         """Keep rows ``ids`` fixed: every pyembed.optim optimizer leaves their weights (and their
         optimizer state) bit-for-bit unchanged, like gensim's ``lockf = 0``. Gradients are still
         accumulated (clip_grad_norm_ sees them). The mask is ``_frozen_rows`` (uint8, one per
@@ -278,7 +254,7 @@ class Embedding:
         mask[ids] = 1
         self._frozen_rows = mask
 
-    def unfreeze_rows(self, ids=None):
+    def unfreeze_rows(self, ids: ArrayLike | None = None) -> None:
         """Undo :meth:`freeze_rows` for ``ids`` (all rows when None)."""
         if getattr(self, "_frozen_rows", None) is None:
             return
@@ -291,7 +267,14 @@ class Embedding:
         self._frozen_rows = mask if mask.any() else None
 
     @property
-    def frozen_rows(self):
+    def frozen_mask(self) -> np.ndarray | None:
+        """The frozen rows as a uint8 mask (one per row, 1 = frozen), or None when no row is
+        frozen: what the optimizers hand their kernels. Change it with :meth:`freeze_rows` and
+        :meth:`unfreeze_rows`, never in place."""
+        return self._frozen_rows
+
+    @property
+    def frozen_rows(self) -> np.ndarray:
         """Sorted int64 ids of the frozen rows."""
         if getattr(self, "_frozen_rows", None) is None:
             return np.zeros(0, np.int64)
@@ -299,52 +282,54 @@ class Embedding:
 
     # -- attributes ---------------------------------------------------------------------------
     @property
-    def weight(self):
+    def weight(self) -> np.ndarray:
         """The (num_embeddings, embedding_dim) weights, a NumPy array sharing the table's memory.
         Assign an array of that shape to copy it in."""
         return self.table.weight
 
     @weight.setter
-    def weight(self, value):
+    def weight(self, value: ArrayLike) -> None:
         self.table.weight = value
 
     @property
-    def grad(self):
-        """The accumulated gradient (shares memory), or None before the first backward.
+    def grad(self) -> np.ndarray | None:
+        """The accumulated gradient (a read-only view of the table's memory), or None before the
+        first backward.
 
-        Rows outside :attr:`touched` are zero, and the kernels rely on it: change only touched
-        rows (``zero_grad`` clears just those, and a backward may write an untouched row instead
-        of adding to it). To add a gradient of your own, use :meth:`backward`."""
+        Rows outside :attr:`touched` are zero, and the kernels rely on it (``zero_grad`` clears
+        just those, and a backward may write an untouched row instead of adding to it), so the
+        view is read-only. To add a gradient of your own, use :meth:`backward` (or
+        ``table.add_dense_grad`` for one that reaches every row)."""
         return self.table.grad
 
     @property
-    def touched(self):
+    def touched(self) -> np.ndarray:
         """Sorted int64 ids of the rows with gradient since the last zero_grad()."""
         return self.table.touched
 
     @property
-    def num_embeddings(self):
+    def num_embeddings(self) -> int:
         return self.table.num_embeddings
 
     @property
-    def embedding_dim(self):
+    def embedding_dim(self) -> int:
         return self.table.embedding_dim
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.table.dtype
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, int]:
         return self.table.shape
 
     @property
-    def num_parameters(self):
+    def num_parameters(self) -> int:
         """num_embeddings * embedding_dim (a 128000 x 4096 table has 524,288,000)."""
         return self.num_embeddings * self.embedding_dim
 
     @property
-    def nbytes(self):
+    def nbytes(self) -> int:
         """Bytes of the weights (a float32 128000 x 4096 table: 2 GiB)."""
         return self.num_parameters * self.dtype.itemsize
 

@@ -4,10 +4,14 @@
 embedding is multiplied by sqrt(d_model) before the sinusoidal encoding is added; BERT instead
 adds a learned position table and does not scale).
 """
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
-from .embedding import Embedding, _check_dtype
+from ._checks import check_float_dtype, check_ids, check_int, is_int
+from .embedding import Embedding
 from .positional import PositionalEncoding
 
 __all__ = ["InputEmbedding", "one_hot"]
@@ -51,17 +55,17 @@ class InputEmbedding:
         ['Embedding']
     """
 
-    def __init__(self, vocab_size, d_model, *, max_len=4096, positional="sinusoidal",
-                 scale="sqrt", padding_idx=None, dtype=np.float32, std=None, pos_std=0.02,
-                 seed=None, base=10000.0, layout="interleaved", exponent="2i/d"):
+    def __init__(self, vocab_size: int, d_model: int, *, max_len: int = 4096,
+                 positional: str | None = "sinusoidal", scale: str | float | None = "sqrt",
+                 padding_idx: int | None = None, dtype: DTypeLike = np.float32,
+                 std: float | None = None, pos_std: float = 0.02, seed: int | None = None,
+                 base: float = 10000.0, layout: str = "interleaved",
+                 exponent: str = "2i/d") -> None:
         if positional not in _POSITIONAL:
             raise ValueError(f"positional must be one of {_POSITIONAL}, got {positional!r}")
-        for name, v in (("d_model", d_model), ("max_len", max_len)):
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-            if v < 0:
-                raise ValueError(f"{name} must be >= 0, got {v}")
-        dt = _check_dtype(dtype)
+        check_int("d_model", d_model, 0)
+        check_int("max_len", max_len, 0)
+        dt = check_float_dtype(dtype)
         if isinstance(scale, str):
             if scale != "sqrt":
                 raise ValueError(f"scale must be 'sqrt', a number or None, got {scale!r}")
@@ -98,10 +102,7 @@ class InputEmbedding:
         return ids
 
     def _check_start(self, start, seq):
-        if isinstance(start, (bool, np.bool_)) or not isinstance(start, (int, np.integer)):
-            raise TypeError(f"start must be an int, got {type(start).__name__}")
-        if start < 0:
-            raise ValueError(f"start must be >= 0, got {start}")
+        start = check_int("start", start, 0)
         if self.positional == "learned" and start + seq > self.max_len:
             raise ValueError(f"positions {start} .. {start + seq - 1} exceed the learned table's "
                              f"max_len {self.max_len}")
@@ -114,10 +115,12 @@ class InputEmbedding:
             return self.position.encoding(seq, start)
         return None
 
-    def __call__(self, ids, start=0, out=None):
+    def __call__(self, ids: ArrayLike, start: int = 0,
+                 out: np.ndarray | None = None) -> np.ndarray:
         return self.forward(ids, start, out)
 
-    def forward(self, ids, start=0, out=None):
+    def forward(self, ids: ArrayLike, start: int = 0,
+                out: np.ndarray | None = None) -> np.ndarray:
         """``E[ids] * scale + P[start:start+seq]`` for ids of shape (seq,) or (batch, seq),
         giving ``ids.shape + (d_model,)``. ``start`` offsets the positions (a KV-cache decode
         step). An id out of range raises IndexError naming it; nothing is written then."""
@@ -126,7 +129,7 @@ class InputEmbedding:
         return _core.embed_positions(self.token.table, ids, self._positions(start, ids.shape[-1]),
                                      self.scale, out)
 
-    def backward(self, ids, grad_output, start=0):
+    def backward(self, ids: ArrayLike, grad_output: ArrayLike, start: int = 0) -> None:
         """Accumulate the gradient: ``scale * grad_output`` into the token table (padding row
         excluded, rows summed in order of appearance as ``Embedding.backward``) and, for learned
         positions, ``grad_output`` summed over the batch into rows ``start .. start + seq``."""
@@ -147,11 +150,11 @@ class InputEmbedding:
             pos = np.broadcast_to(np.arange(start, start + ids.shape[-1]), ids.shape)
             self.position.backward(pos, g)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for p in self.parameters():
             p.zero_grad()
 
-    def parameters(self):
+    def parameters(self) -> list[Embedding]:
         """The trainable tables: ``[token]`` or ``[token, position]`` (learned positions)."""
         return [self.token] + ([self.position] if self.positional == "learned" else [])
 
@@ -178,7 +181,7 @@ class InputEmbedding:
 
 
 
-def one_hot(ids, num_classes=-1, *, dtype=np.int64):
+def one_hot(ids: ArrayLike, num_classes: int = -1, *, dtype: DTypeLike = np.int64) -> np.ndarray:
     """``torch.nn.functional.one_hot``: an array of shape ``ids.shape + (num_classes,)`` with a 1
     at each id (``num_classes=-1``: ``ids.max() + 1``). ``dtype`` defaults to int64 as torch.
 
@@ -199,21 +202,14 @@ def one_hot(ids, num_classes=-1, *, dtype=np.int64):
         True
     """
     ids = np.asarray(ids)
-    if ids.dtype == np.bool_ or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
-        raise TypeError(f"ids must be integers, got an array of dtype {ids.dtype}")
-    ids = ids.astype(np.int64, copy=False)
-    if isinstance(num_classes, (bool, np.bool_)) or not isinstance(num_classes, (int, np.integer)):
+    if not is_int(num_classes):
         raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
     if num_classes == -1:
-        num_classes = int(ids.max()) + 1 if ids.size else 0
+        # only integer ids have a meaningful max; check_ids rejects the others
+        num_classes = int(ids.max()) + 1 if ids.size and ids.dtype.kind in "iu" else 0
     if num_classes < 0:
         raise ValueError(f"num_classes must be -1 or >= 0, got {num_classes}")
-    if ids.size:
-        bad = (ids < 0) | (ids >= num_classes)
-        if bad.any():
-            pos = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise IndexError(f"index {ids[pos]} is out of range for {num_classes} classes "
-                             f"(at ids{list(pos)})")
+    ids = check_ids(ids, num_classes, f"{num_classes} classes")
     out = np.zeros(ids.shape + (int(num_classes),), dtype)
     np.put_along_axis(out, ids[..., None], 1, axis=-1)
     return out

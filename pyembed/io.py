@@ -1,5 +1,9 @@
 """Word-vector files in and out: word2vec text and binary, GloVe text, fastText ``.vec``.
 
+This is the formats layer, below :class:`pyembed.Vectors`: :func:`read_vectors` gives a file's
+keys, matrix and per-key counts, :func:`write_vectors` writes any object holding them;
+``pyembed.load_vectors`` and ``save_vectors`` (vectors.py) wrap them for a Vectors.
+
 The formats are gensim's (``KeyedVectors.load_word2vec_format`` / ``save_word2vec_format``):
 
 - word2vec text: a header line ``"count dim"``, then ``count`` lines ``word v1 ... vdim``;
@@ -19,22 +23,29 @@ Word counts ("vocabulary files", gensim's ``fvocab``): lines ``"word count"``, a
 (:meth:`pyembed.Vectors.get_vecattr`); without one, the word2vec, fastText and GloVe loaders
 invent gensim's descending counts. Saving writes the rows most frequent first, as gensim does.
 """
+from __future__ import annotations
+
 import bz2
+import codecs
 import gzip
 import itertools
 import lzma
 import mmap
 import os
 import warnings
+import zlib
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import _core, vecattr
+from ._checks import check_float_dtype, is_int
 from ._util import atomic_write, fspath
+from .safetensors import load_safetensors, save_safetensors
 
-__all__ = ["load_vectors", "save_vectors", "FORMATS"]
+__all__ = ["read_vectors", "write_vectors", "FORMATS"]
 
-#: formats understood by load_vectors / save_vectors
+#: formats understood by pyembed.load_vectors / save_vectors
 FORMATS = ("word2vec", "glove", "fasttext", "safetensors")
 
 _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
@@ -46,7 +57,11 @@ def _read_buffer(path):
     ext = os.path.splitext(path)[1].lower()
     if ext in _COMPRESSED:
         with _COMPRESSED[ext](path, "rb") as f:
-            return f.read(), None
+            try:
+                return f.read(), None
+            except (EOFError, OSError, zlib.error, lzma.LZMAError) as e:
+                # truncated or corrupt data (BadGzipFile and bz2's errors are OSErrors)
+                raise ValueError(f"{path}: not a valid {ext[1:]} file ({e})") from None
     f = open(path, "rb")
     try:
         size = os.fstat(f.fileno()).st_size
@@ -113,21 +128,75 @@ def _decode_words(blob, n, path, encoding, unicode_errors, where):
     return words
 
 
-def _detect_binary(buf, offset, dim):
-    """After a header: is the first record binary? Text when its line has the word and `dim`
-    fields and no control bytes (so that a malformed text file gets a text error), or when
-    it parses as text; binary otherwise (raw float32 bytes almost always hold control bytes)."""
-    end = buf.find(b"\n", offset, offset + 4 * dim + 65536)
-    line = bytes(buf[offset:end if end >= 0 else offset + 4 * dim + 65536])
-    ctrl = np.frombuffer(line, np.uint8)
-    ctrl = ctrl[(ctrl < 32) & (ctrl != 9) & (ctrl != 13)]
-    if end >= 0 and ctrl.size == 0 and len(line.split()) == dim + 1:
+_DETECT_ROWS = 64  # records read both ways to tell text from binary
+_CONTROL = np.array([c for c in range(32) if c not in b"\t\n\v\f\r"] + [127], np.uint8)
+
+
+def _detect_binary(buf, offset, count, want, dim, path):
+    """After a header "count dim": is the body binary? The first of the ``want`` records are
+    read both ways.
+
+    - One reading works: that one; except that a body of printable bytes that only the
+      binary reading accepts is a text file with a wrong header (its text error is raised).
+    - Both work: text if the ``count`` binary records do not end the file (whitespace aside);
+      binary if they do and the text reading of the ``want`` rows fails.
+    - Both read the whole file (only when every float byte is printable, e.g. one dim-1
+      vector ``b"1234"``): a file ending in a newline is text (every text writer ends its lines
+      so), one ending right after the last float is binary (what pyembed's and gensim's binary
+      writers leave). This is the one guess left, for a file that is valid both ways.
+    - Neither works: the error of the reading the bytes suggest, asking for ``binary=``.
+    """
+    k = min(want, _DETECT_ROWS)
+    hint = "pass binary=True or binary=False to say which"
+    text = _text_error(buf, offset, dim, k, count, path)
+    binary = _binary_error(buf, offset, dim, k, path)
+    if text is None and binary is None:
+        if _binary_error(buf, offset, dim, count, path, to_end=True) is not None:
+            return False
+        if k < want and _text_error(buf, offset, dim, want, count, path) is not None:
+            return True
+        return buf[len(buf) - 1:] != b"\n"
+    if text is None:
         return False
-    try:
-        _core.parse_text(buf, offset, dim, 1, np.float32, "", 1)
-    except ValueError:
+    window = np.frombuffer(bytes(buf[offset:offset + 65536]), np.uint8)  # a copy: buf may be
+    # an mmap, which cannot close while a view of it exists
+    printable = not np.isin(window, _CONTROL).any()
+    if binary is None and not printable:
         return True
-    return False
+    err, kind = (text, "text") if printable else (binary, "binary")
+    raise ValueError(f"{err} (read as {kind}; if the file is not {kind}, {hint})") from err
+
+
+def _text_error(buf, offset, dim, n, count, path):
+    """The ValueError of reading n text rows at offset, or None."""
+    try:
+        vecs = _core.parse_text(buf, offset, dim, n, np.float32, path, 2)[0]
+    except ValueError as e:
+        return e
+    if vecs.shape[0] < n:
+        return ValueError(f"{path}: the header promises {count} vectors but the file has only "
+                          f"{vecs.shape[0]}")
+    return None
+
+
+def _binary_error(buf, offset, dim, n, path, to_end=False):
+    """The ValueError of reading n binary records at offset (and, with to_end, of bytes other
+    than whitespace after them), or None. Reads in pieces: no table-sized allocation."""
+    try:
+        done = 0
+        while done < n:
+            k = min(n - done, _WRITE_CHUNK_ROWS)
+            _, blob, offset = _core.parse_binary(buf, offset, k, dim, np.float32, path)
+            if blob.count(b"\n") != k - 1:
+                raise ValueError(f"{path}: a word contains a newline byte")
+            done += k
+    except ValueError as e:
+        return e
+    while to_end and offset < len(buf):
+        if bytes(buf[offset:offset + (1 << 20)]).strip():
+            return ValueError(f"{path}: bytes after the last record")
+        offset += 1 << 20
+    return None
 
 
 def _read_counts(fvocab, encoding, unicode_errors):
@@ -149,17 +218,21 @@ def _read_counts(fvocab, encoding, unicode_errors):
     lines = text.split("\n")
     pairs = [line.split() for line in lines]
     try:
-        return {w: int(c) for w, c in filter(None, pairs)}
+        counts = {w: int(c) for w, c in filter(None, pairs)}
+        if all(-2**63 <= c < 2**63 for c in counts.values()):  # stored as int64
+            return counts
     except ValueError:
-        for no, p in enumerate(pairs, 1):  # find the line to name
-            try:
-                if p:
-                    w, c = p
-                    int(c)
-            except ValueError:
-                raise ValueError(f"{fvocab}, line {no}: expected 'word count', got "
-                                 f"{lines[no - 1][:80]!r}") from None
-        raise  # pragma: no cover - a bad line is always found above
+        pass
+    for no, p in enumerate(pairs, 1):  # find the line to name
+        try:
+            if p:
+                w, c = p
+                if not -2**63 <= int(c) < 2**63:
+                    raise ValueError
+        except ValueError:
+            raise ValueError(f"{fvocab}, line {no}: expected 'word count', got "
+                             f"{lines[no - 1][:80]!r} (the count an int64)") from None
+    raise AssertionError("unreachable: a bad line is always found above")  # pragma: no cover
 
 
 def _counts(words, rows, counts, fvocab):
@@ -179,9 +252,12 @@ def _counts(words, rows, counts, fvocab):
     return np.array(found, object)
 
 
-def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float32,
-                 unicode_errors="strict", encoding="utf-8", fvocab=None):
-    """Read word vectors into a :class:`pyembed.Vectors`.
+def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool | None = None,
+                 limit: int | None = None, dtype: DTypeLike = np.float32,
+                 unicode_errors: str = "strict", encoding: str = "utf-8",
+                 fvocab: str | os.PathLike | None = None) -> tuple[list, np.ndarray, dict, dict]:
+    """Read a word-vector file: ``(keys, vectors, key_to_index, expandos)``, the parts of the
+    :class:`pyembed.Vectors` that :func:`pyembed.load_vectors` returns.
 
     Args:
         path: the file (``.gz``, ``.bz2`` and ``.xz`` are decompressed).
@@ -204,37 +280,25 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
             a ValueError.
 
     Duplicate words keep their first vector (with a warning), as gensim does.
-
-    Example:
-        >>> import pyembed, tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
-        >>> _ = p.write_text("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
-        >>> kv = pyembed.load_vectors(p)
-        >>> kv.most_similar("cat", topn=1)[0][0]
-        'dog'
     """
-    from .vectors import Vectors
-
     path = fspath(path)
     if format not in ("auto",) + FORMATS:
         raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
+        if not is_int(limit) or limit < 0:
             raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
         limit = int(limit)
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    dt = check_float_dtype(dtype)
+    _check_encoding(encoding, unicode_errors)
     if format == "safetensors" or (format == "auto" and path.endswith(".safetensors")):
-        from .safetensors import load_safetensors
-
         if fvocab is not None:
             raise ValueError("fvocab: a safetensors file has no words to give counts to")
 
         arr = load_safetensors(path)
         if limit is not None:
             arr = arr[:limit]
-        return Vectors(list(range(arr.shape[0])), np.ascontiguousarray(arr, dtype=dt))
+        keys = list(range(arr.shape[0]))
+        return keys, np.array(arr, dtype=dt, order="C"), dict(zip(keys, keys)), {}
 
     # gensim reads the vocabulary file first: its errors come before the vectors'
     counts = None if fvocab is None else _read_counts(fspath(fvocab), encoding, unicode_errors)
@@ -246,7 +310,25 @@ def load_vectors(path, format="auto", *, binary=None, limit=None, dtype=np.float
         if closer is not None:
             closer.close()
     expandos = {"count": _counts(words, rows, counts, fvocab)}
-    return Vectors._trusted(words, vecs, key_to_index, expandos)
+    return words, vecs, key_to_index, expandos
+
+
+def _check_encoding(encoding, unicode_errors=None):
+    """An ASCII-compatible codec (the parsers split on ASCII spaces and newlines) and an error
+    handler Python knows; a ValueError naming the argument otherwise (not a LookupError)."""
+    try:
+        ok = isinstance(encoding, str) and codecs.lookup(encoding) and \
+            "w 1\n".encode(encoding) == b"w 1\n"
+    except (LookupError, UnicodeError):
+        ok = False
+    if not ok:
+        raise ValueError(f"encoding must be an ASCII-compatible codec name, got {encoding!r}")
+    if unicode_errors is not None:
+        try:
+            codecs.lookup_error(unicode_errors)
+        except (LookupError, TypeError):
+            raise ValueError(f"unicode_errors must be an error handler ('strict', 'replace', "
+                             f"'ignore', ...), got {unicode_errors!r}") from None
 
 
 def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, encoding):
@@ -267,11 +349,15 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
         count, dim = header
         offset = min(end + 1, len(buf))
         want = count if limit is None else min(count, limit)
+        if want >= 2**63:  # the parsers count in int64; no file holds that many vectors
+            raise ValueError(f"{path}, line 1: the header promises {count} vectors, more than "
+                             f"the file's {len(buf)} bytes can hold")
         if want > 0 and dim > len(buf):  # a text value takes 2 bytes, a binary one 4
             raise ValueError(f"{path}, line 1: the header promises {dim} values per vector, "
                              f"more than the file's {len(buf)} bytes can hold")
         if binary is None:
-            binary = format == "word2vec" and want > 0 and _detect_binary(buf, offset, dim)
+            binary = format == "word2vec" and want > 0 and _detect_binary(buf, offset, count,
+                                                                          want, dim, path)
         if binary:
             vecs, blob, _ = _core.parse_binary(buf, offset, want, dim, dt, path)
             starts = None
@@ -338,9 +424,12 @@ def _encode_words(keys, encoding, forbid_space):
     return blob, starts, ends
 
 
-def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
-                 sort_attr="count", encoding="utf-8", tensor_name="weight"):
-    """Write ``vectors`` (a :class:`pyembed.Vectors`) to ``path``.
+def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
+                  binary: bool = False, *, fvocab: str | os.PathLike | None = None,
+                  sort_attr: str | None = "count", encoding: str = "utf-8",
+                  tensor_name: str = "weight") -> None:
+    """Write ``vectors`` (a :class:`pyembed.Vectors`, or any object with its ``index_to_key``,
+    ``vectors`` and ``expandos``) to ``path``; :func:`pyembed.save_vectors` calls it.
 
     ``format``: ``"word2vec"`` (header + text, or binary float32 with ``binary=True``),
     ``"fasttext"`` (word2vec text), ``"glove"`` (text, no header) or ``"safetensors"`` (the matrix
@@ -358,17 +447,12 @@ def save_vectors(vectors, path, format="word2vec", binary=False, *, fvocab=None,
     vectors without that attribute are a ValueError, as in gensim. Both files are written
     before either is renamed into place, so a failure while writing changes neither.
     """
-    from .vectors import Vectors
-
-    if not isinstance(vectors, Vectors):
-        raise TypeError(f"vectors must be a pyembed.Vectors, got {type(vectors).__name__}")
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if binary and format != "word2vec":
         raise ValueError(f"binary=True needs format='word2vec', got {format!r}")
+    _check_encoding(encoding)
     if format == "safetensors":
-        from .safetensors import save_safetensors
-
         if fvocab is not None:
             raise ValueError("fvocab: a safetensors file has no words to give counts to")
         save_safetensors(path, {tensor_name: vectors.vectors})

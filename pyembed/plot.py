@@ -5,9 +5,17 @@ it and says how to install it when a figure is asked for. The figure is drawn wi
 object-oriented API on matplotlib's Agg canvas (no pyplot, no display, no global state), so it
 works on servers and in notebooks alike (Jupyter shows a returned Figure).
 """
-import numpy as np
+from __future__ import annotations
 
-__all__ = ["plot_2d", "pca_2d"]
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .vectors import Vectors
+
+__all__ = ["plot_2d", "plot_heatmap", "pca_2d"]
 
 _MAX_DEFAULT_WORDS = 100
 
@@ -22,7 +30,7 @@ def _matplotlib():
     return Figure, FigureCanvasAgg
 
 
-def pca_2d(x):
+def pca_2d(x: ArrayLike) -> np.ndarray:
     """(n, 2) coordinates of the rows of ``x`` on their first two principal axes (centred,
     SVD in float64; each axis's sign fixed so its largest loading is positive)."""
     x = np.asarray(x, dtype=np.float64)
@@ -104,7 +112,9 @@ def _overlap(a, b):
     return np.clip(wx, 0, None) * np.clip(wy, 0, None)
 
 
-def plot_2d(vectors, words=None, path=None, method="pca", title=None, *, figsize=(8, 6), dpi=100):
+def plot_2d(vectors: Vectors | ArrayLike, words: Sequence | None = None,
+            path: str | os.PathLike | None = None, method: str = "pca", title: str | None = None, *,
+            figsize: tuple[float, float] = (8, 6), dpi: float = 100):
     """Project vectors to 2-D and draw them as labelled points.
 
     Args:
@@ -124,8 +134,6 @@ def plot_2d(vectors, words=None, path=None, method="pca", title=None, *, figsize
         >>> kv = pyembed.Vectors(["a", "b", "c"], np.eye(3, dtype=np.float32))
         >>> fig = pyembed.plot.plot_2d(kv)   # doctest: +SKIP
     """
-    from .vectors import Vectors
-
     if method != "pca":
         raise ValueError(f"method must be 'pca', got {method!r}")
     if isinstance(vectors, Vectors):
@@ -156,6 +164,33 @@ def plot_2d(vectors, words=None, path=None, method="pca", title=None, *, figsize
     ax.set_ylabel("PC 2")
     if title is not None:
         ax.set_title(title)
+    if path is not None:
+        fig.savefig(path, format="png")
+    return fig
+
+
+def plot_heatmap(table: ArrayLike, path: str | os.PathLike | None = None, *,
+                 title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
+                 figsize: tuple[float, float] = (10, 5), dpi: float = 100, cmap: str = "RdBu",
+                 vmin: float = -1.0, vmax: float = 1.0):
+    """A 2-D array as a heat map, rows down and columns across, with a colour bar (the picture
+    of a positional-encoding table in every transformer tutorial). Saves a PNG at ``path`` when
+    given; returns the ``matplotlib.figure.Figure``."""
+    table = np.asarray(table)
+    if table.ndim != 2:
+        raise ValueError(f"table must be 2-D, got shape {table.shape}")
+    Figure, FigureCanvasAgg = _matplotlib()
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(table, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    if xlabel is not None:
+        ax.set_xlabel(xlabel)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    fig.colorbar(im, ax=ax)
     if path is not None:
         fig.savefig(path, format="png")
     return fig

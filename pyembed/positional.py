@@ -9,32 +9,37 @@ every position up to 2^20 (and to ~2^29, where the double rounding of ``p * w`` 
 6e-8). It needs no sin/cos per element (an angle-addition walk re-anchored with libm every 256
 positions, csrc/kernels/positional.c), so it is also several times faster than that formula.
 """
+from __future__ import annotations
+
 import threading
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
+from ._checks import check_float_dtype, check_int
 
 __all__ = ["sinusoidal", "PositionalEncoding"]
 
-_LAYOUTS = ("interleaved", "halves")
+#: Where the two members of each pair sit along the last axis (a sin/cos pair here, the two
+#: features rotated together in pyembed.rope): "interleaved" (2j, 2j+1: the paper) or "halves"
+#: (j, j + d/2: tensor2tensor, fairseq, GPT-NeoX, Hugging Face's rotate_half).
+LAYOUTS = ("interleaved", "halves")
 _EXPONENTS = {"2i/d": 0, "d/2-1": 1}
 
 
-def _check_int(name, v, minimum=None):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    if minimum is not None and v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return int(v)
+def check_layout(layout: str) -> bool:
+    """True for ``"halves"``, False for ``"interleaved"``; ValueError for anything else."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    return layout == "halves"
 
 
 def _check_layout(layout, exponent):
-    if layout not in _LAYOUTS:
-        raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
+    halves = check_layout(layout)
     if exponent not in _EXPONENTS:
         raise ValueError(f"exponent must be one of {tuple(_EXPONENTS)}, got {exponent!r}")
-    return layout == "halves", _EXPONENTS[exponent]
+    return halves, _EXPONENTS[exponent]
 
 
 def _check_base(base):
@@ -47,8 +52,9 @@ def _check_base(base):
     return b
 
 
-def sinusoidal(num_positions, dim, *, start=0, base=10000.0, layout="interleaved",
-               exponent="2i/d", dtype=None, out=None):
+def sinusoidal(num_positions: int, dim: int, *, start: int = 0, base: float = 10000.0,
+               layout: str = "interleaved", exponent: str = "2i/d",
+               dtype: DTypeLike | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """The ``(num_positions, dim)`` sinusoidal table of positions ``start, start+1, ...``.
 
     Args:
@@ -80,14 +86,14 @@ def sinusoidal(num_positions, dim, *, start=0, base=10000.0, layout="interleaved
         >>> bool(np.allclose(pe[1, 0::2], np.sin(1 / 10000 ** (np.arange(0, 6, 2) / 6))))
         True
     """
-    num_positions = _check_int("num_positions", num_positions, 0)
-    dim = _check_int("dim", dim, 0)
-    start = _check_int("start", start)
+    num_positions = check_int("num_positions", num_positions, 0)
+    dim = check_int("dim", dim, 0)
+    start = check_int("start", start)
     halves, exp = _check_layout(layout, exponent)
     b = _check_base(base)
     if dtype is None and out is None:
         dtype = np.float32
-    return _core.sinusoidal(num_positions, dim, start, b, halves, exp, dtype, out)
+    return _core.sinusoidal(num_positions, dim, start, b, not halves, exp, dtype, out)
 
 
 class PositionalEncoding:
@@ -113,25 +119,23 @@ class PositionalEncoding:
         True
     """
 
-    def __init__(self, dim, max_len=4096, base=10000.0, layout="interleaved", *,
-                 exponent="2i/d", dtype=np.float32):
-        self.dim = _check_int("dim", dim, 0)
-        max_len = _check_int("max_len", max_len, 0)
+    def __init__(self, dim: int, max_len: int = 4096, base: float = 10000.0,
+                 layout: str = "interleaved", *, exponent: str = "2i/d",
+                 dtype: DTypeLike = np.float32) -> None:
+        self.dim = check_int("dim", dim, 0)
+        max_len = check_int("max_len", max_len, 0)
         self.base = _check_base(base)
         self._halves, self._exp = _check_layout(layout, exponent)
         self.layout = layout
         self.exponent = exponent
-        dt = np.dtype(dtype)
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"dtype must be float32 or float64, got {dt}")
-        self.dtype = dt
+        self.dtype = check_float_dtype(dtype)
         self._lock = threading.Lock()
         table = self._compute(0, max_len, None)
         table.flags.writeable = False
         self._table = table
 
     def _compute(self, start, n, out):
-        return _core.sinusoidal(n, self.dim, start, self.base, self._halves, self._exp,
+        return _core.sinusoidal(n, self.dim, start, self.base, not self._halves, self._exp,
                                 self.dtype, out)
 
     def _ensure(self, length):
@@ -166,25 +170,25 @@ class PositionalEncoding:
         self._table = table
 
     @property
-    def max_len(self):
+    def max_len(self) -> int:
         """Rows currently cached."""
         return self._table.shape[0]
 
     @property
-    def table(self):
+    def table(self) -> np.ndarray:
         """The cached (max_len, dim) table (read-only)."""
         return self._table
 
-    def encoding(self, seq_len, start=0):
+    def encoding(self, seq_len: int, start: int = 0) -> np.ndarray:
         """Rows ``start .. start+seq_len`` of the table (a read-only view; grows the cache)."""
-        seq_len = _check_int("seq_len", seq_len, 0)
-        start = _check_int("start", start, 0)
+        seq_len = check_int("seq_len", seq_len, 0)
+        start = check_int("start", start, 0)
         return self._ensure(start + seq_len)[start:start + seq_len]
 
-    def __call__(self, x, start=0):
+    def __call__(self, x: ArrayLike, start: int = 0) -> np.ndarray:
         return self.forward(x, start)
 
-    def forward(self, x, start=0):
+    def forward(self, x: ArrayLike, start: int = 0) -> np.ndarray:
         """``x + encoding(seq, start)`` for x of shape (seq, dim) or (batch, seq, dim)."""
         x = np.asarray(x)
         if x.ndim not in (2, 3) or x.shape[-1] != self.dim:
@@ -192,11 +196,11 @@ class PositionalEncoding:
                              f"or (batch, seq, {self.dim})")
         return x + self.encoding(x.shape[-2], start)
 
-    def backward(self, grad):
+    def backward(self, grad: np.ndarray) -> np.ndarray:
         """The identity: d(x + PE)/dx = 1 and the encoding has no parameters. Returns ``grad``."""
         return grad
 
-    def parameters(self):
+    def parameters(self) -> list:
         """No trainable parameters: ``[]``."""
         return []
 

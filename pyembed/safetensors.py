@@ -5,12 +5,17 @@ bytes of JSON ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__meta
 then the data; offsets are relative to the end of the header. We check every offset and size
 before touching data and memory-map the file.
 """
+from __future__ import annotations
+
 import json
 import mmap
 import os
+from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
+from ._checks import is_int
 from ._util import atomic_write
 
 __all__ = ["load_safetensors", "save_safetensors", "safetensors_names"]
@@ -24,10 +29,33 @@ _DTYPES = {
 _NAMES = {v: k for k, v in _DTYPES.items() if k != "BF16"}
 _FLOATS = ("F64", "F32", "F16", "BF16")
 _EMBED_SUFFIXES = ("word_embeddings.weight", "embed_tokens.weight")
-_MAX_HEADER = 100 << 20  # the safetensors package refuses larger headers too
+_MAX_HEADER = 100_000_000  # the safetensors package refuses larger headers
+
+
+def _unique_keys(pairs):
+    """object_pairs_hook: a JSON object as a dict, refusing a repeated key (json keeps the last
+    silently; the safetensors package refuses it inside a tensor's entry)."""
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {dup!r} appears twice in one object")
+    return d
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_u64(v):
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**64
 
 
 def _read_header(path, mm):
+    """{name: (dtype, shape, file offset, nbytes)}, after checking what the safetensors package
+    checks: the header length, JSON (no repeated keys, no NaN), metadata of str to str, each
+    tensor's dtype, shape and offsets, and that the tensors tile the data exactly (from 0, no
+    gap, no overlap, no trailing bytes)."""
     size = len(mm)
     if size < 8:
         raise ValueError(f"{path}: not a safetensors file ({size} bytes, no header length)")
@@ -35,11 +63,19 @@ def _read_header(path, mm):
     if n > _MAX_HEADER or 8 + n > size:
         raise ValueError(f"{path}: header length {n} does not fit in the file ({size} bytes)")
     try:
-        header = json.loads(bytes(mm[8:8 + n]).decode("utf-8"))
+        header = json.loads(bytes(mm[8:8 + n]).decode("utf-8"), object_pairs_hook=_unique_keys,
+                            parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError(f"{path}: the header is not valid safetensors JSON (nested too "
+                         f"deeply)") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise ValueError(f"{path}: the header is not valid JSON ({e})") from None
     if not isinstance(header, dict):
         raise ValueError(f"{path}: the header is not a JSON object")
+    meta = header.get("__metadata__")
+    if meta is not None and not (isinstance(meta, dict) and
+                                 all(isinstance(v, str) for v in meta.values())):
+        raise ValueError(f"{path}: __metadata__ must map str to str, got {str(meta)[:200]}")
     data_start, data_len = 8 + n, size - 8 - n
     tensors = {}
     for name, info in header.items():
@@ -49,13 +85,12 @@ def _read_header(path, mm):
             dtype, shape, (b, e) = info["dtype"], info["shape"], info["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"{path}: tensor {name!r}: entry needs dtype, shape, "
-                             f"data_offsets, got {info!r}") from None
-        if dtype not in _DTYPES:
-            raise ValueError(f"{path}: tensor {name!r}: unsupported dtype {dtype!r}")
-        if (not isinstance(shape, list) or
-                not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
-            raise ValueError(f"{path}: tensor {name!r}: bad shape {shape!r}")
-        if not all(isinstance(o, int) and not isinstance(o, bool) for o in (b, e)) or not 0 <= b <= e:
+                             f"data_offsets, got {str(info)[:200]}") from None
+        if not isinstance(dtype, str) or dtype not in _DTYPES:
+            raise ValueError(f"{path}: tensor {name!r}: unsupported dtype {str(dtype)[:80]}")
+        if not isinstance(shape, list) or not all(map(_is_u64, shape)):
+            raise ValueError(f"{path}: tensor {name!r}: bad shape {str(shape)[:200]}")
+        if not (_is_u64(b) and _is_u64(e) and b <= e):
             raise ValueError(f"{path}: tensor {name!r}: bad data_offsets {[b, e]!r}")
         nbytes = int(np.prod(shape, dtype=object)) * _DTYPES[dtype].itemsize
         if e - b != nbytes:
@@ -65,6 +100,16 @@ def _read_header(path, mm):
             raise ValueError(f"{path}: tensor {name!r}: data_offsets {[b, e]} run past the end "
                              f"of the data ({data_len} bytes; truncated file?)")
         tensors[name] = (dtype, tuple(shape), data_start + b, nbytes)
+    end = 0
+    for name, (_, _, b, nbytes) in sorted(tensors.items(), key=lambda t: (t[1][2], t[1][3])):
+        if b - data_start != end:
+            raise ValueError(f"{path}: tensor {name!r} starts at data byte {b - data_start}, "
+                             f"not where the tensor before it ends ({end}): tensors must tile "
+                             f"the data without gaps or overlaps")
+        end += nbytes
+    if end != data_len:
+        raise ValueError(f"{path}: the tensors cover {end} bytes of data but the file has "
+                         f"{data_len} after the header (trailing bytes?)")
     return tensors
 
 
@@ -78,7 +123,7 @@ def _open(path):
     return path, mm
 
 
-def safetensors_names(path):
+def safetensors_names(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int, ...]]]:
     """{name: (dtype, shape)} of the tensors in a safetensors file."""
     path, mm = _open(path)
     try:
@@ -101,7 +146,8 @@ def _pick_embedding(path, tensors):
                      f"'*embed_tokens.weight'; pass name= (tensors: {sorted(tensors)[:20]})")
 
 
-def load_safetensors(path, name=None, *, dtype=np.float32):
+def load_safetensors(path: str | os.PathLike, name: str | None = None, *,
+                     dtype: DTypeLike | None = np.float32) -> np.ndarray:
     """One tensor of a safetensors file as a NumPy array, without torch.
 
     ``name=None`` picks the token-embedding table: the tensor whose name ends in
@@ -138,7 +184,8 @@ def load_safetensors(path, name=None, *, dtype=np.float32):
     return raw.astype(dtype, copy=False)  # native byte order: a no-op for F32 on x86/arm
 
 
-def save_safetensors(path, tensors, metadata=None):
+def save_safetensors(path: str | os.PathLike, tensors: Mapping[str, ArrayLike],
+                     metadata: Mapping[str, str] | None = None) -> None:
     """Write ``{name: array}`` as a safetensors file (readable by the ``safetensors`` package
     and by :func:`load_safetensors`); written to a temporary file and renamed."""
     if not isinstance(tensors, dict) or not tensors:

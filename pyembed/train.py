@@ -19,17 +19,23 @@ word2vec.c and gensim do): faster, and equally good, but the result then depends
 >>> model.wv.vectors.shape
 (4, 16)
 """
+from __future__ import annotations
+
+import inspect
 import itertools
 import math
 import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 
 from . import _core
+from ._checks import is_int
 from ._util import gc_paused
+from .vectors import Vectors
 
 __all__ = ["Word2Vec"]
 
@@ -45,7 +51,7 @@ def _as_sentences(sentences):
     return sentences if isinstance(sentences, list) else list(sentences)
 
 
-def read_corpus(path, lowercase=False):
+def read_corpus(path: str | os.PathLike, lowercase: bool = False) -> list[list[str]]:
     """Sentences of a text file: one sentence per line, words separated by whitespace (the format
     gensim's LineSentence and word2vec.c read)."""
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -84,10 +90,13 @@ class Word2Vec:
     ``words_per_second``, ``train_seconds`` and ``pairs_trained`` of the last :meth:`train`.
     """
 
-    def __init__(self, sentences=None, *, corpus_file=None, vector_size=100, window=5,
-                 negative=5, min_count=5, sample=1e-3, epochs=5, alpha=0.025, min_alpha=1e-4,
-                 ns_exponent=0.75, batch_words=50_000, seed=1, workers=None, threads=None,
-                 progress="auto", sg=1, hs=0):
+    def __init__(self, sentences: Iterable[list[str]] | None = None, *,
+                 corpus_file: str | os.PathLike | None = None, vector_size: int = 100,
+                 window: int = 5, negative: int = 5, min_count: int = 5, sample: float = 1e-3,
+                 epochs: int = 5, alpha: float = 0.025, min_alpha: float = 1e-4,
+                 ns_exponent: float = 0.75, batch_words: int = 50_000, seed: int = 1,
+                 workers: int | None = None, threads: int | None = None,
+                 progress: bool | str = "auto", sg: int = 1, hs: int = 0) -> None:
         if sg != 1 or hs != 0:
             raise NotImplementedError("only skip-gram with negative sampling is implemented "
                                       f"(sg=1, hs=0); got sg={sg!r}, hs={hs!r}")
@@ -99,22 +108,29 @@ class Word2Vec:
         for name, v, lo in (("vector_size", vector_size, 1), ("window", window, 1),
                             ("negative", negative, 1), ("min_count", min_count, 1),
                             ("epochs", epochs, 1), ("batch_words", batch_words, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+            if not is_int(v):
+                raise TypeError(f"{name} must be an int, got {v!r} ({type(v).__name__})")
             if v < lo:
                 raise ValueError(f"{name} must be >= {lo}, got {v}")
         if negative > 64:
             raise ValueError(f"negative must be <= 64, got {negative}")
-        for name, v in (("sample", sample), ("alpha", alpha), ("min_alpha", min_alpha)):
-            if not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if window > 2**31 - 1:  # the kernel's window is a C int
+            raise ValueError(f"window must be <= 2147483647, got {window}")
+        for name, v in (("sample", sample), ("alpha", alpha), ("min_alpha", min_alpha),
+                        ("ns_exponent", ns_exponent)):
+            if not (isinstance(v, (int, float, np.integer, np.floating))
+                    and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+                    and (v >= 0 or name == "ns_exponent")):
+                what = "a finite number" + ("" if name == "ns_exponent" else " >= 0")
+                raise ValueError(f"{name} must be {what}, got {v!r}")
         if workers is not None:
-            if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)):
-                raise TypeError(f"workers must be an int, got {type(workers).__name__}")
-            if workers < 1:
-                raise ValueError(f"workers must be >= 1, got {workers}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+            if not is_int(workers):
+                raise TypeError(f"workers must be an int, got {workers!r} "
+                                f"({type(workers).__name__})")
+            if not 1 <= workers <= 2**31 - 1:
+                raise ValueError(f"workers must be in [1, 2147483647], got {workers}")
+        if not is_int(seed) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
         if progress not in ("auto", True, False):
             raise ValueError(f"progress must be 'auto', True or False, got {progress!r}")
         self.vector_size = int(vector_size)
@@ -146,7 +162,7 @@ class Word2Vec:
             self.train()
 
     # -- vocabulary and corpus ----------------------------------------------------------------
-    def build_vocab(self, sentences):
+    def build_vocab(self, sentences: Iterable[list[str]]) -> Word2Vec:
         """Count the words, keep those seen ``min_count`` times (most frequent first, ties in
         order of first appearance, as gensim), turn the corpus into int32 ids and initialise
         the tables: input vectors U[-1/dim, 1/dim) (gensim 4; word2vec.c uses half that, which
@@ -156,6 +172,10 @@ class Word2Vec:
             flat = list(itertools.chain.from_iterable(sents))
             lengths = np.fromiter(map(len, sents), dtype=np.int64, count=len(sents))
             counter = Counter(flat)
+        bad = next((w for w in counter if not isinstance(w, str)), None)
+        if bad is not None:
+            raise TypeError(f"sentences must hold str tokens, got {bad!r} of type "
+                            f"{type(bad).__name__}")
         words = np.array(list(counter.keys()), dtype=object)
         counts = np.fromiter(counter.values(), dtype=np.int64, count=len(counter))
         order = np.flatnonzero(counts >= self.min_count)
@@ -164,10 +184,12 @@ class Word2Vec:
         if order.size == 0:
             raise ValueError(f"no word occurs min_count={self.min_count} times in "
                              f"{len(flat)} tokens: nothing to train")
-        self.index_to_key = words[order].tolist()
-        self.key_to_index = dict(zip(self.index_to_key, range(order.size)))
-        self.counts = counts[order]
-        ids = np.fromiter(map(self.key_to_index.get, flat, itertools.repeat(-1)), dtype=np.int64,
+        # everything is computed into locals first: a failure (memory, a bad option) leaves
+        # the model's vocabulary, corpus and tables as they were
+        index_to_key = words[order].tolist()
+        key_to_index = dict(zip(index_to_key, range(order.size)))
+        counts = counts[order]
+        ids = np.fromiter(map(key_to_index.get, flat, itertools.repeat(-1)), dtype=np.int64,
                           count=len(flat))
         keep = ids >= 0
         # sentence bounds after dropping rare words, then long sentences cut into pieces
@@ -178,33 +200,49 @@ class Word2Vec:
         pieces = (lens + MAX_SENTENCE - 1) // MAX_SENTENCE
         piece_start = np.repeat(starts, pieces)
         k = np.arange(piece_start.size) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-        self._tokens = ids[keep].astype(np.int32)
-        self._bounds = np.append(piece_start + k * MAX_SENTENCE, self._tokens.size).astype(np.int64)
-        self._prepare_tables()
+        tokens = ids[keep].astype(np.int32)
+        bounds = np.append(piece_start + k * MAX_SENTENCE, tokens.size).astype(np.int64)
+        tables = self._prepare_tables(counts)
+        self.index_to_key, self.key_to_index, self.counts = index_to_key, key_to_index, counts
+        self._tokens, self._bounds = tokens, bounds
+        self._keep, self._alias, self.syn0, self.syn1neg = tables
+        self._wv = None
         return self
 
-    def _prepare_tables(self):
-        V, D = len(self.index_to_key), self.vector_size
-        total = float(self.counts.sum())
+    def _prepare_tables(self, counts):
+        """(keep probabilities, alias table, syn0, syn1neg) for a vocabulary with ``counts``."""
+        V, D = len(counts), self.vector_size
+        total = float(counts.sum())
         if self.sample > 0:
             # word2vec.c: keep a word with probability (sqrt(f / t) + 1) * t / f, t = sample*total
             t = self.sample * total
-            self._keep = np.minimum((np.sqrt(self.counts / t) + 1.0) * t / self.counts, 1.0)
+            keep = np.minimum((np.sqrt(counts / t) + 1.0) * t / counts, 1.0)
         else:
-            self._keep = np.ones(V)
-        self._alias = _core.alias_table(self.counts.astype(np.float64) ** self.ns_exponent)
-        self.syn0 = np.empty((V, D), np.float32)
-        _core.fill_uniform(self.syn0, self.seed, -1.0 / D, 1.0 / D)
-        self.syn1neg = np.zeros((V, D), np.float32)
-        self._wv = None
+            keep = np.ones(V)
+        with np.errstate(over="ignore"):
+            noise = counts.astype(np.float64) ** self.ns_exponent
+        if not 0 < noise.sum() < np.inf:
+            raise ValueError(f"ns_exponent={self.ns_exponent!r} makes the noise distribution "
+                             f"counts ** ns_exponent overflow or vanish (counts "
+                             f"{counts.min()} .. {counts.max()})")
+        alias = _core.alias_table(noise)
+        syn0 = np.empty((V, D), np.float32)
+        _core.fill_uniform(syn0, self.seed, -1.0 / D, 1.0 / D)
+        return keep, alias, syn0, np.zeros((V, D), np.float32)
 
     # -- training -----------------------------------------------------------------------------
-    def train(self, epochs=None):
+    def train(self, epochs: int | None = None) -> Word2Vec:
         """Run ``epochs`` passes (default: the constructor's) over the corpus given to
         :meth:`build_vocab`. Returns self."""
         if self.syn0 is None:
             raise RuntimeError("call build_vocab(sentences) before train()")
-        epochs = self.epochs if epochs is None else int(epochs)
+        if epochs is None:
+            epochs = self.epochs
+        elif isinstance(epochs, (bool, np.bool_)) or not isinstance(epochs, (int, np.integer)):
+            raise TypeError(f"epochs must be an int, got {epochs!r}")
+        elif epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        epochs = int(epochs)
         workers = self.workers if self.workers is not None else _core.get_num_threads()
         tokens, bounds = self._tokens, self._bounds
         n_tokens = int(tokens.size)
@@ -245,31 +283,36 @@ class Word2Vec:
         return self
 
     @property
-    def bytes_moved(self):
+    def bytes_moved(self) -> int:
         """The least memory traffic of the last train(): every (center, context) pair reads and
         writes its context row of syn0 and 1 + negative rows of syn1 (float32)."""
         return self.pairs_trained * (2 + 2 * (1 + self.negative)) * self.vector_size * 4
 
     # -- results ------------------------------------------------------------------------------
     @property
-    def wv(self):
+    def wv(self) -> Vectors:
         """The trained input vectors as a :class:`pyembed.Vectors` (shares no memory with the
         model: training further does not change a Vectors already returned)."""
         if self.syn0 is None:
             raise RuntimeError("the model has no vocabulary yet: call build_vocab/train")
         if self._wv is None:
-            from .vectors import Vectors
-
             self._wv = Vectors(list(self.index_to_key), self.syn0.copy(), copy=False)
             # the real corpus counts, as gensim's model.wv has them: wv.save(fvocab=...) writes them
             self._wv.expandos["count"] = self.counts.copy()
         return self._wv
 
-    def save(self, path, binary=False, fvocab=None):
+    def save(self, path: str | os.PathLike, binary: bool = False,
+             fvocab: str | os.PathLike | None = None) -> None:
         """Write the word vectors in word2vec text (or binary) format, which gensim's
         ``KeyedVectors.load_word2vec_format`` and ``pyembed.load_vectors`` read; ``fvocab``: also
         the word counts, a ``"word count"`` line each (word2vec.c's ``-save-vocab``)."""
         self.wv.save(path, format="word2vec", binary=binary, fvocab=fvocab)
+
+
+#: Word2Vec's defaults (gensim's), read from its signature: the one place they are written. The
+#: command line and the bench take theirs from here.
+DEFAULTS = {name: p.default for name, p in inspect.signature(Word2Vec).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 class _Progress:
@@ -291,6 +334,7 @@ class _Progress:
         self.line_loss, self.line_terms = 0.0, 0
         self.run_loss, self.run_terms = 0.0, 0
         if self.enabled and not self.plain:
+            # imported when a bar is shown: tqdm takes 40 ms to import, half of import pyembed
             from tqdm import tqdm
 
             self.bar = tqdm(total=epochs * n_tokens, unit="word", unit_scale=True,

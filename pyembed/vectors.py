@@ -6,18 +6,27 @@ vectors divided by cached row norms -- the normalised matrix is never materialis
 ``argpartition`` for the top k (batched queries: a C top-k that divides by the norms as it
 scans, csrc/kernels/topk.c).
 """
+from __future__ import annotations
+
 import itertools
 import math
+import os
 import warnings
+from collections.abc import Hashable, Iterable, Sequence
 from numbers import Integral
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _core, evaluation, vecattr
-# the statistics lived here before evaluation.py; tests and older callers still reach them here
-from .evaluation import _pearson, _rankdata  # noqa: F401
+from ._checks import is_int
+from .io import read_vectors, write_vectors
+from .vocab import Vocab
 
-__all__ = ["Vectors"]
+__all__ = ["Vectors", "load_vectors", "save_vectors"]
+
+#: a key of a Vectors: a word, or any hashable (an int that is not a key is a row number)
+Key = Hashable
 
 _KEY_TYPES = (str, int, np.integer)
 
@@ -48,9 +57,7 @@ def _ensure_list(value):
         return []
     if isinstance(value, _KEY_TYPES) or (isinstance(value, np.ndarray) and value.ndim == 1):
         return [value]
-    if isinstance(value, np.ndarray) and value.ndim == 2:
-        return list(value)
-    return list(value)
+    return list(value)  # a sequence of items, or a 2-D array (its rows)
 
 
 class Vectors:
@@ -76,7 +83,7 @@ class Vectors:
         0.0
     """
 
-    def __init__(self, keys, vectors, *, copy=True):
+    def __init__(self, keys: Iterable[Hashable], vectors: ArrayLike, *, copy: bool = True) -> None:
         arr = np.asarray(vectors)
         if arr.dtype not in (np.float32, np.float64):
             if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
@@ -111,14 +118,9 @@ class Vectors:
         obj.expandos = {} if expandos is None else expandos
         return obj
 
-    def __setstate__(self, state):
-        # pickles from before per-key attributes existed have no expandos
-        self.__dict__.update(state)
-        self.__dict__.setdefault("expandos", {})
-
     # -- basics ------------------------------------------------------------------------------------
     @property
-    def vector_size(self):
+    def vector_size(self) -> int:
         return self.vectors.shape[1]
 
     def __len__(self):
@@ -127,18 +129,25 @@ class Vectors:
     def __contains__(self, key):
         return key in self.key_to_index
 
+    @property
+    def vocab(self) -> Vocab:
+        """The keys as a :class:`pyembed.Vocab` (ids are rows; an unknown word encodes to
+        ``"<unk>"`` when that is a key, else raises KeyError): the vocabulary
+        ``Embedding.from_pretrained(vectors)`` keeps. A new Vocab on each access."""
+        return Vocab(self.index_to_key, specials=(), unk_token="<unk>")
+
     def has_index_for(self, key):
         return self.get_index(key, -1) >= 0
 
     def __repr__(self):
         return f"Vectors({len(self)} keys, vector_size={self.vector_size}, dtype={self.vectors.dtype})"
 
-    def get_index(self, key, default=None):
+    def get_index(self, key: Key, default: int | None = None) -> int:
         """The row of ``key``; an int that is not a key is taken as a row number (gensim)."""
         val = self.key_to_index.get(key, -1) if isinstance(key, _KEY_TYPES) or _hashable(key) else -1
         if val >= 0:
             return val
-        if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and 0 <= key < len(self):
+        if is_int(key) and 0 <= key < len(self):
             return int(key)
         if default is not None:
             return default
@@ -156,7 +165,7 @@ class Vectors:
             idx[b] = self.get_index(keys[b])
         return idx
 
-    def get_vector(self, key, norm=False):
+    def get_vector(self, key: Key, norm: bool = False) -> np.ndarray:
         """The vector of ``key`` (read-only view), unit length when ``norm``."""
         i = self.get_index(key)
         if norm:
@@ -174,12 +183,12 @@ class Vectors:
         keys = list(key_or_keys)
         return np.take(self.vectors, self._indices(keys), axis=0)
 
-    def fill_norms(self, force=False):
+    def fill_norms(self, force: bool = False) -> None:
         """Compute (once) the L2 norm of every row, as gensim does."""
         if self.norms is None or force:
             self.norms = np.linalg.norm(self.vectors, axis=1)
 
-    def get_normed_vectors(self):
+    def get_normed_vectors(self) -> np.ndarray:
         """A new array of the unit-length rows."""
         self.fill_norms()
         return self.vectors / self.norms[..., np.newaxis]
@@ -231,8 +240,9 @@ class Vectors:
             clip_start, clip_end = 0, int(restrict_vocab)
         return clip_start, clip_end
 
-    def most_similar(self, positive=None, negative=None, topn=10, clip_start=0, clip_end=None,
-                     restrict_vocab=None):
+    def most_similar(self, positive=None, negative=None, topn: int | None = 10,
+                     clip_start: int = 0, clip_end: int | None = None,
+                     restrict_vocab: int | None = None) -> list[tuple[Key, float]] | np.ndarray:
         """The ``topn`` keys most cosine-similar to the mean of ``positive`` minus ``negative``.
 
         Items are keys (words or row ids), vectors, or ``(item, weight)`` pairs (default weight 1
@@ -285,12 +295,14 @@ class Vectors:
                   if (i + clip_start) not in exclude]
         return result[:topn]
 
-    def similar_by_key(self, key, topn=10, restrict_vocab=None):
+    def similar_by_key(self, key: Key, topn: int | None = 10,
+                       restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
         return self.most_similar(positive=[key], topn=topn, restrict_vocab=restrict_vocab)
 
     similar_by_word = similar_by_key
 
-    def similar_by_vector(self, vector, topn=10, restrict_vocab=None):
+    def similar_by_vector(self, vector: ArrayLike, topn: int | None = 10,
+                          restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
         return self.most_similar(positive=[vector], topn=topn, restrict_vocab=restrict_vocab)
 
     def _query_matrix(self, queries):
@@ -318,7 +330,8 @@ class Vectors:
         n[n == 0] = 1.0
         return (q64 * (1.0 / n)[:, None]).astype(np.float32), own
 
-    def most_similar_batch(self, queries, topn=10, restrict_vocab=None):
+    def most_similar_batch(self, queries, topn: int = 10,
+                           restrict_vocab: int | None = None) -> list[list[tuple[Key, float]]]:
         """``most_similar`` for many single queries (keys or vectors, or a 2-D array of vectors)
         with one matrix-matrix product and a C top-k: a list with one ``[(key, score), ...]``
         per query, the query key itself left out. Scores equal the one-at-a-time ones to
@@ -345,7 +358,8 @@ class Vectors:
                 out.append(res[:topn])
         return out
 
-    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+    def most_similar_cosmul(self, positive=None, negative=None, topn: int | None = 10,
+                            restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
         """3CosMul of Levy & Goldberg (2014), eq. (4) with cosines shifted to [0, 1]: the keys
         maximising prod(pos sims) / (prod(neg sims) + 1e-6). Same as gensim's (which ignores
         ``restrict_vocab``; here it limits the search to the first rows)."""
@@ -372,25 +386,26 @@ class Vectors:
         result = [(itk[i + lo], float(dists[i])) for i in best.tolist() if (i + lo) not in all_words]
         return result[:topn]
 
-    def analogy(self, a, b, c, topn=1, restrict_vocab=None):
+    def analogy(self, a: Key, b: Key, c: Key, topn: int = 1,
+                restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
         """``a`` is to ``b`` as ``c`` is to ...? The keys nearest ``b - a + c`` (3CosAdd), e.g.
         ``analogy("man", "king", "woman")`` -> ``[("queen", 0.7...)]``."""
         return self.most_similar(positive=[b, c], negative=[a], topn=topn,
                                  restrict_vocab=restrict_vocab)
 
     # -- pairs and sets -------------------------------------------------------------------------------
-    def similarity(self, w1, w2):
+    def similarity(self, w1: Key, w2: Key) -> float:
         """Cosine similarity of two keys."""
         return float(np.dot(_unitvec(self[w1]), _unitvec(self[w2])))
 
-    def n_similarity(self, ws1, ws2):
+    def n_similarity(self, ws1: Sequence[Key], ws2: Sequence[Key]) -> float:
         if not (len(ws1) and len(ws2)):
             raise ZeroDivisionError("At least one of the passed list is empty.")
         m1 = self.get_mean_vector(ws1, pre_normalize=False)
         m2 = self.get_mean_vector(ws2, pre_normalize=False)
         return float(np.dot(_unitvec(m1), _unitvec(m2)))
 
-    def distance(self, w1, w2):
+    def distance(self, w1: Key, w2: Key) -> float:
         return 1 - self.similarity(w1, w2)
 
     @staticmethod
@@ -399,7 +414,8 @@ class Vectors:
         all_norms = np.linalg.norm(vectors_all, axis=1)
         return np.dot(vectors_all, vector_1) / (norm * all_norms)
 
-    def distances(self, word_or_vector, other_words=()):
+    def distances(self, word_or_vector: Key | ArrayLike,
+                  other_words: Sequence[Key] = ()) -> np.ndarray:
         """Cosine distances from a key or vector to ``other_words`` (default: every key)."""
         if isinstance(word_or_vector, _KEY_TYPES):
             v = self.get_vector(word_or_vector)
@@ -429,7 +445,7 @@ class Vectors:
         dists = np.dot(vecs, mean)
         return sorted(zip(dists.tolist(), used), reverse=True)
 
-    def doesnt_match(self, words):
+    def doesnt_match(self, words: Sequence[Key]) -> Key:
         """The word furthest from the mean of all of them."""
         return self.rank_by_centrality(words)[-1][1]
 
@@ -452,11 +468,10 @@ class Vectors:
                                               case_insensitive, dummy4unknown)
 
     # -- files ----------------------------------------------------------------------------------------
-    def save(self, path, format="word2vec", binary=False, **kwargs):
+    def save(self, path: str | os.PathLike, format: str = "word2vec", binary: bool = False,
+             **kwargs) -> None:
         """Write to ``path`` (see :func:`pyembed.save_vectors`: ``fvocab=`` also writes the
         counts; rows go most frequent first, as gensim)."""
-        from .io import save_vectors
-
         save_vectors(self, path, format=format, binary=binary, **kwargs)
 
     def save_word2vec_format(self, fname, fvocab=None, binary=False, **kwargs):
@@ -464,10 +479,8 @@ class Vectors:
         self.save(fname, format="word2vec", binary=binary, fvocab=fvocab, **kwargs)
 
     @classmethod
-    def load(cls, path, format="auto", **kwargs):
+    def load(cls, path: str | os.PathLike, format: str = "auto", **kwargs) -> Vectors:
         """Read ``path`` (see :func:`pyembed.load_vectors`; ``fvocab=`` reads word counts)."""
-        from .io import load_vectors
-
         return load_vectors(path, format=format, **kwargs)
 
     @classmethod
@@ -483,3 +496,31 @@ def _hashable(k):
     except TypeError:
         return False
     return True
+
+
+
+def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Vectors:
+    """Read a word-vector file into a :class:`Vectors`: word2vec text or binary, GloVe, fastText
+    ``.vec`` or safetensors. ``format`` and the options (``binary``, ``limit``, ``dtype``,
+    ``unicode_errors``, ``encoding``, ``fvocab``: the word counts) are those of
+    :func:`pyembed.io.read_vectors`, as in gensim's ``load_word2vec_format``.
+
+    Example:
+        >>> import pyembed, tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "v.txt"
+        >>> _ = p.write_text("2 3\\ncat 0.1 0.2 0.3\\ndog 0.1 0.25 0.3\\n")
+        >>> kv = pyembed.load_vectors(p)
+        >>> kv.most_similar("cat", topn=1)[0][0]
+        'dog'
+    """
+    return Vectors._trusted(*read_vectors(path, format, **options))
+
+
+def save_vectors(vectors: Vectors, path: str | os.PathLike, format: str = "word2vec",
+                 binary: bool = False, **options) -> None:
+    """Write ``vectors`` to ``path`` (to a temporary file, then renamed): ``format`` and the
+    options (``fvocab``: also the word counts, ``sort_attr``, ``encoding``, ``tensor_name``)
+    are those of :func:`pyembed.io.write_vectors`, as in gensim's ``save_word2vec_format``."""
+    if not isinstance(vectors, Vectors):
+        raise TypeError(f"vectors must be a pyembed.Vectors, got {type(vectors).__name__}")
+    write_vectors(vectors, path, format, binary, **options)

@@ -6,12 +6,17 @@ Special tokens (``"<unk>"``, ``"<pad>"``, ...) take ids ``0 .. len(specials) - 1
 given. Encoding and decoding are single C-level passes (``map`` over dict lookups into
 ``np.fromiter``), no Python loop per token.
 """
+from __future__ import annotations
+
 import collections
 import itertools
 import os
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ._checks import is_int
 from ._util import atomic_write
 
 __all__ = ["Vocab"]
@@ -43,16 +48,17 @@ class Vocab:
         ['the', 'cat']
     """
 
-    def __init__(self, tokens=None, *, counts=None, min_count=1, max_size=None,
-                 specials=("<unk>",), unk_token="<unk>"):
+    def __init__(self, tokens: Iterable[Hashable] | None = None, *,
+                 counts: Mapping[Hashable, int] | None = None, min_count: int = 1,
+                 max_size: int | None = None, specials: Sequence[Hashable] = ("<unk>",),
+                 unk_token: Hashable | None = "<unk>") -> None:
         if tokens is not None and counts is not None:
             raise ValueError("give tokens or counts, not both")
         if isinstance(tokens, str):
             raise TypeError("tokens must be a list of words, not a str (did you mean .split()?)")
-        if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 0:
+        if not is_int(min_count) or min_count < 0:
             raise ValueError(f"min_count must be an int >= 0, got {min_count!r}")
-        if max_size is not None and (isinstance(max_size, bool) or
-                                     not isinstance(max_size, (int, np.integer)) or max_size < 0):
+        if max_size is not None and (not is_int(max_size) or max_size < 0):
             raise ValueError(f"max_size must be an int >= 0 or None, got {max_size!r}")
         if isinstance(specials, str):
             raise TypeError("specials must be a sequence of tokens, not a str")
@@ -85,8 +91,9 @@ class Vocab:
         self.unk_id = self.key_to_index[unk_token] if unk_token is not None else None
 
     @classmethod
-    def from_corpus(cls, sentences, *, min_count=1, max_size=None, specials=("<unk>",),
-                    unk_token="<unk>"):
+    def from_corpus(cls, sentences: Iterable, *, min_count: int = 1, max_size: int | None = None,
+                    specials: Sequence[Hashable] = ("<unk>",),
+                    unk_token: Hashable | None = "<unk>") -> Vocab:
         """Count the tokens of ``sentences`` (an iterable of token lists, or of tokens) and
         build from the counts."""
         counter = collections.Counter()
@@ -124,7 +131,7 @@ class Vocab:
         return (isinstance(other, Vocab) and self.index_to_key == other.index_to_key
                 and self.unk_token == other.unk_token)
 
-    def encode(self, tokens):
+    def encode(self, tokens) -> np.ndarray | int:
         """ids of ``tokens`` as an int64 array (one str -> one int)."""
         if isinstance(tokens, str):
             return self[tokens]
@@ -140,9 +147,9 @@ class Vocab:
                            f"and there is no unk_token")
         return ids
 
-    def decode(self, ids):
+    def decode(self, ids: ArrayLike) -> list | Hashable:
         """Tokens of ``ids`` (a list for a sequence, a str for one int)."""
-        if isinstance(ids, (int, np.integer)) and not isinstance(ids, bool):
+        if is_int(ids):
             if not -len(self) <= ids < len(self):
                 raise IndexError(f"id {ids} out of range for a vocabulary of {len(self)}")
             return self.index_to_key[ids]
@@ -162,7 +169,7 @@ class Vocab:
     lookup_tokens = decode
 
     # -- files ---------------------------------------------------------------------------------------
-    def save(self, path):
+    def save(self, path: str | os.PathLike) -> None:
         """One token per line (UTF-8), in id order; written to a temporary file and renamed."""
         text = "\n".join(self.index_to_key)
         if text.count("\n") != max(len(self) - 1, 0):
@@ -172,13 +179,21 @@ class Vocab:
         atomic_write(path, lambda f: f.write(data))
 
     @classmethod
-    def load(cls, path, *, unk_token="<unk>"):
+    def load(cls, path: str | os.PathLike, *, unk_token: Hashable | None = "<unk>") -> Vocab:
         """Read a file written by :meth:`save` (ids are line numbers, from 0)."""
         with open(os.fspath(path), "rb") as f:
-            text = f.read().decode("utf-8")
+            data = f.read()
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data.count(b"\n", 0, e.start) + 1
+            raise ValueError(f"{path}, line {line}: not valid UTF-8 ({e.reason})") from None
         tokens = text.replace("\r\n", "\n").split("\n")
         if tokens and tokens[-1] == "":
             tokens.pop()
         if len(set(tokens)) != len(tokens):
-            raise ValueError(f"{path}: repeated tokens; not a vocabulary file")
+            first = {}
+            dup = next(i for i, t in enumerate(tokens) if first.setdefault(t, i) != i)
+            raise ValueError(f"{path}, line {dup + 1}: token {tokens[dup]!r} repeats line "
+                             f"{first[tokens[dup]] + 1} (repeated tokens: not a vocabulary file)")
         return cls(tokens, specials=(), unk_token=unk_token if unk_token in set(tokens) else None)

@@ -57,10 +57,10 @@ def numpy_float32_formula(n, dim, base=10000.0):
     return pe
 
 
-def rope(x, positions=None, base=10000.0, pairing="half", inverse=False):
+def rope(x, positions=None, base=10000.0, layout="halves", inverse=False):
     """Rotary embedding (Su et al. 2021) of the last axis of x (..., seq, head_dim), float64.
 
-    pairing "half": pairs (j, j + hd/2) (GPT-NeoX / HF rotate_half); "interleaved": (2j, 2j+1)
+    layout "halves": pairs (j, j + hd/2) (GPT-NeoX / HF rotate_half); "interleaved": (2j, 2j+1)
     (the paper, Meta's Llama). positions broadcast against x.shape[:-1] (default arange(seq)).
     """
     x = np.asarray(x, np.float64)
@@ -73,14 +73,14 @@ def rope(x, positions=None, base=10000.0, pairing="half", inverse=False):
     c, s = np.cos(a), np.sin(a)
     if inverse:
         s = -s
-    if pairing == "half":
+    if layout == "halves":
         x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
     else:
         x1, x2 = x[..., 0::2], x[..., 1::2]
     o1 = x1 * c - x2 * s
     o2 = x2 * c + x1 * s
     out = np.empty_like(x)
-    if pairing == "half":
+    if layout == "halves":
         out[..., : hd // 2], out[..., hd // 2:] = o1, o2
     else:
         out[..., 0::2], out[..., 1::2] = o1, o2

@@ -310,7 +310,7 @@ def test_concurrent_backward_from_python_threads():
 
     def work():
         for _ in range(20):
-            pyembed._core.bag_backward(bag.table, ids.reshape(-1), np.arange(65) * 8, g, None, None, 0, -1)
+            pyembed._core.bag_backward(bag.table, ids.reshape(-1), np.arange(65) * 8, g, None, None, 0, None)
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:

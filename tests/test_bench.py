@@ -21,4 +21,4 @@ def test_row_puts_pyembed_apart_from_its_anchors():
     r = ctx.row("k", "shape", lambda: None, {"np": lambda: None}, 100, extra=1)
     assert r["kernel"] == "k" and r["bytes"] == 100 and r["extra"] == 1
     assert set(r["anchors"]) == {"np"} and r["pyembed_s"] >= 0
-    assert "vs np" in bench._fmt_row(r, 10.0)
+    assert "vs np" in bench.fmt_row(r, 10.0)

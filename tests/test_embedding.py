@@ -191,6 +191,31 @@ def test_requires_grad_false_and_from_pretrained():
         Embedding.from_pretrained(np.zeros(3))
 
 
+def test_vocab_is_none_without_one():
+    assert Embedding(10, 3).vocab is None
+    assert pyembed.EmbeddingBag(10, 3).vocab is None
+    assert Embedding.from_pretrained(np.eye(3)).vocab is None
+    with pytest.raises(ValueError, match="not a word"):
+        Embedding.from_pretrained(np.eye(3), padding_idx="the")
+
+
+def test_from_pretrained_takes_any_object_with_vectors_and_a_vocab():
+    class KeyedVectors:  # gensim's shape: .vectors, .index_to_key, no pyembed types
+        vectors = np.arange(6, dtype=np.float32).reshape(3, 2)
+        index_to_key = ["a", "b", "c"]
+
+    kv = KeyedVectors()
+    e = Embedding.from_pretrained(kv, freeze=False)
+    np.testing.assert_array_equal(e.weight, kv.vectors)
+    assert e.vocab is None and e.requires_grad
+    vocab = pyembed.Vocab(kv.index_to_key, specials=())
+    e = Embedding.from_pretrained(kv, padding_idx="b", vocab=vocab)
+    assert e.vocab is vocab and e.padding_idx == 1
+    np.testing.assert_array_equal(e(vocab.encode(["c", "a"])), kv.vectors[[2, 0]])
+    with pytest.raises(TypeError, match="padding_idx"):
+        Embedding.from_pretrained(kv, padding_idx=1.5)
+
+
 def test_weight_setter_through_wrapper():
     e = Embedding(3, 2, seed=0)
     e.weight = np.ones((3, 2))

@@ -218,22 +218,22 @@ def test_no_reference_leaks_and_inputs_unchanged():
 
     def one_round():
         core.sinusoidal(4, 6)
-        core.sinusoidal(4, 6, 0, 10000.0, True, 1, np.float64)
+        core.sinusoidal(4, 6, 0, 10000.0, False, 1, np.float64)
         core.embed_positions(t, ids, P, 2.0)
         core.embed_positions(t, ids, None, 2.0, out)
         core.rope(x, pos)
         core.rope(x, None, 10000.0, True, True, out)
-        o, am = core.bag_forward(t, flat, off, None, 2, -1)
-        core.bag_backward(t, flat, off, g, None, am, 2, -1)
+        o, am = core.bag_forward(t, flat, off, None, 2, None)
+        core.bag_backward(t, flat, off, g, None, am, 2, None)
         core.bag_forward(t, flat, off, psw, 0, 3)
         core.bag_backward(t, flat, off, g, psw, None, 0, 3)
-        core.bag_psw_grad(t, flat, off, g, -1)
+        core.bag_psw_grad(t, flat, off, g, None)
         for fn, args in ((core.sinusoidal, (-1, 4)), (core.embed_positions, (t, ids_bad, None, 1.0)),
                          (core.embed_positions, (t, ids, P[:2], 1.0)), (core.rope, (x, pos[:2])),
-                         (core.rope, (x, pos, -1.0)), (core.bag_forward, (t, flat, off[::-1], None, 0, -1)),
-                         (core.bag_forward, (t, flat, off, psw, 1, -1)),
-                         (core.bag_backward, (t, flat, off, g[:1], None, None, 0, -1)),
-                         (core.bag_backward, (t, flat, off, g, None, None, 2, -1))):
+                         (core.rope, (x, pos, -1.0)), (core.bag_forward, (t, flat, off[::-1], None, 0, None)),
+                         (core.bag_forward, (t, flat, off, psw, 1, None)),
+                         (core.bag_backward, (t, flat, off, g[:1], None, None, 0, None)),
+                         (core.bag_backward, (t, flat, off, g, None, None, 2, None))):
             try:
                 fn(*args)
             except (ValueError, IndexError, OverflowError, TypeError):

@@ -7,7 +7,7 @@ import pyembed
 from reference_positional import rope as ref
 
 rng = np.random.default_rng(0)
-PAIRINGS = ("half", "interleaved")
+LAYOUTS = ("halves", "interleaved")
 
 
 @pytest.fixture
@@ -17,19 +17,19 @@ def threads():
     pyembed.set_num_threads(old)
 
 
-@pytest.mark.parametrize("pairing", PAIRINGS)
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("hd", (2, 8, 128))
-def test_accuracy_at_named_positions(pairing, hd):
+def test_accuracy_at_named_positions(layout, hd):
     x = rng.uniform(-1, 1, (3, 5, hd)).astype(np.float32)
     for p in (0, 1, 2**10, 2**16, 2**20 - 1):
         pos = np.arange(p - 2, p + 3).clip(0)
-        got = pyembed.rope(x, pos, pairing=pairing)
+        got = pyembed.rope(x, pos, layout=layout)
         assert got.dtype == np.float32
-        assert np.abs(got - ref(x, pos, pairing=pairing)).max() <= 2e-7, p
+        assert np.abs(got - ref(x, pos, layout=layout)).max() <= 2e-7, p
 
 
-@pytest.mark.parametrize("pairing", PAIRINGS)
-def test_float32_formula_is_worse_at_long_range(pairing):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_float32_formula_is_worse_at_long_range(layout):
     # the reason for the double walk: float32 angles are off at 2^20
     hd = 64
     x = np.ones((1, 4, hd), np.float32)
@@ -44,16 +44,16 @@ def test_float32_formula_is_worse_at_long_range(pairing):
 
 @settings(max_examples=30, deadline=None)
 @given(shape=st.sampled_from([(1, 2), (7, 4), (3, 9, 6), (2, 2, 33, 10), (0, 4), (4, 0, 6)]),
-       pairing=st.sampled_from(PAIRINGS), start=st.integers(0, 2**20),
+       layout=st.sampled_from(LAYOUTS), start=st.integers(0, 2**20),
        base=st.sampled_from((10000.0, 500000.0, 10.0)), dtype=st.sampled_from((np.float32, np.float64)))
-def test_matches_reference_property(shape, pairing, start, base, dtype):
+def test_matches_reference_property(shape, layout, start, base, dtype):
     x = rng.uniform(-1, 1, shape).astype(dtype)
     pos = np.arange(start, start + shape[-2])
-    got = pyembed.rope(x, pos, base=base, pairing=pairing)
+    got = pyembed.rope(x, pos, base=base, layout=layout)
     assert got.shape == x.shape and got.dtype == dtype
     if x.size:
         tol = 2e-7 if dtype == np.float32 else 1e-9
-        assert np.abs(got - ref(x, pos, base=base, pairing=pairing)).max() <= tol
+        assert np.abs(got - ref(x, pos, base=base, layout=layout)).max() <= tol
 
 
 @pytest.mark.parametrize("pshape", [(6,), (2, 1, 6), (2, 3, 6), (1, 6), (3, 1)])
@@ -78,32 +78,32 @@ def test_relative_position_property():
     # <rope(q, m), rope(k, n)> depends only on m - n (Su et al. 2021, eq. 16)
     q = rng.standard_normal((1, 1, 32))
     k = rng.standard_normal((1, 1, 32))
-    for pairing in PAIRINGS:
-        dots = [float((pyembed.rope(q, [m], pairing=pairing) *
-                       pyembed.rope(k, [m - 7], pairing=pairing)).sum())
+    for layout in LAYOUTS:
+        dots = [float((pyembed.rope(q, [m], layout=layout) *
+                       pyembed.rope(k, [m - 7], layout=layout)).sum())
                 for m in (7, 100, 5000, 2**20)]
         assert np.allclose(dots, dots[0], rtol=0, atol=1e-9)
 
 
-@pytest.mark.parametrize("pairing", PAIRINGS)
-def test_backward_by_finite_differences(pairing):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_backward_by_finite_differences(layout):
     x = rng.standard_normal((2, 5, 6))
     R = rng.standard_normal((2, 5, 6))
     pos = np.array([3, 4, 5, 900, 2])
-    grad = pyembed.rope_backward(R, pos, pairing=pairing)
+    grad = pyembed.rope_backward(R, pos, layout=layout)
     eps = 1e-6
     num = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
         old = x[idx]
         x[idx] = old + eps
-        up = float((pyembed.rope(x, pos, pairing=pairing) * R).sum())
+        up = float((pyembed.rope(x, pos, layout=layout) * R).sum())
         x[idx] = old - eps
-        down = float((pyembed.rope(x, pos, pairing=pairing) * R).sum())
+        down = float((pyembed.rope(x, pos, layout=layout) * R).sum())
         x[idx] = old
         num[idx] = (up - down) / (2 * eps)
     assert np.allclose(grad, num, atol=1e-7)
-    assert np.allclose(pyembed.rope_backward(pyembed.rope(x, pos, pairing=pairing), pos,
-                                             pairing=pairing), x, atol=1e-12)
+    assert np.allclose(pyembed.rope_backward(pyembed.rope(x, pos, layout=layout), pos,
+                                             layout=layout), x, atol=1e-12)
 
 
 def test_in_place_and_out():
@@ -119,10 +119,10 @@ def test_in_place_and_out():
 def test_thread_count_does_not_change_bits(threads):
     x = rng.standard_normal((8, 512, 64)).astype(np.float32)
     threads(1)
-    one = pyembed.rope(x, pairing="interleaved")
+    one = pyembed.rope(x, layout="interleaved")
     for t in (2, 3, 7):
         threads(t)
-        assert np.array_equal(pyembed.rope(x, pairing="interleaved"), one)
+        assert np.array_equal(pyembed.rope(x, layout="interleaved"), one)
 
 
 def test_matches_torch_implementations():
@@ -141,10 +141,10 @@ def test_matches_torch_implementations():
     # Meta Llama (complex multiply on interleaved pairs)
     xc = torch.view_as_complex(t.reshape(*t.shape[:-1], -1, 2).contiguous())
     meta = torch.view_as_real(xc * torch.polar(torch.ones_like(freqs), freqs)).flatten(-2).numpy()
-    assert np.allclose(pyembed.rope(x, pairing="interleaved"), meta, atol=1e-12)
+    assert np.allclose(pyembed.rope(x, layout="interleaved"), meta, atol=1e-12)
 
 
-def test_rope_permute_links_the_two_pairings():
+def test_rope_permute_links_the_two_layouts():
     n_heads, hd, d_in = 3, 8, 5
     Wq = rng.standard_normal((n_heads * hd, d_in))
     x = rng.standard_normal((7, d_in))
@@ -152,8 +152,8 @@ def test_rope_permute_links_the_two_pairings():
     assert np.array_equal(pyembed.rope_permute(Wp, n_heads, inverse=True), Wq)
     q_meta = (x @ Wq.T).reshape(7, n_heads, hd).transpose(1, 0, 2)   # (heads, seq, hd)
     q_hf = (x @ Wp.T).reshape(7, n_heads, hd).transpose(1, 0, 2)
-    r_meta = pyembed.rope(q_meta, pairing="interleaved")
-    r_hf = pyembed.rope(q_hf, pairing="half")
+    r_meta = pyembed.rope(q_meta, layout="interleaved")
+    r_hf = pyembed.rope(q_hf, layout="halves")
     perm = np.concatenate([np.arange(0, hd, 2), np.arange(1, hd, 2)])
     assert np.allclose(r_hf, r_meta[..., perm], atol=1e-12)
     b = np.arange(n_heads * hd)
@@ -166,8 +166,8 @@ def test_errors():
         pyembed.rope(np.zeros((2, 5)))
     with pytest.raises(ValueError, match="dimension"):
         pyembed.rope(np.zeros(6))
-    with pytest.raises(ValueError, match="pairing"):
-        pyembed.rope(x, pairing="complex")
+    with pytest.raises(ValueError, match="layout"):
+        pyembed.rope(x, layout="complex")
     with pytest.raises(ValueError, match="broadcast"):
         pyembed.rope(x, np.arange(5))
     with pytest.raises(TypeError):
@@ -190,3 +190,16 @@ def test_errors():
         pyembed.rope_permute(np.zeros((12, 3)), 4)
     with pytest.raises(TypeError):
         pyembed.rope_permute(np.zeros((12, 3)), 2.0)
+
+
+def test_the_old_pairing_keyword_warns_and_still_works():
+    x = np.random.default_rng(5).standard_normal((2, 4, 8))
+    for old, new in (("half", "halves"), ("interleaved", "interleaved")):
+        with pytest.warns(DeprecationWarning, match="layout="):
+            r = pyembed.rope(x, pairing=old)
+        assert np.array_equal(r, pyembed.rope(x, layout=new))
+        with pytest.warns(DeprecationWarning, match="layout="):
+            g = pyembed.rope_backward(r, pairing=old)
+        assert np.array_equal(g, pyembed.rope_backward(r, layout=new))
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="disagree"):
+        pyembed.rope(x, layout="interleaved", pairing="half")

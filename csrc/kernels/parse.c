@@ -46,21 +46,27 @@ const double pe_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                              1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                              1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* The token [p, te) through strtod; the whole token must be consumed. Python's float() takes
- * no hex and no "nan(...)", so neither do we. */
+/* The token [p, te) through strtod; the whole token must be consumed. Python's float() (which
+ * gensim's loader calls through np.float32) takes no hex and no "nan(...)", so neither do we, and
+ * it takes single underscores between digits ("1_000.5", PEP 515), so we drop those. Non-ASCII
+ * digits, which float() also reads, are left to the glue (csrc/py/parse.c). */
 static int slow_number(const char *p, const char *te, double *out) {
     char tmp[128];
-    size_t n = (size_t)(te - p);
+    size_t n = (size_t)(te - p), k = 0;
     if (n == 0 || n >= sizeof tmp) return -1;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
         if (c == 'x' || c == 'X' || c == '(' || c == '\0') return -1;
-        tmp[i] = c;
+        if (c == '_') {
+            if (i == 0 || i + 1 == n || !is_digit(p[i - 1]) || !is_digit(p[i + 1])) return -1;
+            continue;
+        }
+        tmp[k++] = c;
     }
-    tmp[n] = '\0';
+    tmp[k] = '\0';
     char *end = NULL;
     double v = strtod_c(tmp, &end);
-    if (end != tmp + n) return -1;
+    if (end != tmp + k) return -1;
     *out = v;
     return 0;
 }

@@ -10,7 +10,9 @@
  * of the decimal string, i.e. np.float32(s) (double rounding included, so that files written
  * by any tool give the same bits as gensim's loader). Simple decimals take Clinger's exact fast
  * path (at most 2^53 for the digits, power of ten at most 1e22); anything else goes to strtod in
- * the "C" locale, which glibc rounds correctly.
+ * the "C" locale, which glibc rounds correctly. Like Python's float() (which gensim's loader
+ * calls), single underscores between digits are accepted ("1_000.5"); a token with non-ASCII
+ * digits is "not a number" here and read by the glue with float() (csrc/py/parse.c).
  */
 #ifndef PE_PARSE_H
 #define PE_PARSE_H

@@ -1,6 +1,8 @@
 /* Argument conversion and checks (see convert.h). The glue's only job besides calling kernels. */
-#include "convert.h"
-#include "gather.h"
+#include "glue.h"
+#include "kernels/gather.h"
+
+#include <string.h>
 
 PyObject *pe_shape_str(int ndim, const npy_intp *shape) {
     PyObject *t = PyTuple_New(ndim), *s = NULL;
@@ -22,8 +24,7 @@ int pe_shape_error(const char *name, int ndim, const npy_intp *shape, int endim,
     if (a && b)
         PyErr_Format(PyExc_ValueError, "%s has shape %U but %s needs shape %U", name, a,
                      why ? why : "this call", b);
-    Py_XDECREF(a);
-    Py_XDECREF(b);
+    PE_RELEASE(a, b);
     return -1;
 }
 
@@ -66,9 +67,7 @@ static PyObject *position_str(const char *name, int ndim, const npy_intp *shape,
     if (!joined) goto done;
     res = PyUnicode_FromFormat("%s[%U]", name, joined);
 done:
-    Py_XDECREF(parts);
-    Py_XDECREF(sep);
-    Py_XDECREF(joined);
+    PE_RELEASE(parts, sep, joined);
     return res;
 }
 
@@ -88,9 +87,7 @@ static int raise_bad_id(const char *name, PyArrayObject *arr, npy_intp flat, int
             Py_DECREF(ival);
         }
     }
-    Py_XDECREF(val);
-    Py_XDECREF(flatarr);
-    Py_DECREF(pos);
+    PE_RELEASE(val, flatarr, pos);
     return -1;
 }
 
@@ -134,10 +131,7 @@ static int raise_big_python_int(PyObject *obj, const char *name, int64_t num_row
         }
     }
 done:
-    Py_XDECREF(rows);
-    Py_XDECREF(zero);
-    Py_XDECREF(flat);
-    Py_DECREF(objs);
+    PE_RELEASE(rows, zero, flat, objs);
     return rc;
 }
 
@@ -178,37 +172,37 @@ int pe_convert_ids(PyObject *obj, const char *name, int64_t num_rows, PyArrayObj
                      (PyObject *)PyArray_DESCR(arr));
         goto fail;
     }
+    /* The kernels read a private copy, checked here after the copy: another Python thread may
+     * rewrite the caller's array while a kernel runs without the GIL, and a kernel must never index
+     * with a value nobody checked (issue 11). 8 bytes per id next to the rows they move. */
     npy_intp n = PyArray_SIZE(arr);
-    if (PyArray_TYPE(arr) == NPY_UINT64 || PyArray_TYPE(arr) == NPY_ULONGLONG) {
-        /* values above INT64_MAX would wrap on the cast: find them first */
-        PyArrayObject *u = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)arr, NPY_UINT64,
-                                                             NPY_ARRAY_IN_ARRAY);
-        if (!u) goto fail;
+    int is_u64 = PyArray_TYPE(arr) == NPY_UINT64 || PyArray_TYPE(arr) == NPY_ULONGLONG;
+    conv = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)arr, is_u64 ? NPY_UINT64 : NPY_INT64,
+                                             NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST |
+                                                 NPY_ARRAY_ENSURECOPY);
+    if (!conv) goto fail;
+    if (is_u64) {
+        /* values above INT64_MAX would wrap: find them in the copy, then read it as int64 */
         uint64_t lim = num_rows >= 0 ? (uint64_t)num_rows - (num_rows > 0) : (uint64_t)INT64_MAX;
-        int64_t bad = -1;
-        if (num_rows == 0) bad = n > 0 ? 0 : -1;
-        else bad = pe_find_u64_over((const uint64_t *)PyArray_DATA(u), (size_t)n, lim);
-        Py_DECREF(u);
+        int64_t bad = num_rows == 0 ? (n > 0 ? 0 : -1)
+                                    : pe_find_u64_over((const uint64_t *)PyArray_DATA(conv),
+                                                       (size_t)n, lim);
         if (bad >= 0) {
-            raise_bad_id(name, arr, (npy_intp)bad, num_rows);
+            raise_bad_id(name, conv, (npy_intp)bad, num_rows); /* the value we read */
             goto fail;
         }
+        PyArray_Descr *i64 = PyArray_DescrFromType(NPY_INT64);
+        if (!i64) goto fail;
+        PyObject *view = PyArray_View(conv, i64, NULL); /* steals i64; same bits, all >= 0 */
+        if (!view) goto fail;
+        Py_SETREF(conv, (PyArrayObject *)view);
     }
-    conv = (PyArrayObject *)PyArray_FROM_OTF((PyObject *)arr, NPY_INT64,
-                                             NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
-    if (!conv) goto fail;
     if (num_rows >= 0) {
         int64_t bad;
         const int64_t *p = (const int64_t *)PyArray_DATA(conv);
-        if ((size_t)n * sizeof(int64_t) > ((size_t)1 << 20)) {
-            Py_BEGIN_ALLOW_THREADS
-            bad = pe_find_bad_id(p, (size_t)n, num_rows);
-            Py_END_ALLOW_THREADS
-        } else {
-            bad = pe_find_bad_id(p, (size_t)n, num_rows);
-        }
+        PE_NOGIL_ABOVE((size_t)n * sizeof(int64_t), bad = pe_find_bad_id(p, (size_t)n, num_rows));
         if (bad >= 0) {
-            raise_bad_id(name, arr, (npy_intp)bad, num_rows);
+            raise_bad_id(name, conv, (npy_intp)bad, num_rows); /* the value we read */
             goto fail;
         }
     }
@@ -216,8 +210,7 @@ int pe_convert_ids(PyObject *obj, const char *name, int64_t num_rows, PyArrayObj
     *out = conv;
     return 0;
 fail:
-    Py_XDECREF(arr);
-    Py_XDECREF(conv);
+    PE_RELEASE(arr, conv);
     return -1;
 }
 
@@ -256,8 +249,7 @@ int pe_convert_float(PyObject *obj, const char *name, int typenum, PyArrayObject
     *out = conv;
     return 0;
 fail:
-    Py_XDECREF(want);
-    Py_XDECREF(arr);
+    PE_RELEASE(want, arr);
     return -1;
 }
 
@@ -315,4 +307,37 @@ int pe_parse_float_dtype(PyObject *obj, int *typenum) {
     }
     *typenum = t;
     return 0;
+}
+
+int pe_parse_padding_idx(PyObject *obj, int64_t rows, int64_t *out) {
+    *out = -1;
+    if (!obj || obj == Py_None) return 0;
+    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "padding_idx must be an int or None, got %.200s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred()) return -1;
+    if (!overflow && v < 0) v += rows; /* torch: a negative padding_idx counts from the end */
+    if (overflow || v < 0 || v >= rows) {
+        PyErr_Format(PyExc_ValueError, "padding_idx %S must be within [-%lld, %lld)", obj,
+                     (long long)rows, (long long)rows);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int pe_row_shape(PyArrayObject *ids, const char *name, npy_intp dim, npy_intp *shape) {
+    int nd = PyArray_NDIM(ids);
+    if (nd + 1 > NPY_MAXDIMS) {
+        PyErr_Format(PyExc_ValueError, "%s has %d dimensions; at most %d are allowed", name, nd,
+                     NPY_MAXDIMS - 1);
+        return -1;
+    }
+    if (nd) memcpy(shape, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp)); /* 0-d: DIMS NULL */
+    shape[nd] = dim;
+    return nd + 1;
 }

@@ -11,9 +11,11 @@
 
 #include <stdint.h>
 
-/* ids of any integer dtype, shape, strides, or a (nested) list -> C-contiguous int64 array.
- * Every value must lie in [0, num_rows) (IndexError naming the value and its position otherwise);
- * pass num_rows < 0 to skip the range check. bool and non-integer dtypes -> TypeError. */
+/* ids of any integer dtype, shape, strides, or a (nested) list -> a private C-contiguous int64
+ * copy (never the caller's memory: another thread may rewrite that while a kernel runs without
+ * the GIL). Every value must lie in [0, num_rows) (IndexError naming the value as read and its
+ * position otherwise); pass num_rows < 0 to skip the range check (offsets, positions: the caller
+ * checks the copy). bool and non-integer dtypes -> TypeError. */
 int pe_convert_ids(PyObject *obj, const char *name, int64_t num_rows, PyArrayObject **out);
 
 /* A real-valued array cast to `typenum` (same_kind casting), C-contiguous. Complex, object,
@@ -32,12 +34,21 @@ int pe_check_exact(PyObject *obj, const char *name, int typenum, int ndim, const
 /* "(3, 4)" for error messages; returns a new str or NULL. */
 PyObject *pe_shape_str(int ndim, const npy_intp *shape);
 
-/* Raise ValueError "NAME has shape (a, b) but expected (c, d)". Always returns -1. */
+/* Raise ValueError "NAME has shape (a, b) but WHY needs shape (c, d)" (WHY NULL: "this call").
+ * Always returns -1. */
 int pe_shape_error(const char *name, int ndim, const npy_intp *shape, int endim,
                    const npy_intp *eshape, const char *why);
 
 /* Raise the exception for a kernel error code (MemoryError, OverflowError, ...). Returns -1. */
 int pe_raise_kernel_error(int rc, const char *what);
+
+/* padding_idx as torch takes it: None -> *out = -1 (no padding row); a negative value counts
+ * from the end; anything outside [-rows, rows) -> ValueError. The one owner of this check. */
+int pe_parse_padding_idx(PyObject *obj, int64_t rows, int64_t *out);
+
+/* shape = ids.shape + (dim,) (the rows of a lookup); returns its ndim, or -1 with ValueError when
+ * ids has NPY_MAXDIMS dimensions already. */
+int pe_row_shape(PyArrayObject *ids, const char *name, npy_intp dim, npy_intp *shape);
 
 /* float32 / float64 typenum from a dtype-like object (np.float32, "float64", np.dtype(...)). */
 int pe_parse_float_dtype(PyObject *obj, int *typenum);

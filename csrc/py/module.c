@@ -5,20 +5,15 @@
 #include <Python.h>
 #include <numpy/arrayobject.h>
 
-#include "common.h"
+#include "kernels/common.h"
 #include "table.h"
-#include "glue_sgns.h"
-#include "rng.h"
-#include "parse_glue.h"
-#include "topk_glue.h"
+#include "methods.h"
+#include "kernels/rng.h"
 #include "pool.h"
-#include "optim.h"
-#include "positional_glue.h"
 
 #include <math.h>
 
-static PyObject *set_num_threads(PyObject *mod, PyObject *arg) {
-    (void)mod;
+static PyObject *set_num_threads(PyObject *Py_UNUSED(mod), PyObject *arg) {
     long n = PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred()) return NULL;
     if (n < 1 || n > 4096) {
@@ -29,21 +24,18 @@ static PyObject *set_num_threads(PyObject *mod, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-static PyObject *get_num_threads(PyObject *mod, PyObject *noargs) {
-    (void)mod;
+static PyObject *get_num_threads(PyObject *Py_UNUSED(mod), PyObject *noargs) {
     (void)noargs;
     return PyLong_FromLong(pe_get_num_threads());
 }
 
-static PyObject *have_openmp(PyObject *mod, PyObject *noargs) {
-    (void)mod;
+static PyObject *have_openmp(PyObject *Py_UNUSED(mod), PyObject *noargs) {
     (void)noargs;
     return PyBool_FromLong(pe_have_openmp());
 }
 
 /* stream_threshold() -> (llc_bytes, stream_min_bytes); stream_threshold(n) sets the latter. */
-static PyObject *stream_threshold(PyObject *mod, PyObject *args) {
-    (void)mod;
+static PyObject *stream_threshold(PyObject *Py_UNUSED(mod), PyObject *args) {
     PyObject *n_obj = Py_None;
     if (!PyArg_ParseTuple(args, "|O:stream_threshold", &n_obj)) return NULL;
     if (n_obj != Py_None) {
@@ -94,27 +86,15 @@ static PyObject *fill_common(PyObject *args, int normal) {
     }
     size_t n = (size_t)PyArray_SIZE(out);
     void *p = PyArray_DATA(out);
-    Py_BEGIN_ALLOW_THREADS
-    if (normal) {
-        if (t == NPY_FLOAT32) pe_fill_normal_f32((float *)p, n, seed, a, b);
-        else pe_fill_normal_f64((double *)p, n, seed, a, b);
-    } else {
-        if (t == NPY_FLOAT32) pe_fill_uniform_f32((float *)p, n, seed, a, b);
-        else pe_fill_uniform_f64((double *)p, n, seed, a, b);
-    }
-    Py_END_ALLOW_THREADS
+    if (normal)
+        PE_NOGIL_ABOVE((size_t)PyArray_NBYTES(out), PE_BY_DTYPE(t, pe_fill_normal, p, n, seed, a, b));
+    else
+        PE_NOGIL_ABOVE((size_t)PyArray_NBYTES(out), PE_BY_DTYPE(t, pe_fill_uniform, p, n, seed, a, b));
     Py_RETURN_NONE;
 }
 
-static PyObject *fill_normal(PyObject *mod, PyObject *args) {
-    (void)mod;
-    return fill_common(args, 1);
-}
-
-static PyObject *fill_uniform(PyObject *mod, PyObject *args) {
-    (void)mod;
-    return fill_common(args, 0);
-}
+static PyObject *fill_normal(PyObject *Py_UNUSED(mod), PyObject *args) { return fill_common(args, 1); }
+static PyObject *fill_uniform(PyObject *Py_UNUSED(mod), PyObject *args) { return fill_common(args, 0); }
 
 static PyMethodDef module_functions[] = {
     {"set_num_threads", set_num_threads, METH_O,
@@ -149,15 +129,15 @@ static PyMethodDef *const glue_tables[] = {
 
 static int module_exec(PyObject *m) {
     if (PyArray_ImportNumPyAPI() < 0) return -1;
-    (void)pe_get_num_threads(); /* reads PYEMBED_NUM_THREADS and registers the fork handler now,
-                                   before any fork can happen */
+    (void)pe_get_num_threads(); /* reads PYEMBED_NUM_THREADS and registers the kernels' fork
+                                   handler now, before any fork can happen */
+    if (pe_table_atfork_init() < 0) return -1; /* the tables' locks: see table.h */
     pe_module_state *st = (pe_module_state *)PyModule_GetState(m);
     st->TableType = (PyTypeObject *)PyType_FromModuleAndSpec(m, &pe_table_spec, NULL);
     if (!st->TableType) return -1;
     if (PyModule_AddType(m, st->TableType) < 0) return -1;
     for (size_t i = 0; i < sizeof(glue_tables) / sizeof(glue_tables[0]); i++)
         if (PyModule_AddFunctions(m, glue_tables[i]) < 0) return -1;
-    if (PyModule_AddIntConstant(m, "PREFETCH_DISTANCE", PE_PREFETCH_DIST) < 0) return -1;
     (void)pe_stream_min_bytes(); /* decided once here, not raced on by kernels without the GIL */
     return 0;
 }
@@ -182,7 +162,8 @@ static PyModuleDef_Slot module_slots[] = {
     {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
 #endif
 #if PY_VERSION_HEX >= 0x030D0000
-    /* kernels keep their own per-table lock; the GIL is only needed for Python objects */
+    /* the glue needs the GIL: it serialises the checks made before a kernel runs (a table's lazy
+       grad and its lock after a fork, the output pool's free list); kernels run without it */
     {Py_mod_gil, Py_MOD_GIL_USED},
 #endif
     {0, NULL},

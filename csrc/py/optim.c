@@ -4,16 +4,20 @@
  * anything is written: arrays that are written must be exact (C-contiguous, aligned, writeable,
  * the parameter's dtype and shape; we raise rather than copy, because a copy would silently
  * not be updated), the gradient must match the parameter, `rows` must be strictly increasing
- * ids in range (so no two threads ever own the same row), and no two arrays may overlap.
- * With `table=` given, the table's lock is held around the kernel so that a concurrent
- * backward on another Python thread cannot interleave. The GIL is released around kernels.
+ * ids in range (so no two threads ever own the same row; a private copy, convert.h), and no two
+ * arrays may overlap (glue.h). With `table=` given, the table's lock is held around the kernel so
+ * that a concurrent backward on another Python thread cannot interleave.
+ *
+ * Hyper-parameters (lr, betas, eps, weight_decay, momentum, ...) are checked by the Python layer
+ * (pyembed.optim, torch's messages), their one owner; here any value is computed with (a NaN lr
+ * gives NaN weights, never a crash).
  */
-#include "optim.h"
+#include "methods.h"
 #include "table.h"
-#include "adam.h"
-#include "sgd.h"
-#include "gradnorm.h"
-#include "simd.h"
+#include "kernels/adam.h"
+#include "kernels/sgd.h"
+#include "kernels/gradnorm.h"
+#include "kernels/simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -47,23 +51,6 @@ static int check_vector(PyObject *obj, const char *name, int typenum, npy_intp n
     }
     if (pe_check_exact(obj, name, typenum, 1, &n, write, "the parameter's rows") < 0) return -1;
     *out = (PyArrayObject *)obj;
-    return 0;
-}
-
-/* Raise ValueError when two of the arrays share memory (a race and a wrong answer). */
-static int check_no_overlap(PyArrayObject **arrs, const char **names, int n) {
-    for (int i = 0; i < n; i++) {
-        if (!arrs[i] || PyArray_NBYTES(arrs[i]) == 0) continue;
-        const char *a0 = (const char *)PyArray_DATA(arrs[i]), *a1 = a0 + PyArray_NBYTES(arrs[i]);
-        for (int j = i + 1; j < n; j++) {
-            if (!arrs[j] || PyArray_NBYTES(arrs[j]) == 0) continue;
-            const char *b0 = (const char *)PyArray_DATA(arrs[j]), *b1 = b0 + PyArray_NBYTES(arrs[j]);
-            if (a0 < b1 && b0 < a1) {
-                PyErr_Format(PyExc_ValueError, "%s and %s share memory", names[i], names[j]);
-                return -1;
-            }
-        }
-    }
     return 0;
 }
 
@@ -101,19 +88,6 @@ static void rows_dim(PyArrayObject *p, size_t *nrows, size_t *dim) {
     }
 }
 
-/* The Table whose lock to hold, or NULL for table=None. */
-static int parse_table(PyObject *mod, PyObject *obj, PeTable **out) {
-    *out = NULL;
-    if (!obj || obj == Py_None) return 0;
-    if (!pe_is_table(mod, obj)) {
-        PyErr_Format(PyExc_TypeError, "table must be a pyembed.Table or None, got %.200s",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    *out = (PeTable *)obj;
-    return 0;
-}
-
 static int need_2d(PyArrayObject *p, const char *what) {
     if (PyArray_NDIM(p) != 2) {
         PyErr_Format(PyExc_ValueError, "%s needs a 2-D parameter (a table of rows), got %d-D",
@@ -121,6 +95,17 @@ static int need_2d(PyArrayObject *p, const char *what) {
         return -1;
     }
     return 0;
+}
+
+/* table= (None or the Table whose lock to hold), the (nrows, dim) view of param p and frozen=
+ * (None, or uint8 / bool per row of a 2-D p; borrowed), shared by the optimizer steps. */
+static int parse_table_frozen(PyObject *mod, PyObject *tab_o, PyObject *fr_o, PyArrayObject *p,
+                              PeTable **tab, PyArrayObject **fr, size_t *nrows, size_t *dim) {
+    if (pe_parse_table(mod, tab_o, 1, tab) < 0) return -1;
+    rows_dim(p, nrows, dim);
+    if (fr_o == Py_None) return 0;
+    if (need_2d(p, "frozen") < 0) return -1;
+    return check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)*nrows, 0, fr);
 }
 
 /* ---- adam_step -------------------------------------------------------------------------- */
@@ -135,35 +120,6 @@ PyDoc_STRVAR(adam_step_doc,
 "arithmetic. rows (strictly increasing ids): update only those rows of a 2-D param; row_step:\n"
 "an int64 counter per row, incremented for each updated row and used for its bias corrections.\n"
 "frozen: uint8/bool per row; rows marked non-zero are not changed. table: hold its lock.");
-
-/* ValueError "<msg>: <x>" (torch's wording for bad hyper-parameters). Returns -1. */
-static int bad_value(const char *msg, double x) {
-    PyObject *f = PyFloat_FromDouble(x);
-    if (f) {
-        PyErr_Format(PyExc_ValueError, "%s: %R", msg, f);
-        Py_DECREF(f);
-    }
-    return -1;
-}
-
-static int check_hparams(double lr, double b1, double b2, double eps, double wd) {
-    if (!(lr >= 0.0)) {
-        return bad_value("Invalid learning rate", lr);
-    }
-    if (!(b1 >= 0.0 && b1 < 1.0)) {
-        return bad_value("Invalid beta parameter at index 0", b1);
-    }
-    if (!(b2 >= 0.0 && b2 < 1.0)) {
-        return bad_value("Invalid beta parameter at index 1", b2);
-    }
-    if (!(eps >= 0.0)) {
-        return bad_value("Invalid epsilon value", eps);
-    }
-    if (!(wd >= 0.0)) {
-        return bad_value("Invalid weight_decay value", wd);
-    }
-    return 0;
-}
 
 static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
@@ -182,19 +138,13 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
                                      &decoupled, &maximize, &sparse_form, &rows_o, &rs_o, &fr_o,
                                      &tab_o))
         return NULL;
-    if (check_hparams(lr, b1, b2, eps, wd) < 0) return NULL;
     if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
     if (check_array(g_o, "grad", p, 0, &g) < 0) return NULL;
     if (check_array(m_o, "exp_avg", p, 1, &m) < 0) return NULL;
     if (check_array(v_o, "exp_avg_sq", p, 1, &v) < 0) return NULL;
     if (vmax_o != Py_None && check_array(vmax_o, "max_exp_avg_sq", p, 1, &vmax) < 0) return NULL;
-    if (parse_table(mod, tab_o, &tab) < 0) return NULL;
     size_t nrows, dim;
-    rows_dim(p, &nrows, &dim);
-    if (fr_o != Py_None) {
-        if (need_2d(p, "frozen") < 0) return NULL;
-        if (check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)nrows, 0, &fr) < 0) return NULL;
-    }
+    if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
     if (rs_o != Py_None) {
         if (rows_o == Py_None) {
             PyErr_SetString(PyExc_ValueError, "row_step needs rows (it is for the lazy update)");
@@ -206,10 +156,10 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
         return NULL;
     }
     {
-        PyArrayObject *arrs[] = {p, g, m, v, vmax, rs};
-        const char *names[] = {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
-                               "row_step"};
-        if (check_no_overlap(arrs, names, 6) < 0) return NULL;
+        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", g),
+                           pe_span_of("exp_avg", m), pe_span_of("exp_avg_sq", v),
+                           pe_span_of("max_exp_avg_sq", vmax), pe_span_of("row_step", rs)};
+        if (pe_check_disjoint(spans, 6) < 0) return NULL;
     }
     if (rows_o != Py_None) {
         if (need_2d(p, "rows") < 0) return NULL;
@@ -217,24 +167,16 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     }
     pe_adam_opts o = {lr, b1, b2, eps, wd, (int64_t)step, decoupled, maximize, sparse_form};
     int rc;
-    const int f32 = PyArray_TYPE(p) == NPY_FLOAT32;
+    const int t = PyArray_TYPE(p);
     void *P = PyArray_DATA(p), *G = PyArray_DATA(g), *M = PyArray_DATA(m), *V = PyArray_DATA(v);
     void *VM = vmax ? PyArray_DATA(vmax) : NULL;
     int64_t *RS = rs ? (int64_t *)PyArray_DATA(rs) : NULL;
     const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    Py_BEGIN_ALLOW_THREADS
-    if (tab) PE_TABLE_LOCK(tab);
-    if (R) {
-        rc = f32 ? pe_adam_rows_f32(P, M, V, VM, RS, G, R, nl, FR, nrows, dim, &o)
-                 : pe_adam_rows_f64(P, M, V, VM, RS, G, R, nl, FR, nrows, dim, &o);
-    } else {
-        rc = f32 ? pe_adam_f32(P, M, V, VM, G, FR, nrows, dim, &o)
-                 : pe_adam_f64(P, M, V, VM, G, FR, nrows, dim, &o);
-    }
-    if (tab) PE_TABLE_UNLOCK(tab);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(tab, (R ? nl : nrows) * dim * 4 * PyArray_ITEMSIZE(p),
+              rc = R ? PE_BY_DTYPE(t, pe_adam_rows, P, M, V, VM, RS, G, R, nl, FR, nrows, dim, &o)
+                     : PE_BY_DTYPE(t, pe_adam, P, M, V, VM, G, FR, nrows, dim, &o));
     Py_XDECREF(rows);
     if (rc != PE_OK) return pe_raise_kernel_error(rc, "adam_step"), NULL;
     Py_RETURN_NONE;
@@ -263,14 +205,6 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
                                      &b_o, &lr, &mom, &damp, &wd, &nesterov, &maximize, &first,
                                      &rows_o, &fr_o, &tab_o))
         return NULL;
-    if (!(lr >= 0.0)) return bad_value("Invalid learning rate", lr), NULL;
-    if (!(mom >= 0.0)) return bad_value("Invalid momentum value", mom), NULL;
-    if (!(wd >= 0.0)) return bad_value("Invalid weight_decay value", wd), NULL;
-    if (!isfinite(damp)) return bad_value("Invalid dampening value", damp), NULL;
-    if (nesterov && (mom <= 0.0 || damp != 0.0)) {
-        PyErr_SetString(PyExc_ValueError, "Nesterov momentum requires a momentum and zero dampening");
-        return NULL;
-    }
     if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
     if (check_array(g_o, "grad", p, 0, &g) < 0) return NULL;
     if (mom != 0.0) {
@@ -280,17 +214,12 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
         }
         if (check_array(b_o, "momentum_buffer", p, 1, &b) < 0) return NULL;
     }
-    if (parse_table(mod, tab_o, &tab) < 0) return NULL;
     size_t nrows, dim;
-    rows_dim(p, &nrows, &dim);
-    if (fr_o != Py_None) {
-        if (need_2d(p, "frozen") < 0) return NULL;
-        if (check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)nrows, 0, &fr) < 0) return NULL;
-    }
+    if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
     {
-        PyArrayObject *arrs[] = {p, g, b};
-        const char *names[] = {"param", "grad", "momentum_buffer"};
-        if (check_no_overlap(arrs, names, 3) < 0) return NULL;
+        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", g),
+                           pe_span_of("momentum_buffer", b)};
+        if (pe_check_disjoint(spans, 3) < 0) return NULL;
     }
     if (rows_o != Py_None) {
         if (need_2d(p, "rows") < 0) return NULL;
@@ -298,21 +227,14 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     }
     pe_sgd_opts o = {lr, mom, damp, wd, nesterov, maximize, first};
     int rc;
-    const int f32 = PyArray_TYPE(p) == NPY_FLOAT32;
+    const int t = PyArray_TYPE(p);
     void *P = PyArray_DATA(p), *G = PyArray_DATA(g), *B = b ? PyArray_DATA(b) : NULL;
     const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    Py_BEGIN_ALLOW_THREADS
-    if (tab) PE_TABLE_LOCK(tab);
-    if (R) {
-        rc = f32 ? pe_sgd_rows_f32(P, B, G, R, nl, FR, nrows, dim, &o)
-                 : pe_sgd_rows_f64(P, B, G, R, nl, FR, nrows, dim, &o);
-    } else {
-        rc = f32 ? pe_sgd_f32(P, B, G, FR, nrows, dim, &o) : pe_sgd_f64(P, B, G, FR, nrows, dim, &o);
-    }
-    if (tab) PE_TABLE_UNLOCK(tab);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(tab, (R ? nl : nrows) * dim * 3 * PyArray_ITEMSIZE(p),
+              rc = R ? PE_BY_DTYPE(t, pe_sgd_rows, P, B, G, R, nl, FR, nrows, dim, &o)
+                     : PE_BY_DTYPE(t, pe_sgd, P, B, G, FR, nrows, dim, &o));
     Py_XDECREF(rows);
     if (rc != PE_OK) return pe_raise_kernel_error(rc, "sgd_step"), NULL;
     Py_RETURN_NONE;
@@ -321,19 +243,33 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
 /* ---- grad_norm / scale_grad ------------------------------------------------------------- */
 
 /* The (grad, rows, table) arguments shared by grad_norm and scale_grad: grad a float array
- * (writeable when `write`), rows None or ids of grad's rows (new reference in *rows), table None
- * or the Table whose lock to hold. */
+ * (writeable when `write`), rows None or ids of grad's rows (a private copy), table None or the
+ * Table whose lock to hold. */
+typedef struct {
+    PyArrayObject *g, *rows; /* g borrowed, rows owned */
+    PeTable *tab;
+    const int64_t *R;        /* NULL: every row */
+    size_t nl, nrows, dim, work_bytes;
+} grad_rows;
+
 static int parse_grad_rows(PyObject *mod, PyObject *g_o, PyObject *rows_o, PyObject *tab_o,
-                           int write, PyArrayObject **g, PyArrayObject **rows, PeTable **tab,
-                           size_t *nrows, size_t *dim) {
-    *rows = NULL;
-    if (check_array(g_o, "grad", NULL, write, g) < 0) return -1;
-    if (parse_table(mod, tab_o, tab) < 0) return -1;
-    rows_dim(*g, nrows, dim);
+                           int write, grad_rows *a) {
+    memset(a, 0, sizeof *a);
+    if (pe_parse_table(mod, tab_o, 1, &a->tab) < 0) return -1;
+    /* the table's own grad is read-only to users (table.c) but written here, under its lock */
+    if (write && a->tab && a->tab->grad && PyArray_Check(g_o) &&
+        PyArray_DATA((PyArrayObject *)g_o) == (void *)a->tab->grad &&
+        (size_t)PyArray_NBYTES((PyArrayObject *)g_o) == pe_table_nbytes(a->tab))
+        write = 0;
+    if (check_array(g_o, "grad", NULL, write, &a->g) < 0) return -1;
+    rows_dim(a->g, &a->nrows, &a->dim);
     if (rows_o != Py_None) {
-        if (need_2d(*g, "rows") < 0) return -1;
-        if (convert_rows(rows_o, (int64_t)*nrows, rows) < 0) return -1;
+        if (need_2d(a->g, "rows") < 0) return -1;
+        if (convert_rows(rows_o, (int64_t)a->nrows, &a->rows) < 0) return -1;
+        a->R = (const int64_t *)PyArray_DATA(a->rows);
+        a->nl = (size_t)PyArray_SIZE(a->rows);
     }
+    a->work_bytes = (a->R ? a->nl : a->nrows) * a->dim * (size_t)PyArray_ITEMSIZE(a->g);
     return 0;
 }
 
@@ -346,8 +282,8 @@ static PyObject *grad_norm(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"grad", "rows", "norm_type", "table", NULL};
     PyObject *g_o, *rows_o = Py_None, *tab_o = Py_None;
     double nt = 2.0, out = 0.0;
-    PyArrayObject *g, *rows = NULL;
-    PeTable *tab = NULL;
+    grad_rows a;
+    int rc;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OdO:grad_norm", kwlist, &g_o, &rows_o, &nt,
                                      &tab_o))
         return NULL;
@@ -355,22 +291,12 @@ static PyObject *grad_norm(PyObject *mod, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "norm_type must be > 0");
         return NULL;
     }
-    size_t nrows, dim;
-    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 0, &g, &rows, &tab, &nrows, &dim) < 0)
-        return NULL;
-    const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
-    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    const void *G = PyArray_DATA(g);
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    if (tab) PE_TABLE_LOCK(tab);
-    rc = PyArray_TYPE(g) == NPY_FLOAT32 ? pe_grad_norm_f32(&out, G, R, nl, nrows, dim, nt)
-                                        : pe_grad_norm_f64(&out, G, R, nl, nrows, dim, nt);
-    if (tab) PE_TABLE_UNLOCK(tab);
-    Py_END_ALLOW_THREADS
-    Py_XDECREF(rows);
-    if (rc != PE_OK) return pe_raise_kernel_error(rc, "grad_norm"), NULL;
-    return PyFloat_FromDouble(out);
+    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 0, &a) < 0) return PE_RELEASE(a.rows), NULL;
+    PE_LOCKED(a.tab, a.work_bytes,
+              rc = PE_BY_DTYPE(PyArray_TYPE(a.g), pe_grad_norm, &out, PyArray_DATA(a.g), a.R, a.nl,
+                               a.nrows, a.dim, nt));
+    PE_RELEASE(a.rows);
+    return pe_kernel_result(rc, "grad_norm", rc == PE_OK ? PyFloat_FromDouble(out) : NULL);
 }
 
 PyDoc_STRVAR(scale_grad_doc,
@@ -381,31 +307,20 @@ static PyObject *scale_grad(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"grad", "coef", "rows", "table", NULL};
     PyObject *g_o, *rows_o = Py_None, *tab_o = Py_None;
     double coef;
-    PyArrayObject *g, *rows = NULL;
-    PeTable *tab = NULL;
+    grad_rows a;
+    int rc;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "Od|OO:scale_grad", kwlist, &g_o, &coef, &rows_o,
                                      &tab_o))
         return NULL;
-    size_t nrows, dim;
-    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 1, &g, &rows, &tab, &nrows, &dim) < 0)
-        return NULL;
-    const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
-    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    void *G = PyArray_DATA(g);
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    if (tab) PE_TABLE_LOCK(tab);
-    rc = PyArray_TYPE(g) == NPY_FLOAT32 ? pe_scale_rows_f32(G, R, nl, nrows, dim, (float)coef)
-                                        : pe_scale_rows_f64(G, R, nl, nrows, dim, coef);
-    if (tab) PE_TABLE_UNLOCK(tab);
-    Py_END_ALLOW_THREADS
-    Py_XDECREF(rows);
-    if (rc != PE_OK) return pe_raise_kernel_error(rc, "scale_grad"), NULL;
-    Py_RETURN_NONE;
+    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 1, &a) < 0) return PE_RELEASE(a.rows), NULL;
+    PE_LOCKED(a.tab, a.work_bytes,
+              rc = PE_BY_DTYPE(PyArray_TYPE(a.g), pe_scale_rows, PyArray_DATA(a.g), a.R, a.nl,
+                               a.nrows, a.dim, coef));
+    PE_RELEASE(a.rows);
+    return pe_kernel_result(rc, "scale_grad", Py_NewRef(Py_None));
 }
 
-static PyObject *set_simd_level(PyObject *mod, PyObject *arg) {
-    (void)mod;
+static PyObject *set_simd_level(PyObject *Py_UNUSED(mod), PyObject *arg) {
     long level = PyLong_AsLong(arg);
     if (level == -1 && PyErr_Occurred()) return NULL;
     return PyLong_FromLong(pe_set_simd_level(level < -1 ? -1 : (int)level));
@@ -416,13 +331,9 @@ PyMethodDef pe_optim_functions[] = {
      "_set_simd_level(level)\n--\n\nUse at most this vector level in the optimizer loops (0 "
      "baseline, 1 AVX2, 2 AVX-512, -1 the best the CPU has); returns the level now in use. For "
      "tests: every level gives the same bits."},
-    {"adam_step", (PyCFunction)(void (*)(void))adam_step, METH_VARARGS | METH_KEYWORDS,
-     adam_step_doc},
-    {"sgd_step", (PyCFunction)(void (*)(void))sgd_step, METH_VARARGS | METH_KEYWORDS,
-     sgd_step_doc},
-    {"grad_norm", (PyCFunction)(void (*)(void))grad_norm, METH_VARARGS | METH_KEYWORDS,
-     grad_norm_doc},
-    {"scale_grad", (PyCFunction)(void (*)(void))scale_grad, METH_VARARGS | METH_KEYWORDS,
-     scale_grad_doc},
+    PE_KW_METHOD("adam_step", adam_step, adam_step_doc),
+    PE_KW_METHOD("sgd_step", sgd_step, sgd_step_doc),
+    PE_KW_METHOD("grad_norm", grad_norm, grad_norm_doc),
+    PE_KW_METHOD("scale_grad", scale_grad, scale_grad_doc),
     {NULL, NULL, 0, NULL},
 };

@@ -2,7 +2,8 @@
  * POOL_SLOTS of them and POOL_MAX_BYTES in all; a request takes the smallest cached buffer that
  * fits and is at most twice its size. PYEMBED_POOL=0 turns the cache off. */
 #include "pool.h"
-#include "common.h"
+#include "methods.h"
+#include "kernels/common.h"
 
 #include <stdlib.h>
 
@@ -103,8 +104,7 @@ PyObject *pe_pool_empty(int nd, const npy_intp *shape, int typenum) {
     return arr;
 }
 
-static PyObject *release_memory(PyObject *mod, PyObject *noargs) {
-    (void)mod;
+static PyObject *release_memory(PyObject *Py_UNUSED(mod), PyObject *noargs) {
     (void)noargs;
     size_t freed = g_total;
     for (int i = 0; i < POOL_SLOTS; i++) {

@@ -9,7 +9,4 @@
 /* An uninitialised C-contiguous array of `typenum`; large ones come from the pool. */
 PyObject *pe_pool_empty(int nd, const npy_intp *shape, int typenum);
 
-/* Free every cached buffer (pyembed._core.release_memory()). */
-extern PyMethodDef pe_pool_functions[];
-
 #endif

@@ -1,12 +1,11 @@
 /* Glue for the positional kernels: sinusoidal tables, fused token + position lookup, rotary
  * embeddings. Every argument is converted and checked before anything is written; kernels run
  * with the GIL released above a small size. */
-#include "positional_glue.h"
-#include "positional.h"
-#include "embed_pos.h"
-#include "rope.h"
+#include "methods.h"
 #include "table.h"
-#include "pool.h"
+#include "kernels/positional.h"
+#include "kernels/embed_pos.h"
+#include "kernels/rope.h"
 
 #include <math.h>
 #include <string.h>
@@ -24,35 +23,24 @@ static int check_base(double base) {
     return 0;
 }
 
-/* An out= array of the given type and shape, or a new one (large ones recycled through the
- * output pool: a training loop asks for the same shape every step). New reference or NULL. */
-static PyObject *make_out(PyObject *out_obj, int typenum, int ndim, const npy_intp *shape) {
-    if (out_obj && out_obj != Py_None) {
-        if (pe_check_out(out_obj, "out", typenum, ndim, shape) < 0) return NULL;
-        Py_INCREF(out_obj);
-        return out_obj;
-    }
-    return pe_pool_empty(ndim, shape, typenum);
-}
-
 PyDoc_STRVAR(sinusoidal_doc,
-"sinusoidal(num_positions, dim, start=0, base=10000.0, halves=False, exponent=0, dtype=None,\n"
+"sinusoidal(num_positions, dim, start=0, base=10000.0, interleaved=True, exponent=0, dtype=None,\n"
 "           out=None)\n--\n\n"
 "The (num_positions, dim) sinusoidal table of positions start .. start + num_positions - 1.\n"
 "exponent 0: w_i = base^(-2i/dim); 1: w_i = base^(-i/(dim/2 - 1)) (tensor2tensor / fairseq).\n"
-"halves: [sin | cos] instead of interleaved. See pyembed.sinusoidal.");
+"interleaved: sin, cos in columns (2i, 2i+1) (the paper); False: [sin | cos] halves, the pairing\n"
+"rope's interleaved=False means too. See pyembed.sinusoidal.");
 
-static PyObject *py_sinusoidal(PyObject *mod, PyObject *args, PyObject *kwds) {
-    (void)mod;
-    static char *kwlist[] = {"num_positions", "dim", "start", "base", "halves", "exponent",
+static PyObject *py_sinusoidal(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"num_positions", "dim", "start", "base", "interleaved", "exponent",
                              "dtype", "out", NULL};
     Py_ssize_t n, dim;
     long long start = 0;
     double base = 10000.0;
-    int halves = 0, exponent = PE_EXP_2I_D, typenum = NPY_FLOAT32, rc;
+    int interleaved = 1, exponent = PE_EXP_2I_D, typenum = NPY_FLOAT32, rc;
     PyObject *dtype = Py_None, *out_obj = Py_None, *out = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "nn|LdpiOO:sinusoidal", kwlist, &n, &dim, &start,
-                                     &base, &halves, &exponent, &dtype, &out_obj))
+                                     &base, &interleaved, &exponent, &dtype, &out_obj))
         return NULL;
     if (n < 0 || dim < 0) {
         PyErr_Format(PyExc_ValueError, "num_positions and dim must be >= 0, got %zd and %zd", n,
@@ -78,28 +66,13 @@ static PyObject *py_sinusoidal(PyObject *mod, PyObject *args, PyObject *kwds) {
         PyErr_Format(PyExc_OverflowError, "a %zd x %zd table does not fit in memory", n, dim);
         return NULL;
     }
-    out = make_out(out_obj, typenum, 2, shape);
+    out = pe_out_or_pool(out_obj, typenum, 2, shape, NULL, 0);
     if (!out) return NULL;
     void *p = PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    if (typenum == NPY_FLOAT32)
-        rc = pe_sinusoidal_f32((float *)p, (int64_t)start, (size_t)n, (size_t)dim, base, halves,
-                               exponent);
-    else
-        rc = pe_sinusoidal_f64((double *)p, (int64_t)start, (size_t)n, (size_t)dim, base, halves,
-                               exponent);
-    Py_END_ALLOW_THREADS
-    if (rc != PE_OK) {
-        Py_DECREF(out);
-        return pe_raise_kernel_error(rc, "sinusoidal"), NULL;
-    }
-    return out;
-}
-
-static int overlaps(PyArrayObject *a, const char *p, size_t nbytes) {
-    const char *o = (const char *)PyArray_DATA(a);
-    size_t onb = (size_t)PyArray_NBYTES(a);
-    return onb && nbytes && o < p + nbytes && p < o + onb;
+    PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
+                   rc = PE_BY_DTYPE(typenum, pe_sinusoidal, p, (int64_t)start, (size_t)n,
+                                    (size_t)dim, base, !interleaved, exponent));
+    return pe_kernel_result(rc, "sinusoidal", out);
 }
 
 PyDoc_STRVAR(embed_positions_doc,
@@ -110,19 +83,15 @@ PyDoc_STRVAR(embed_positions_doc,
 
 static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"table", "ids", "positions", "scale", "out", NULL};
-    PyObject *table_obj, *ids_obj, *pos_obj, *out_obj = Py_None, *out = NULL;
+    PyObject *table_obj, *ids_obj, *pos_obj, *out_obj = Py_None, *out = NULL, *res = NULL;
     PyArrayObject *ids = NULL, *pos = NULL;
     double scale;
     int rc;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOd|O:embed_positions", kwlist, &table_obj,
                                      &ids_obj, &pos_obj, &scale, &out_obj))
         return NULL;
-    if (!pe_is_table(mod, table_obj)) {
-        PyErr_Format(PyExc_TypeError, "table must be a pyembed.Table, got %.200s",
-                     Py_TYPE(table_obj)->tp_name);
-        return NULL;
-    }
-    PeTable *t = (PeTable *)table_obj;
+    PeTable *t;
+    if (pe_parse_table(mod, table_obj, 0, &t) < 0) return NULL;
     if (!isfinite(scale)) {
         PyErr_SetString(PyExc_ValueError, "scale must be finite");
         return NULL;
@@ -147,42 +116,21 @@ static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwd
             goto fail;
         }
     }
-    out = make_out(out_obj, t->typenum, nd + 1, shape);
+    pe_span inputs[2] = {{"the token table", t->weight, pe_table_nbytes(t)},
+                         pe_span_of("positions", pos)};
+    out = pe_out_or_pool(out_obj, t->typenum, nd + 1, shape, inputs, 2);
     if (!out) goto fail;
-    {
-        size_t wbytes = (size_t)t->rows * (size_t)t->dim * t->itemsize;
-        if (overlaps((PyArrayObject *)out, t->weight, wbytes) ||
-            (pos && overlaps((PyArrayObject *)out, PyArray_DATA(pos), (size_t)PyArray_NBYTES(pos)))) {
-            PyErr_SetString(PyExc_ValueError, "out overlaps the token table or the positions");
-            goto fail;
-        }
-    }
-    {
-        void *o = PyArray_DATA((PyArrayObject *)out);
-        const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
-        const void *pp = pos ? PyArray_DATA(pos) : NULL;
-        Py_BEGIN_ALLOW_THREADS
-        if (t->typenum == NPY_FLOAT32)
-            rc = pe_embed_positions_f32((float *)o, (const float *)t->weight, ip, (const float *)pp,
-                                        (size_t)nb, (size_t)seq, (size_t)t->dim, (float)scale);
-        else
-            rc = pe_embed_positions_f64((double *)o, (const double *)t->weight, ip,
-                                        (const double *)pp, (size_t)nb, (size_t)seq,
-                                        (size_t)t->dim, scale);
-        Py_END_ALLOW_THREADS
-    }
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "embed_positions");
-        goto fail;
-    }
-    Py_DECREF(ids);
-    Py_XDECREF(pos);
-    return out;
+    void *o = PyArray_DATA((PyArrayObject *)out);
+    const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
+    const void *pp = pos ? PyArray_DATA(pos) : NULL;
+    PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
+                   rc = PE_BY_DTYPE(t->typenum, pe_embed_positions, o, (void *)t->weight, ip, pp,
+                                    (size_t)nb, (size_t)seq, (size_t)t->dim, scale));
+    res = pe_kernel_result(rc, "embed_positions", out);
+    out = NULL;
 fail:
-    Py_XDECREF(ids);
-    Py_XDECREF(pos);
-    Py_XDECREF(out);
-    return NULL;
+    PE_RELEASE(ids, pos, out);
+    return res;
 }
 
 PyDoc_STRVAR(rope_doc,
@@ -192,10 +140,9 @@ PyDoc_STRVAR(rope_doc,
 "negative angle (the backward). float64 x stays float64; anything else is computed as float32.\n"
 "out may be x itself.");
 
-static PyObject *py_rope(PyObject *mod, PyObject *args, PyObject *kwds) {
-    (void)mod;
+static PyObject *py_rope(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"x", "positions", "base", "interleaved", "inverse", "out", NULL};
-    PyObject *x_obj, *pos_obj = Py_None, *out_obj = Py_None, *out = NULL;
+    PyObject *x_obj, *pos_obj = Py_None, *out_obj = Py_None, *out = NULL, *res = NULL;
     PyArrayObject *x = NULL, *pos = NULL;
     double base = 10000.0;
     int interleaved = 0, inverse = 0, rc, typenum = NPY_FLOAT32;
@@ -250,52 +197,30 @@ static PyObject *py_rope(PyObject *mod, PyObject *args, PyObject *kwds) {
             }
         }
     }
-    if (out_obj != Py_None) {
-        if (pe_check_out(out_obj, "out", typenum, nd, PyArray_DIMS(x)) < 0) goto fail;
-        PyArrayObject *o = (PyArrayObject *)out_obj;
-        if (PyArray_DATA(o) != PyArray_DATA(x) &&
-            overlaps(o, PyArray_DATA(x), (size_t)PyArray_NBYTES(x))) {
-            PyErr_SetString(PyExc_ValueError, "out overlaps x without being x itself");
-            goto fail;
-        }
-        Py_INCREF(out_obj);
-        out = out_obj;
-    } else {
-        out = pe_pool_empty(nd, PyArray_DIMS(x), typenum);
+    {
+        /* out may be x itself (each pair is read before it is written), not a part of it */
+        int in_place = out_obj != Py_None && PyArray_Check(out_obj) &&
+                       PyArray_DATA((PyArrayObject *)out_obj) == PyArray_DATA(x);
+        pe_span xs = pe_span_of("x", x);
+        out = pe_out_or_pool(out_obj, typenum, nd, PyArray_DIMS(x), &xs, !in_place);
         if (!out) goto fail;
     }
-    {
-        void *o = PyArray_DATA((PyArrayObject *)out);
-        const void *xp = PyArray_DATA(x);
-        const int64_t *pp = (const int64_t *)PyArray_DATA(pos);
-        Py_BEGIN_ALLOW_THREADS
-        if (typenum == NPY_FLOAT32)
-            rc = pe_rope_f32((float *)o, (const float *)xp, pp, outer, nseq, (size_t)hd, base,
-                             interleaved, inverse);
-        else
-            rc = pe_rope_f64((double *)o, (const double *)xp, pp, outer, nseq, (size_t)hd, base,
-                             interleaved, inverse);
-        Py_END_ALLOW_THREADS
-    }
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "rope");
-        goto fail;
-    }
-    Py_DECREF(x);
-    Py_DECREF(pos);
-    return out;
+    void *o = PyArray_DATA((PyArrayObject *)out);
+    const void *xp = PyArray_DATA(x);
+    const int64_t *pp = (const int64_t *)PyArray_DATA(pos);
+    PE_NOGIL_ABOVE((size_t)PyArray_NBYTES(x),
+                   rc = PE_BY_DTYPE(typenum, pe_rope, o, xp, pp, outer, nseq, (size_t)hd, base,
+                                    interleaved, inverse));
+    res = pe_kernel_result(rc, "rope", out);
+    out = NULL;
 fail:
-    Py_XDECREF(x);
-    Py_XDECREF(pos);
-    Py_XDECREF(out);
-    return NULL;
+    PE_RELEASE(x, pos, out);
+    return res;
 }
 
 PyMethodDef pe_positional_functions[] = {
-    {"rope", (PyCFunction)(void (*)(void))py_rope, METH_VARARGS | METH_KEYWORDS, rope_doc},
-    {"embed_positions", (PyCFunction)(void (*)(void))py_embed_positions,
-     METH_VARARGS | METH_KEYWORDS, embed_positions_doc},
-    {"sinusoidal", (PyCFunction)(void (*)(void))py_sinusoidal, METH_VARARGS | METH_KEYWORDS,
-     sinusoidal_doc},
+    PE_KW_METHOD("rope", py_rope, rope_doc),
+    PE_KW_METHOD("embed_positions", py_embed_positions, embed_positions_doc),
+    PE_KW_METHOD("sinusoidal", py_sinusoidal, sinusoidal_doc),
     {NULL, NULL, 0, NULL},
 };

@@ -2,10 +2,15 @@
  *
  * The trainer (pyembed/train.py) prepares its arrays once per run and calls sgns_train once per
  * batch, so arguments must already have the exact dtype and layout: we check and raise rather
- * than copy a corpus on every call. Everything is checked before the kernel writes anything. */
-#include "convert.h"
-#include "glue_sgns.h"
-#include "sgns.h"
+ * than convert a corpus on every call. Everything is checked before the kernel writes anything.
+ * The ids the kernel indexes with (this batch's tokens, the bounds, the alias table) are private
+ * copies, checked after copying: another Python thread may rewrite the caller's arrays while the
+ * kernel runs without the GIL. */
+#include "glue.h"
+#include "methods.h"
+#include "kernels/sgns.h"
+
+#include <string.h>
 
 PyDoc_STRVAR(sgns_train_doc,
 "sgns_train(syn0, syn1, tokens, bounds, keep_prob, alias, *, window=5, negative=5,\n"
@@ -18,8 +23,7 @@ PyDoc_STRVAR(sgns_train_doc,
 "Hogwild-style (results then depend on timing); threads == 1 is deterministic.\n"
 "Returns (loss_sum, pairs, words_kept).");
 
-static PyObject *sgns_train(PyObject *mod, PyObject *args, PyObject *kwds) {
-    (void)mod;
+static PyObject *sgns_train(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"syn0", "syn1", "tokens", "bounds", "keep_prob", "alias",
                              "window", "negative", "alpha_begin", "alpha_end", "seed",
                              "counter_base", "threads", NULL};
@@ -47,17 +51,11 @@ static PyObject *sgns_train(PyObject *mod, PyObject *args, PyObject *kwds) {
                      (Py_ssize_t)V);
         return NULL;
     }
-    {
-        char *p0 = PyArray_BYTES(syn0), *p1 = PyArray_BYTES(syn1);
-        size_t nb = (size_t)PyArray_NBYTES(syn0);
-        if (nb && p0 < p1 + nb && p1 < p0 + nb) {
-            PyErr_SetString(PyExc_ValueError, "syn0 and syn1 must not share memory");
-            return NULL;
-        }
-    }
+    pe_span syns[2] = {pe_span_of("syn0", syn0), pe_span_of("syn1", syn1)};
+    if (pe_check_disjoint(syns, 2) < 0) return NULL;
     if (pe_check_exact(tok_o, "tokens", NPY_INT32, 1, free1, 0, "sgns_train") < 0) return NULL;
-    if (pe_check_exact(bnd_o, "bounds", NPY_INT64, 1, free1, 0, "sgns_train") < 0) return NULL;
     if (pe_check_exact(keep_o, "keep_prob", NPY_FLOAT64, 1, shape_v, 0, "sgns_train") < 0) return NULL;
+    if (pe_check_exact(bnd_o, "bounds", NPY_INT64, 1, free1, 0, "sgns_train") < 0) return NULL;
     if (pe_check_exact(alias_o, "alias", NPY_UINT64, 1, shape_v, 0, "sgns_train") < 0) return NULL;
     PyArrayObject *tok = (PyArrayObject *)tok_o, *bnd = (PyArrayObject *)bnd_o;
     npy_intp N = PyArray_DIM(tok, 0), nb = PyArray_DIM(bnd, 0);
@@ -78,51 +76,66 @@ static PyObject *sgns_train(PyObject *mod, PyObject *args, PyObject *kwds) {
         if (v0 && v1)
             PyErr_Format(PyExc_ValueError,
                          "alpha_begin and alpha_end must be finite and >= 0, got %R and %R", v0, v1);
-        Py_XDECREF(v0);
-        Py_XDECREF(v1);
+        PE_RELEASE(v0, v1);
         return NULL;
     }
     if (threads < 1) {
         PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %d", threads);
         return NULL;
     }
-    const int64_t *b = (const int64_t *)PyArray_DATA(bnd);
+    PyArrayObject *b_copy = NULL, *t_copy = NULL, *al_copy = NULL;
+    PyObject *res = NULL;
+    if (pe_private_exact(bnd_o, "bounds", NPY_INT64, 1, free1, "sgns_train", &b_copy) < 0 ||
+        pe_private_exact(alias_o, "alias", NPY_UINT64, 1, shape_v, "sgns_train", &al_copy) < 0)
+        goto done;
+    int64_t *b = (int64_t *)PyArray_DATA(b_copy);
     int64_t bad = pe_sgns_find_bad_bound(b, (size_t)nb, (int64_t)N);
     if (bad >= 0) {
         PyErr_Format(PyExc_ValueError,
                      "bounds[%lld] = %lld: bounds must be non-decreasing within [0, %zd]",
                      (long long)bad, (long long)b[bad], (Py_ssize_t)N);
-        return NULL;
+        goto done;
     }
-    const int32_t *t = (const int32_t *)PyArray_DATA(tok);
+    /* only this batch's tokens, tokens[first:last), are copied (the trainer passes the whole
+     * corpus every batch); bounds and counter_base shift by `first` so that the token at
+     * absolute position p still draws from counter_base + p */
     int64_t first = b[0], last = b[nb - 1];
-    bad = pe_sgns_find_bad_token(t + first, (size_t)(last - first), (size_t)V);
+    npy_intp span[1] = {(npy_intp)(last - first)};
+    t_copy = (PyArrayObject *)PyArray_EMPTY(1, span, NPY_INT32, 0);
+    if (!t_copy) goto done;
+    int32_t *t = (int32_t *)PyArray_DATA(t_copy);
+    memcpy(t, (const int32_t *)PyArray_DATA(tok) + first, (size_t)span[0] * sizeof(int32_t));
+    for (npy_intp i = 0; i < nb; i++) b[i] -= first;
+    bad = pe_sgns_find_bad_token(t, (size_t)span[0], (size_t)V);
     if (bad >= 0) {
         PyErr_Format(PyExc_IndexError, "token %d at tokens[%lld] is out of range for %zd words",
-                     (int)t[first + bad], (long long)(first + bad), (Py_ssize_t)V);
-        return NULL;
+                     (int)t[bad], (long long)(first + bad), (Py_ssize_t)V);
+        goto done;
     }
-    const uint64_t *al = (const uint64_t *)PyArray_DATA((PyArrayObject *)alias_o);
+    const uint64_t *al = (const uint64_t *)PyArray_DATA(al_copy);
     bad = pe_alias_find_bad(al, (size_t)V);
     if (bad >= 0) {
         PyErr_Format(PyExc_ValueError, "alias[%lld] names an id outside [0, %zd)", (long long)bad,
                      (Py_ssize_t)V);
-        return NULL;
+        goto done;
     }
     pe_sgns_stats st;
     int rc;
-    Py_BEGIN_ALLOW_THREADS
+    Py_BEGIN_ALLOW_THREADS /* word2vec batches are long: always worth releasing */
     rc = pe_sgns_train_f32((float *)PyArray_DATA(syn0), (float *)PyArray_DATA(syn1), &st, t, b,
                            (size_t)(nb - 1), (const double *)PyArray_DATA((PyArrayObject *)keep_o),
                            al, (size_t)V, (size_t)D, window, negative, a0, a1, (uint64_t)seed,
-                           (uint64_t)counter_base, threads);
+                           (uint64_t)counter_base + (uint64_t)first, threads);
     Py_END_ALLOW_THREADS
     if (rc != PE_OK) {
         pe_raise_kernel_error(rc, "sgns_train");
-        return NULL;
+        goto done;
     }
-    return Py_BuildValue("(dKK)", st.loss, (unsigned long long)st.pairs,
-                         (unsigned long long)st.words);
+    res = Py_BuildValue("(dKK)", st.loss, (unsigned long long)st.pairs,
+                        (unsigned long long)st.words);
+done:
+    PE_RELEASE(b_copy, t_copy, al_copy);
+    return res;
 }
 
 PyDoc_STRVAR(alias_table_doc,
@@ -130,10 +143,9 @@ PyDoc_STRVAR(alias_table_doc,
 "A packed alias table (uint64 (n,)) drawing id i with probability weights[i] / sum(weights)\n"
 "(Vose's method). weights: 1-D, finite, >= 0, positive sum, 1 <= n < 2**31.");
 
-static PyObject *alias_table(PyObject *mod, PyObject *arg) {
-    (void)mod;
+static PyObject *alias_table(PyObject *Py_UNUSED(mod), PyObject *arg) {
     PyArrayObject *w = NULL;
-    PyObject *out = NULL;
+    PyObject *out = NULL, *res = NULL;
     if (pe_convert_float(arg, "weights", NPY_FLOAT64, &w) < 0) return NULL;
     if (PyArray_NDIM(w) != 1 || PyArray_DIM(w, 0) < 1 || PyArray_DIM(w, 0) >= ((npy_intp)1 << 31)) {
         PyObject *shp = pe_shape_str(PyArray_NDIM(w), PyArray_DIMS(w));
@@ -156,21 +168,15 @@ static PyObject *alias_table(PyObject *mod, PyObject *arg) {
                         "weights must be finite and >= 0 with a positive finite sum");
         goto fail;
     }
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "alias_table");
-        goto fail;
-    }
-    Py_DECREF(w);
-    return out;
+    res = pe_kernel_result(rc, "alias_table", out);
+    out = NULL;
 fail:
-    Py_XDECREF(w);
-    Py_XDECREF(out);
-    return NULL;
+    PE_RELEASE(w, out);
+    return res;
 }
 
 PyMethodDef pe_sgns_functions[] = {
-    {"sgns_train", (PyCFunction)(void (*)(void))sgns_train, METH_VARARGS | METH_KEYWORDS,
-     sgns_train_doc},
+    PE_KW_METHOD("sgns_train", sgns_train, sgns_train_doc),
     {"alias_table", alias_table, METH_O, alias_table_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -3,19 +3,37 @@
  * itself (allocation, GC, attributes, pickling); the compute methods lookup / renorm / backward /
  * zero_grad / mark_all_touched live in table_ops.c. */
 #include "table.h"
-#include "sort.h"
+#include "methods.h"
+#include "kernels/sort.h"
 
 #include <string.h>
 #include <structmember.h>
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static PyObject *make_view(PeTable *self, char *data) {
+volatile unsigned long pe_fork_generation;
+
+static void count_fork_in_child(void) { pe_fork_generation++; }
+
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
+static int g_atfork_rc;
+static void register_atfork(void) { g_atfork_rc = pthread_atfork(NULL, NULL, count_fork_in_child); }
+
+int pe_table_atfork_init(void) {
+    pthread_once(&g_atfork_once, register_atfork);
+    if (g_atfork_rc != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "pyembed: cannot register the at-fork handler");
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *pe_table_view(PeTable *self, char *data, int writeable) {
     npy_intp dims[2] = {(npy_intp)self->rows, (npy_intp)self->dim};
     PyArray_Descr *d = PyArray_DescrFromType(self->typenum);
     if (!d) return NULL;
     PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, d, 2, dims, NULL, data,
-                                         NPY_ARRAY_CARRAY, NULL);
+                                         writeable ? NPY_ARRAY_CARRAY : NPY_ARRAY_CARRAY_RO, NULL);
     if (!arr) return NULL;
     Py_INCREF(self);
     if (PyArray_SetBaseObject((PyArrayObject *)arr, (PyObject *)self) < 0) {
@@ -47,9 +65,17 @@ int pe_table_ensure_grad(PeTable *t) {
     return 0;
 }
 
-int pe_is_table(PyObject *module, PyObject *obj) {
+int pe_parse_table(PyObject *module, PyObject *obj, int allow_none, PeTable **out) {
     pe_module_state *st = (pe_module_state *)PyModule_GetState(module);
-    return st && st->TableType && PyObject_TypeCheck(obj, st->TableType);
+    *out = NULL;
+    if (allow_none && (!obj || obj == Py_None)) return 0;
+    if (!obj || !st || !st->TableType || !PyObject_TypeCheck(obj, st->TableType)) {
+        PyErr_Format(PyExc_TypeError, "table must be a pyembed.Table%s, got %.200s",
+                     allow_none ? " or None" : "", obj ? Py_TYPE(obj)->tp_name : "nothing");
+        return -1;
+    }
+    *out = (PeTable *)obj;
+    return 0;
 }
 
 static PeTable *table_alloc(PyTypeObject *type, int64_t rows, int64_t dim, int typenum) {
@@ -74,12 +100,8 @@ static PeTable *table_alloc(PyTypeObject *type, int64_t rows, int64_t dim, int t
     self->itemsize = itemsize;
     self->rows = rows;
     self->dim = dim;
-    self->lock = PyThread_allocate_lock();
-    if (!self->lock) {
-        Py_DECREF(self);
-        PyErr_NoMemory();
-        return NULL;
-    }
+    pthread_mutex_init(&self->lock, NULL);
+    self->lock_fork_gen = pe_fork_generation;
     self->weight = (char *)pe_aligned_calloc(nb ? nb : 1);
     if (!self->weight) {
         Py_DECREF(self);
@@ -121,7 +143,7 @@ static void table_dealloc(PeTable *self) {
     pe_aligned_free(self->grad);
     PyMem_Free(self->mark);
     PyMem_Free(self->touched);
-    if (self->lock) PyThread_free_lock(self->lock);
+    pthread_mutex_destroy(&self->lock);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -140,7 +162,7 @@ static PyObject *table_repr(PeTable *self) {
 
 static PyObject *get_weight(PeTable *self, void *c) {
     (void)c;
-    return make_view(self, self->weight);
+    return pe_table_view(self, self->weight, 1);
 }
 
 static int set_weight(PeTable *self, PyObject *value, void *c) {
@@ -156,9 +178,7 @@ static int set_weight(PeTable *self, PyObject *value, void *c) {
             PyObject *type, *val, *tb;
             PyErr_Fetch(&type, &val, &tb);
             PyErr_Format(PyExc_ValueError, "%S", val ? val : Py_None);
-            Py_XDECREF(type);
-            Py_XDECREF(val);
-            Py_XDECREF(tb);
+            PE_RELEASE(type, val, tb);
         }
         return -1;
     }
@@ -171,11 +191,7 @@ static int set_weight(PeTable *self, PyObject *value, void *c) {
     }
     size_t nb = pe_table_nbytes(self);
     const char *src = (const char *)PyArray_DATA(arr);
-    Py_BEGIN_ALLOW_THREADS
-    PE_TABLE_LOCK(self);
-    memmove(self->weight, src, nb); /* memmove: the value may be a view of this very buffer */
-    PE_TABLE_UNLOCK(self);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(self, nb, memmove(self->weight, src, nb)); /* memmove: src may be this buffer */
     Py_DECREF(arr);
     return 0;
 }
@@ -183,7 +199,22 @@ static int set_weight(PeTable *self, PyObject *value, void *c) {
 static PyObject *get_grad(PeTable *self, void *c) {
     (void)c;
     if (!self->grad) Py_RETURN_NONE;
-    return make_view(self, self->grad);
+    /* read-only: the kernels rely on rows outside touched being zero (add_dense_grad adds) */
+    return pe_table_view(self, self->grad, 0);
+}
+
+/* Sort the touched list if needed and copy it into a raw buffer (table lock held, no GIL). */
+static int sorted_touched_copy(PeTable *self, int64_t **copy, npy_intp *n) {
+    if (!self->touched_sorted) {
+        int rc = pe_sort_rows(self->touched, self->n_touched, self->rows);
+        if (rc != PE_OK) return rc;
+        self->touched_sorted = 1;
+    }
+    *n = (npy_intp)self->n_touched;
+    *copy = (int64_t *)PyMem_RawMalloc((size_t)(*n ? *n : 1) * sizeof(int64_t));
+    if (!*copy) return PE_ERR_NOMEM;
+    memcpy(*copy, self->touched, (size_t)*n * sizeof(int64_t));
+    return PE_OK;
 }
 
 static PyObject *get_touched(PeTable *self, void *c) {
@@ -194,20 +225,7 @@ static PyObject *get_touched(PeTable *self, void *c) {
     if (!self->grad) return PyArray_ZEROS(1, &n, NPY_INT64, 0);
     /* sort and copy under the lock (a backward in another thread may append meanwhile) into a
      * raw buffer, then build the array with the GIL back */
-    Py_BEGIN_ALLOW_THREADS
-    PE_TABLE_LOCK(self);
-    if (!self->touched_sorted) {
-        rc = pe_sort_rows(self->touched, self->n_touched, self->rows);
-        if (rc == PE_OK) self->touched_sorted = 1;
-    }
-    if (rc == PE_OK) {
-        n = (npy_intp)self->n_touched;
-        copy = (int64_t *)PyMem_RawMalloc((size_t)(n ? n : 1) * sizeof(int64_t));
-        if (copy) memcpy(copy, self->touched, (size_t)n * sizeof(int64_t));
-        else rc = PE_ERR_NOMEM;
-    }
-    PE_TABLE_UNLOCK(self);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(self, 0, rc = sorted_touched_copy(self, &copy, &n));
     if (rc != PE_OK) return pe_raise_kernel_error(rc, "touched"), NULL;
     PyArrayObject *out = (PyArrayObject *)PyArray_EMPTY(1, &n, NPY_INT64, 0);
     if (out) memcpy(PyArray_DATA(out), copy, (size_t)n * sizeof(int64_t));
@@ -245,9 +263,10 @@ static PyGetSetDef table_getset[] = {
      "The (num_embeddings, embedding_dim) weights as a NumPy array sharing the table's memory.\n"
      "Assigning an array of that shape copies it in.", NULL},
     {"grad", (getter)get_grad, NULL,
-     "The accumulated gradient (an array sharing the table's memory), or None before the first "
-     "backward. Rows outside touched are zero: change only touched rows (a backward may write "
-     "an untouched row instead of adding to it).", NULL},
+     "The accumulated gradient (a read-only array sharing the table's memory), or None before the "
+     "first backward. Rows outside touched are zero and the kernels rely on it (a backward may "
+     "write an untouched row instead of adding to it), so it is read-only: gradients get in "
+     "through backward and add_dense_grad, and out through zero_grad.", NULL},
     {"touched", (getter)get_touched, NULL,
      "Sorted int64 ids of the rows that received gradient since the last zero_grad().", NULL},
     {"num_touched", (getter)get_n_touched, NULL, "len(touched), without sorting.", NULL},
@@ -283,11 +302,7 @@ static PyObject *table_reduce(PeTable *self, PyObject *noargs) {
     if (!rebuild) goto done;
     res = Py_BuildValue("(O(OOOO))", rebuild, (PyObject *)Py_TYPE(self), w, g, t);
 done:
-    Py_XDECREF(mod);
-    Py_XDECREF(rebuild);
-    Py_XDECREF(w);
-    Py_XDECREF(g);
-    Py_XDECREF(t);
+    PE_RELEASE(mod, rebuild, w, g, t);
     return res;
 }
 
@@ -299,13 +314,11 @@ static PyObject *table_sizeof(PeTable *self, PyObject *noargs) {
 }
 
 static PyMethodDef table_methods[] = {
-    {"lookup", (PyCFunction)(void (*)(void))pe_table_lookup, METH_VARARGS | METH_KEYWORDS,
-     pe_table_lookup_doc},
-    {"renorm", (PyCFunction)(void (*)(void))pe_table_renorm, METH_VARARGS | METH_KEYWORDS,
-     pe_table_renorm_doc},
-    {"backward", (PyCFunction)(void (*)(void))pe_table_backward, METH_VARARGS | METH_KEYWORDS,
-     pe_table_backward_doc},
+    PE_KW_METHOD("lookup", pe_table_lookup, pe_table_lookup_doc),
+    PE_KW_METHOD("renorm", pe_table_renorm, pe_table_renorm_doc),
+    PE_KW_METHOD("backward", pe_table_backward, pe_table_backward_doc),
     {"zero_grad", (PyCFunction)pe_table_zero_grad, METH_NOARGS, pe_table_zero_grad_doc},
+    {"add_dense_grad", (PyCFunction)pe_table_add_dense_grad, METH_O, pe_table_add_dense_grad_doc},
     {"mark_all_touched", (PyCFunction)pe_table_mark_all_touched, METH_NOARGS,
      pe_table_mark_all_touched_doc},
     {"__reduce__", (PyCFunction)table_reduce, METH_NOARGS, "Pickle support."},
@@ -392,15 +405,10 @@ static PyObject *table_rebuild(PyObject *mod, PyObject *args) {
         }
         self->touched_sorted = 0;
     }
-    Py_DECREF(w);
-    Py_XDECREF(g);
-    Py_XDECREF(t);
+    PE_RELEASE(w, g, t);
     return (PyObject *)self;
 fail:
-    Py_XDECREF(w);
-    Py_XDECREF(g);
-    Py_XDECREF(t);
-    Py_XDECREF(self);
+    PE_RELEASE(w, g, t, self);
     return NULL;
 }
 

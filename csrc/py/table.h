@@ -4,8 +4,8 @@
 #ifndef PE_TABLE_H
 #define PE_TABLE_H
 
-#include "convert.h"
-#include <pythread.h>
+#include "glue.h"
+#include <pthread.h>
 
 typedef struct {
     PyObject_HEAD
@@ -18,7 +18,8 @@ typedef struct {
     int64_t *touched; /* (rows,) capacity; n_touched used; sorted when touched_sorted */
     size_t n_touched;
     int touched_sorted;
-    PyThread_type_lock lock; /* held (GIL released) around every kernel that writes */
+    pthread_mutex_t lock; /* held (GIL released) around every kernel that writes */
+    unsigned long lock_fork_gen; /* pe_fork_generation when `lock` was last initialised */
     PyObject *weakreflist;
 } PeTable;
 
@@ -28,8 +29,9 @@ typedef struct {
 
 extern PyType_Spec pe_table_spec;
 
-/* Is `obj` a Table (or subclass)? Uses the type stored in the module state of `module`. */
-int pe_is_table(PyObject *module, PyObject *obj);
+/* `obj` as a Table (or subclass; the type stored in the module state of `module`): *out gets a
+ * borrowed pointer, NULL for None when allow_none. TypeError naming `table` otherwise. */
+int pe_parse_table(PyObject *module, PyObject *obj, int allow_none, PeTable **out);
 
 /* Allocate grad, mark and touched if not yet there (GIL held). 0, or -1 with MemoryError. */
 int pe_table_ensure_grad(PeTable *t);
@@ -41,20 +43,48 @@ static inline size_t pe_table_nbytes(const PeTable *t) {
 
 /* The compute methods of the Table type, defined in table_ops.c and listed in the method table
  * of table.c (lookup, renorm, backward take METH_VARARGS | METH_KEYWORDS; zero_grad and
- * mark_all_touched METH_NOARGS), each with its docstring. */
+ * mark_all_touched METH_NOARGS, add_dense_grad METH_O), each with its docstring. */
 PyObject *pe_table_lookup(PeTable *self, PyObject *args, PyObject *kwds);
 PyObject *pe_table_renorm(PeTable *self, PyObject *args, PyObject *kwds);
 PyObject *pe_table_backward(PeTable *self, PyObject *args, PyObject *kwds);
 PyObject *pe_table_zero_grad(PeTable *self, PyObject *noargs);
 PyObject *pe_table_mark_all_touched(PeTable *self, PyObject *noargs);
+PyObject *pe_table_add_dense_grad(PeTable *self, PyObject *dense);
 extern const char pe_table_lookup_doc[], pe_table_renorm_doc[], pe_table_backward_doc[],
-    pe_table_zero_grad_doc[], pe_table_mark_all_touched_doc[];
+    pe_table_zero_grad_doc[], pe_table_mark_all_touched_doc[], pe_table_add_dense_grad_doc[];
 
-/* Lock helpers: call with the GIL released. */
-#define PE_TABLE_LOCK(t) PyThread_acquire_lock((t)->lock, WAIT_LOCK)
-#define PE_TABLE_UNLOCK(t) PyThread_release_lock((t)->lock)
+/* A (rows, dim) array over `data` (the weight or the grad), the table as its base; writeable or
+ * read-only. New reference or NULL. */
+PyObject *pe_table_view(PeTable *t, char *data, int writeable);
 
-/* Module-level functions of table.c (added to the module's method table in module.c). */
-extern PyMethodDef pe_table_functions[];
+/* os.fork() copies a table's lock as it is: held, if another thread was inside a writing kernel,
+ * by a thread the child does not have. A glue-side at-fork handler (pe_table_atfork_init, called
+ * once at import) counts forks in pe_fork_generation; a table whose lock is of an older generation
+ * gets a fresh one before its next use, with the GIL held, so exactly one thread does it. */
+extern volatile unsigned long pe_fork_generation;
+int pe_table_atfork_init(void);
+static inline void pe_table_lock_after_fork(PeTable *t) {
+    if (PE_UNLIKELY(t->lock_fork_gen != pe_fork_generation)) {
+        pthread_mutex_init(&t->lock, NULL);
+        t->lock_fork_gen = pe_fork_generation;
+    }
+}
+
+/* Run the statement(s) under table t's lock, with the GIL released: a thread waiting for the
+ * lock with the GIL held would stall every Python thread. With t NULL (an optimizer step on
+ * arrays that belong to no table), PE_NOGIL_ABOVE(nbytes, ...). */
+#define PE_LOCKED(t, nbytes, ...)                                                                \
+    do {                                                                                         \
+        PeTable *pe_locked_t_ = (t);                                                             \
+        if (pe_locked_t_) {                                                                      \
+            pe_table_lock_after_fork(pe_locked_t_);                                              \
+            Py_BEGIN_ALLOW_THREADS pthread_mutex_lock(&pe_locked_t_->lock);                      \
+            __VA_ARGS__;                                                                         \
+            pthread_mutex_unlock(&pe_locked_t_->lock);                                           \
+            Py_END_ALLOW_THREADS                                                                 \
+        } else {                                                                                 \
+            PE_NOGIL_ABOVE(nbytes, __VA_ARGS__);                                                 \
+        }                                                                                        \
+    } while (0)
 
 #endif

@@ -1,57 +1,19 @@
 /* The compute methods of pyembed._core.Table (declared in table.h, listed in table.c's method
- * table): lookup, renorm, backward, zero_grad, mark_all_touched. Each checks every argument with
- * the GIL held, then calls the kernel with the GIL released and the table's lock held. */
+ * table): lookup, renorm, backward, zero_grad, mark_all_touched, add_dense_grad. Each checks every
+ * argument with the GIL held, then calls the kernel as glue.h says (under the table's lock when it
+ * writes the table). */
 #include "table.h"
-#include "pool.h"
-#include "gather.h"
-#include "scatter.h"
+#include "kernels/gather.h"
+#include "kernels/scatter.h"
 
 #include <string.h>
 
-/* An input the kernel reads while it writes weight, grad or out must not share their memory: an id
- * rewritten mid-call would index out of range (a crash), and np.add.at reads grad_output as it was
- * before the call. The converted inputs are C-contiguous, so [data, data + nbytes) is their extent;
- * an input overlapping [buf, buf + nb) is replaced by a private copy. 0, or -1 with an exception. */
-static int copy_if_overlaps(PyArrayObject **arr, const void *buf, size_t nb) {
-    const char *b = (const char *)buf, *p = (const char *)PyArray_DATA(*arr);
-    size_t pn = (size_t)PyArray_NBYTES(*arr);
-    if (!b || !nb || !pn || p >= b + nb || b >= p + pn) return 0;
-    PyArrayObject *c = (PyArrayObject *)PyArray_NewCopy(*arr, NPY_CORDER);
-    if (!c) return -1;
-    Py_DECREF(*arr);
-    *arr = c;
-    return 0;
-}
-
-static int parse_padding_idx(PyObject *obj, int64_t rows, int64_t *out) {
-    *out = -1;
-    if (!obj || obj == Py_None) return 0;
-    long long v = PyLong_AsLongLong(obj);
-    if (v == -1 && PyErr_Occurred()) return -1;
-    if (v < 0) v += rows; /* torch accepts a negative padding_idx counted from the end */
-    if (v < 0 || v >= rows) {
-        PyErr_Format(PyExc_ValueError, "padding_idx %S must be within [-%lld, %lld)", obj,
-                     (long long)rows, (long long)rows);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* max_norm renormalisation of the distinct rows in ids (GIL released, table lock held). */
+/* max_norm renormalisation of the distinct rows in ids (a private copy: convert.h). */
 static int run_renorm(PeTable *self, const int64_t *ids, size_t n, double max_norm,
                       double norm_type) {
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    PE_TABLE_LOCK(self);
-    if (self->typenum == NPY_FLOAT32)
-        rc = pe_renorm_f32((float *)self->weight, ids, n, (size_t)self->dim, self->rows, max_norm,
-                           norm_type);
-    else
-        rc = pe_renorm_f64((double *)self->weight, ids, n, (size_t)self->dim, self->rows,
-                           max_norm, norm_type);
-    PE_TABLE_UNLOCK(self);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(self, 0, rc = PE_BY_DTYPE(self->typenum, pe_renorm, (void *)self->weight, ids, n,
+                                        (size_t)self->dim, self->rows, max_norm, norm_type));
     return rc;
 }
 
@@ -74,7 +36,8 @@ static int check_renorm_args(double max_norm, double norm_type) {
 const char pe_table_lookup_doc[] = PyDoc_STR(
 "lookup(ids, out=None, max_norm=None, norm_type=2.0)\n--\n\n"
 "Rows of the table for ids of any integer dtype and shape: W[ids], of shape ids.shape + (dim,).\n"
-"out, if given, must be a C-contiguous writeable array of exactly that shape and dtype.\n"
+"out, if given, must be a C-contiguous writeable array of exactly that shape and dtype that\n"
+"does not overlap the weight (ids may live anywhere: they are read from a private copy).\n"
 "max_norm, if given, first renormalises the looked-up rows in place (see renorm), after every\n"
 "argument has been checked. Raises IndexError naming the first id out of range; nothing is\n"
 "written then.");
@@ -84,7 +47,7 @@ PyObject *pe_table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
     PyObject *ids_obj, *out_obj = Py_None, *max_norm_obj = Py_None;
     double max_norm = 0.0, norm_type = 2.0;
     PyArrayObject *ids = NULL;
-    PyObject *out = NULL;
+    PyObject *out = NULL, *res = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOd:lookup", kwlist, &ids_obj, &out_obj,
                                      &max_norm_obj, &norm_type))
         return NULL;
@@ -94,62 +57,24 @@ PyObject *pe_table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
         if (check_renorm_args(max_norm, norm_type) < 0) return NULL;
     }
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
-    int nd = PyArray_NDIM(ids);
-    if (nd + 1 > NPY_MAXDIMS) {
-        PyErr_Format(PyExc_ValueError, "ids has %d dimensions; at most %d are allowed", nd,
-                     NPY_MAXDIMS - 1);
-        goto fail;
-    }
     npy_intp shape[NPY_MAXDIMS];
-    if (nd) memcpy(shape, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp)); /* 0-d: DIMS is NULL */
-    shape[nd] = (npy_intp)self->dim;
-    if (out_obj != Py_None) {
-        if (pe_check_out(out_obj, "out", self->typenum, nd + 1, shape) < 0) goto fail;
-        char *o = (char *)PyArray_DATA((PyArrayObject *)out_obj);
-        size_t onb = (size_t)PyArray_NBYTES((PyArrayObject *)out_obj);
-        if (onb && o < self->weight + pe_table_nbytes(self) && self->weight < o + onb) {
-            PyErr_SetString(PyExc_ValueError, "out overlaps the table's weight");
-            goto fail;
-        }
-        Py_INCREF(out_obj);
-        out = out_obj;
-    } else {
-        out = pe_pool_empty(nd + 1, shape, self->typenum);
-        if (!out) goto fail;
-    }
-    if (copy_if_overlaps(&ids, PyArray_DATA((PyArrayObject *)out),
-                         (size_t)PyArray_NBYTES((PyArrayObject *)out)) < 0 ||
-        (max_norm_obj != Py_None &&
-         copy_if_overlaps(&ids, self->weight, pe_table_nbytes(self)) < 0))
-        goto fail;
-    size_t n = (size_t)PyArray_SIZE(ids);
-    size_t row_bytes = (size_t)self->dim * self->itemsize;
-    int rc;
+    int nd = pe_row_shape(ids, "ids", (npy_intp)self->dim, shape);
+    if (nd < 0) goto done;
+    pe_span weight = {"the table's weight", self->weight, pe_table_nbytes(self)};
+    out = pe_out_or_pool(out_obj, self->typenum, nd, shape, &weight, 1);
+    if (!out) goto done;
+    size_t n = (size_t)PyArray_SIZE(ids), row_bytes = (size_t)self->dim * self->itemsize;
+    const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
+    void *op = PyArray_DATA((PyArrayObject *)out);
+    int rc = PE_OK;
     /* every argument is checked: only now may the weights change (torch renorms, then looks up) */
-    if (max_norm_obj != Py_None &&
-        (rc = run_renorm(self, (const int64_t *)PyArray_DATA(ids), n, max_norm, norm_type)) != PE_OK) {
-        pe_raise_kernel_error(rc, "lookup");
-        goto fail;
-    }
-    if (n * row_bytes > ((size_t)1 << 16)) {
-        Py_BEGIN_ALLOW_THREADS
-        rc = pe_gather(PyArray_DATA((PyArrayObject *)out), self->weight,
-                       (const int64_t *)PyArray_DATA(ids), n, row_bytes);
-        Py_END_ALLOW_THREADS
-    } else {
-        rc = pe_gather(PyArray_DATA((PyArrayObject *)out), self->weight,
-                       (const int64_t *)PyArray_DATA(ids), n, row_bytes);
-    }
-    if (rc != PE_OK) {
-        pe_raise_kernel_error(rc, "lookup");
-        goto fail;
-    }
-    Py_DECREF(ids);
-    return out;
-fail:
-    Py_XDECREF(ids);
-    Py_XDECREF(out);
-    return NULL;
+    if (max_norm_obj == Py_None || (rc = run_renorm(self, ip, n, max_norm, norm_type)) == PE_OK)
+        PE_NOGIL_ABOVE(n * row_bytes, rc = pe_gather(op, self->weight, ip, n, row_bytes));
+    res = pe_kernel_result(rc, "lookup", out);
+    out = NULL;
+done:
+    PE_RELEASE(ids, out);
+    return res;
 }
 
 const char pe_table_renorm_doc[] = PyDoc_STR(
@@ -167,10 +92,6 @@ PyObject *pe_table_renorm(PeTable *self, PyObject *args, PyObject *kwds) {
         return NULL;
     if (check_renorm_args(max_norm, norm_type) < 0) return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
-    if (copy_if_overlaps(&ids, self->weight, pe_table_nbytes(self)) < 0) {
-        Py_DECREF(ids);
-        return NULL;
-    }
     int rc = run_renorm(self, (const int64_t *)PyArray_DATA(ids), (size_t)PyArray_SIZE(ids),
                         max_norm, norm_type);
     Py_DECREF(ids);
@@ -181,9 +102,19 @@ PyObject *pe_table_renorm(PeTable *self, PyObject *args, PyObject *kwds) {
 const char pe_table_backward_doc[] = PyDoc_STR(
 "backward(ids, grad_output, padding_idx=None, scale_grad_by_freq=False)\n--\n\n"
 "Accumulate the lookup's gradient: np.add.at(grad, ids, grad_output), each row summed in the\n"
-"order its ids appear (bitwise identical for every thread count). The padding row gets none;\n"
-"with scale_grad_by_freq each contribution is scaled by 1 / (count of its id in ids).\n"
-"grad_output must have shape ids.shape + (embedding_dim,).");
+"order its ids appear (bitwise identical for every thread count). The padding row (None: none;\n"
+"negative: counted from the end, as torch) gets none; with scale_grad_by_freq each contribution\n"
+"is scaled by 1 / (count of its id in ids). grad_output must have shape ids.shape + (dim,).");
+
+/* The scatter-add kernel on the table's grad and touched list (table lock held). */
+static int scatter(PeTable *t, const int64_t *ids, const void *g, size_t n, int64_t pad,
+                   int scale) {
+    size_t before = t->n_touched;
+    int rc = PE_BY_DTYPE(t->typenum, pe_scatter_add, (void *)t->grad, t->mark, t->touched,
+                         &t->n_touched, ids, g, n, (size_t)t->dim, t->rows, pad, scale);
+    if (t->n_touched != before) t->touched_sorted = 0;
+    return rc;
+}
 
 PyObject *pe_table_backward(PeTable *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"ids", "grad_output", "padding_idx", "scale_grad_by_freq", NULL};
@@ -191,65 +122,34 @@ PyObject *pe_table_backward(PeTable *self, PyObject *args, PyObject *kwds) {
     int scale = 0;
     int64_t pad;
     PyArrayObject *ids = NULL, *g = NULL;
-    int fresh_grad = 0;
+    PyObject *res = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|Op:backward", kwlist, &ids_obj, &g_obj,
                                      &pad_obj, &scale))
         return NULL;
-    if (parse_padding_idx(pad_obj, self->rows, &pad) < 0) return NULL;
+    if (pe_parse_padding_idx(pad_obj, self->rows, &pad) < 0) return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
-    if (pe_convert_float(g_obj, "grad_output", self->typenum, &g) < 0) goto fail;
-    {
-        int nd = PyArray_NDIM(ids);
-        npy_intp want[NPY_MAXDIMS];
-        if (nd + 1 > NPY_MAXDIMS) {
-            PyErr_SetString(PyExc_ValueError, "ids has too many dimensions");
-            goto fail;
-        }
-        if (nd) memcpy(want, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp));
-        want[nd] = (npy_intp)self->dim;
-        if (PyArray_NDIM(g) != nd + 1 || !PyArray_CompareLists(PyArray_DIMS(g), want, nd + 1)) {
-            pe_shape_error("grad_output", PyArray_NDIM(g), PyArray_DIMS(g), nd + 1, want,
-                           "ids.shape + (embedding_dim,)");
-            goto fail;
-        }
+    npy_intp want[NPY_MAXDIMS];
+    int nd = pe_row_shape(ids, "ids", (npy_intp)self->dim, want);
+    if (nd < 0) goto done;
+    if (pe_convert_float(g_obj, "grad_output", self->typenum, &g) < 0) goto done;
+    if (PyArray_NDIM(g) != nd || !PyArray_CompareLists(PyArray_DIMS(g), want, nd)) {
+        pe_shape_error("grad_output", PyArray_NDIM(g), PyArray_DIMS(g), nd, want,
+                       "ids.shape + (embedding_dim,)");
+        goto done;
     }
-    fresh_grad = self->grad == NULL;
-    if (copy_if_overlaps(&ids, self->grad, pe_table_nbytes(self)) < 0 ||
-        copy_if_overlaps(&g, self->grad, pe_table_nbytes(self)) < 0)
-        goto fail;
-    if (pe_table_ensure_grad(self) < 0) goto fail;
-    {
-        size_t n = (size_t)PyArray_SIZE(ids);
-        const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
-        const void *gp = PyArray_DATA(g);
-        int rc;
-        Py_BEGIN_ALLOW_THREADS
-        PE_TABLE_LOCK(self);
-        size_t before = self->n_touched;
-        if (self->typenum == NPY_FLOAT32)
-            rc = pe_scatter_add_f32((float *)self->grad, self->mark, self->touched,
-                                    &self->n_touched, ip, (const float *)gp, n,
-                                    (size_t)self->dim, self->rows, pad, scale);
-        else
-            rc = pe_scatter_add_f64((double *)self->grad, self->mark, self->touched,
-                                    &self->n_touched, ip, (const double *)gp, n,
-                                    (size_t)self->dim, self->rows, pad, scale);
-        if (self->n_touched != before) self->touched_sorted = 0;
-        PE_TABLE_UNLOCK(self);
-        Py_END_ALLOW_THREADS
-        if (rc != PE_OK) {
-            pe_raise_kernel_error(rc, "backward");
-            goto fail;
-        }
-    }
-    Py_DECREF(ids);
-    Py_DECREF(g);
-    Py_RETURN_NONE;
-fail:
-    (void)fresh_grad; /* a fresh grad buffer is all zeros: the table is logically unchanged */
-    Py_XDECREF(ids);
-    Py_XDECREF(g);
-    return NULL;
+    /* np.add.at reads grad_output as it was before the call */
+    if (pe_copy_if_overlaps(&g, self->grad, pe_table_nbytes(self)) < 0) goto done;
+    /* a grad allocated here and left unused on failure is all zeros: the table is unchanged */
+    if (pe_table_ensure_grad(self) < 0) goto done;
+    const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
+    const void *gp = PyArray_DATA(g);
+    size_t n = (size_t)PyArray_SIZE(ids);
+    int rc;
+    PE_LOCKED(self, 0, rc = scatter(self, ip, gp, n, pad, scale));
+    res = pe_kernel_result(rc, "backward", Py_NewRef(Py_None));
+done:
+    PE_RELEASE(ids, g);
+    return res;
 }
 
 const char pe_table_zero_grad_doc[] = PyDoc_STR(
@@ -257,18 +157,25 @@ const char pe_table_zero_grad_doc[] = PyDoc_STR(
 "Clear the gradient of the touched rows only (cost grows with the rows touched, not the table)\n"
 "and empty the touched list.");
 
+static void zero_touched(PeTable *t) {
+    pe_zero_rows(t->grad, t->mark, t->touched, t->n_touched, (size_t)t->dim * t->itemsize);
+    t->n_touched = 0;
+    t->touched_sorted = 1;
+}
+
 PyObject *pe_table_zero_grad(PeTable *self, PyObject *noargs) {
     (void)noargs;
     if (!self->grad) Py_RETURN_NONE;
-    Py_BEGIN_ALLOW_THREADS
-    PE_TABLE_LOCK(self);
-    pe_zero_rows(self->grad, self->mark, self->touched, self->n_touched,
-                 (size_t)self->dim * self->itemsize);
-    self->n_touched = 0;
-    self->touched_sorted = 1;
-    PE_TABLE_UNLOCK(self);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(self, 0, zero_touched(self));
     Py_RETURN_NONE;
+}
+
+/* Every row touched (table lock held). */
+static void mark_all(PeTable *t) {
+    for (int64_t r = 0; r < t->rows; r++) t->touched[r] = r;
+    memset(t->mark, 1, (size_t)t->rows);
+    t->n_touched = (size_t)t->rows;
+    t->touched_sorted = 1;
 }
 
 const char pe_table_mark_all_touched_doc[] = PyDoc_STR(
@@ -279,13 +186,33 @@ const char pe_table_mark_all_touched_doc[] = PyDoc_STR(
 PyObject *pe_table_mark_all_touched(PeTable *self, PyObject *noargs) {
     (void)noargs;
     if (pe_table_ensure_grad(self) < 0) return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    PE_TABLE_LOCK(self);
-    for (int64_t r = 0; r < self->rows; r++) self->touched[r] = r;
-    memset(self->mark, 1, (size_t)self->rows);
-    self->n_touched = (size_t)self->rows;
-    self->touched_sorted = 1;
-    PE_TABLE_UNLOCK(self);
-    Py_END_ALLOW_THREADS
+    PE_LOCKED(self, 0, mark_all(self));
+    Py_RETURN_NONE;
+}
+
+const char pe_table_add_dense_grad_doc[] = PyDoc_STR(
+"add_dense_grad(dense)\n--\n\n"
+"grad += dense for a (num_embeddings, embedding_dim) gradient that reaches every row (a tied\n"
+"output head's), marking every row touched. grad is read-only to users, because the kernels rely\n"
+"on the rows outside touched being zero; this is the way a dense gradient gets in.");
+
+PyObject *pe_table_add_dense_grad(PeTable *self, PyObject *dense_obj) {
+    PyArrayObject *dense = NULL;
+    PyObject *view = NULL, *sum = NULL;
+    npy_intp shape[2] = {(npy_intp)self->rows, (npy_intp)self->dim};
+    if (pe_convert_float(dense_obj, "dense", self->typenum, &dense) < 0) return NULL;
+    if (PyArray_NDIM(dense) != 2 || !PyArray_CompareLists(PyArray_DIMS(dense), shape, 2)) {
+        pe_shape_error("dense", PyArray_NDIM(dense), PyArray_DIMS(dense), 2, shape, "this table");
+        goto done;
+    }
+    if (pe_table_ensure_grad(self) < 0) goto done;
+    view = pe_table_view(self, self->grad, 1);
+    if (!view) goto done;
+    PE_LOCKED(self, 0, mark_all(self));
+    sum = PyNumber_InPlaceAdd(view, (PyObject *)dense); /* one NumPy call, with the GIL */
+done:
+    PE_RELEASE(dense, view);
+    if (!sum) return NULL;
+    Py_DECREF(sum);
     Py_RETURN_NONE;
 }

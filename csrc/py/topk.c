@@ -1,12 +1,11 @@
 /* Glue for the top-k kernel (csrc/kernels/topk.c): batched similarity queries in pyembed.vectors. */
-#include "convert.h"
-#include "topk.h"
-#include "topk_glue.h"
+#include "glue.h"
+#include "kernels/topk.h"
+#include "methods.h"
 
 /* topk(scores (rows, n), k, scale=None (n,)) -> (indices (rows, k) int64, values (rows, k))
  * Best first; ties by smaller index; NaN last. scores/scale float32 or float64 (the same). */
-static PyObject *topk(PyObject *mod, PyObject *args, PyObject *kwargs) {
-    (void)mod;
+static PyObject *topk(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwargs) {
     static char *kwlist[] = {"scores", "k", "scale", NULL};
     PyObject *s_obj, *scale_obj = Py_None;
     Py_ssize_t k;
@@ -40,28 +39,18 @@ static PyObject *topk(PyObject *mod, PyObject *args, PyObject *kwargs) {
     val = (PyArrayObject *)PyArray_EMPTY(2, dims, t, 0);
     if (!idx || !val) goto fail;
     int rc;
-    Py_BEGIN_ALLOW_THREADS
-    if (t == NPY_FLOAT32)
-        rc = pe_topk_f32((int64_t *)PyArray_DATA(idx), (float *)PyArray_DATA(val),
-                         (const float *)PyArray_DATA(scores), (size_t)n,
-                         scale ? (const float *)PyArray_DATA(scale) : NULL, (size_t)rows, (size_t)n,
-                         (size_t)k);
-    else
-        rc = pe_topk_f64((int64_t *)PyArray_DATA(idx), (double *)PyArray_DATA(val),
-                         (const double *)PyArray_DATA(scores), (size_t)n,
-                         scale ? (const double *)PyArray_DATA(scale) : NULL, (size_t)rows,
-                         (size_t)n, (size_t)k);
-    Py_END_ALLOW_THREADS
+    PE_NOGIL_ABOVE((size_t)PyArray_NBYTES(scores),
+                   rc = PE_BY_DTYPE(t, pe_topk, (int64_t *)PyArray_DATA(idx), PyArray_DATA(val),
+                                    PyArray_DATA(scores), (size_t)n,
+                                    scale ? PyArray_DATA(scale) : NULL, (size_t)rows, (size_t)n,
+                                    (size_t)k));
     if (rc != PE_OK) {
         pe_raise_kernel_error(rc, "topk");
         goto fail;
     }
     res = PyTuple_Pack(2, (PyObject *)idx, (PyObject *)val);
 fail:
-    Py_XDECREF(scores);
-    Py_XDECREF(scale);
-    Py_XDECREF(idx);
-    Py_XDECREF(val);
+    PE_RELEASE(scores, scale, idx, val);
     return res;
 }
 

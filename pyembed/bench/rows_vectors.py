@@ -1,19 +1,19 @@
-"""Bench rows for word-vector files and queries (run by pyembed.bench).
+"""Bench rows for word-vector files and queries (python -m pyembed.bench --only vectors).
 
 Loads a generated ~200 MB file (~20 MB with ctx.quick) in each text format and in word2vec
 binary, beside gensim's ``KeyedVectors.load_word2vec_format`` on the same file; then
 ``most_similar`` one query at a time and batched, beside gensim's ``most_similar``. gensim rows
-are skipped when gensim is not installed. Files live in a temporary directory.
+are skipped when gensim is not installed. Files live in a temporary directory. gensim's load
+takes ~20 s per 100 MB of text, so it is timed once (after one untimed call), in the same race.
 """
+import logging
 import os
 import shutil
 import tempfile
-import time
 
 import numpy as np
 
-from .io import load_vectors
-from .vectors import Vectors
+from ..vectors import Vectors, load_vectors
 
 
 def _gensim():
@@ -21,8 +21,6 @@ def _gensim():
         from gensim.models import KeyedVectors
     except ImportError:
         return None
-    import logging
-
     logging.getLogger("gensim").setLevel(logging.ERROR)
     return KeyedVectors
 
@@ -41,31 +39,6 @@ def _make_files(d, n, dim, seed=0):
     return w2v
 
 
-def _once(fn):
-    """Seconds of one call: gensim takes ~20 s per 100 MB of text, so it is not repeated."""
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
-
-
-def _timeit(ctx, fn):
-    try:
-        return ctx.timeit(fn, min_time=0.2, min_runs=3)
-    except TypeError:  # a runner whose timeit takes only min_time
-        return ctx.timeit(fn, min_time=0.2)
-
-
-def _pair(ctx, ours, theirs, rounds=3):
-    """(ours, theirs) seconds, alternating rounds and keeping each side's best, so that a
-    change in machine load during the run does not favour either side."""
-    a, b = [], []
-    for _ in range(rounds):
-        a.append(ctx.timeit(ours))
-        if theirs is not None:
-            b.append(ctx.timeit(theirs))
-    return min(a), (min(b) if b else None)
-
-
 def rows(ctx):
     KeyedVectors = _gensim()
     out = []
@@ -81,13 +54,12 @@ def rows(ctx):
         for name, fname, ours_kw, gensim_kw in cases:
             path = os.path.join(d, fname)
             size = os.path.getsize(path)
-            t = _timeit(ctx, lambda: load_vectors(path, **ours_kw))
-            anchors = {}
+            fns = {"pyembed": lambda: load_vectors(path, **ours_kw)}
             if KeyedVectors is not None:
-                anchors["gensim"] = _once(
-                    lambda: KeyedVectors.load_word2vec_format(path, **gensim_kw))
+                fns["gensim"] = lambda: KeyedVectors.load_word2vec_format(path, **gensim_kw)
+            t = ctx.race(fns, min_time=0.2, min_runs=3, max_runs={"gensim": 1}, block=3, drop=1)
             out.append({"kernel": name, "shape": f"{n}x{dim} ({size / 1e6:.0f} MB)",
-                        "pyembed_s": t, "anchors": anchors, "bytes": size})
+                        "pyembed_s": t.pop("pyembed"), "anchors": t, "bytes": size})
 
         # queries on the word2vec-style vectors
         kv.fill_norms()
@@ -98,17 +70,13 @@ def rows(ctx):
             g.add_vectors(kv.index_to_key, kv.vectors)
             g.fill_norms()
         q1 = "w17"
-        t, tg = _pair(ctx, lambda: kv.most_similar(q1, topn=10),
-                      (lambda: g.most_similar(q1, topn=10)) if g else None)
-        anchors = {"gensim": tg} if g else {}
-        out.append({"kernel": "most_similar", "shape": f"{n}x{dim}, topn=10",
-                    "pyembed_s": t, "anchors": anchors, "bytes": mat_bytes})
+        anchors = {"gensim": lambda: g.most_similar(q1, topn=10)} if g else {}
+        out.append(ctx.row("most_similar", f"{n}x{dim}, topn=10",
+                           lambda: kv.most_similar(q1, topn=10), anchors, mat_bytes))
         qs = [f"w{i}" for i in range(0, 64 * 97, 97)]
-        t, tg = _pair(ctx, lambda: kv.most_similar_batch(qs, topn=10),
-                      (lambda: [g.most_similar(q, topn=10) for q in qs]) if g else None, rounds=2)
-        anchors = {"gensim (loop)": tg} if g else {}
-        out.append({"kernel": "most_similar batched", "shape": f"{n}x{dim}, 64 queries, topn=10",
-                    "pyembed_s": t, "anchors": anchors, "bytes": mat_bytes})
+        anchors = {"gensim (loop)": lambda: [g.most_similar(q, topn=10) for q in qs]} if g else {}
+        out.append(ctx.row("most_similar batched", f"{n}x{dim}, 64 queries, topn=10",
+                           lambda: kv.most_similar_batch(qs, topn=10), anchors, mat_bytes))
     finally:
         shutil.rmtree(d, ignore_errors=True)
     return out

@@ -1,4 +1,4 @@
-"""pyembed.optimizer: the Optimizer base class that every algorithm in pyembed.optim builds on.
+"""pyembed.optim.optimizer: the Optimizer base class every algorithm in pyembed.optim builds on.
 
 With torch.optim.Optimizer's interface, it turns ``params`` (Embeddings, Tables,
 ``(array, grad_array)`` pairs, objects with ``.parameters()``, param-group dicts) into checked
@@ -7,127 +7,17 @@ gradient), and saves and restores ``state_dict``. An algorithm (pyembed.optim) s
 :class:`Optimizer` and supplies ``_check_group`` (validate and normalise a group's options) and
 ``_update`` (one parameter's step).
 """
-import numpy as np
+from __future__ import annotations
 
-from ._core import Table
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ._params import Param, aligned_zeros, flatten_params, is_single
 
 __all__ = ["Optimizer"]
-
-
-def _aligned_zeros(shape, dtype):
-    """Zeros in 64-byte aligned memory (whole cache lines, full-width vector loads). np.zeros
-    is calloc underneath, so the pages of a huge moment buffer cost nothing until a row is used."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    buf = np.zeros(nbytes + 64, np.uint8)
-    off = (-buf.ctypes.data) % 64
-    return buf[off:off + nbytes].view(dtype).reshape(shape)
-
-
-def _is_pair(obj):
-    return (isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], np.ndarray)
-            and isinstance(obj[1], np.ndarray))
-
-
-def _is_single(obj):
-    return isinstance(obj, Table) or isinstance(getattr(obj, "table", None), Table) or _is_pair(obj)
-
-
-def _flatten(params):
-    """One Embedding / Table / pair, an object with .parameters(), or an iterable of those."""
-    if _is_single(params):
-        return [params]
-    if isinstance(params, np.ndarray):
-        raise TypeError("a bare array has no gradient: pass (array, grad_array) pairs")
-    if hasattr(params, "parameters") and callable(params.parameters):
-        return _flatten(list(params.parameters()))
-    try:
-        items = list(params)
-    except TypeError:
-        raise TypeError(f"params must be an Embedding, a Table, an (array, grad) pair or an "
-                        f"iterable of them, got {type(params).__name__}") from None
-    out = []
-    for obj in items:
-        if _is_single(obj):
-            out.append(obj)
-        elif hasattr(obj, "parameters") and callable(obj.parameters):
-            out.extend(_flatten(list(obj.parameters())))
-        else:
-            raise TypeError(f"cannot optimize a {type(obj).__name__}: pass Embeddings, Tables or "
-                            f"(array, grad_array) pairs")
-    return out
-
-
-class _Param:
-    """One parameter: a Table (maybe inside an Embedding) or an (array, grad_array) pair."""
-
-    __slots__ = ("obj", "table", "emb", "array", "grad_array")
-
-    def __init__(self, obj):
-        self.obj = obj
-        self.table = self.emb = self.array = self.grad_array = None
-        if isinstance(obj, Table):
-            self.table = obj
-        elif _is_pair(obj):
-            w, g = obj
-            if w.dtype not in (np.float32, np.float64):
-                raise ValueError(f"parameter arrays must be float32 or float64, got {w.dtype}")
-            if not (w.flags.c_contiguous and w.flags.writeable and w.flags.aligned):
-                raise ValueError("a parameter array must be C-contiguous, aligned and writeable "
-                                 "(it is updated in place)")
-            if g.dtype != w.dtype or g.shape != w.shape:
-                raise ValueError(f"grad array has dtype {g.dtype} and shape {g.shape} but the "
-                                 f"parameter has {w.dtype} and {w.shape}")
-            if not (g.flags.c_contiguous and g.flags.aligned):
-                raise ValueError("a grad array must be C-contiguous and aligned")
-            if np.shares_memory(w, g):
-                raise ValueError("a parameter array and its grad array share memory")
-            self.array, self.grad_array = w, g
-        else:
-            self.emb = obj
-            self.table = obj.table
-
-    @property
-    def weight(self):
-        return self.table.weight if self.table is not None else self.array
-
-    @property
-    def shape(self):
-        return tuple(self.table.shape) if self.table is not None else self.array.shape
-
-    @property
-    def dtype(self):
-        return self.table.dtype if self.table is not None else self.array.dtype
-
-    @property
-    def trainable(self):
-        return self.emb is None or bool(getattr(self.emb, "requires_grad", True))
-
-    @property
-    def frozen(self):
-        return getattr(self.emb, "_frozen_rows", None) if self.emb is not None else None
-
-    def grad(self):
-        """(grad, touched rows) or (None, None) when there is nothing to apply."""
-        if self.table is None:
-            return self.grad_array, None
-        g = self.table.grad
-        if g is None or self.table.num_touched == 0:
-            return None, None
-        return g, self.table.touched
-
-    def zero_grad(self):
-        if self.table is not None:
-            self.table.zero_grad()
-        else:
-            self.grad_array.fill(0)
-
-    def key(self):
-        return id(self.table) if self.table is not None else id(self.array)
-
-    def __repr__(self):
-        return f"<param {self.obj!r}>" if self.table is not None else \
-            f"<param array {self.array.shape} {self.array.dtype}>"
 
 
 class _State(dict):
@@ -135,21 +25,12 @@ class _State(dict):
     (``opt.state[emb]["exp_avg"]``) as in torch."""
 
     def __missing__(self, key):
-        if not isinstance(key, _Param) and _is_single(key):
-            k = _Param(key).key()
+        if not isinstance(key, Param) and is_single(key):
+            k = Param(key).key()
             for p, v in self.items():
                 if p.key() == k:
                     return v
         raise KeyError(key)
-
-
-def _float(name, v):
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a number, got a bool")
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {type(v).__name__}") from None
 
 
 class Optimizer:
@@ -158,13 +39,13 @@ class Optimizer:
     ``state``, ``step()``, ``zero_grad()``, ``state_dict()``, ``load_state_dict()``,
     ``add_param_group()``."""
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults: dict) -> None:
         self.defaults = dict(defaults)
         self.state = _State()
         self.param_groups = []
         if isinstance(params, dict):
             groups = [params]
-        elif _is_single(params) or isinstance(params, np.ndarray):
+        elif is_single(params) or isinstance(params, np.ndarray):
             groups = [{"params": params}]
         else:
             items = list(params) if not hasattr(params, "parameters") else [params]
@@ -179,14 +60,14 @@ class Optimizer:
         for g in groups:
             self.add_param_group(g)
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict) -> None:
         """Add a group: a dict with ``"params"`` and any options (the rest from the defaults)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         group = dict(param_group)
         if "params" not in group:
             raise ValueError("param_group must have a 'params' entry")
-        params = [_Param(o) for o in _flatten(group["params"])]
+        params = [Param(o) for o in flatten_params(group["params"])]
         if not params:
             raise ValueError("optimizer got an empty parameter list")
         seen = {p.key() for g in self.param_groups for p in g["params"]}
@@ -205,7 +86,7 @@ class Optimizer:
     def _check_group(self, group):
         raise NotImplementedError
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients: a table's touched rows (cost grows with the batch), or fill a grad
         array with zeros (``set_to_none`` is accepted for torch's signature; an array pair
         cannot be set to None)."""
@@ -213,12 +94,23 @@ class Optimizer:
             for p in g["params"]:
                 p.zero_grad()
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient. ``closure``, if given, is called
         first and its result returned (torch's signature)."""
         loss = closure() if closure is not None else None
+        # options may have been changed since the last step: check every group (and every
+        # state it will use) before the first update, so that a bad one changes nothing
+        checked = []
+        for gi, group in enumerate(self.param_groups):
+            g = dict(group)
+            self._check_group(g)
+            for p in g["params"]:
+                if self.state.get(p):
+                    self._check_state(g, p, self.state[p], f"state of param_groups[{gi}]: ")
+            checked.append(g)
+        for group, g in zip(self.param_groups, checked):
+            group.update(g)
         for group in self.param_groups:
-            self._check_group(group)  # options may have been changed since the last step
             for p in group["params"]:
                 if not p.trainable:
                     continue
@@ -231,8 +123,23 @@ class Optimizer:
     def _update(self, group, p, grad, rows):
         raise NotImplementedError
 
+    # the state keys an algorithm's step needs (all present, or the parameter has no state)
+    # and those it creates when missing
+    _required_state = ()
+    _optional_state = ()
+
+    def _check_state(self, group, p, st, where):
+        """Raise ValueError if the next step with ``group`` cannot use ``p``'s state ``st``;
+        ``where`` starts the message. The base checks the keys."""
+        missing = [k for k in self._required_state if k not in st]
+        unknown = sorted(set(st) - set(self._required_state) - set(self._optional_state))
+        if missing or unknown:
+            raise ValueError(f"{where}{type(self).__name__} state needs "
+                             f"{list(self._required_state)} (optional "
+                             f"{list(self._optional_state)}), got {sorted(st)}")
+
     # -- state_dict ----------------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """A flat dict of NumPy arrays, ready for ``np.savez(path, **opt.state_dict())``:
 
         - ``"param_groups.<g>.params"``: int64 indices of the group's parameters (in order);
@@ -259,36 +166,72 @@ class Optimizer:
                     out[f"state.{index[p]}.{k}"] = np.asarray(v)
         return out
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, ArrayLike]) -> None:
         """Load what :meth:`state_dict` returned (a dict, or the ``np.load`` of a saved ``.npz``).
-        Everything is checked first (group count and sizes, each state array's shape); on error
-        a ValueError is raised and the optimizer is unchanged. Arrays are copied in."""
-        sd = {k: state_dict[k] for k in state_dict.keys()}
+        Everything the next :meth:`step` will use is checked first: the optimizer's name, the
+        group count and sizes, each group's options, parameter indices (distinct, in range),
+        state keys, each state array's shape and dtype, step counters (integers >= 0). On error
+        a ValueError naming the entry is raised and the optimizer is unchanged. Arrays are
+        copied in."""
+        try:
+            sd = {k: state_dict[k] for k in state_dict.keys()}
+        except (AttributeError, TypeError, KeyError) as e:
+            raise ValueError(f"state_dict must be a mapping (what state_dict() returned), got "
+                             f"{type(state_dict).__name__}: {e}") from None
+        name = sd.get("optimizer")
+        if name is not None and str(np.asarray(name)) != type(self).__name__:
+            raise ValueError(f"state_dict['optimizer'] is {str(np.asarray(name))!r}: the state of "
+                             f"another optimizer cannot be loaded into {type(self).__name__}")
         ng = sum(1 for k in sd if k.startswith("param_groups.") and k.endswith(".params"))
         if ng != len(self.param_groups):
             raise ValueError(f"loaded state dict has {ng} parameter groups but the optimizer "
                              f"has {len(self.param_groups)}")
-        new_groups, params = [], []
+        new_groups, params, known = [], [], {"optimizer"}
+        n_params = sum(len(g["params"]) for g in self.param_groups)
         for gi, group in enumerate(self.param_groups):
-            ids = np.asarray(sd[f"param_groups.{gi}.params"]).ravel()
+            key = f"param_groups.{gi}.params"
+            ids = np.asarray(sd.get(key, np.zeros(0, np.int64))).ravel()
+            if key not in sd or ids.dtype.kind not in "iu" and ids.size:
+                raise ValueError(f"{key} must be integer parameter indices (one entry per "
+                                 f"group), got {sd.get(key)!r}")
             if len(ids) != len(group["params"]):
                 raise ValueError(f"loaded parameter group {gi} has {len(ids)} parameters but the "
                                  f"optimizer's has {len(group['params'])}")
+            bad = [int(i) for i in ids if not 0 <= int(i) < n_params]
+            if bad:
+                raise ValueError(f"{key} has index {bad[0]}, beyond the optimizer's {n_params} "
+                                 f"parameters")
             ng_ = dict(group)
             for k, cur in group.items():
                 name = f"param_groups.{gi}.{k}"
+                known.add(name)
                 if k == "params" or name not in sd:
                     continue
-                ng_[k] = _restore(np.asarray(sd[name]), cur, name)
-            self._check_group(ng_)
+                try:
+                    ng_[k] = _restore(np.asarray(sd[name]), cur, name)
+                except (TypeError, ValueError, OverflowError) as e:
+                    raise ValueError(f"{name} = {sd[name]!r} cannot be loaded: {e}") from None
+            try:
+                self._check_group(ng_)
+            except TypeError as e:
+                raise ValueError(f"param_groups.{gi}: {e}") from None
             new_groups.append(ng_)
-            params.extend(zip(ids.tolist(), group["params"]))
+            params.extend((int(i), p, ng_) for i, p in zip(ids, group["params"]))
+        index = [i for i, _, _ in params]
+        if len(set(index)) != len(index):
+            raise ValueError(f"the parameter indices of the loaded groups repeat: {index}")
+        prefixes = tuple(f"state.{i}." for i in index)
+        unknown = sorted(k for k in sd if k not in known and not k.startswith(prefixes))
+        if unknown:
+            raise ValueError(f"state_dict has entries this optimizer does not know (an unknown "
+                             f"parameter index or option?): {unknown[:5]}")
         new_state = {}
-        for i, p in params:
+        for i, p, g in params:
             prefix = f"state.{i}."
             st = {k[len(prefix):]: np.asarray(v) for k, v in sd.items() if k.startswith(prefix)}
             if st:
                 new_state[p] = self._restore_state(p, st, prefix)
+                self._check_state(g, p, new_state[p], prefix)
         self.param_groups[:] = new_groups
         self.state = _State(new_state)
 
@@ -296,6 +239,11 @@ class Optimizer:
         out = {}
         for k, v in st.items():
             if k == "step":
+                # the kernels count in int64 and take step + 1
+                if v.dtype.kind not in "iu" or v.size and not (
+                        int(v.min()) >= 0 and int(v.max()) < 2**63 - 1):
+                    raise ValueError(f"{prefix}step must be integers in [0, 2**63 - 1), got "
+                                     f"{v!r}")
                 if v.ndim == 0:
                     out[k] = int(v)
                 elif v.shape == (p.shape[0],):
@@ -305,13 +253,13 @@ class Optimizer:
                 else:
                     raise ValueError(f"{prefix}step has shape {v.shape}; expected () or "
                                      f"({p.shape[0]},)")
-            elif k == "first":
-                out[k] = bool(v)
             else:
                 if v.shape != p.shape:
                     raise ValueError(f"{prefix}{k} has shape {v.shape} but the parameter has "
                                      f"shape {p.shape}")
-                a = _aligned_zeros(p.shape, p.dtype)
+                if v.dtype.kind != "f":
+                    raise ValueError(f"{prefix}{k} must be floating point, got dtype {v.dtype}")
+                a = aligned_zeros(p.shape, p.dtype)
                 a[...] = v
                 out[k] = a
         return out

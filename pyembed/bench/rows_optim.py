@@ -1,4 +1,4 @@
-"""Benchmark rows for the optimizers (run by ``python -m pyembed.bench``).
+"""Bench rows for the optimizers (python -m pyembed.bench --only optim).
 
 - dense Adam (float32) against torch ``Adam(fused=True)`` and ``Adam(foreach=True)``: the limit
   is memory traffic, 28 bytes per parameter (read p, g, m, v; write p, m, v);
@@ -8,32 +8,15 @@
 """
 import numpy as np
 
-from . import optim
-from .embedding import Embedding
-
-
-def _zipf_ids(rng, vocab, n, s=1.1):
-    """n ids in [0, vocab) with P(k) proportional to 1 / (k + 1)^s (word frequencies)."""
-    p = 1.0 / np.arange(1, vocab + 1, dtype=np.float64) ** s
-    return rng.choice(vocab, size=n, p=p / p.sum())
+from .. import optim
+from ..embedding import Embedding
+from .harness import zipf_ids
 
 
 def _dense_arrays(rng, n):
     p = rng.standard_normal(n, dtype=np.float32)
     g = rng.standard_normal(n, dtype=np.float32)
     return p, g
-
-
-def _times(ctx, fns):
-    """Median time of each fn, measured in interleaved rounds (the best round kept for each):
-    on a shared machine the load drifts, and measuring one side long after the other would
-    give the drift to whichever came second."""
-    best = {}
-    for _ in range(1 if ctx.quick else 3):
-        for name, fn in fns.items():
-            t = ctx.timeit(fn)
-            best[name] = min(best.get(name, t), t)
-    return best
 
 
 def rows(ctx):
@@ -52,7 +35,7 @@ def rows(ctx):
             tp = torch.from_numpy(p.copy()).requires_grad_()
             tp.grad = torch.from_numpy(g.copy())
             fns[name] = torch.optim.Adam([tp], lr=1e-3, **kw).step
-    t = _times(ctx, fns)
+    t = ctx.race(fns)
     out.append({"kernel": "adam dense f32", "shape": f"{n} params",
                 "pyembed_s": t.pop("pyembed"), "anchors": t, "bytes": 28 * n})
     del opt, fns
@@ -70,7 +53,7 @@ def rows(ctx):
                 topt = torch.optim.SGD([tp], lr=1e-3, **kw, **tkw)
                 topt.step()
                 fns[name] = topt.step
-        t = _times(ctx, fns)
+        t = ctx.race(fns)
         out.append({"kernel": label, "shape": f"{n} params", "pyembed_s": t.pop("pyembed"),
                     "anchors": t, "bytes": nbytes * n})
         del opt, fns
@@ -78,7 +61,7 @@ def rows(ctx):
 
     # -- lazy Adam (SparseAdam) on a Zipf batch ------------------------------------------------
     vocab, dim, nids = (16000, 1024, 2048) if ctx.quick else (128000, 4096, 8192)
-    ids = _zipf_ids(rng, vocab, nids)
+    ids = zipf_ids(rng, nids, vocab)
     uniq = np.unique(ids)
     # init="zeros": the table, its gradient and the moments are calloc'd, so only the touched
     # rows' pages are ever used (a 128000 x 4096 float32 table is 2 GiB per array)
@@ -94,7 +77,7 @@ def rows(ctx):
                                           check_invariants=False).coalesce()
         fns["torch SparseAdam"] = torch.optim.SparseAdam([tp], lr=1e-3).step
         del vals
-    t = _times(ctx, fns)
+    t = ctx.race(fns)
     out.append({"kernel": "adam lazy f32 (SparseAdam)",
                 "shape": f"{vocab}x{dim}, {nids} zipf ids, {uniq.size} unique rows",
                 "pyembed_s": t.pop("pyembed"), "anchors": t, "bytes": 28 * uniq.size * dim})

@@ -8,7 +8,11 @@ import math
 
 import numpy as np
 
-import pyembed
+from ..bag import EmbeddingBag
+from ..embedding import Embedding
+from ..input_embedding import InputEmbedding, one_hot
+from ..positional import sinusoidal
+from ..rope import rope
 
 
 def _np_formula(start, n, d):
@@ -46,7 +50,7 @@ def _sinusoidal_rows(ctx):
         # accuracy at the end of a 2^20-position table (64 rows ending at 2^20 - 1)
         s0 = 2**20 - 64
         want = _ref64(s0, 64, d)
-        errs = {"pyembed": float(np.abs(pyembed.sinusoidal(64, d, start=s0) - want).max()),
+        errs = {"pyembed": float(np.abs(sinusoidal(64, d, start=s0) - want).max()),
                 "numpy f32": float(np.abs(_np_formula(s0, 64, d) - want).max())}
         anchors = {"numpy float32 formula": lambda: _np_formula(0, n, d)}
         if torch is not None:
@@ -54,7 +58,7 @@ def _sinusoidal_rows(ctx):
             anchors["torch float32 formula"] = lambda: _torch_formula(torch, 0, n, d)
         note = ", ".join(f"{k} {v:.1e}" for k, v in errs.items())
         rows.append(ctx.row("sinusoidal", f"{n}x{d} f32 (max err @2^20: {note})",
-                            lambda: pyembed.sinusoidal(n, d), anchors, n * d * 4,
+                            lambda: sinusoidal(n, d), anchors, n * d * 4,
                             **{"max_abs_err_at_2^20": errs}))
     return rows
 
@@ -65,7 +69,7 @@ def _fused_rows(ctx):
     rng = np.random.default_rng(0)
     shapes = [(32000, 512, 8, 512)] if ctx.quick else [(32000, 512, 8, 512), (50000, 768, 4, 1024)]
     for V, D, B, S in shapes:
-        inp = pyembed.InputEmbedding(V, D, max_len=S, seed=0)
+        inp = InputEmbedding(V, D, max_len=S, seed=0)
         ids = rng.integers(0, V, (B, S))
         W = inp.token.weight
         P = inp.position.encoding(S)
@@ -102,7 +106,7 @@ def _rope_rows(ctx):
             tx, tc, ts = torch.from_numpy(x), torch.from_numpy(cos), torch.from_numpy(sin)
             anchors["torch rotate_half (cached cos/sin)"] = (
                 lambda: tx * tc + torch.cat((-tx[..., h:], tx[..., :h]), dim=-1) * ts)
-        rows.append(ctx.row("rope", f"{B}x{H}x{S}x{hd} f32 half pairing", lambda: pyembed.rope(x),
+        rows.append(ctx.row("rope", f"{B}x{H}x{S}x{hd} f32 halves layout", lambda: rope(x),
                             anchors, 2 * x.nbytes))
     return rows
 
@@ -117,7 +121,7 @@ def _bag_rows(ctx):
         ids = rng.integers(0, V, (B, L))
         n = B * L
         for mode in ("sum", "mean", "max"):
-            bag = pyembed.EmbeddingBag(V, D, mode, seed=0)
+            bag = EmbeddingBag(V, D, mode, seed=0)
             g = rng.standard_normal((B, D), dtype=np.float32)
             anchors, steps = {}, {}
             shape = f"{V}x{D} {B} bags of {L} ({mode})"
@@ -158,10 +162,10 @@ def _bag_rows(ctx):
 def _one_hot_rows(ctx):
     rng = np.random.default_rng(3)
     V, D, n = (4000, 256, 256) if ctx.quick else (8000, 256, 512)
-    emb = pyembed.Embedding(V, D, seed=0)
+    emb = Embedding(V, D, seed=0)
     W = emb.weight
     ids = rng.integers(0, V, n)
-    anchors = {"one_hot(ids) @ W (BLAS)": lambda: pyembed.one_hot(ids, V, dtype=np.float32) @ W,
+    anchors = {"one_hot(ids) @ W (BLAS)": lambda: one_hot(ids, V, dtype=np.float32) @ W,
                "np.take": lambda: np.take(W, ids, axis=0)}
     return [ctx.row("lookup vs one_hot @ W", f"{V}x{D} {n} ids", lambda: emb(ids), anchors,
                     2 * n * D * 4)]

@@ -3,14 +3,21 @@ built-in grammar corpus) and settings (skip-gram, dim 100, window 5, 5 negatives
 min_count 5, sample 1e-3, the same thread count), timing ``train`` alone (vocabulary building
 excluded on both sides). Quality is measured with gensim's own evaluators on both models:
 analogy accuracy on the grammar's questions-words file and the Spearman correlation on its word
-pairs. Also ``python -m pyembed._bench_train [--threads N] [--quick]`` prints the comparison.
+pairs. Also ``python -m pyembed.bench.rows_train [--threads N] [--quick]`` prints the comparison.
+Each trainer runs once (a run takes seconds), in one round of the harness's race.
 """
+import argparse
 import os
 import tempfile
-import time
 
-SETTINGS = dict(vector_size=100, window=5, negative=5, min_count=5, sample=1e-3, epochs=5,
-                alpha=0.025, min_alpha=1e-4, seed=1)
+from .._core import get_num_threads
+from ..corpus import default_corpus, questions_words, word_pairs
+from ..train import DEFAULTS, Word2Vec
+from .harness import race
+
+# the settings both trainers get: pyembed's defaults, which are gensim's
+SETTINGS = {k: DEFAULTS[k] for k in ("vector_size", "window", "negative", "min_count", "sample",
+                                     "epochs", "alpha", "min_alpha", "seed")}
 
 
 def _quality(index_to_key, vectors, qw_path, pairs_path):
@@ -26,9 +33,6 @@ def _quality(index_to_key, vectors, qw_path, pairs_path):
 def compare(threads=1, quick=False, seed=0):
     """Train both, return a dict of seconds, words/s and quality for pyembed and gensim (gensim
     entries are None when gensim is not installed)."""
-    from .corpus import default_corpus, questions_words, word_pairs
-    from .train import Word2Vec
-
     sents = default_corpus(n_sentences=20_000 if quick else 200_000, seed=seed)
     epochs = 1 if quick else SETTINGS["epochs"]
     n_words = sum(map(len, sents))
@@ -43,26 +47,26 @@ def compare(threads=1, quick=False, seed=0):
     kw = dict(SETTINGS, epochs=epochs)
     m = Word2Vec(workers=threads, progress=False, **kw)
     m.build_vocab(sents)
-    t = time.perf_counter()
-    m.train()
-    res["pyembed_s"] = time.perf_counter() - t
-    res["pyembed_wps"] = epochs * m._tokens.size / res["pyembed_s"]
+    fns = {"pyembed": m.train}
+    try:
+        from gensim.models import Word2Vec as GensimWord2Vec
+    except ImportError:
+        GensimWord2Vec = None
+    if GensimWord2Vec is not None:
+        g = GensimWord2Vec(sg=1, hs=0, workers=threads, **kw)
+        g.build_vocab(sents)
+        fns["gensim"] = lambda: g.train(sents, total_examples=g.corpus_count, epochs=epochs)
+    t = race(fns, min_time=0.0, min_runs=1, block=1, drop=0)
+    res["pyembed_s"] = t["pyembed"]
+    res["pyembed_wps"] = m.words_per_second
     try:
         res["pyembed_analogy"], res["pyembed_spearman"] = _quality(m.index_to_key, m.syn0, qw, wp)
     except ImportError:
         res["pyembed_analogy"] = res["pyembed_spearman"] = None
     res["bytes"] = m.bytes_moved
-    try:
-        from gensim.models import Word2Vec as GensimWord2Vec
-    except ImportError:
-        GensimWord2Vec = None
     res["gensim_s"] = res["gensim_wps"] = res["gensim_analogy"] = res["gensim_spearman"] = None
     if GensimWord2Vec is not None:
-        g = GensimWord2Vec(sg=1, hs=0, workers=threads, **kw)
-        g.build_vocab(sents)
-        t = time.perf_counter()
-        g.train(sents, total_examples=g.corpus_count, epochs=epochs)
-        res["gensim_s"] = time.perf_counter() - t
+        res["gensim_s"] = t["gensim"]
         res["gensim_wps"] = epochs * n_words / res["gensim_s"]
         res["gensim_analogy"], res["gensim_spearman"] = _quality(g.wv.index_to_key, g.wv.vectors,
                                                                  qw, wp)
@@ -71,8 +75,6 @@ def compare(threads=1, quick=False, seed=0):
 
 def rows(ctx):
     """One row for pyembed.bench: the trainer's seconds beside gensim's."""
-    from . import get_num_threads
-
     r = compare(threads=getattr(ctx, "threads", None) or get_num_threads(), quick=bool(ctx.quick))
     anchors = {}
     if r["gensim_s"] is not None:
@@ -91,8 +93,6 @@ def rows(ctx):
 
 
 def _main():
-    import argparse
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true")

@@ -1,0 +1,16 @@
+/* The method table each glue file exports; module.c adds them all to pyembed._core. */
+#ifndef PE_METHODS_H
+#define PE_METHODS_H
+
+#include <Python.h>
+
+extern PyMethodDef pe_table_functions[];      /* table.c: unpickling */
+extern PyMethodDef pe_pool_functions[];       /* pool.c: release_memory */
+extern PyMethodDef pe_parse_functions[];      /* parse.c: word-vector files */
+extern PyMethodDef pe_topk_functions[];       /* topk.c */
+extern PyMethodDef pe_sgns_functions[];       /* sgns.c: word2vec training */
+extern PyMethodDef pe_optim_functions[];      /* optim.c: Adam, SGD, gradient norms */
+extern PyMethodDef pe_positional_functions[]; /* positional.c: sinusoidal, token + position, rope */
+extern PyMethodDef pe_bag_functions[];        /* bag.c: EmbeddingBag */
+
+#endif

@@ -1,0 +1,73 @@
+"""Argument checks shared by the Python layer (public names, private module): each check has one
+owner here, so that every caller raises the same exception with the same message.
+
+The C glue checks what reaches the kernels (ids of a Table, arrays, out=); these are the checks
+of the Python-only arguments (sizes, seeds, dtypes, padding_idx, ids the Python layer indexes
+with itself)."""
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_int(v) -> bool:
+    """An int (Python or NumPy) but not a bool: ``True`` is an int to Python, never a size."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def check_int(name: str, v, minimum: int | None = None) -> int:
+    """``v`` as an int: TypeError unless :func:`is_int`, ValueError below ``minimum``."""
+    if not is_int(v):
+        raise TypeError(f"{name} must be an int, got {str(repr(v))[:80]} ({type(v).__name__})")
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    return int(v)
+
+
+def as_float(name: str, v) -> float:
+    """``v`` as a float (a number, not a bool; NaN and inf pass: ranges are the caller's)."""
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a number, got a bool ({v!r})")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {str(repr(v))[:80]} "
+                        f"({type(v).__name__})") from None
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """``dtype`` as a NumPy dtype that the kernels have: float32 or float64 (ValueError)."""
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64, got {dt}")
+    return dt
+
+
+def check_padding_idx(padding_idx, num_embeddings: int) -> int | None:
+    """``padding_idx`` (None, or an int in ``[-num_embeddings, num_embeddings)``, negative
+    counting from the end as in torch) as a row number or None."""
+    if padding_idx is None:
+        return None
+    if not is_int(padding_idx):
+        raise TypeError(f"padding_idx must be an int or None, got {type(padding_idx).__name__}")
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"padding_idx {padding_idx} must be within num_embeddings "
+                         f"({num_embeddings})")
+    return int(padding_idx) % num_embeddings
+
+
+def check_ids(ids, size: int, what: str) -> np.ndarray:
+    """``ids`` (integers of any dtype and shape) as int64, each in ``[0, size)``: TypeError for
+    non-integers, IndexError naming the first bad value and its position (the wording of the C
+    tables' own check; ``what`` names the table, e.g. ``"an embedding of 5 rows"``)."""
+    ids = np.asarray(ids)
+    if ids.dtype == np.bool_ or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
+        raise TypeError(f"ids must be integers, got an array of dtype {ids.dtype}")
+    if ids.size:
+        bad = (ids < 0) | (ids >= size)
+        if bad.any():
+            pos = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = f"ids[{', '.join(map(str, pos))}]" if pos else "ids"
+            raise IndexError(f"index {ids[pos]} is out of range for {what} (at {where})")
+    return ids.astype(np.int64, copy=False)

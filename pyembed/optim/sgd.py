@@ -1,0 +1,77 @@
+"""SGD (torch.optim.SGD): momentum, dampening, Nesterov, weight decay, one fused C pass per
+parameter (csrc/kernels/sgd.c)."""
+from __future__ import annotations
+
+import math
+
+from .. import _core
+from .._checks import as_float
+from ._params import aligned_zeros
+from .optimizer import Optimizer
+
+__all__ = ["SGD"]
+
+
+# ---- SGD -------------------------------------------------------------------------------------
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with torch.optim.SGD's names, defaults and arithmetic
+    (momentum, dampening, Nesterov, L2 weight decay, maximize), one fused pass per parameter.
+
+    Without momentum and weight decay a table's untouched rows cannot change, so only its
+    touched rows are visited (same result as the dense step, cost grows with the batch).
+
+    ``lazy=True`` (a deliberate deviation, for momentum / weight decay on big tables): only
+    touched rows are updated and their momentum buffers advance only when touched. The first
+    step sets the touched rows' buffers to their gradient (as torch); a row touched for the
+    first time later starts from a zero buffer.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 lazy: bool = False, foreach: bool | None = None,
+                 fused: bool | None = None) -> None:
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                        lazy=lazy)
+        self._check_group(dict(defaults))
+        super().__init__(params, defaults)
+
+    def _check_group(self, group):
+        lr = as_float("lr", group["lr"])
+        mom = as_float("momentum", group["momentum"])
+        damp = as_float("dampening", group["dampening"])
+        wd = as_float("weight_decay", group["weight_decay"])
+        if lr < 0.0 or lr != lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if mom < 0.0 or mom != mom:
+            raise ValueError(f"Invalid momentum value: {mom}")
+        if wd < 0.0 or wd != wd:
+            raise ValueError(f"Invalid weight_decay value: {wd}")
+        if not math.isfinite(damp):
+            raise ValueError(f"Invalid dampening value: {damp}")
+        if group["nesterov"] and (mom <= 0 or damp != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        group["lr"], group["momentum"], group["dampening"], group["weight_decay"] = lr, mom, damp, wd
+        for k in ("nesterov", "maximize", "lazy"):
+            group[k] = bool(group[k])
+
+    _optional_state = ("momentum_buffer",)
+
+    def _update(self, group, p, grad, rows):
+        mom = group["momentum"]
+        exact_sparse = mom == 0 and group["weight_decay"] == 0
+        use_rows = rows if rows is not None and (group["lazy"] or exact_sparse) else None
+        st = self.state.setdefault(p, {})
+        buf, first = None, False
+        if mom != 0:
+            buf = st.get("momentum_buffer")
+            if buf is None:
+                buf = aligned_zeros(p.shape, p.dtype)
+                first = True
+        _core.sgd_step(p.weight, grad, buf, lr=group["lr"], momentum=mom,
+                       dampening=group["dampening"], weight_decay=group["weight_decay"],
+                       nesterov=group["nesterov"], maximize=group["maximize"], first=first,
+                       rows=use_rows, frozen=p.frozen, table=p.table)
+        if buf is not None:
+            st["momentum_buffer"] = buf
