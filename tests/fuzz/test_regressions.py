@@ -21,35 +21,6 @@ HERE = Path(__file__).resolve().parent
 
 #: "harness/file" -> what is wrong (issue 11 round); delete the entry when the fix lands.
 KNOWN = {
-    "convert/adam_amsgrad_state_added_on_error":
-        "Adam.step with amsgrad switched on and per_row_step switched (ValueError) has already "
-        "added a max_exp_avg_sq buffer to the state: a failing step must change nothing",
-    "convert/bag_max_norm_renorm_before_offsets_check":
-        "EmbeddingBag(max_norm=) renormalises rows before the offsets are checked (issue 11)",
-    "safetensors/deep_nesting_recursionerror":
-        "a header nested 3000 deep raises RecursionError, not ValueError (the package refuses "
-        "more than 128 levels)",
-    "safetensors/gap_before_data":
-        "data_offsets that leave a gap are read; the safetensors package refuses them (issue 11)",
-    "safetensors/non_string_metadata":
-        "__metadata__ with a non-string value is read; the package refuses it (issue 11)",
-    "safetensors/overlapping_offsets":
-        "two tensors over the same bytes are read; the package refuses them (issue 11)",
-    "safetensors/trailing_bytes":
-        "bytes after the last tensor are read; the package refuses them (issue 11)",
-    "vectors/count_past_ssize_t_binary":
-        "a header count past 2**63 raises OverflowError from _core.parse_binary, not ValueError",
-    "vectors/count_past_ssize_t_text":
-        "a header count past 2**63 raises OverflowError from _core.parse_text, not ValueError",
-    "vectors/glove_first_line_sets_dim":
-        "GloVe: the first line's field count times the line count is allocated before line 2 "
-        "is read (4 MB for a 4 KB file; issue 11's 37 GiB)",
-    "vectors/header_dim_allocates_n_times_dim":
-        "word2vec text: count x dim from the header is allocated before line 2 is read (4 MB "
-        "for a 2 KB file; issue 11's 74.5 GiB)",
-    "vectors_roundtrip/binary_dim1_printable_float_loads_as_text":
-        "save_vectors(binary=True) of a dim-1 vector whose float bytes read '1234' loads back "
-        "as text with the default arguments (issue 11: detection must be certain or refuse)",
     "vocab/saved_file_with_cr_token_does_not_load":
         "Vocab.load reads b'\\nb\\n\\r' as ['', 'b', '\\r']; save writes '\\nb\\n\\r\\n', which "
         "Vocab.load refuses (repeated tokens): a saved vocabulary must load back",
