@@ -88,3 +88,18 @@ def bits(a):
     """The raw bits of a float array, for bitwise comparisons (-0.0 != 0.0, NaN == same NaN)."""
     a = np.ascontiguousarray(a)
     return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+def numeric_grad(f, arr, eps=1e-6):
+    """Central differences of the scalar ``f()`` with respect to every element of ``arr``,
+    which is perturbed in place and put back."""
+    num = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        up = f()
+        arr[idx] = old - eps
+        down = f()
+        arr[idx] = old
+        num[idx] = (up - down) / (2 * eps)
+    return num
