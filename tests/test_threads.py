@@ -192,14 +192,19 @@ def test_concurrent_backward_equals_serial():
     np.testing.assert_array_equal(t.touched, np.unique(np.concatenate([b[0] for b in batches])))
 
 
-def test_concurrent_mixed_calls_do_not_crash():
+def _two_threads_zipf(rows, dim, n, seed):
+    """Two threads, a float32 table of normal weights and ``n`` Zipf ids into it (drawn after)."""
     pyembed.set_num_threads(2)
-    rows, dim, n = 3000, 64, 5000
-    rng = np.random.default_rng(12)
+    rng = np.random.default_rng(seed)
     t = Table(rows, dim)
     t.weight = rng.standard_normal((rows, dim))
+    return rng, t, zipf_ids(rng, n, rows)
+
+
+def test_concurrent_mixed_calls_do_not_crash():
+    rows, dim, n = 3000, 64, 5000
+    rng, t, ids = _two_threads_zipf(rows, dim, n, 12)
     W = t.weight.copy()
-    ids = zipf_ids(rng, n, rows)
     g = np.ones((n, dim), np.float32)
     stop = threading.Event()
     seen = []
@@ -254,12 +259,8 @@ def run_in_fork_child(body, alarm=60):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_fork_child_runs_parallel_sized_kernels():
-    pyembed.set_num_threads(2)
     rows, dim, n = 4000, 128, 20000
-    rng = np.random.default_rng(13)
-    t = Table(rows, dim)
-    t.weight = rng.standard_normal((rows, dim))
-    ids = zipf_ids(rng, n, rows)
+    rng, t, ids = _two_threads_zipf(rows, dim, n, 13)
     g = rng.standard_normal((n, dim)).astype(np.float32)
     t.lookup(ids)  # the parent's OpenMP pool exists before the fork
     t.backward(ids, g)

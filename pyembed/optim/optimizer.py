@@ -40,6 +40,8 @@ class Optimizer:
     ``add_param_group()``."""
 
     def __init__(self, params, defaults: dict) -> None:
+        # the options first: a bad one is reported even when params are bad too
+        self._check_group(dict(defaults))
         self.defaults = dict(defaults)
         self.state = _State()
         self.param_groups = []
