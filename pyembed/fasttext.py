@@ -98,7 +98,7 @@ class _Cursor:
 
     def need(self, nbytes, what):
         if nbytes < 0 or self.pos + nbytes > len(self.buf):
-            raise ValueError(f"{self.path}: truncated or corrupt fastText file: {what} at byte "
+            raise ValueError(f"{self.path}: truncated or corrupt fastText model: {what} at byte "
                              f"{self.pos} needs {nbytes} bytes, {len(self.buf) - self.pos} left")
 
     def record(self, dtype, what):
@@ -108,7 +108,7 @@ class _Cursor:
         return rec
 
     def fail(self, what):
-        raise ValueError(f"{self.path}: corrupt fastText file: {what} (at byte {self.pos})")
+        raise ValueError(f"{self.path}: corrupt fastText model: {what} (at byte {self.pos})")
 
 
 def _read_vocab(cur, size, encoding):
@@ -190,9 +190,10 @@ def _parse(mm, path, encoding):
         h = cur.record(_NEW_HEADER, "header")
     else:
         cur.pos = 0
-        h = cur.record(_OLD_HEADER, "header")
-        if not _plausible_old_header(h):
+        if len(mm) < _OLD_HEADER.itemsize or not _plausible_old_header(
+                np.frombuffer(mm, _OLD_HEADER, 1)[0]):
             cur.fail(f"neither fastText's magic number {FASTTEXT_MAGIC} nor a plausible header")
+        h = cur.record(_OLD_HEADER, "header")
     params = {n: h[n].item() for n in _NEW_HEADER.names}
     dim, bucket, minn, maxn = (params[k] for k in ("dim", "bucket", "minn", "maxn"))
     if dim <= 0 or bucket < 0 or minn < 0 or maxn < 0:
@@ -248,6 +249,7 @@ def ngram_buckets(words, min_n, max_n, bucket):
     lens = np.fromiter(map(len, enc), np.int64, n)
     first_byte = np.cumsum(lens) - lens
     nchars = np.add.reduceat(is_char.astype(np.int64), first_byte)  # each word has >= 2 bytes
+    max_n = min(max_n, int(nchars.max()))  # a corrupt max_n must not size the arrays below
     wid = np.repeat(np.arange(n), nchars)
     c = np.arange(cstart.size) - np.repeat(np.cumsum(nchars) - nchars, nchars)
     nch = nchars[wid][:, None]
