@@ -269,13 +269,14 @@ def ngram_buckets(words, min_n, max_n, bucket):
     return h.astype(np.int64) % bucket, np.bincount(wid[g], minlength=n).astype(np.int64)
 
 
-def compose(words, word_rows, ngrams, min_n, max_n, bucket):
+def compose(words, word_rows, ngrams, min_n, max_n, bucket, chunk_words=_CHUNK_WORDS):
     """The vectors of in-vocabulary words: (word row + its n-gram rows, summed in fastText's
-    order in float32) / (n + 1), as gensim's ``adjust_vectors``; ``word_rows`` is overwritten."""
+    order in float32) / (n + 1), as gensim's ``adjust_vectors``; ``word_rows`` is overwritten.
+    The words are taken ``chunk_words`` at a time, which bounds the temporary arrays."""
     if bucket == 0:
         return word_rows
-    for a in range(0, len(words), _CHUNK_WORDS):
-        rows, counts = ngram_buckets(words[a:a + _CHUNK_WORDS], min_n, max_n, bucket)
+    for a in range(0, len(words), chunk_words):
+        rows, counts = ngram_buckets(words[a:a + chunk_words], min_n, max_n, bucket)
         acc = word_rows[a:a + counts.size]
         if not rows.size:
             continue
@@ -333,18 +334,30 @@ class SubwordVectors:
         return np.stack([self.get_vector(k) for k in keys]) if keys else \
             np.zeros((0, self.vector_size), self.vectors.dtype)
 
-    def most_similar(self, positive=None, negative=None, topn=10, **kwargs):
+    def _subwords(self, items, norm):
+        """``items`` (keys, vectors or (item, weight) pairs) with each out-of-vocabulary word
+        replaced by its subword vector."""
+        if isinstance(items, str) or (isinstance(items, np.ndarray) and items.ndim == 1):
+            items = [items]
+        out = []
+        for it in items:
+            if isinstance(it, tuple) and len(it) == 2 and self._is_oov(it[0]):
+                it = (self.oov_vector(it[0], norm), it[1])
+            elif self._is_oov(it):
+                it = self.oov_vector(it, norm)
+            out.append(it)
+        return out
+
+    def get_mean_vector(self, keys, weights=None, pre_normalize=True, post_normalize=False,
+                        ignore_missing=True):
+        """``Vectors.get_mean_vector`` with out-of-vocabulary words (gensim's ``__contains__``
+        admits them there)."""
+        return super().get_mean_vector(self._subwords(keys, pre_normalize), weights,
+                                       pre_normalize, post_normalize, ignore_missing)
+
+    def most_similar(self, positive=None, negative=None, topn=10, *args, **kwargs):
         """``Vectors.most_similar``, an out-of-vocabulary word standing for its unit subword
         vector (as gensim's ``get_mean_vector`` normalises each key's vector)."""
-        def swap(items):
-            if items is None or isinstance(items, (str, np.ndarray)):
-                items = [] if items is None else [items]
-            out = []
-            for it in items:
-                key, w = (it, None) if isinstance(it, (str, np.ndarray)) or not isinstance(
-                    it, tuple) else it
-                if self._is_oov(key):
-                    key = self.oov_vector(key, norm=True)
-                out.append(key if w is None else (key, w))
-            return out
-        return super().most_similar(swap(positive), swap(negative), topn, **kwargs)
+        return super().most_similar(None if positive is None else self._subwords(positive, True),
+                                    None if negative is None else self._subwords(negative, True),
+                                    topn, *args, **kwargs)

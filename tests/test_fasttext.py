@@ -94,6 +94,24 @@ def test_most_similar_of_an_oov_word_matches_gensim(pair):
         np.testing.assert_allclose([s for _, s in mine], [s for _, s in ref], rtol=1e-6)
 
 
+def test_set_queries_with_oov_words_match_gensim(pair):
+    g, p, _ = pair
+    a, b = ["hellp", g.index_to_key[1]], ["xyzzy", "ab", g.index_to_key[2]]
+    with np.errstate(invalid="ignore"):
+        assert p.n_similarity(a, b) == pytest.approx(g.n_similarity(a, b), rel=1e-6, nan_ok=True)
+        assert p.similarity("hellp", "xyzzy") == pytest.approx(g.similarity("hellp", "xyzzy"),
+                                                              rel=1e-6, nan_ok=True)
+    np.testing.assert_array_equal(p.get_mean_vector(a + b), g.get_mean_vector(a + b))
+
+
+def test_composition_in_chunks_equals_gensim(pair):
+    g, _, _ = pair
+    for chunk in (1, 7, 100):
+        got = fasttext.compose(g.index_to_key, g.vectors_vocab.copy(), g.vectors_ngrams,
+                               g.min_n, g.max_n, g.bucket, chunk_words=chunk)
+        np.testing.assert_array_equal(got, g.vectors)
+
+
 def test_ngram_hashes_equal_gensim():
     from gensim.models.fasttext import ft_ngram_hashes
     words = OOV + ["the", "café"]
