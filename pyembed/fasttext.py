@@ -261,11 +261,15 @@ def ngram_buckets(words, min_n, max_n, bucket):
     start = cstart[g]
     length = ends[g + k + 1] - start
     sbytes = blob.view(np.int8).astype(np.uint32)  # sign-extends, as fastText's int8_t cast
-    h = np.full(g.size, _FNV_OFFSET, np.uint32)
-    active = np.arange(g.size)
-    for j in range(int(length.max()) if g.size else 0):
-        active = active[length[active] > j]
-        h[active] = (h[active] ^ sbytes[start[active] + j]) * _FNV_PRIME
+    # longest n-grams first, so that byte j of every n-gram that has one is a prefix
+    order = np.argsort(-length, kind="stable")
+    start, length = start[order], length[order]
+    live = np.searchsorted(-length, -np.arange(int(length[0]) if g.size else 0), side="left")
+    hs = np.full(g.size, _FNV_OFFSET, np.uint32)
+    for j, m in enumerate(live.tolist()):
+        hs[:m] = (hs[:m] ^ sbytes[start[:m] + j]) * _FNV_PRIME
+    h = np.empty_like(hs)
+    h[order] = hs
     return h.astype(np.int64) % bucket, np.bincount(wid[g], minlength=n).astype(np.int64)
 
 
