@@ -18,6 +18,7 @@ mixin that ``pyembed.vectors.FastTextVectors`` combines with ``Vectors``.
 """
 from __future__ import annotations
 
+import codecs
 import mmap
 import os
 from typing import NamedTuple
@@ -166,6 +167,10 @@ def read_fasttext_bin(path, encoding="utf-8"):
     ``encoding`` decodes the words (gensim's ``load_facebook_vectors(path, encoding)``). A
     truncated or corrupt file raises ValueError naming the file, the record and its offset; every
     size the file claims is checked against the file's length before anything is allocated."""
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        raise ValueError(f"encoding must name a codec, got {encoding!r}") from None
     path = os.fspath(path)
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size

@@ -503,7 +503,9 @@ def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Ve
     """Read a word-vector file into a :class:`Vectors`: word2vec text or binary, GloVe, fastText
     ``.vec`` or safetensors. ``format`` and the options (``binary``, ``limit``, ``dtype``,
     ``unicode_errors``, ``encoding``, ``fvocab``: the word counts) are those of
-    :func:`pyembed.io.read_vectors`, as in gensim's ``load_word2vec_format``.
+    :func:`pyembed.io.read_vectors`, as in gensim's ``load_word2vec_format``. A fastText ``.bin``
+    model (``format="fasttext-bin"``, or found by its header; option ``encoding``) gives a
+    :class:`FastTextVectors`, as gensim's ``load_facebook_vectors``.
 
     Example:
         >>> import pyembed, tempfile, pathlib

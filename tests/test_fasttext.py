@@ -241,6 +241,11 @@ def test_random_byte_flips_load_or_raise_value_error(tmp_path):
             assert kv.vectors.shape[0] == len(kv)
 
 
+def test_unknown_encoding_is_named():
+    with pytest.raises(ValueError, match="encoding must name a codec, got 'nope'"):
+        pyembed.load_vectors(_path("toy-model.bin"), encoding="nope")
+
+
 def test_not_a_fasttext_file_raises_value_error(tmp_path):
     _raises_value_error(tmp_path, b"2 3\ncat 0.1 0.2 0.3\n", "magic")
     _raises_value_error(tmp_path, b"", "empty")
