@@ -109,7 +109,8 @@ class _Cursor:
         return rec
 
     def fail(self, what):
-        raise ValueError(f"{self.path}: corrupt fastText model: {what} (at byte {self.pos})")
+        raise ValueError(f"{self.path}: truncated or corrupt fastText model: {what} (at byte "
+                         f"{self.pos})")
 
 
 def _read_vocab(cur, size, encoding):
@@ -121,7 +122,8 @@ def _read_vocab(cur, size, encoding):
         end = find(b"\0", pos)
         if end < 0 or end + 1 + _ENTRY_TAIL > len(buf):
             cur.pos = pos
-            cur.need(len(buf) + 1, f"vocabulary entry {i} of {size}")
+            cur.fail(f"vocabulary entry {i} of {size} is cut short (no end-of-word NUL, or "
+                     "no count after it)")
         raw.append(buf[pos:end])
         starts[i] = end + 1
         pos = end + 1 + _ENTRY_TAIL
