@@ -119,6 +119,8 @@ def io_cases():
         case("load_vectors missing", lambda w: lv(w.missing), FileNotFoundError, "missing"),
         case("load_vectors folder", lambda w: lv(w.sub), OSError, "a_folder"),
         case("load_vectors empty", lambda w: lv(w.empty), ValueError, "empty.txt"),
+        case("FastTextVectors from a text file", lambda w: lv(w.vec_txt, format="fasttext-bin"),
+             ValueError, "vec_txt.txt", "fastText"),
         case("load_vectors format bogus", lambda w: lv(w.vec_txt, format="bogus"), ValueError,
              "format", "bogus"),
         case("load_vectors limit -1", lambda w: lv(w.vec_txt, limit=-1), ValueError, "limit",

@@ -10,7 +10,6 @@ Word2Vec model and the files -- bit for bit as it was (bad_input_world.snapshot)
 
 Calls that could crash the interpreter (out= overlapping an input) run in a child process.
 """
-import os
 import re
 import subprocess
 import sys
@@ -22,9 +21,9 @@ import pytest
 import pyembed
 import bad_input_cases as bc
 import bad_input_cases_more as bcm
+from child import PKG_PARENT
 from bad_input_world import DIM, ROWS, World, changed, make_inputs, ones, snapshot
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -287,7 +286,7 @@ def test_out_overlapping_an_input(what):
         """)
     try:
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           timeout=60, cwd=ROOT)
+                           timeout=60, cwd=PKG_PARENT)
     except subprocess.TimeoutExpired:
         pytest.fail("the child hung")
     assert r.returncode == 0 and "ok" in r.stdout, f"status {r.returncode}: {r.stderr[-3000:]}"

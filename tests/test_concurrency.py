@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import pyembed
+from child import PKG_PARENT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Shared by every child: faulthandler turns a segfault or a hang into a traceback on stderr (the
 # test's failure message); run() drives threads for a while and collects what they raised.
@@ -85,7 +85,7 @@ def run_child(body, timeout=30):
     code = PRELUDE.replace("TIMEOUT", str(timeout)) + textwrap.dedent(body)
     try:
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           timeout=timeout, cwd=ROOT)
+                           timeout=timeout, cwd=PKG_PARENT)
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"the child hung for {timeout} s:\n{(e.stderr or b'')[-4000:]}")
     assert r.returncode == 0, (f"the child exited with status {r.returncode}:\n"
@@ -530,5 +530,5 @@ def test_ctrl_c_during_a_long_kernel(kernel):
 def test_children_see_this_build():
     """The children import the same pyembed as the tests (the in-place build)."""
     out = subprocess.run([sys.executable, "-c", "import pyembed; print(pyembed.__file__)"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=30).stdout.strip()
+                         capture_output=True, text=True, cwd=PKG_PARENT, timeout=30).stdout.strip()
     assert os.path.samefile(out, pyembed.__file__)

@@ -12,6 +12,7 @@ import pytest
 
 import pyembed
 import reference as ref
+from child import PKG_PARENT
 from pyembed import Table
 
 THREADS = (1, 2, 4)
@@ -112,7 +113,7 @@ def test_pyembed_num_threads_env(env, expect):
     code = "import pyembed; print(pyembed.get_num_threads())"
     base = dict(os.environ, OMP_NUM_THREADS="2")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env=dict(base, PYEMBED_NUM_THREADS=env), cwd=os.path.dirname(os.path.dirname(pyembed.__file__)))
+                       env=dict(base, PYEMBED_NUM_THREADS=env), cwd=PKG_PARENT)
     assert r.returncode == 0, r.stderr
     got = int(r.stdout)
     if expect is not None:
@@ -143,7 +144,7 @@ def test_pyembed_stream_min_bytes_env(env, expect):
     code = "import pyembed; print(*pyembed._core.stream_threshold())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        env=dict(os.environ, PYEMBED_STREAM_MIN_BYTES=env),
-                       cwd=os.path.dirname(os.path.dirname(pyembed.__file__)))
+                       cwd=PKG_PARENT)
     assert r.returncode == 0, r.stderr
     llc, got = map(int, r.stdout.split())
     assert got == (expect if expect is not None else max(4 << 20, llc // 16))
