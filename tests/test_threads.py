@@ -208,11 +208,13 @@ def test_concurrent_mixed_calls_do_not_crash():
     W = t.weight.copy()
     g = np.ones((n, dim), np.float32)
     stop = threading.Event()
+    read = threading.Event()  # the touched thread has read once while backward ran
     seen = []
 
     def backward():
         for _ in range(30):
             t.backward(ids, g)
+        read.wait(timeout=30)  # under load a reader may not get scheduled before 30 calls end
         stop.set()
 
     def lookup():
@@ -228,6 +230,7 @@ def test_concurrent_mixed_calls_do_not_crash():
             tt = t.touched
             assert np.all(np.diff(tt) > 0) and (tt.size == 0 or (tt[0] >= 0 and tt[-1] < rows))
             seen.append(tt.size)
+            read.set()
 
     _run_threads([backward, lookup, zero, touched])
     assert seen
