@@ -175,6 +175,10 @@ class Vocab:
         if text.count("\n") != max(len(self) - 1, 0):
             bad = next(t for t in self.index_to_key if "\n" in t)
             raise ValueError(f"token {bad!r} contains a newline and cannot be saved one per line")
+        if "\r\n" in text + "\n":
+            bad = next(t for t in self.index_to_key if t.endswith("\r"))
+            raise ValueError(f"token {bad!r} ends in a carriage return, which load() reads as "
+                             "part of a Windows line end: it cannot be saved one per line")
         data = (text + "\n").encode("utf-8") if len(self) else b""
         atomic_write(path, lambda f: f.write(data))
 
@@ -188,9 +192,12 @@ class Vocab:
         except UnicodeDecodeError as e:
             line = data.count(b"\n", 0, e.start) + 1
             raise ValueError(f"{path}, line {line}: not valid UTF-8 ({e.reason})") from None
-        tokens = text.replace("\r\n", "\n").split("\n")
+        tokens = text.split("\n")
         if tokens and tokens[-1] == "":
             tokens.pop()
+        # a line's one trailing "\r" is a Windows line end, also on a last line without "\n"
+        # (so no loaded token ends in "\r", and save refuses one that does)
+        tokens = [t[:-1] if t.endswith("\r") else t for t in tokens]
         if len(set(tokens)) != len(tokens):
             first = {}
             dup = next(i for i, t in enumerate(tokens) if first.setdefault(t, i) != i)

@@ -1,4 +1,4 @@
-"""pyembed.Vocab: building, encoding, decoding, files."""
+"""Vocab: building, encoding, decoding, files."""
 import collections
 import os
 
@@ -105,3 +105,18 @@ def test_save_errors_keep_the_old_file(tmp_path):
     p.write_text("a\na\n")
     with pytest.raises(ValueError, match="repeated"):
         Vocab.load(p)
+
+
+def test_carriage_returns_round_trip_or_are_refused(tmp_path):
+    """Found by the vocab fuzzer: b"a\\r" loaded as 'a\\r', which saved as "a\\r\\n" and loaded
+    back as 'a'. A line's trailing "\\r" is a line end (CRLF files load), and a token ending in
+    "\\r" cannot be saved."""
+    p = tmp_path / "v.txt"
+    p.write_bytes(b"a\r\nb\r")
+    assert Vocab.load(p, unk_token=None).index_to_key == ["a", "b"]
+    v = Vocab(["x\ry", "z"], specials=(), unk_token=None)
+    v.save(p)
+    assert Vocab.load(p, unk_token=None).index_to_key == ["x\ry", "z"]
+    with pytest.raises(ValueError, match="carriage return"):
+        Vocab(["a\r", "b"], specials=(), unk_token=None).save(p)
+    assert Vocab.load(p, unk_token=None).index_to_key == ["x\ry", "z"]  # unchanged
