@@ -43,7 +43,12 @@ from ._checks import check_float_dtype, is_int
 from ._util import atomic_write, fspath
 from .safetensors import load_safetensors, save_safetensors
 
-__all__ = ["read_vectors", "write_vectors", "FORMATS"]
+__all__ = ["read_vectors", "write_vectors", "FORMATS", "TruncatedFileError"]
+
+
+class TruncatedFileError(ValueError, EOFError):
+    """A file that ends before the vectors its header promises: a ValueError, as every malformed
+    file here, and an EOFError, what gensim raises (so ``except EOFError`` code keeps working)."""
 
 #: formats understood by pyembed.load_vectors / save_vectors
 FORMATS = ("word2vec", "glove", "fasttext", "safetensors")
@@ -118,8 +123,7 @@ def _decode_words(blob, n, path, encoding, unicode_errors, where):
         words = blob.decode(encoding, unicode_errors).split("\n")
     except UnicodeDecodeError as e:
         row = blob.count(b"\n", 0, e.start)
-        raise ValueError(f"{path}, {where(row)}: the word is not valid {encoding} ({e.reason}); "
-                         f"pass unicode_errors='replace' or 'ignore' to load it anyway") from e
+        raise _decode_error(e, f"{path}, {where(row)}") from e
     if len(words) != n:  # an encoding whose decoder swallowed a newline: decode word by word
         words = [w.decode(encoding, unicode_errors) for w in blob.split(b"\n")]
     if len(words) != n:
@@ -167,6 +171,14 @@ def _detect_binary(buf, offset, count, want, dim, path):
     raise ValueError(f"{err} (read as {kind}; if the file is not {kind}, {hint})") from err
 
 
+def _decode_error(e, where):
+    """A UnicodeDecodeError (what gensim raises; a ValueError too) whose message names the file
+    and the line or record."""
+    return UnicodeDecodeError(e.encoding, e.object, e.start, e.end,
+                              f"{where}: the word is not valid {e.encoding} ({e.reason}); pass "
+                              f"unicode_errors='replace' or 'ignore' to load it anyway")
+
+
 def _text_error(buf, offset, dim, n, count, path):
     """The ValueError of reading n text rows at offset, or None."""
     try:
@@ -209,9 +221,7 @@ def _read_counts(fvocab, encoding, unicode_errors):
         try:
             text = str(buf, encoding, unicode_errors)
         except UnicodeDecodeError as e:
-            raise ValueError(f"{fvocab}, line {_line_of(buf, e.start)}: the word is not valid "
-                             f"{encoding} ({e.reason}); pass unicode_errors='replace' or 'ignore' "
-                             f"to load it anyway") from e
+            raise _decode_error(e, f"{fvocab}, line {_line_of(buf, e.start)}") from e
     finally:
         if closer is not None:
             closer.close()
@@ -255,7 +265,8 @@ def _counts(words, rows, counts, fvocab):
 def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool | None = None,
                  limit: int | None = None, dtype: DTypeLike = np.float32,
                  unicode_errors: str = "strict", encoding: str = "utf-8",
-                 fvocab: str | os.PathLike | None = None) -> tuple[list, np.ndarray, dict, dict]:
+                 fvocab: str | os.PathLike | None = None, datatype: DTypeLike | None = None,
+                 no_header: bool = False) -> tuple[list, np.ndarray, dict, dict]:
     """Read a word-vector file: ``(keys, vectors, key_to_index, expandos)``, the parts of the
     :class:`pyembed.Vectors` that :func:`pyembed.load_vectors` returns.
 
@@ -268,6 +279,10 @@ def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
         binary: for word2vec, force binary (True) or text (False); None detects.
         limit: read only the first ``limit`` vectors.
         dtype: float32 (default, what gensim stores) or float64.
+        datatype: gensim's name for ``dtype``, which also takes float16 (text values rounded
+            once from their decimals, binary ones from their float32, as gensim).
+        no_header: for word2vec text, the file has no ``"count dim"`` line (as GloVe; gensim's
+            ``no_header=True``); binary files need a header (NotImplementedError, as gensim).
         unicode_errors: how to decode words that are not valid ``encoding`` (``"strict"``,
             ``"replace"``, ``"ignore"``), as in gensim.
         encoding: of the words (an ASCII-compatible encoding).
@@ -288,7 +303,15 @@ def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
         if not is_int(limit) or limit < 0:
             raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
         limit = int(limit)
-    dt = check_float_dtype(dtype)
+    half = datatype is not None and np.dtype(datatype) == np.float16
+    dt = check_float_dtype(dtype if datatype is None else (np.float64 if half else datatype),
+                           "datatype" if datatype is not None else "dtype")
+    if no_header:
+        if binary:
+            raise NotImplementedError("no_header only available for text-format files")
+        if format not in ("auto", "word2vec", "fasttext", "glove"):
+            raise ValueError(f"no_header=True needs a text format, got format={format!r}")
+        format = "glove"
     _check_encoding(encoding, unicode_errors)
     if format == "safetensors" or (format == "auto" and path.endswith(".safetensors")):
         if fvocab is not None:
@@ -304,11 +327,14 @@ def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
     counts = None if fvocab is None else _read_counts(fspath(fvocab), encoding, unicode_errors)
     buf, closer = _read_buffer(path)
     try:
+        # float16: parsed as float64 (binary: float32 widened, exact), then rounded once
         words, vecs, key_to_index, rows = _load_text_or_binary(buf, path, format, binary, limit,
                                                                dt, unicode_errors, encoding)
     finally:
         if closer is not None:
             closer.close()
+    if half:  # gensim: np.float16(token) for text, float32 bytes .astype(float16) for binary
+        vecs = vecs.astype(np.float16)
     expandos = {"count": _counts(words, rows, counts, fvocab)}
     return words, vecs, key_to_index, expandos
 
@@ -359,7 +385,12 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
             binary = format == "word2vec" and want > 0 and _detect_binary(buf, offset, count,
                                                                           want, dim, path)
         if binary:
-            vecs, blob, _ = _core.parse_binary(buf, offset, want, dim, dt, path)
+            try:
+                vecs, blob, _ = _core.parse_binary(buf, offset, want, dim, dt, path)
+            except ValueError as e:
+                if "ends inside the record" in str(e):
+                    raise TruncatedFileError(str(e)) from None
+                raise
             starts = None
             words = _decode_words(blob, want, path, encoding, unicode_errors,
                                   lambda i: f"record {i + 1}")
@@ -367,7 +398,7 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
             vecs, blob, starts, _ = _core.parse_text(buf, offset, dim, want, dt, path, 2)
             if vecs.shape[0] < want:
                 last = _line_of(buf, len(buf)) - (1 if buf[len(buf) - 1:] == b"\n" else 0)
-                raise ValueError(f"{path}: the header promises {count} vectors but the file has "
+                raise TruncatedFileError(f"{path}: the header promises {count} vectors but the file has "
                                  f"only {vecs.shape[0]} (it ends at line {last}; truncated file?)")
     elif format == "glove":
         if binary:
@@ -427,7 +458,8 @@ def _encode_words(keys, encoding, forbid_space):
 def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
                   binary: bool = False, *, fvocab: str | os.PathLike | None = None,
                   sort_attr: str | None = "count", encoding: str = "utf-8",
-                  tensor_name: str = "weight") -> None:
+                  tensor_name: str = "weight", write_header: bool = True,
+                  total_vec: int | None = None, prefix: str = "", append: bool = False) -> None:
     """Write ``vectors`` (a :class:`pyembed.Vectors`, or any object with its ``index_to_key``,
     ``vectors`` and ``expandos``) to ``path``; :func:`pyembed.save_vectors` calls it.
 
@@ -446,7 +478,16 @@ def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
     row in that order, leaving out ``None`` values (reading it back gives them None again);
     vectors without that attribute are a ValueError, as in gensim. Both files are written
     before either is renamed into place, so a failure while writing changes neither.
+
+    gensim's options: ``write_header=False`` leaves out the ``"count dim"`` line; ``total_vec``
+    is the count it declares (default: the rows written); ``prefix`` goes before every word
+    (in the vocabulary file too); ``append`` adds to the end of existing files (the old bytes
+    are copied into the new file, which then replaces the old one as any save).
     """
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+    if total_vec is not None and (not is_int(total_vec) or total_vec < 0):
+        raise ValueError(f"total_vec must be a non-negative int or None, got {total_vec!r}")
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if binary and format != "word2vec":
@@ -464,6 +505,8 @@ def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
         order = vecattr.descending_order(vecattr.column(vectors.expandos, n, sort_attr))
     if order is not None:
         keys = list(map(keys.__getitem__, order.tolist()))
+    if prefix:
+        keys = [prefix + (k if isinstance(k, str) else str(k)) for k in keys]
     jobs = ()
     if fvocab is not None:
         attr = "count" if sort_attr is None else sort_attr
@@ -471,7 +514,7 @@ def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
             raise ValueError(f"fvocab: the vectors have no per-key attribute {attr!r} to write "
                              f"(load them with fvocab=, or set_vecattr(key, {attr!r}, value))")
         vocab = _vocab_text(keys, vecattr.column(vectors.expandos, n, attr), order)
-        jobs = ((fvocab, lambda f: f.write(vocab.encode(encoding))),)
+        jobs = ((fvocab, _appending(fvocab, append, lambda f: f.write(vocab.encode(encoding)))),)
     vecs = vectors.vectors
     blob, starts, ends = _encode_words(keys, encoding, forbid_space=binary)
 
@@ -479,8 +522,8 @@ def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
         return vecs[a:b] if order is None else vecs[order[a:b]]
 
     def write(f):
-        if format != "glove":
-            f.write(f"{n} {d}\n".encode("ascii"))
+        if format != "glove" and write_header:
+            f.write(f"{n if total_vec is None else int(total_vec)} {d}\n".encode("ascii"))
         if binary:
             for a in range(0, n, _WRITE_CHUNK_ROWS * 8):
                 b = min(n, a + _WRITE_CHUNK_ROWS * 8)
@@ -491,7 +534,23 @@ def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
                 b = min(n, a + _WRITE_CHUNK_ROWS)
                 f.write(_core.format_text(blob, starts[a:b], ends[a:b], rows(a, b)))
 
-    atomic_write(path, write, *jobs)
+    atomic_write(path, _appending(path, append, write), *jobs)
+
+
+def _appending(path, append, write):
+    """``write``, preceded by the bytes already in ``path`` when appending."""
+    if not append:
+        return write
+
+    def both(f):
+        try:
+            with open(path, "rb") as old:
+                while chunk := old.read(1 << 20):
+                    f.write(chunk)
+        except FileNotFoundError:
+            pass
+        write(f)
+    return both
 
 
 def _vocab_text(keys, values, order):
