@@ -18,9 +18,10 @@ from numpy.typing import ArrayLike
 
 from . import _core, evaluation, kvedit, kvstore, neighbours, vecattr
 from ._checks import is_int
-from .io import read_vectors, write_vectors
+from .io import read_vectors
 from .neighbours import KEY_TYPES, ensure_list, hashable, top, unitvec
 from .vocab import Vocab
+from .writers import write_vectors
 
 __all__ = ["Vectors", "load_vectors", "save_vectors"]
 

@@ -21,7 +21,7 @@ LAYERS = [
     ("tables", {"embedding", "positional", "optim._params",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
-                  "io", "kvedit", "kvstore", "neighbours"}),
+                  "io", "writers", "kvedit", "kvstore", "neighbours"}),
     ("algorithms", {"optim.adam", "optim.sgd", "vectors", "torch"}),
     ("variants", {"optim.sparse_adam", "train", "plot"}),
     ("packages", {"optim"}),
@@ -35,7 +35,7 @@ LAYERS = [
 ]
 TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"} | {
     m for _, mods in LAYERS for m in mods if m.startswith("optim")}
-WORD_VECTORS = {"vectors", "vocab", "io", "kvedit", "kvstore", "neighbours", "train", "corpus", "evaluation", "plot", "vecattr",
+WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train", "corpus", "evaluation", "plot", "vecattr",
                 "safetensors"}
 
 
