@@ -80,8 +80,9 @@ def select(kv, keys, allow_inference=True, copy_vecattrs=False):
     """The parts of gensim's ``vectors_for_all``: (keys, rows, expandos) for the keys that are
     there, first occurrence of each, in the given order; ``count`` is gensim's invented
     descending count unless ``copy_vecattrs`` copies the attributes."""
-    del allow_inference  # a Vectors infers nothing: every key it can give is in the table
-    found = list(dict.fromkeys(k for k in keys if kv.has_index_for(k)))
+    # a Vectors infers nothing; as gensim, allow_inference also takes ints as row numbers
+    there = kv.has_index_for if allow_inference else kv.key_to_index.__contains__
+    found = list(dict.fromkeys(k for k in keys if there(k)))
     idx = np.array([kv.get_index(k) for k in found], np.int64)
     n = len(found)
     expandos = {"count": np.arange(n, 0, -1, dtype=np.int64)}

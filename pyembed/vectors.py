@@ -458,9 +458,13 @@ class Vectors:
         counts; rows go most frequent first, as gensim)."""
         save_vectors(self, path, format=format, binary=binary, **kwargs)
 
-    def save_word2vec_format(self, fname, fvocab=None, binary=False, **kwargs):
+    def save_word2vec_format(self, fname, fvocab=None, binary=False, total_vec=None,
+                             write_header=True, prefix="", append=False, sort_attr="count",
+                             **kwargs):
         """gensim's signature: word2vec text (or binary) to ``fname``, counts to ``fvocab``."""
-        self.save(fname, format="word2vec", binary=binary, fvocab=fvocab, **kwargs)
+        self.save(fname, format="word2vec", binary=binary, fvocab=fvocab, total_vec=total_vec,
+                  write_header=write_header, prefix=prefix, append=append, sort_attr=sort_attr,
+                  **kwargs)
 
     @classmethod
     def load(cls, path: str | os.PathLike, format: str = "auto", **kwargs) -> Vectors:
@@ -469,10 +473,14 @@ class Vectors:
         return load_vectors(path, format=format, **kwargs)
 
     @classmethod
-    def load_word2vec_format(cls, fname, fvocab=None, binary=None, **kwargs):
+    def load_word2vec_format(cls, fname, fvocab=None, binary=None, encoding="utf8",
+                             unicode_errors="strict", limit=None, datatype=None, no_header=False,
+                             **kwargs):
         """gensim's signature: a word2vec file (text or binary, detected when ``binary`` is
         None) with counts from ``fvocab``."""
-        return cls.load(fname, format="word2vec", binary=binary, fvocab=fvocab, **kwargs)
+        return cls.load(fname, format="word2vec", binary=binary, fvocab=fvocab, encoding=encoding,
+                        unicode_errors=unicode_errors, limit=limit, datatype=datatype,
+                        no_header=no_header, **kwargs)
 
 
 def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Vectors:

@@ -37,12 +37,15 @@ def _rand_rows(n, d, seed):
 def test_vectors_for_all(pair):
     g, p = pair
     words = ["conflict", "administration", "terrorism", "war", "conflict", "not a word"]
-    for copy in (False, True):
-        gs, ps = g.vectors_for_all(words, copy_vecattrs=copy), p.vectors_for_all(words,
-                                                                               copy_vecattrs=copy)
+    for copy, infer in ((False, True), (True, True), (False, False)):
+        gs = g.vectors_for_all(words, allow_inference=infer, copy_vecattrs=copy)
+        ps = p.vectors_for_all(words, allow_inference=infer, copy_vecattrs=copy)
         _same_table(gs, ps)
         assert [ps.get_vecattr(w, "count") for w in ps.index_to_key] == \
             [gs.get_vecattr(w, "count") for w in gs.index_to_key]
+    # an int is a row number where allow_inference (gensim leaves a None key for it instead)
+    assert p.vectors_for_all([3]).index_to_key == [3]
+    assert len(p.vectors_for_all([3], allow_inference=False)) == 0
 
 
 @needs_data
@@ -297,3 +300,55 @@ def test_native_refuses_pickles_and_bad_keys(tmp_path):
         pyembed.Vectors([("a", 1)], np.eye(1)).save(tmp_path / "t", format="native")
     with pytest.raises(ValueError, match="only a format='native' save"):
         pyembed.load_vectors(EUCLID if os.path.exists(EUCLID) else path, binary=True, mmap="r")
+
+
+@needs_data
+@pytest.mark.filterwarnings("ignore:Call to deprecated `init_sims`:DeprecationWarning")  # gensim's own
+def test_queries(pair):
+    """gensim's most_similar / similar_by_* / distance / similarity / get_mean_vector cases."""
+    g, p = pair
+    for call in (lambda kv: kv.most_similar("war", topn=5),
+                 lambda kv: kv.most_similar("war", topn=10, restrict_vocab=5),
+                 lambda kv: kv.most_similar([kv["war"]], topn=5),
+                 lambda kv: kv.most_similar(positive=kv.vectors[0:5]),
+                 lambda kv: kv.most_similar("war", "peace", topn=5),
+                 lambda kv: kv.most_similar(positive=["war"], negative=["peace"], topn=5),
+                 lambda kv: kv.most_similar_cosmul("war", "peace", topn=5),
+                 lambda kv: kv.most_similar_cosmul(positive=["war"], negative="peace", topn=5),
+                 lambda kv: kv.similar_by_word("war", topn=5),
+                 lambda kv: kv.similar_by_vector(kv["war"], topn=5),
+                 lambda kv: [len(kv.most_similar("war", topn=t)) for t in (0, np.uint8(0), 10)]):
+        assert call(p) == call(g)
+    np.testing.assert_array_equal(p.most_similar("war", topn=None), g.most_similar("war", topn=None))
+    for a, b in (("war", "conflict"), ("war", "war")):
+        assert p.distance(a, b) == g.distance(a, b)
+        assert p.similarity(a, b) == g.similarity(a, b)
+    keys = ["conflict", "administration", "terrorism", "call", "an out-of-vocabulary word"]
+    for kw in ({}, {"weights": [1, 2, 3, 1, 2]}, {"pre_normalize": False}):
+        np.testing.assert_array_equal(p.get_mean_vector(keys, **kw), g.get_mean_vector(keys, **kw))
+    for kv in (g, p):
+        with pytest.raises(KeyError):
+            kv.most_similar("not_in_vocab")
+
+
+def _binary_file(path, entries):
+    """A word2vec binary file as gensim's test helper writes it (no newline after a vector)."""
+    with open(path, "wb") as f:
+        f.write(f"{len(entries)} 3\n".encode())
+        for word, vec in entries.items():
+            f.write(word.encode() + b" " + np.array(vec, np.float32).tobytes())
+
+
+@pytest.mark.parametrize("entries", [
+    {"abc": [1, 2, 3], "cde": [4, 5, 6], "def": [7, 8, 9]},
+    {"abc": [1, 2, 3], "cdefg": [4, 5, 6], "d": [7, 8, 9]},
+    {"\nabc": [1, 2, 3], "cdefdg": [4, 5, 6], "\n\ndef": [7, 8, 9]},  # leading newlines stripped
+])
+@pytest.mark.parametrize("limit", [None, 1, 2])
+def test_load_word2vec_binary_limit_and_space_stripping(tmp_path, entries, limit):
+    path = tmp_path / "w.bin"
+    _binary_file(path, entries)
+    g = KeyedVectors.load_word2vec_format(str(path), binary=True, limit=limit)
+    p = pyembed.load_vectors(path, binary=True, limit=limit)
+    _same_table(g, p)
+    assert p.index_to_key == [w.lstrip() for w in entries][:limit]
