@@ -37,9 +37,9 @@ import zlib
 import numpy as np
 from numpy.typing import DTypeLike
 
-from . import _core, vecattr
+from . import _core
 from ._checks import check_encoding, check_float_dtype, is_int
-from ._util import atomic_write, fspath
+from ._util import fspath
 from .safetensors import load_safetensors
 
 __all__ = ["read_vectors", "FORMATS", "TruncatedFileError"]

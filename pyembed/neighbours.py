@@ -8,8 +8,10 @@ from numbers import Integral
 
 import numpy as np
 
+from . import _core
+
 __all__ = ["KEY_TYPES", "unitvec", "top", "ensure_list", "hashable", "most_similar_cosmul",
-           "rank_by_centrality"]
+           "rank_by_centrality", "query_matrix", "top_batch"]
 
 #: what a single key is (a list or a 1-D array is several, or a vector)
 KEY_TYPES = (str, int, np.integer)
@@ -94,3 +96,50 @@ def rank_by_centrality(kv, words, use_norm=True):
     mean = kv.get_mean_vector(vecs, post_normalize=True)
     dists = np.dot(vecs, mean)
     return sorted(zip(dists.tolist(), used), reverse=True)
+
+
+def query_matrix(kv, queries, indices):
+    """Unit query rows (q, d) float32 for keys/vectors, and each key's own row (or -1)."""
+    kv.fill_norms()
+    if isinstance(queries, np.ndarray) and queries.ndim == 2:
+        q64 = queries.astype(np.float64)
+        own = np.full(len(queries), -1, np.int64)
+    else:
+        queries = list(queries)
+        is_vec = np.fromiter((isinstance(q, np.ndarray) for q in queries), bool, len(queries))
+        own = np.full(len(queries), -1, np.int64)
+        q64 = np.empty((len(queries), kv.vector_size), np.float64)
+        kpos = np.flatnonzero(~is_vec)
+        if kpos.size:
+            own[kpos] = indices([queries[i] for i in kpos.tolist()])
+            rows = own[kpos]
+            # gensim: the key's unit vector (float32), times weight 1.0, over total weight 1.0
+            q64[kpos] = kv.vectors[rows] / kv.norms[rows, None]
+        vpos = np.flatnonzero(is_vec)
+        if vpos.size:
+            q64[vpos] = np.stack([np.asarray(queries[i], np.float64).astype(kv.vectors.dtype)
+                                  for i in vpos.tolist()])
+    n = np.sqrt(np.einsum("ij,ij->i", q64, q64))
+    n[n == 0] = 1.0
+    return (q64 * (1.0 / n)[:, None]).astype(np.float32), own
+
+
+def top_batch(kv, m, own, topn, lo, hi):
+    """Vectors.most_similar_batch's search: the top ``topn`` rows lo..hi for each unit query
+    row of ``m``, leaving out row ``own[i]`` (the query key) from query i's."""
+    V = kv.vectors[lo:hi]
+    norms = kv.norms[lo:hi]
+    k = int(topn) + 1
+    out = []
+    # bound the (rows, chunk) similarity block to ~64 MB
+    chunk = max(1, min(len(m), (64 << 20) // max(1, 4 * V.shape[0])))
+    itk = kv.index_to_key
+    for a in range(0, len(m), chunk):
+        # (chunk, rows) dot products; the C top-k divides by the norms as it scans
+        P = m[a:a + chunk].astype(V.dtype, copy=False) @ V.T
+        best, scores = _core.topk(P, min(k, P.shape[1]), scale=norms)
+        for j, (b_row, s_row) in enumerate(zip(best.tolist(), scores.tolist())):
+            me = int(own[a + j])
+            res = [(itk[i + lo], float(s)) for i, s in zip(b_row, s_row) if i + lo != me]
+            out.append(res[:topn])
+    return out

@@ -16,7 +16,7 @@ from numbers import Integral
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _core, evaluation, kvedit, kvstore, neighbours, vecattr
+from . import evaluation, kvedit, kvstore, neighbours, vecattr
 from ._checks import is_int
 from .io import read_vectors
 from .neighbours import KEY_TYPES, ensure_list, hashable, top, unitvec
@@ -305,28 +305,7 @@ class Vectors:
 
     def _query_matrix(self, queries):
         """Unit query rows (q, d) float32 for keys/vectors, and each key's own row (or -1)."""
-        self.fill_norms()
-        if isinstance(queries, np.ndarray) and queries.ndim == 2:
-            q64 = queries.astype(np.float64)
-            own = np.full(len(queries), -1, np.int64)
-        else:
-            queries = list(queries)
-            is_vec = np.fromiter((isinstance(q, np.ndarray) for q in queries), bool, len(queries))
-            own = np.full(len(queries), -1, np.int64)
-            q64 = np.empty((len(queries), self.vector_size), np.float64)
-            kpos = np.flatnonzero(~is_vec)
-            if kpos.size:
-                own[kpos] = self._indices([queries[i] for i in kpos.tolist()])
-                rows = own[kpos]
-                # gensim: the key's unit vector (float32), times weight 1.0, over total weight 1.0
-                q64[kpos] = self.vectors[rows] / self.norms[rows, None]
-            vpos = np.flatnonzero(is_vec)
-            if vpos.size:
-                q64[vpos] = np.stack([np.asarray(queries[i], np.float64).astype(self.vectors.dtype)
-                                      for i in vpos.tolist()])
-        n = np.sqrt(np.einsum("ij,ij->i", q64, q64))
-        n[n == 0] = 1.0
-        return (q64 * (1.0 / n)[:, None]).astype(np.float32), own
+        return neighbours.query_matrix(self, queries, self._indices)
 
     def most_similar_batch(self, queries, topn: int = 10,
                            restrict_vocab: int | None = None) -> list[list[tuple[Key, float]]]:
@@ -338,23 +317,7 @@ class Vectors:
         if isinstance(topn, Integral) and topn < 1:
             return [[] for _ in range(len(queries))]
         m, own = self._query_matrix(queries)
-        lo, hi = self._clip(restrict_vocab)
-        V = self.vectors[lo:hi]
-        norms = self.norms[lo:hi]
-        k = int(topn) + 1
-        out = []
-        # bound the (rows, chunk) similarity block to ~64 MB
-        chunk = max(1, min(len(m), (64 << 20) // max(1, 4 * V.shape[0])))
-        itk = self.index_to_key
-        for a in range(0, len(m), chunk):
-            # (chunk, rows) dot products; the C top-k divides by the norms as it scans
-            P = m[a:a + chunk].astype(V.dtype, copy=False) @ V.T
-            best, scores = _core.topk(P, min(k, P.shape[1]), scale=norms)
-            for j, (b_row, s_row) in enumerate(zip(best.tolist(), scores.tolist())):
-                me = int(own[a + j])
-                res = [(itk[i + lo], float(s)) for i, s in zip(b_row, s_row) if i + lo != me]
-                out.append(res[:topn])
-        return out
+        return neighbours.top_batch(self, m, own, topn, *self._clip(restrict_vocab))
 
     def most_similar_cosmul(self, positive=None, negative=None, topn: int | None = 10,
                             restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
