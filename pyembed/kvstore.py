@@ -40,6 +40,12 @@ def _json_key(k):
     return k if isinstance(k, str) else int(k)
 
 
+def _check_attr_name(attr):
+    """An attribute name that names a file beside the main one (never one elsewhere)."""
+    if not isinstance(attr, str) or not attr or "/" in attr or "\\" in attr or attr.startswith("."):
+        raise ValueError(f"per-key attribute name {attr!r} cannot name a file")
+
+
 def save_native(kv, path):
     """Write ``kv`` (keys, vectors, per-key attributes, norms) to ``path`` and its ``.npy``
     files beside it; TypeError for a key or attribute value JSON cannot hold exactly."""
@@ -47,8 +53,7 @@ def save_native(kv, path):
     n = len(kv.index_to_key)
     arrays, objects = {}, {}
     for attr, col in kv.expandos.items():
-        if not isinstance(attr, str) or "/" in attr or attr.startswith("."):
-            raise ValueError(f"per-key attribute name {attr!r} cannot name a file")
+        _check_attr_name(attr)
         col = np.asarray(col)
         if col.shape != (n,):
             raise ValueError(f"per-key attribute {attr!r} has shape {col.shape}, not ({n},)")
@@ -118,6 +123,8 @@ def load_native(path, mmap=None):
     key_to_index = dict(zip(keys, range(n)))
     if len(key_to_index) != n:
         raise ValueError(f"{path}: duplicate keys")
+    for a in list(head["arrays"]) + list(head["objects"]):
+        _check_attr_name(a)
     expandos = {a: np.array(_array(f"{path}.attr.{a}.npy", None, (n,), dt))
                 for a, dt in head["arrays"].items()}
     for a, vals in head["objects"].items():

@@ -354,3 +354,16 @@ def test_load_word2vec_binary_limit_and_space_stripping(tmp_path, entries, limit
     p = pyembed.load_vectors(path, binary=True, limit=limit)
     _same_table(g, p)
     assert p.index_to_key == [w.lstrip() for w in entries][:limit]
+
+
+def test_native_refuses_attribute_names_outside_its_folder(tmp_path):
+    q = pyembed.Vectors(["a", "b"], np.eye(2, dtype=np.float32))
+    q.set_vecattr("a", "count", 1)
+    path = tmp_path / "kv"
+    q.save(path, format="native")
+    path.write_text(path.read_text().replace('"count"', '"../count"'))
+    with pytest.raises(ValueError, match="cannot name a file"):
+        pyembed.load_vectors(path)
+    q.expandos["../x"] = np.zeros(2)
+    with pytest.raises(ValueError, match="cannot name a file"):
+        q.save(tmp_path / "kv2", format="native")
