@@ -41,6 +41,7 @@ from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
 from .vocab import Vocab
 from .vectors import FastTextVectors, Vectors, load_vectors, save_vectors
+from .io import TruncatedFileError
 from .safetensors import load_safetensors, save_safetensors
 from . import plot
 from . import optim
@@ -59,6 +60,7 @@ __all__ = [
     "InputEmbedding",
     "PositionalEncoding",
     "Table",
+    "TruncatedFileError",
     "Vectors",
     "Vocab",
     "Word2Vec",

@@ -6,6 +6,8 @@ of the Python-only arguments (sizes, seeds, dtypes, padding_idx, ids the Python 
 with itself)."""
 from __future__ import annotations
 
+import codecs
+
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -71,3 +73,21 @@ def check_ids(ids, size: int, what: str) -> np.ndarray:
             where = f"ids[{', '.join(map(str, pos))}]" if pos else "ids"
             raise IndexError(f"index {ids[pos]} is out of range for {what} (at {where})")
     return ids.astype(np.int64, copy=False)
+
+
+def check_encoding(encoding, unicode_errors=None):
+    """An ASCII-compatible codec (the parsers split on ASCII spaces and newlines) and an error
+    handler Python knows; a ValueError naming the argument otherwise (not a LookupError)."""
+    try:
+        ok = isinstance(encoding, str) and codecs.lookup(encoding) and \
+            "w 1\n".encode(encoding) == b"w 1\n"
+    except (LookupError, UnicodeError):
+        ok = False
+    if not ok:
+        raise ValueError(f"encoding must be an ASCII-compatible codec name, got {encoding!r}")
+    if unicode_errors is not None:
+        try:
+            codecs.lookup_error(unicode_errors)
+        except (LookupError, TypeError):
+            raise ValueError(f"unicode_errors must be an error handler ('strict', 'replace', "
+                             f"'ignore', ...), got {unicode_errors!r}") from None

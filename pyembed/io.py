@@ -1,7 +1,7 @@
 """Word-vector files in and out: word2vec text and binary, GloVe text, fastText ``.vec``.
 
 This is the formats layer, below :class:`pyembed.Vectors`: :func:`read_vectors` gives a file's
-keys, matrix and per-key counts, :func:`write_vectors` writes any object holding them;
+keys, matrix and per-key counts, :func:`pyembed.writers.write_vectors` writes any object holding them;
 ``pyembed.load_vectors`` and ``save_vectors`` (vectors.py) wrap them for a Vectors.
 
 The formats are gensim's (``KeyedVectors.load_word2vec_format`` / ``save_word2vec_format``):
@@ -26,7 +26,6 @@ invent gensim's descending counts. Saving writes the rows most frequent first, a
 from __future__ import annotations
 
 import bz2
-import codecs
 import gzip
 import itertools
 import lzma
@@ -38,18 +37,23 @@ import zlib
 import numpy as np
 from numpy.typing import DTypeLike
 
-from . import _core, vecattr
-from ._checks import check_float_dtype, is_int
-from ._util import atomic_write, fspath
-from .safetensors import load_safetensors, save_safetensors
+from . import _core
+from ._checks import check_encoding, check_float_dtype, is_int
+from ._util import fspath
+from .safetensors import load_safetensors
 
-__all__ = ["read_vectors", "write_vectors", "FORMATS"]
+__all__ = ["read_vectors", "FORMATS", "TruncatedFileError"]
+
+
+class TruncatedFileError(ValueError, EOFError):
+    """A file that ends before the vectors its header promises: a ValueError, as every malformed
+    file here, and an EOFError, what gensim raises (so ``except EOFError`` code keeps working)."""
 
 #: formats understood by pyembed.load_vectors / save_vectors
 FORMATS = ("word2vec", "glove", "fasttext", "safetensors")
 
 _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-_WRITE_CHUNK_ROWS = 8192
+_CHECK_CHUNK_ROWS = 8192
 
 
 def _read_buffer(path):
@@ -118,8 +122,7 @@ def _decode_words(blob, n, path, encoding, unicode_errors, where):
         words = blob.decode(encoding, unicode_errors).split("\n")
     except UnicodeDecodeError as e:
         row = blob.count(b"\n", 0, e.start)
-        raise ValueError(f"{path}, {where(row)}: the word is not valid {encoding} ({e.reason}); "
-                         f"pass unicode_errors='replace' or 'ignore' to load it anyway") from e
+        raise _decode_error(e, f"{path}, {where(row)}") from e
     if len(words) != n:  # an encoding whose decoder swallowed a newline: decode word by word
         words = [w.decode(encoding, unicode_errors) for w in blob.split(b"\n")]
     if len(words) != n:
@@ -167,6 +170,14 @@ def _detect_binary(buf, offset, count, want, dim, path):
     raise ValueError(f"{err} (read as {kind}; if the file is not {kind}, {hint})") from err
 
 
+def _decode_error(e, where):
+    """A UnicodeDecodeError (what gensim raises; a ValueError too) whose message names the file
+    and the line or record."""
+    return UnicodeDecodeError(e.encoding, e.object, e.start, e.end,
+                              f"{where}: the word is not valid {e.encoding} ({e.reason}); pass "
+                              f"unicode_errors='replace' or 'ignore' to load it anyway")
+
+
 def _text_error(buf, offset, dim, n, count, path):
     """The ValueError of reading n text rows at offset, or None."""
     try:
@@ -185,7 +196,7 @@ def _binary_error(buf, offset, dim, n, path, to_end=False):
     try:
         done = 0
         while done < n:
-            k = min(n - done, _WRITE_CHUNK_ROWS)
+            k = min(n - done, _CHECK_CHUNK_ROWS)
             _, blob, offset = _core.parse_binary(buf, offset, k, dim, np.float32, path)
             if blob.count(b"\n") != k - 1:
                 raise ValueError(f"{path}: a word contains a newline byte")
@@ -209,9 +220,7 @@ def _read_counts(fvocab, encoding, unicode_errors):
         try:
             text = str(buf, encoding, unicode_errors)
         except UnicodeDecodeError as e:
-            raise ValueError(f"{fvocab}, line {_line_of(buf, e.start)}: the word is not valid "
-                             f"{encoding} ({e.reason}); pass unicode_errors='replace' or 'ignore' "
-                             f"to load it anyway") from e
+            raise _decode_error(e, f"{fvocab}, line {_line_of(buf, e.start)}") from e
     finally:
         if closer is not None:
             closer.close()
@@ -255,7 +264,8 @@ def _counts(words, rows, counts, fvocab):
 def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool | None = None,
                  limit: int | None = None, dtype: DTypeLike = np.float32,
                  unicode_errors: str = "strict", encoding: str = "utf-8",
-                 fvocab: str | os.PathLike | None = None) -> tuple[list, np.ndarray, dict, dict]:
+                 fvocab: str | os.PathLike | None = None, datatype: DTypeLike | None = None,
+                 no_header: bool = False) -> tuple[list, np.ndarray, dict, dict]:
     """Read a word-vector file: ``(keys, vectors, key_to_index, expandos)``, the parts of the
     :class:`pyembed.Vectors` that :func:`pyembed.load_vectors` returns.
 
@@ -268,6 +278,10 @@ def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
         binary: for word2vec, force binary (True) or text (False); None detects.
         limit: read only the first ``limit`` vectors.
         dtype: float32 (default, what gensim stores) or float64.
+        datatype: gensim's name for ``dtype``, which also takes float16 (text values rounded
+            once from their decimals, binary ones from their float32, as gensim).
+        no_header: for word2vec text, the file has no ``"count dim"`` line (as GloVe; gensim's
+            ``no_header=True``); binary files need a header (NotImplementedError, as gensim).
         unicode_errors: how to decode words that are not valid ``encoding`` (``"strict"``,
             ``"replace"``, ``"ignore"``), as in gensim.
         encoding: of the words (an ASCII-compatible encoding).
@@ -288,8 +302,16 @@ def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
         if not is_int(limit) or limit < 0:
             raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
         limit = int(limit)
-    dt = check_float_dtype(dtype)
-    _check_encoding(encoding, unicode_errors)
+    half = datatype is not None and np.dtype(datatype) == np.float16
+    dt = check_float_dtype(dtype if datatype is None else (np.float64 if half else datatype),
+                           "datatype" if datatype is not None else "dtype")
+    if no_header:
+        if binary:
+            raise NotImplementedError("no_header only available for text-format files")
+        if format not in ("auto", "word2vec", "fasttext", "glove"):
+            raise ValueError(f"no_header=True needs a text format, got format={format!r}")
+        format = "glove"
+    check_encoding(encoding, unicode_errors)
     if format == "safetensors" or (format == "auto" and path.endswith(".safetensors")):
         if fvocab is not None:
             raise ValueError("fvocab: a safetensors file has no words to give counts to")
@@ -304,31 +326,16 @@ def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
     counts = None if fvocab is None else _read_counts(fspath(fvocab), encoding, unicode_errors)
     buf, closer = _read_buffer(path)
     try:
+        # float16: parsed as float64 (binary: float32 widened, exact), then rounded once
         words, vecs, key_to_index, rows = _load_text_or_binary(buf, path, format, binary, limit,
                                                                dt, unicode_errors, encoding)
     finally:
         if closer is not None:
             closer.close()
+    if half:  # gensim: np.float16(token) for text, float32 bytes .astype(float16) for binary
+        vecs = vecs.astype(np.float16)
     expandos = {"count": _counts(words, rows, counts, fvocab)}
     return words, vecs, key_to_index, expandos
-
-
-def _check_encoding(encoding, unicode_errors=None):
-    """An ASCII-compatible codec (the parsers split on ASCII spaces and newlines) and an error
-    handler Python knows; a ValueError naming the argument otherwise (not a LookupError)."""
-    try:
-        ok = isinstance(encoding, str) and codecs.lookup(encoding) and \
-            "w 1\n".encode(encoding) == b"w 1\n"
-    except (LookupError, UnicodeError):
-        ok = False
-    if not ok:
-        raise ValueError(f"encoding must be an ASCII-compatible codec name, got {encoding!r}")
-    if unicode_errors is not None:
-        try:
-            codecs.lookup_error(unicode_errors)
-        except (LookupError, TypeError):
-            raise ValueError(f"unicode_errors must be an error handler ('strict', 'replace', "
-                             f"'ignore', ...), got {unicode_errors!r}") from None
 
 
 def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, encoding):
@@ -359,7 +366,12 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
             binary = format == "word2vec" and want > 0 and _detect_binary(buf, offset, count,
                                                                           want, dim, path)
         if binary:
-            vecs, blob, _ = _core.parse_binary(buf, offset, want, dim, dt, path)
+            try:
+                vecs, blob, _ = _core.parse_binary(buf, offset, want, dim, dt, path)
+            except ValueError as e:
+                if "ends inside the record" in str(e):
+                    raise TruncatedFileError(str(e)) from None
+                raise
             starts = None
             words = _decode_words(blob, want, path, encoding, unicode_errors,
                                   lambda i: f"record {i + 1}")
@@ -367,7 +379,7 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
             vecs, blob, starts, _ = _core.parse_text(buf, offset, dim, want, dt, path, 2)
             if vecs.shape[0] < want:
                 last = _line_of(buf, len(buf)) - (1 if buf[len(buf) - 1:] == b"\n" else 0)
-                raise ValueError(f"{path}: the header promises {count} vectors but the file has "
+                raise TruncatedFileError(f"{path}: the header promises {count} vectors but the file has "
                                  f"only {vecs.shape[0]} (it ends at line {last}; truncated file?)")
     elif format == "glove":
         if binary:
@@ -401,104 +413,3 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
         words = list(itertools.compress(words, keep.tolist()))
         key_to_index = dict(zip(words, range(len(words))))
     return words, vecs, key_to_index, n
-
-
-# -- writing --------------------------------------------------------------------------------------
-
-def _encode_words(keys, encoding, forbid_space):
-    """(blob, starts, ends) with the words joined by b'\\n'."""
-    keys = [k if isinstance(k, str) else str(k) for k in keys]
-    text = "\n".join(keys)
-    if text.count("\n") != max(len(keys) - 1, 0):
-        bad = next(k for k in keys if "\n" in k)
-        raise ValueError(f"word {bad!r} contains a newline, which no vector format can store")
-    if forbid_space and (" " in text):
-        bad = next(k for k in keys if " " in k)
-        raise ValueError(f"word {bad!r} contains a space, which the binary format cannot store")
-    blob = text.encode(encoding)
-    nl = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
-    starts = np.concatenate(([0], nl + 1)).astype(np.int64)
-    ends = np.concatenate((nl, [len(blob)])).astype(np.int64)
-    if not keys:
-        starts = ends = np.zeros(0, np.int64)
-    return blob, starts, ends
-
-
-def write_vectors(vectors, path: str | os.PathLike, format: str = "word2vec",
-                  binary: bool = False, *, fvocab: str | os.PathLike | None = None,
-                  sort_attr: str | None = "count", encoding: str = "utf-8",
-                  tensor_name: str = "weight") -> None:
-    """Write ``vectors`` (a :class:`pyembed.Vectors`, or any object with its ``index_to_key``,
-    ``vectors`` and ``expandos``) to ``path``; :func:`pyembed.save_vectors` calls it.
-
-    ``format``: ``"word2vec"`` (header + text, or binary float32 with ``binary=True``),
-    ``"fasttext"`` (word2vec text), ``"glove"`` (text, no header) or ``"safetensors"`` (the matrix
-    as tensor ``tensor_name``). Text values are the shortest decimals that read back to the same
-    bits, so text round-trips are exact. The file is written to a temporary name and renamed,
-    so an error never leaves a half-written file in place of the old one.
-
-    As gensim's ``save_word2vec_format``, the text and binary formats write the rows by
-    descending per-key attribute ``sort_attr`` when the vectors have it (ties in row order;
-    ``None`` values, words a vocabulary file lacked, last), else in row order; ``sort_attr=None``
-    keeps row order. Loaded vectors without a vocabulary file carry descending counts, so a
-    load and a save give the same rows back in the same order. ``fvocab``: also write a
-    vocabulary file, a line ``"word value"`` of ``sort_attr`` (``"count"`` when it is None) per
-    row in that order, leaving out ``None`` values (reading it back gives them None again);
-    vectors without that attribute are a ValueError, as in gensim. Both files are written
-    before either is renamed into place, so a failure while writing changes neither.
-    """
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    if binary and format != "word2vec":
-        raise ValueError(f"binary=True needs format='word2vec', got {format!r}")
-    _check_encoding(encoding)
-    if format == "safetensors":
-        if fvocab is not None:
-            raise ValueError("fvocab: a safetensors file has no words to give counts to")
-        save_safetensors(path, {tensor_name: vectors.vectors})
-        return
-    n, d = vectors.vectors.shape
-    keys = vectors.index_to_key
-    order = None
-    if sort_attr is not None and sort_attr in vectors.expandos:
-        order = vecattr.descending_order(vecattr.column(vectors.expandos, n, sort_attr))
-    if order is not None:
-        keys = list(map(keys.__getitem__, order.tolist()))
-    jobs = ()
-    if fvocab is not None:
-        attr = "count" if sort_attr is None else sort_attr
-        if attr not in vectors.expandos:
-            raise ValueError(f"fvocab: the vectors have no per-key attribute {attr!r} to write "
-                             f"(load them with fvocab=, or set_vecattr(key, {attr!r}, value))")
-        vocab = _vocab_text(keys, vecattr.column(vectors.expandos, n, attr), order)
-        jobs = ((fvocab, lambda f: f.write(vocab.encode(encoding))),)
-    vecs = vectors.vectors
-    blob, starts, ends = _encode_words(keys, encoding, forbid_space=binary)
-
-    def rows(a, b):  # rows a..b of the file: a gather per chunk, never a reordered copy of all
-        return vecs[a:b] if order is None else vecs[order[a:b]]
-
-    def write(f):
-        if format != "glove":
-            f.write(f"{n} {d}\n".encode("ascii"))
-        if binary:
-            for a in range(0, n, _WRITE_CHUNK_ROWS * 8):
-                b = min(n, a + _WRITE_CHUNK_ROWS * 8)
-                v32 = np.ascontiguousarray(rows(a, b), dtype=np.float32)
-                f.write(_core.format_binary(blob, starts[a:b], ends[a:b], v32))
-        else:
-            for a in range(0, n, _WRITE_CHUNK_ROWS):
-                b = min(n, a + _WRITE_CHUNK_ROWS)
-                f.write(_core.format_text(blob, starts[a:b], ends[a:b], rows(a, b)))
-
-    atomic_write(path, write, *jobs)
-
-
-def _vocab_text(keys, values, order):
-    """The vocabulary file: ``"word value"`` lines for ``keys`` (already in file order), the
-    values taken in ``order``; None values are left out."""
-    if order is not None:
-        values = values[order]
-    # str() of a NumPy float is its shortest repr, what gensim writes; ints and objects as Python's
-    values = list(values) if values.dtype.kind == "f" else values.tolist()
-    return "".join(f"{k} {v}\n" for k, v in zip(keys, values) if v is not None)

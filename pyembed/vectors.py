@@ -9,55 +9,24 @@ scans, csrc/kernels/topk.c).
 from __future__ import annotations
 
 import itertools
-import math
 import os
-import warnings
 from collections.abc import Hashable, Iterable, Sequence
 from numbers import Integral
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _core, evaluation, fasttext, vecattr
+from . import evaluation, fasttext, kvedit, kvstore, neighbours, vecattr
 from ._checks import is_int
-from .io import read_vectors, write_vectors
+from .io import read_vectors
+from .neighbours import KEY_TYPES, ensure_list, hashable, top, unitvec
 from .vocab import Vocab
+from .writers import write_vectors
 
 __all__ = ["FastTextVectors", "Vectors", "load_vectors", "save_vectors"]
 
 #: a key of a Vectors: a word, or any hashable (an int that is not a key is a row number)
 Key = Hashable
-
-_KEY_TYPES = (str, int, np.integer)
-
-
-def _unitvec(vec):
-    """gensim.matutils.unitvec for a dense vector: scaled in float64, returned in vec's dtype."""
-    v64 = np.asarray(vec, dtype=np.float64)
-    n = math.sqrt(float(np.dot(v64, v64))) if v64.size else 0.0
-    if n > 0.0:
-        return (v64 * (1.0 / n)).astype(vec.dtype)
-    return vec
-
-
-def _top(x, topn):
-    """gensim.matutils.argsort(x, topn, reverse=True): indices of the topn largest, ordered
-    (the same NumPy calls, so equal scores come out in the same order as gensim's)."""
-    x = -x
-    if topn <= 0:
-        return np.zeros(0, np.int64)
-    if topn >= x.size:
-        return np.argsort(x)[:topn]
-    part = np.argpartition(x, topn)[:topn]
-    return part.take(np.argsort(x.take(part)))
-
-
-def _ensure_list(value):
-    if value is None:
-        return []
-    if isinstance(value, _KEY_TYPES) or (isinstance(value, np.ndarray) and value.ndim == 1):
-        return [value]
-    return list(value)  # a sequence of items, or a 2-D array (its rows)
 
 
 class Vectors:
@@ -144,7 +113,7 @@ class Vectors:
 
     def get_index(self, key: Key, default: int | None = None) -> int:
         """The row of ``key``; an int that is not a key is taken as a row number (gensim)."""
-        val = self.key_to_index.get(key, -1) if isinstance(key, _KEY_TYPES) or _hashable(key) else -1
+        val = self.key_to_index.get(key, -1) if isinstance(key, KEY_TYPES) or hashable(key) else -1
         if val >= 0:
             return val
         if is_int(key) and 0 <= key < len(self):
@@ -159,7 +128,7 @@ class Vectors:
         try:
             idx = np.fromiter(map(get, keys, itertools.repeat(-1)), np.int64, len(keys))
         except TypeError:  # an unhashable key (a vector): not a word
-            idx = np.fromiter(map(lambda k: get(k, -1) if _hashable(k) else -1, keys), np.int64)
+            idx = np.fromiter(map(lambda k: get(k, -1) if hashable(k) else -1, keys), np.int64)
         bad = np.flatnonzero(idx < 0)
         for b in bad.tolist():  # only keys that are not words: ints as row numbers
             idx[b] = self.get_index(keys[b])
@@ -178,13 +147,46 @@ class Vectors:
 
     def __getitem__(self, key_or_keys):
         """A vector for one key, a (len, vector_size) array for a list of keys."""
-        if isinstance(key_or_keys, _KEY_TYPES):
+        if isinstance(key_or_keys, KEY_TYPES):
             return self.get_vector(key_or_keys)
         keys = list(key_or_keys)
         return np.take(self.vectors, self._indices(keys), axis=0)
 
+    def __setitem__(self, keys, weights):
+        """``kv["w"] = vec`` or ``kv[["a", "b"]] = rows``: add or replace (gensim's
+        ``add_vectors(..., replace=True)``; a list is many keys, anything else one key)."""
+        if not isinstance(keys, list):
+            keys = [keys]
+            weights = np.asarray(weights).reshape(1, -1)
+        kvedit.add_vectors(self, keys, weights, replace=True)
+
+    def add_vectors(self, keys, weights, extras=None, replace=False) -> None:
+        """Append keys and their rows; a key already there keeps its vector unless ``replace``
+        (gensim). ``extras``: ``{attr: values}``, per-key attributes of the keys added."""
+        kvedit.add_vectors(self, keys, weights, extras, replace)
+
+    def add_vector(self, key: Key, vector: ArrayLike) -> int:
+        """Add one key (a key already there keeps its vector, as gensim); its row number."""
+        shape = np.shape(vector)
+        if shape != (self.vector_size,):
+            raise ValueError(f"vector must have shape ({self.vector_size},) for vector_size "
+                             f"{self.vector_size}, got shape {shape}")
+        kvedit.add_vectors(self, [key], vector)
+        return self.key_to_index[key]
+
+    def unit_normalize_all(self) -> None:
+        """Scale every row to unit length, in place (gensim); norms become ones."""
+        kvedit.unit_normalize_all(self)
+
+    def vectors_for_all(self, keys: Iterable[Key], allow_inference: bool = True,
+                        copy_vecattrs: bool = False) -> Vectors:
+        """A new Vectors of the given keys that are here (each once, in the given order), as
+        gensim's; ``copy_vecattrs`` copies the per-key attributes."""
+        found, rows, expandos = kvedit.select(self, keys, allow_inference, copy_vecattrs)
+        return Vectors._trusted(found, rows, dict(zip(found, range(len(found)))), expandos)
+
     def fill_norms(self, force: bool = False) -> None:
-        """Compute (once) the L2 norm of every row, as gensim does."""
+        """Compute (once; again with ``force``) the L2 norm of every row, as gensim does."""
         if self.norms is None or force:
             self.norms = np.linalg.norm(self.vectors, axis=1)
 
@@ -218,7 +220,7 @@ class Vectors:
         if total_weight > 0:
             mean = mean / total_weight
         if post_normalize:
-            mean = _unitvec(mean).astype(np.float32)
+            mean = unitvec(mean).astype(np.float32)
         return mean
 
     # -- per-key attributes (pyembed/vecattr.py) ----------------------------------------------------
@@ -255,19 +257,19 @@ class Vectors:
         """
         if isinstance(topn, Integral) and topn < 1:
             return []
-        positive = _ensure_list(positive)
-        negative = _ensure_list(negative)
+        positive = ensure_list(positive)
+        negative = ensure_list(negative)
         self.fill_norms()
         clip_start, clip_end = self._clip(restrict_vocab, clip_start, clip_end)
         keys = []
         weight = np.concatenate((np.ones(len(positive)), -1.0 * np.ones(len(negative))))
         for idx, item in enumerate(positive + negative):
-            if isinstance(item, _KEY_TYPES + (np.ndarray,)):
+            if isinstance(item, KEY_TYPES + (np.ndarray,)):
                 keys.append(item)
             else:
                 keys.append(item[0])
                 weight[idx] = item[1]
-        if all(isinstance(k, _KEY_TYPES) for k in keys):
+        if all(isinstance(k, KEY_TYPES) for k in keys):
             # gensim's get_mean_vector, inlined: mean(float32) += w * unit row, in key order
             all_keys = [self.get_index(k) for k in keys]
             if not keys:
@@ -279,16 +281,16 @@ class Vectors:
             total = sum(map(abs, wl))  # left to right, as gensim
             if total > 0:
                 mean = mean / np.float64(total)
-            mean = _unitvec(mean).astype(np.float32)
+            mean = unitvec(mean).astype(np.float32)
         else:
             mean = self.get_mean_vector(keys, weight, pre_normalize=True, post_normalize=True,
                                         ignore_missing=False)
             all_keys = [self.get_index(k) for k in keys
-                        if isinstance(k, _KEY_TYPES) and self.has_index_for(k)]
+                        if isinstance(k, KEY_TYPES) and self.has_index_for(k)]
         dists = np.dot(self.vectors[clip_start:clip_end], mean) / self.norms[clip_start:clip_end]
         if not topn:
             return dists
-        best = _top(dists, topn + len(all_keys))
+        best = top(dists, topn + len(all_keys))
         exclude = set(all_keys)
         itk = self.index_to_key
         result = [(itk[i + clip_start], float(dists[i])) for i in best.tolist()
@@ -307,28 +309,7 @@ class Vectors:
 
     def _query_matrix(self, queries):
         """Unit query rows (q, d) float32 for keys/vectors, and each key's own row (or -1)."""
-        self.fill_norms()
-        if isinstance(queries, np.ndarray) and queries.ndim == 2:
-            q64 = queries.astype(np.float64)
-            own = np.full(len(queries), -1, np.int64)
-        else:
-            queries = list(queries)
-            is_vec = np.fromiter((isinstance(q, np.ndarray) for q in queries), bool, len(queries))
-            own = np.full(len(queries), -1, np.int64)
-            q64 = np.empty((len(queries), self.vector_size), np.float64)
-            kpos = np.flatnonzero(~is_vec)
-            if kpos.size:
-                own[kpos] = self._indices([queries[i] for i in kpos.tolist()])
-                rows = own[kpos]
-                # gensim: the key's unit vector (float32), times weight 1.0, over total weight 1.0
-                q64[kpos] = self.vectors[rows] / self.norms[rows, None]
-            vpos = np.flatnonzero(is_vec)
-            if vpos.size:
-                q64[vpos] = np.stack([np.asarray(queries[i], np.float64).astype(self.vectors.dtype)
-                                      for i in vpos.tolist()])
-        n = np.sqrt(np.einsum("ij,ij->i", q64, q64))
-        n[n == 0] = 1.0
-        return (q64 * (1.0 / n)[:, None]).astype(np.float32), own
+        return neighbours.query_matrix(self, queries, self._indices)
 
     def most_similar_batch(self, queries, topn: int = 10,
                            restrict_vocab: int | None = None) -> list[list[tuple[Key, float]]]:
@@ -340,51 +321,15 @@ class Vectors:
         if isinstance(topn, Integral) and topn < 1:
             return [[] for _ in range(len(queries))]
         m, own = self._query_matrix(queries)
-        lo, hi = self._clip(restrict_vocab)
-        V = self.vectors[lo:hi]
-        norms = self.norms[lo:hi]
-        k = int(topn) + 1
-        out = []
-        # bound the (rows, chunk) similarity block to ~64 MB
-        chunk = max(1, min(len(m), (64 << 20) // max(1, 4 * V.shape[0])))
-        itk = self.index_to_key
-        for a in range(0, len(m), chunk):
-            # (chunk, rows) dot products; the C top-k divides by the norms as it scans
-            P = m[a:a + chunk].astype(V.dtype, copy=False) @ V.T
-            best, scores = _core.topk(P, min(k, P.shape[1]), scale=norms)
-            for j, (b_row, s_row) in enumerate(zip(best.tolist(), scores.tolist())):
-                me = int(own[a + j])
-                res = [(itk[i + lo], float(s)) for i, s in zip(b_row, s_row) if i + lo != me]
-                out.append(res[:topn])
-        return out
+        return neighbours.top_batch(self, m, own, topn, *self._clip(restrict_vocab))
 
     def most_similar_cosmul(self, positive=None, negative=None, topn: int | None = 10,
                             restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
         """3CosMul of Levy & Goldberg (2014), eq. (4) with cosines shifted to [0, 1]: the keys
         maximising prod(pos sims) / (prod(neg sims) + 1e-6). Same as gensim's (which ignores
         ``restrict_vocab``; here it limits the search to the first rows)."""
-        if isinstance(topn, Integral) and topn < 1:
-            return []
-        positive = _ensure_list(positive)
-        negative = _ensure_list(negative)
-        self.fill_norms()
-        all_words = {self.get_index(w) for w in positive + negative
-                     if not isinstance(w, np.ndarray) and self.has_index_for(w)}
-        positive = [w if isinstance(w, np.ndarray) else self.get_vector(w, norm=True) for w in positive]
-        negative = [w if isinstance(w, np.ndarray) else self.get_vector(w, norm=True) for w in negative]
-        if not positive:
-            raise ValueError("cannot compute similarity with no input")
-        lo, hi = self._clip(restrict_vocab)
-        V, norms = self.vectors[lo:hi], self.norms[lo:hi]
-        pos_dists = [((1 + np.dot(V, term) / norms) / 2) for term in positive]
-        neg_dists = [((1 + np.dot(V, term) / norms) / 2) for term in negative]
-        dists = np.prod(pos_dists, axis=0) / (np.prod(neg_dists, axis=0) + 0.000001)
-        if not topn:
-            return dists
-        best = _top(dists, topn + len(all_words))
-        itk = self.index_to_key
-        result = [(itk[i + lo], float(dists[i])) for i in best.tolist() if (i + lo) not in all_words]
-        return result[:topn]
+        return neighbours.most_similar_cosmul(self, positive, negative, topn,
+                                              *self._clip(restrict_vocab))
 
     def analogy(self, a: Key, b: Key, c: Key, topn: int = 1,
                 restrict_vocab: int | None = None) -> list[tuple[Key, float]]:
@@ -396,14 +341,14 @@ class Vectors:
     # -- pairs and sets -------------------------------------------------------------------------------
     def similarity(self, w1: Key, w2: Key) -> float:
         """Cosine similarity of two keys."""
-        return float(np.dot(_unitvec(self[w1]), _unitvec(self[w2])))
+        return float(np.dot(unitvec(self[w1]), unitvec(self[w2])))
 
     def n_similarity(self, ws1: Sequence[Key], ws2: Sequence[Key]) -> float:
         if not (len(ws1) and len(ws2)):
             raise ZeroDivisionError("At least one of the passed list is empty.")
         m1 = self.get_mean_vector(ws1, pre_normalize=False)
         m2 = self.get_mean_vector(ws2, pre_normalize=False)
-        return float(np.dot(_unitvec(m1), _unitvec(m2)))
+        return float(np.dot(unitvec(m1), unitvec(m2)))
 
     def distance(self, w1: Key, w2: Key) -> float:
         return 1 - self.similarity(w1, w2)
@@ -417,7 +362,7 @@ class Vectors:
     def distances(self, word_or_vector: Key | ArrayLike,
                   other_words: Sequence[Key] = ()) -> np.ndarray:
         """Cosine distances from a key or vector to ``other_words`` (default: every key)."""
-        if isinstance(word_or_vector, _KEY_TYPES):
+        if isinstance(word_or_vector, KEY_TYPES):
             v = self.get_vector(word_or_vector)
         else:
             v = np.asarray(word_or_vector)
@@ -429,33 +374,39 @@ class Vectors:
 
     def rank_by_centrality(self, words, use_norm=True):
         """(similarity to the centroid, word) pairs, most central first (gensim)."""
-        self.fill_norms()
-        used = [w for w in words if w in self]
-        if len(used) != len(words):
-            warnings.warn(f"vectors for words {set(words) - set(used)} are not present in the "
-                          f"model, ignoring these words", UserWarning, stacklevel=2)
-        if not used:
-            raise ValueError("cannot select a word from an empty list")
-        idx = self._indices(used)
-        vecs = np.take(self.vectors, idx, axis=0)
-        if use_norm:
-            vecs = vecs / self.norms[idx, None]
-        vecs = vecs.astype(np.float32)
-        mean = self.get_mean_vector(vecs, post_normalize=True)
-        dists = np.dot(vecs, mean)
-        return sorted(zip(dists.tolist(), used), reverse=True)
+        return neighbours.rank_by_centrality(self, words, use_norm)
 
     def doesnt_match(self, words: Sequence[Key]) -> Key:
         """The word furthest from the mean of all of them."""
         return self.rank_by_centrality(words)[-1][1]
 
+    def closer_than(self, key1: Key, key2: Key) -> list[Key]:
+        """The keys closer to ``key1`` than ``key2`` is (row order, ``key1`` left out)."""
+        return kvedit.closer_than(self, key1, key2)
+
+    def rank(self, key1: Key, key2: Key) -> int:
+        """1 + the number of keys closer to ``key1`` than ``key2`` (gensim)."""
+        return len(kvedit.closer_than(self, key1, key2)) + 1
+
+    def most_similar_to_given(self, key1: Key, keys_list: Sequence[Key]) -> Key:
+        """The key of ``keys_list`` most similar to ``key1``."""
+        return kvedit.most_similar_to_given(self, key1, keys_list)
+
+    def relative_cosine_similarity(self, wa: Key, wb: Key, topn: int = 10) -> float:
+        """cos(wa, wb) / the sum of wa's top-``topn`` cosines (Leeuwenberg et al., 2016)."""
+        return kvedit.relative_cosine_similarity(self, wa, wb, topn)
+
     # -- evaluation (pyembed/evaluation.py) -----------------------------------------------------------
     def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True,
-                                dummy4unknown=False):
+                                dummy4unknown=False, similarity_function="most_similar"):
         """Accuracy on a questions-words file (``: section`` lines, then ``a b c d`` lines asking
         a:b :: c:d), as gensim (the word2vec ``compute-accuracy`` rules: only the first
         ``restrict_vocab`` words, case-insensitive, 3CosAdd over the top 5). All questions are
-        answered with one matrix product. Returns ``(score, sections)`` like gensim."""
+        answered with one matrix product. Returns ``(score, sections)`` like gensim.
+        ``similarity_function`` is accepted and, as in gensim 4.4, not used: 3CosAdd always."""
+        if not isinstance(similarity_function, str):
+            raise TypeError(f"similarity_function must be a method name (str), got "
+                            f"{similarity_function!r}")
         return evaluation.evaluate_word_analogies(self, analogies, restrict_vocab, case_insensitive,
                                                   dummy4unknown)
 
@@ -474,29 +425,29 @@ class Vectors:
         counts; rows go most frequent first, as gensim)."""
         save_vectors(self, path, format=format, binary=binary, **kwargs)
 
-    def save_word2vec_format(self, fname, fvocab=None, binary=False, **kwargs):
+    def save_word2vec_format(self, fname, fvocab=None, binary=False, total_vec=None,
+                             write_header=True, prefix="", append=False, sort_attr="count",
+                             **kwargs):
         """gensim's signature: word2vec text (or binary) to ``fname``, counts to ``fvocab``."""
-        self.save(fname, format="word2vec", binary=binary, fvocab=fvocab, **kwargs)
+        self.save(fname, format="word2vec", binary=binary, fvocab=fvocab, total_vec=total_vec,
+                  write_header=write_header, prefix=prefix, append=append, sort_attr=sort_attr,
+                  **kwargs)
 
     @classmethod
     def load(cls, path: str | os.PathLike, format: str = "auto", **kwargs) -> Vectors:
-        """Read ``path`` (see :func:`pyembed.load_vectors`; ``fvocab=`` reads word counts)."""
+        """Read ``path`` (see :func:`pyembed.load_vectors`; ``fvocab=`` reads word counts; a
+        ``format="native"`` save takes ``mmap="r"``, as gensim's ``KeyedVectors.load``)."""
         return load_vectors(path, format=format, **kwargs)
 
     @classmethod
-    def load_word2vec_format(cls, fname, fvocab=None, binary=None, **kwargs):
+    def load_word2vec_format(cls, fname, fvocab=None, binary=None, encoding="utf8",
+                             unicode_errors="strict", limit=None, datatype=None, no_header=False,
+                             **kwargs):
         """gensim's signature: a word2vec file (text or binary, detected when ``binary`` is
         None) with counts from ``fvocab``."""
-        return cls.load(fname, format="word2vec", binary=binary, fvocab=fvocab, **kwargs)
-
-
-def _hashable(k):
-    try:
-        hash(k)
-    except TypeError:
-        return False
-    return True
-
+        return cls.load(fname, format="word2vec", binary=binary, fvocab=fvocab, encoding=encoding,
+                        unicode_errors=unicode_errors, limit=limit, datatype=datatype,
+                        no_header=no_header, **kwargs)
 
 
 def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Vectors:
@@ -514,7 +465,19 @@ def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Ve
         >>> kv = pyembed.load_vectors(p)
         >>> kv.most_similar("cat", topn=1)[0][0]
         'dog'
+
+    ``format="native"`` (detected by ``"auto"``) reads what ``save_vectors(format="native")``
+    wrote, exactly, with ``mmap=`` (None, ``"r"``, ``"r+"``, ``"c"``) to memory-map the matrix.
     """
+    if format == "native" or (format == "auto" and kvstore.is_native(path)):
+        keys, vecs, key_to_index, expandos, norms = kvstore.load_native(path, **options)
+        kv = Vectors._trusted(keys, vecs, key_to_index, expandos)
+        kv.norms = norms
+        return kv
+    if options.get("mmap") is not None:
+        raise ValueError(f"mmap={options['mmap']!r}: only a format='native' save can be "
+                         f"memory-mapped")
+    options.pop("mmap", None)
     if fasttext.is_fasttext_bin(path, format):
         return FastTextVectors.from_model(fasttext.read_fasttext_bin(path, **options))
     return Vectors._trusted(*read_vectors(path, format, **options))
@@ -537,7 +500,15 @@ def save_vectors(vectors: Vectors, path: str | os.PathLike, format: str = "word2
                  binary: bool = False, **options) -> None:
     """Write ``vectors`` to ``path`` (to a temporary file, then renamed): ``format`` and the
     options (``fvocab``: also the word counts, ``sort_attr``, ``encoding``, ``tensor_name``)
-    are those of :func:`pyembed.io.write_vectors`, as in gensim's ``save_word2vec_format``."""
+    are those of :func:`pyembed.writers.write_vectors`, as in gensim's ``save_word2vec_format``.
+    ``format="native"``: the whole Vectors (keys, matrix, per-key attributes, norms) in
+    ``path`` and ``.npy`` files beside it, read back exactly by :func:`load_vectors`."""
     if not isinstance(vectors, Vectors):
         raise TypeError(f"vectors must be a pyembed.Vectors, got {type(vectors).__name__}")
+    if format == "native":
+        if binary or options:
+            raise ValueError(f"format='native' takes no other options, got binary={binary!r}, "
+                             f"{sorted(options)}")
+        kvstore.save_native(vectors, path)
+        return
     write_vectors(vectors, path, format, binary, **options)

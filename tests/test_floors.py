@@ -21,7 +21,7 @@ LAYERS = [
     ("tables", {"embedding", "positional", "optim._params",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
-                  "io"}),
+                  "io", "writers", "kvedit", "kvstore", "neighbours"}),
     ("algorithms", {"optim.adam", "optim.sgd", "vectors", "torch"}),
     ("variants", {"optim.sparse_adam", "train", "plot"}),
     ("packages", {"optim"}),
@@ -35,8 +35,8 @@ LAYERS = [
 ]
 TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"} | {
     m for _, mods in LAYERS for m in mods if m.startswith("optim")}
-WORD_VECTORS = {"vectors", "vocab", "io", "train", "corpus", "evaluation", "plot", "vecattr",
-                "safetensors", "fasttext"}
+WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train",
+                "corpus", "evaluation", "plot", "vecattr", "safetensors", "fasttext"}
 
 
 def _name(path):
