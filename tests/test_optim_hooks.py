@@ -100,3 +100,51 @@ def test_load_state_dict_pre_hook_can_rewrite_the_dict():
     assert opt.param_groups[0]["lr"] == 0.5
     opt.load_state_dict(saved)  # the handle's with-block removed the hook
     assert opt.param_groups[0]["lr"] == 0.1
+
+
+# ---- param groups -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+@pytest.mark.parametrize("option", [dict(fused=None), dict(foreach=False), dict(fused=False),
+                                    dict(foreach=None, fused=None)], ids=str)
+def test_group_accepts_every_constructor_option(kind, option):
+    (p, g), (q, h) = _pair(1), _pair(2)
+    cls = {"adam": optim.Adam, "sgd": optim.SGD}[kind]
+    opt = cls([{"params": [(p, g)], **option}, {"params": [(q, h)], "lr": 0.5, **option}],
+              lr=0.1, **option)
+    tcls = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}[kind]
+    tcls([{"params": [torch.zeros(2, requires_grad=True)], **option}], lr=0.1, **option)
+    opt.step()
+    assert [grp["lr"] for grp in opt.param_groups] == [0.1, 0.5]
+    with pytest.raises(TypeError, match="fused must be None or a bool"):
+        opt.add_param_group({"params": [_pair(3)], "fused": "yes"})
+
+
+def test_group_appended_twice_is_refused_by_state_dict_as_torch_refuses_it():
+    (p, g), (q, h) = _pair(1), _pair(2)
+    opt = optim.Adam([(p, g), (q, h)], lr=0.1)
+    opt.step()
+    want = opt.state_dict()
+    assert sorted(k for k in want if k.startswith("state.0.")) == [
+        "state.0.exp_avg", "state.0.exp_avg_sq", "state.0.step"]
+    opt.param_groups.append(opt.param_groups[0])
+    # before: the repeated group's two parameters were both numbered 2 and one state was lost
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.state_dict()
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.load_state_dict(want)
+    t = torch.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        torch.optim.Adam([{"params": [t]}, {"params": [t]}])
+
+
+def test_sgd_without_momentum_keeps_no_state_as_torch():
+    ours, theirs = _both("sgd")
+    ours.step()
+    theirs.step()
+    assert len(ours.state) == len(theirs.state) == 0
+    assert not any(k.startswith("state.") for k in ours.state_dict())
+    ours, theirs = _both("sgd", momentum=0.9)
+    ours.step()
+    theirs.step()
+    assert len(ours.state) == len(theirs.state) == 1

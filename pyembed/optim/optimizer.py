@@ -134,6 +134,10 @@ class Optimizer:
         keys = [p.key() for p in params]
         if len(set(keys)) != len(keys) or seen.intersection(keys):
             raise ValueError("some parameters appear more than once (in one or several groups)")
+        for k in self._ignored_options:
+            v = group.pop(k, None)
+            if v is not None and not isinstance(v, bool):
+                raise TypeError(f"{k} must be None or a bool, got {v!r}")
         unknown = set(group) - set(self.defaults) - {"params"}
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)} for {type(self).__name__}")
@@ -143,8 +147,20 @@ class Optimizer:
         group["params"] = params
         self.param_groups.append(group)
 
+    # constructor options accepted (in a group too) for torch's signature and then dropped:
+    # every update is one fused C pass whatever they say
+    _ignored_options = ()
+
     def _check_group(self, group):
         raise NotImplementedError
+
+    def _check_distinct(self):
+        """torch refuses a parameter in two groups; a group appended to ``param_groups`` by hand
+        (not through :meth:`add_param_group`) can still repeat one."""
+        keys = [p.key() for g in self.param_groups for p in g["params"]]
+        if len(set(keys)) != len(keys):
+            raise ValueError("some parameters appear in more than one parameter group (a group "
+                             "was added to param_groups twice?)")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients: a table's touched rows (cost grows with the batch), or fill a grad
@@ -246,6 +262,7 @@ class Optimizer:
         """
         for hook in list(self._state_dict_pre_hooks.values()):
             hook(self)
+        self._check_distinct()
         out = {"optimizer": np.array(type(self).__name__)}
         index = {}
         for gi, group in enumerate(self.param_groups):
@@ -283,6 +300,7 @@ class Optimizer:
             result = hook(self, sd)
             if result is not None:
                 sd = dict(result)
+        self._check_distinct()
         name = sd.get("optimizer")
         if name is not None and str(np.asarray(name)) != type(self).__name__:
             raise ValueError(f"state_dict['optimizer'] is {str(np.asarray(name))!r}: the state of "
