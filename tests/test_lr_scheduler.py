@@ -248,3 +248,26 @@ def test_get_lr_outside_step_warns_and_cosine_ends_at_eta_min():
     for _ in range(4):
         s.step()
     assert all(math.isclose(lr, 0.01) for lr in s.get_last_lr())
+
+
+def test_optimizer_state_loads_scheduler_entries_before_the_scheduler_exists():
+    """torch loads a saved group's initial_lr (and OneCycleLR's entries) whether or not the
+    new optimizer has them, so resuming with last_epoch works after the optimizer's load."""
+    opt, *_ = _optimizers("sgd")
+    sched = ls.OneCycleLR(opt, max_lr=0.5, total_steps=10)
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    saved = opt.state_dict()
+    opt2, *_ = _optimizers("sgd")
+    opt2.load_state_dict(saved)
+    for g, g2 in zip(opt.param_groups, opt2.param_groups):
+        for k in ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum", "lr"):
+            assert g2[k] == g[k]
+    sched2 = ls.OneCycleLR(opt2, max_lr=0.5, total_steps=10, last_epoch=sched.last_epoch)
+    sched.step()
+    assert sched2.get_last_lr() == sched.get_last_lr()
+    bad = dict(saved)
+    bad["param_groups.0.unheard_of"] = np.asarray(1.0)
+    with pytest.raises(ValueError, match="unheard_of"):
+        opt2.load_state_dict(bad)

@@ -334,6 +334,15 @@ class Optimizer:
                     ng_[k] = _restore(np.asarray(sd[name]), cur, name)
                 except (TypeError, ValueError, OverflowError) as e:
                     raise ValueError(f"{name} = {sd[name]!r} cannot be loaded: {e}") from None
+            # what a scheduler wrote into the saved groups (initial_lr, OneCycleLR's max_lr,
+            # ...) is loaded as torch loads it, even before the scheduler is created again
+            for name in sorted(k for k in sd if k.startswith(f"param_groups.{gi}.")):
+                v = np.asarray(sd[name])
+                k = name[len(f"param_groups.{gi}."):]
+                if name not in known and k in _SCHEDULER_KEYS and v.ndim == 0 and \
+                        v.dtype.kind in "iuf":
+                    ng_[k] = float(v)
+                    known.add(name)
             try:
                 self._check_group(ng_)
             except TypeError as e:
@@ -398,6 +407,10 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+# the group entries pyembed.optim.lr_scheduler adds
+_SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
 
 
 def _restore(arr, cur, name):
