@@ -40,7 +40,7 @@ except ImportError:
 from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
 from .vocab import Vocab
-from .vectors import Vectors, load_vectors, save_vectors
+from .vectors import FastTextVectors, Vectors, load_vectors, save_vectors
 from .safetensors import load_safetensors, save_safetensors
 from . import plot
 from . import optim
@@ -55,6 +55,7 @@ from ._version import __version__
 __all__ = [
     "Embedding",
     "EmbeddingBag",
+    "FastTextVectors",
     "InputEmbedding",
     "PositionalEncoding",
     "Table",

@@ -52,34 +52,25 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
-    return v
+def _arg_type(convert, kind, ok, want):
+    """An argparse ``type``: ``convert(text)``, then one line naming what was expected when the
+    text is not ``kind`` or its value fails ``ok``."""
+    def parse(text):
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {want}, got {text}")
+        return v
+    return parse
 
 
-def _nonneg_float(text):
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (v >= 0 and v != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text}")
-    return v
-
-
-def _seed(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 0 <= v < 2**64:
-        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {v}")
-    return v
+_positive_int = _arg_type(int, "an integer", lambda v: v >= 1, "an integer >= 1")
+# NaN fails both comparisons
+_nonneg_float = _arg_type(float, "a number", lambda v: 0 <= v < float("inf"),
+                          "a finite number >= 0")
+_seed = _arg_type(int, "an integer", lambda v: 0 <= v < 2**64, "an integer in [0, 2**64)")
 
 
 # the training options: flags, the Word2Vec argument (its default is Word2Vec's), type, help

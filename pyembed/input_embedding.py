@@ -160,19 +160,19 @@ class InputEmbedding:
 
     # -- attributes ---------------------------------------------------------------------------
     @property
-    def d_model(self):
+    def d_model(self) -> int:
         return self.token.embedding_dim
 
     @property
-    def vocab_size(self):
+    def vocab_size(self) -> int:
         return self.token.num_embeddings
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.token.dtype
 
     @property
-    def padding_idx(self):
+    def padding_idx(self) -> int | None:
         return self.token.padding_idx
 
     def __repr__(self):

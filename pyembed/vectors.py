@@ -18,12 +18,12 @@ from numbers import Integral
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _core, evaluation, vecattr
+from . import _core, evaluation, fasttext, vecattr
 from ._checks import is_int
 from .io import read_vectors, write_vectors
 from .vocab import Vocab
 
-__all__ = ["Vectors", "load_vectors", "save_vectors"]
+__all__ = ["FastTextVectors", "Vectors", "load_vectors", "save_vectors"]
 
 #: a key of a Vectors: a word, or any hashable (an int that is not a key is a row number)
 Key = Hashable
@@ -503,7 +503,9 @@ def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Ve
     """Read a word-vector file into a :class:`Vectors`: word2vec text or binary, GloVe, fastText
     ``.vec`` or safetensors. ``format`` and the options (``binary``, ``limit``, ``dtype``,
     ``unicode_errors``, ``encoding``, ``fvocab``: the word counts) are those of
-    :func:`pyembed.io.read_vectors`, as in gensim's ``load_word2vec_format``.
+    :func:`pyembed.io.read_vectors`, as in gensim's ``load_word2vec_format``. A fastText ``.bin``
+    model (``format="fasttext-bin"``, or found by its header; option ``encoding``) gives a
+    :class:`FastTextVectors`, as gensim's ``load_facebook_vectors``.
 
     Example:
         >>> import pyembed, tempfile, pathlib
@@ -513,7 +515,22 @@ def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Ve
         >>> kv.most_similar("cat", topn=1)[0][0]
         'dog'
     """
+    if fasttext.is_fasttext_bin(path, format):
+        return FastTextVectors.from_model(fasttext.read_fasttext_bin(path, **options))
     return Vectors._trusted(*read_vectors(path, format, **options))
+
+
+class FastTextVectors(fasttext.SubwordVectors, Vectors):
+    """A fastText ``.bin`` model's vectors (gensim's ``FastTextKeyedVectors``): a Vectors whose
+    out-of-vocabulary words get their subword vector (see :mod:`pyembed.fasttext`)."""
+
+    @classmethod
+    def from_model(cls, m):
+        kv = cls._trusted(m.words, m.vectors, dict(zip(m.words, range(len(m.words)))),
+                          {"count": m.counts})
+        kv.vectors_ngrams, kv.min_n, kv.max_n = m.vectors_ngrams, m.min_n, m.max_n
+        kv.bucket = m.bucket
+        return kv
 
 
 def save_vectors(vectors: Vectors, path: str | os.PathLike, format: str = "word2vec",

@@ -39,3 +39,9 @@ def stores(request):
         pyembed._core.stream_threshold(1)
     yield request.param
     pyembed._core.stream_threshold(old)
+
+
+@pytest.fixture
+def threads():
+    """``set_num_threads`` for a test; ``_restore_num_threads`` puts the old count back."""
+    return pyembed.set_num_threads

@@ -88,3 +88,36 @@ def bits(a):
     """The raw bits of a float array, for bitwise comparisons (-0.0 != 0.0, NaN == same NaN)."""
     a = np.ascontiguousarray(a)
     return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+def numeric_grad(f, arr, eps=1e-6):
+    """Central differences of the scalar ``f()`` with respect to every element of ``arr``,
+    which is perturbed in place and put back."""
+    num = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        up = f()
+        arr[idx] = old - eps
+        down = f()
+        arr[idx] = old
+        num[idx] = (up - down) / (2 * eps)
+    return num
+
+
+def snapshot(t):
+    """Copies of what a failed call must leave alone: weight, grad (or None), touched rows."""
+    g = t.grad
+    return t.weight.copy(), None if g is None else g.copy(), t.touched.copy()
+
+
+def assert_unchanged(t, snap, zero_grad_may_appear=False):
+    """``t`` is bit for bit as ``snapshot`` saw it; ``zero_grad_may_appear``: a grad that was
+    None may since have been allocated, all zeros."""
+    w, g, touched = snap
+    np.testing.assert_array_equal(bits(t.weight), bits(w))
+    if g is None:
+        assert t.grad is None or (zero_grad_may_appear and not t.grad.any())
+    else:
+        np.testing.assert_array_equal(bits(t.grad), bits(g))
+    np.testing.assert_array_equal(t.touched, touched)

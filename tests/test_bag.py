@@ -4,17 +4,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import pyembed
+from reference import numeric_grad
 from reference_positional import embedding_bag as ref
 
 rng = np.random.default_rng(0)
 MODES = ("sum", "mean", "max")
-
-
-@pytest.fixture
-def threads():
-    old = pyembed.get_num_threads()
-    yield pyembed.set_num_threads
-    pyembed.set_num_threads(old)
 
 
 def _flat_case(V=20, n=30, nb=7):
@@ -73,19 +67,6 @@ def test_matches_reference_property(V, n, nb, mode, pad, seed):
                                               padding_idx=pad), atol=1e-12)
 
 
-def _numeric_grad(f, arr, eps=1e-6):
-    num = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        old = arr[idx]
-        arr[idx] = old + eps
-        up = f()
-        arr[idx] = old - eps
-        down = f()
-        arr[idx] = old
-        num[idx] = (up - down) / (2 * eps)
-    return num
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_backward_by_finite_differences(mode):
     bag = pyembed.EmbeddingBag(6, 3, mode, padding_idx=2, dtype=np.float64, seed=4)
@@ -98,7 +79,7 @@ def test_backward_by_finite_differences(mode):
     def loss():
         return float((bag(ids, offs) * R).sum())
 
-    num = _numeric_grad(loss, bag.weight)
+    num = numeric_grad(loss, bag.weight)
     assert np.allclose(bag.grad, num, atol=1e-7)
     assert 2 not in bag.touched
 
@@ -115,8 +96,8 @@ def test_per_sample_weights_gradient_by_finite_differences():
     def loss():
         return float((bag(ids, per_sample_weights=psw) * R).sum())
 
-    assert np.allclose(gpsw, _numeric_grad(loss, psw), atol=1e-7)
-    assert np.allclose(bag.grad, _numeric_grad(loss, bag.weight), atol=1e-7)
+    assert np.allclose(gpsw, numeric_grad(loss, psw), atol=1e-7)
+    assert np.allclose(bag.grad, numeric_grad(loss, bag.weight), atol=1e-7)
 
 
 @pytest.mark.parametrize("mode", MODES)

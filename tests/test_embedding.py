@@ -15,19 +15,8 @@ from pyembed import Embedding
 FLOATS = (np.float32, np.float64)
 
 
-def snapshot(e):
-    g = e.grad
-    return e.weight.copy(), None if g is None else g.copy(), e.touched.copy()
-
-
-def assert_unchanged(e, snap):
-    w, g, touched = snap
-    np.testing.assert_array_equal(ref.bits(e.weight), ref.bits(w))
-    if g is None:
-        assert e.grad is None
-    else:
-        np.testing.assert_array_equal(ref.bits(e.grad), ref.bits(g))
-    np.testing.assert_array_equal(e.touched, touched)
+snapshot = ref.snapshot
+assert_unchanged = ref.assert_unchanged
 
 
 # ---- construction and init ---------------------------------------------------------------------

@@ -3,16 +3,10 @@ import numpy as np
 import pytest
 
 import pyembed
+from reference import numeric_grad
 from reference_positional import input_embedding as ref
 
 rng = np.random.default_rng(0)
-
-
-@pytest.fixture
-def threads():
-    old = pyembed.get_num_threads()
-    yield pyembed.set_num_threads
-    pyembed.set_num_threads(old)
 
 
 def _positions(inp, start, seq):
@@ -127,19 +121,8 @@ def test_gradient_by_finite_differences(positional):
         return float((inp(ids, start=2) * R).sum())
 
     inp.backward(ids, R, start=2)
-    eps = 1e-6
     for p in inp.parameters():
-        W = p.weight
-        num = np.zeros_like(W)
-        for idx in np.ndindex(W.shape):
-            old = W[idx]
-            W[idx] = old + eps
-            up = loss()
-            W[idx] = old - eps
-            down = loss()
-            W[idx] = old
-            num[idx] = (up - down) / (2 * eps)
-        assert np.allclose(p.grad, num, atol=1e-7)
+        assert np.allclose(p.grad, numeric_grad(loss, p.weight), atol=1e-7)
 
 
 def test_backward_errors_leave_tables_unchanged():
@@ -225,18 +208,8 @@ def test_attend_gradients_by_finite_differences():
     def loss():
         return float((emb.attend(h) * R).sum())
 
-    eps = 1e-6
     for arr, grad in ((emb.weight, emb.grad), (h, grad_h)):
-        num = np.zeros_like(arr)
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            arr[idx] = old + eps
-            up = loss()
-            arr[idx] = old - eps
-            down = loss()
-            arr[idx] = old
-            num[idx] = (up - down) / (2 * eps)
-        assert np.allclose(grad, num, atol=1e-7)
+        assert np.allclose(grad, numeric_grad(loss, arr), atol=1e-7)
 
 
 def test_attend_errors_leave_grad_unchanged():

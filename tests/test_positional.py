@@ -10,13 +10,6 @@ LAYOUTS = ("interleaved", "halves")
 BOUND = 2e-7
 
 
-@pytest.fixture
-def threads():
-    old = pyembed.get_num_threads()
-    yield pyembed.set_num_threads
-    pyembed.set_num_threads(old)
-
-
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("exponent", ("2i/d", "d/2-1"))
 @pytest.mark.parametrize("dim", (1, 2, 7, 64, 513))

@@ -9,10 +9,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from child import PKG_PARENT
 
-import pyembed
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pyembed.__file__)))
 
 # A writer thread flips `bad` (a 1-D int64 array every case passes as ids, offsets, rows or
 # tokens) between valid values and 10**12 while the main thread calls the entry point for a while.
@@ -70,7 +68,7 @@ SETUP = {
 
 def _run(code, timeout=60):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+                          timeout=timeout, cwd=PKG_PARENT)
 
 
 @pytest.mark.parametrize("case", sorted(CALLS))

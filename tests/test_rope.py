@@ -4,17 +4,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import pyembed
+from reference import numeric_grad
 from reference_positional import rope as ref
 
 rng = np.random.default_rng(0)
 LAYOUTS = ("halves", "interleaved")
-
-
-@pytest.fixture
-def threads():
-    old = pyembed.get_num_threads()
-    yield pyembed.set_num_threads
-    pyembed.set_num_threads(old)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -91,16 +85,7 @@ def test_backward_by_finite_differences(layout):
     R = rng.standard_normal((2, 5, 6))
     pos = np.array([3, 4, 5, 900, 2])
     grad = pyembed.rope_backward(R, pos, layout=layout)
-    eps = 1e-6
-    num = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        up = float((pyembed.rope(x, pos, layout=layout) * R).sum())
-        x[idx] = old - eps
-        down = float((pyembed.rope(x, pos, layout=layout) * R).sum())
-        x[idx] = old
-        num[idx] = (up - down) / (2 * eps)
+    num = numeric_grad(lambda: float((pyembed.rope(x, pos, layout=layout) * R).sum()), x)
     assert np.allclose(grad, num, atol=1e-7)
     assert np.allclose(pyembed.rope_backward(pyembed.rope(x, pos, layout=layout), pos,
                                              layout=layout), x, atol=1e-12)

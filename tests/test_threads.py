@@ -12,6 +12,7 @@ import pytest
 
 import pyembed
 import reference as ref
+from child import PKG_PARENT
 from pyembed import Table
 
 THREADS = (1, 2, 4)
@@ -112,7 +113,7 @@ def test_pyembed_num_threads_env(env, expect):
     code = "import pyembed; print(pyembed.get_num_threads())"
     base = dict(os.environ, OMP_NUM_THREADS="2")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env=dict(base, PYEMBED_NUM_THREADS=env), cwd=os.path.dirname(os.path.dirname(pyembed.__file__)))
+                       env=dict(base, PYEMBED_NUM_THREADS=env), cwd=PKG_PARENT)
     assert r.returncode == 0, r.stderr
     got = int(r.stdout)
     if expect is not None:
@@ -143,7 +144,7 @@ def test_pyembed_stream_min_bytes_env(env, expect):
     code = "import pyembed; print(*pyembed._core.stream_threshold())"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                        env=dict(os.environ, PYEMBED_STREAM_MIN_BYTES=env),
-                       cwd=os.path.dirname(os.path.dirname(pyembed.__file__)))
+                       cwd=PKG_PARENT)
     assert r.returncode == 0, r.stderr
     llc, got = map(int, r.stdout.split())
     assert got == (expect if expect is not None else max(4 << 20, llc // 16))
@@ -192,21 +193,28 @@ def test_concurrent_backward_equals_serial():
     np.testing.assert_array_equal(t.touched, np.unique(np.concatenate([b[0] for b in batches])))
 
 
-def test_concurrent_mixed_calls_do_not_crash():
+def _two_threads_zipf(rows, dim, n, seed):
+    """Two threads, a float32 table of normal weights and ``n`` Zipf ids into it (drawn after)."""
     pyembed.set_num_threads(2)
-    rows, dim, n = 3000, 64, 5000
-    rng = np.random.default_rng(12)
+    rng = np.random.default_rng(seed)
     t = Table(rows, dim)
     t.weight = rng.standard_normal((rows, dim))
+    return rng, t, zipf_ids(rng, n, rows)
+
+
+def test_concurrent_mixed_calls_do_not_crash():
+    rows, dim, n = 3000, 64, 5000
+    rng, t, ids = _two_threads_zipf(rows, dim, n, 12)
     W = t.weight.copy()
-    ids = zipf_ids(rng, n, rows)
     g = np.ones((n, dim), np.float32)
     stop = threading.Event()
+    read = threading.Event()  # the touched thread has read once while backward ran
     seen = []
 
     def backward():
         for _ in range(30):
             t.backward(ids, g)
+        read.wait(timeout=30)  # under load a reader may not get scheduled before 30 calls end
         stop.set()
 
     def lookup():
@@ -222,6 +230,7 @@ def test_concurrent_mixed_calls_do_not_crash():
             tt = t.touched
             assert np.all(np.diff(tt) > 0) and (tt.size == 0 or (tt[0] >= 0 and tt[-1] < rows))
             seen.append(tt.size)
+            read.set()
 
     _run_threads([backward, lookup, zero, touched])
     assert seen
@@ -233,34 +242,16 @@ def test_concurrent_mixed_calls_do_not_crash():
 
 # ---- fork --------------------------------------------------------------------------------------
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_fork_child_runs_parallel_sized_kernels():
-    pyembed.set_num_threads(2)
-    rows, dim, n = 4000, 128, 20000
-    rng = np.random.default_rng(13)
-    t = Table(rows, dim)
-    t.weight = rng.standard_normal((rows, dim))
-    ids = zipf_ids(rng, n, rows)
-    g = rng.standard_normal((n, dim)).astype(np.float32)
-    t.lookup(ids)  # the parent's OpenMP pool exists before the fork
-    t.backward(ids, g)
-    expect = ref.backward(np.zeros((rows, dim), np.float32), ids, g)
-    t.zero_grad()
+def run_in_fork_child(body, alarm=60):
+    """Run body() in a forked child; assert that it returned true (exit status 0)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
         pid = os.fork()
     if pid == 0:  # child: never return into pytest
         code = 1
         try:
-            signal.alarm(60)  # a hang in the child becomes a SIGALRM death, not a stuck suite
-            out = t.lookup(ids)
-            t.backward(ids, g)
-            ok = np.array_equal(out, t.weight[ids]) and np.array_equal(ref.bits(t.grad),
-                                                                       ref.bits(expect))
-            u = pyembed.Table(rows, dim)
-            u.backward(ids, g)
-            ok = ok and np.array_equal(ref.bits(u.grad), ref.bits(expect))
-            code = 0 if ok else 3
+            signal.alarm(alarm)  # a hang in the child becomes a SIGALRM death, not a stuck suite
+            code = 0 if body() else 3
         except BaseException:
             code = 2
         finally:
@@ -268,6 +259,47 @@ def test_fork_child_runs_parallel_sized_kernels():
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status), f"child died: status {status}"
     assert os.WEXITSTATUS(status) == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_runs_parallel_sized_kernels():
+    rows, dim, n = 4000, 128, 20000
+    rng, t, ids = _two_threads_zipf(rows, dim, n, 13)
+    g = rng.standard_normal((n, dim)).astype(np.float32)
+    t.lookup(ids)  # the parent's OpenMP pool exists before the fork
+    t.backward(ids, g)
+    expect = ref.backward(np.zeros((rows, dim), np.float32), ids, g)
+    t.zero_grad()
+
+    def child():
+        out = t.lookup(ids)
+        t.backward(ids, g)
+        ok = np.array_equal(out, t.weight[ids]) and np.array_equal(ref.bits(t.grad),
+                                                                   ref.bits(expect))
+        u = pyembed.Table(rows, dim)
+        u.backward(ids, g)
+        return ok and np.array_equal(ref.bits(u.grad), ref.bits(expect))
+
+    run_in_fork_child(child)
     # the parent is unaffected
     t.backward(ids, g)
     np.testing.assert_array_equal(ref.bits(t.grad), ref.bits(expect))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_trains_word2vec_on_threads_before_any_training():
+    """The child of a fork made before the first sgns_train call still trains serial (one fork
+    handler for every kernel): with sgns' own handler, registered on its first call, the child
+    used the parent's dead OpenMP pool and hung."""
+    pyembed.set_num_threads(2)
+    t = Table(100000, 64)
+    t.lookup(np.arange(100000) % 1000)  # the parent's OpenMP pool exists before the fork
+    sents = [["a", "b", "c", "d"] * 50 for _ in range(200)]
+
+    def child():
+        m = pyembed.Word2Vec(vector_size=16, min_count=1, epochs=1, workers=2, progress=False)
+        m.build_vocab(sents)
+        m.train()
+        return m.pairs_trained > 0
+
+    run_in_fork_child(child, alarm=30)

@@ -4,20 +4,19 @@ import copy
 import doctest
 import pickle
 import inspect
-import pathlib
 import subprocess
 import sys
 import threading
 
 import numpy as np
 import pytest
+from child import PKG_PARENT
 
 torch = pytest.importorskip("torch", reason="pyembed.torch needs torch (pip install torch)")
 pt = pytest.importorskip("pyembed.torch")
 F = torch.nn.functional
 
 DTYPES = [torch.float32, torch.float64]
-ROOT = pathlib.Path(__file__).resolve().parent.parent  # the checkout's pyembed, in a subprocess
 
 
 def twin(pe_module, cls, **kwargs):
@@ -41,14 +40,14 @@ def assert_grad_close(got, want):
 # -- import rules ---------------------------------------------------------------------------------
 def test_import_pyembed_leaves_torch_alone():
     code = "import sys, pyembed; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PKG_PARENT)
 
 
 def test_without_torch_the_error_says_how_to_install():
     code = ("import sys; sys.modules['torch'] = None\n"
             "try:\n    import pyembed.torch\nexcept ImportError as e:\n"
             "    assert 'pip install torch' in str(e), e\nelse:\n    raise SystemExit('no error')")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PKG_PARENT)
 
 
 def test_docstring_example_runs():

@@ -1,6 +1,26 @@
-/* The body of adam.c for one element type, included twice (float, double).
- * Before including: T (element type), SQRT (its sqrt), FN(name) (adds the _f32/_f64 suffix).
+/* The body of adam.c for one element type, included by float_types.h once per type: T (the
+ * element type) and FN(name) (adds the _f32 / _f64 suffix); the rest comes from the headers below.
  * Which thread updates which spans (threads, frozen rows, rows lists) is optim_loop.h's. */
+#include "adam.h"
+#include "optim_loop.h"
+#include "simd.h"
+
+#include <math.h>
+
+#ifndef PE_ADAM_TMPL_ONCE /* the type-independent part, defined once */
+#define PE_ADAM_TMPL_ONCE
+
+/* The 12 loop variants: form (Adam / SparseAdam) x weight decay (none / L2 / decoupled) x
+ * amsgrad. */
+static int adam_mode(const pe_adam_opts *o, int amsgrad) {
+    int wd = o->weight_decay != 0.0 ? (o->decoupled ? 2 : 1) : 0;
+    return (o->sparse_form ? 6 : 0) + wd * 2 + (amsgrad ? 1 : 0);
+}
+
+/* sqrtf for float (vectorised; correctly rounded, like sqrt) */
+#define SQRT(x) _Generic((x), float: sqrtf, default: sqrt)(x)
+
+#endif /* PE_ADAM_TMPL_ONCE */
 
 typedef struct {
     T b1, c1, b2, c2, eps, wd, decay, nss, bc2s, sign;
@@ -27,7 +47,7 @@ static FN(consts) FN(make_consts)(const pe_adam_opts *o, int64_t t) {
 /* One contiguous span of n elements. SPARSE, WD (0 none, 1 L2, 2 decoupled) and AMS are
  * compile-time constants at every call site, so each of the 12 variants is a branch-free loop
  * that the compiler vectorises (sqrt included, thanks to -fno-math-errno). */
-static inline __attribute__((always_inline)) void
+static inline PE_ALWAYS_INLINE void
 FN(span)(T *restrict p, T *restrict m, T *restrict v, T *restrict vmax, const T *restrict g,
          size_t n, const FN(consts) *kp, const int SPARSE, const int WD, const int AMS) {
     const FN(consts) k = *kp;
@@ -58,48 +78,28 @@ FN(span)(T *restrict p, T *restrict m, T *restrict v, T *restrict vmax, const T 
     }
 }
 
-#define PE_ADAM_CASE(S, W, A)                                                                   \
-    case (S) * 6 + (W) * 2 + (A):                                                               \
-        FN(span)(p, m, v, vmax, g, n, k, S, W, A);                                              \
+/* The 12 variants (adam_mode's numbering), each a branch-free loop. */
+#define PE_ADAM_CASE(S, W, A) \
+    case (S) * 6 + (W) * 2 + (A): FN(span)(p, m, v, vmax, g, n, k, S, W, A); break;
+static inline PE_ALWAYS_INLINE void FN(run_body)(T *p, T *m, T *v, T *vmax, const T *g, size_t n,
+                                                 const FN(consts) *k, int mode) {
+    switch (mode) {
+        PE_ADAM_CASE(0, 0, 0) PE_ADAM_CASE(0, 0, 1) PE_ADAM_CASE(0, 1, 0)
+        PE_ADAM_CASE(0, 1, 1) PE_ADAM_CASE(0, 2, 0) PE_ADAM_CASE(0, 2, 1)
+        PE_ADAM_CASE(1, 0, 0) PE_ADAM_CASE(1, 0, 1) PE_ADAM_CASE(1, 1, 0)
+        PE_ADAM_CASE(1, 1, 1) PE_ADAM_CASE(1, 2, 0) PE_ADAM_CASE(1, 2, 1)
+    default:
         break;
-
-/* The 12 variants, compiled once per vector width (see simd.h). */
-#define PE_ADAM_RUN(NAME, ATTR)                                                                 \
-    ATTR static void NAME(T *p, T *m, T *v, T *vmax, const T *g, size_t n,                      \
-                          const FN(consts) *k, int mode) {                                      \
-        switch (mode) {                                                                         \
-            PE_ADAM_CASE(0, 0, 0) PE_ADAM_CASE(0, 0, 1) PE_ADAM_CASE(0, 1, 0)                   \
-            PE_ADAM_CASE(0, 1, 1) PE_ADAM_CASE(0, 2, 0) PE_ADAM_CASE(0, 2, 1)                   \
-            PE_ADAM_CASE(1, 0, 0) PE_ADAM_CASE(1, 0, 1) PE_ADAM_CASE(1, 1, 0)                   \
-            PE_ADAM_CASE(1, 1, 1) PE_ADAM_CASE(1, 2, 0) PE_ADAM_CASE(1, 2, 1)                   \
-        default:                                                                                \
-            break;                                                                              \
-        }                                                                                       \
     }
-
-PE_ADAM_RUN(FN(run_base), )
-#if PE_X86_DISPATCH
-PE_ADAM_RUN(FN(run_avx2), PE_TARGET_AVX2)
-PE_ADAM_RUN(FN(run_avx512), PE_TARGET_AVX512)
-#endif
-
-static void FN(run)(T *p, T *m, T *v, T *vmax, const T *g, size_t n, const FN(consts) *k,
-                    int mode) {
-#if PE_X86_DISPATCH
-    int level = pe_simd_level();
-    if (level == PE_SIMD_AVX512) {
-        FN(run_avx512)(p, m, v, vmax, g, n, k, mode);
-        return;
-    }
-    if (level == PE_SIMD_AVX2) {
-        FN(run_avx2)(p, m, v, vmax, g, n, k, mode);
-        return;
-    }
-#endif
-    FN(run_base)(p, m, v, vmax, g, n, k, mode);
 }
-#undef PE_ADAM_RUN
 #undef PE_ADAM_CASE
+
+/* FN(run): FN(run_body) for each vector level (simd_levels.h) */
+#define LV_NAME(s) FN(run##s)
+#define LV_BODY FN(run_body)
+#define LV_PARAMS (T *p, T *m, T *v, T *vmax, const T *g, size_t n, const FN(consts) *k, int mode)
+#define LV_ARGS (p, m, v, vmax, g, n, k, mode)
+#include "simd_levels.h"
 
 int FN(pe_adam)(T *P, T *M, T *V, T *Vmax, const T *G, const uint8_t *frozen, size_t nrows,
                 size_t dim, const pe_adam_opts *o) {
@@ -121,9 +121,9 @@ int FN(pe_adam)(T *P, T *M, T *V, T *Vmax, const T *G, const uint8_t *frozen, si
     return PE_OK;
 }
 
-int FN(pe_adam_rows)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const T *G,
-                     const int64_t *rows, size_t n_list, const uint8_t *frozen, size_t nrows,
-                     size_t dim, const pe_adam_opts *o) {
+int FN(pe_adam_rows)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const T *G, const int64_t *rows,
+                     size_t n_list, const uint8_t *frozen, size_t nrows, size_t dim,
+                     const pe_adam_opts *o) {
     (void)nrows;
     if (!row_step && o->step < 1) return PE_ERR_VALUE;
     const FN(consts) k0 = FN(make_consts)(o, row_step ? 1 : o->step);

@@ -23,10 +23,12 @@ enum {
 #define PE_PAR_MIN_BYTES ((size_t)1 << 18)
 
 /* Threads: PYEMBED_NUM_THREADS, else OMP_NUM_THREADS / the cores OpenMP sees, else 1. After
- * os.fork() the child runs serial (libgomp's pool does not survive fork and would hang). */
+ * os.fork() the child runs serial (libgomp's pool does not survive fork and would hang);
+ * pe_forked_child() says whether this process is such a child (the one fork handler, threads.c). */
 int pe_get_num_threads(void);
 void pe_set_num_threads(int n);
 int pe_have_openmp(void);
+int pe_forked_child(void);
 /* Threads to use for `work_bytes` of work, at most `max_items` (one item each at least). */
 int pe_threads_for(size_t work_bytes, size_t max_items);
 
@@ -79,7 +81,40 @@ static inline size_t pe_mul_size(size_t a, size_t b) {
 #define PE_OMP(x)
 #endif
 
-/* How far ahead gathers and lazy updates prefetch rows (ids, not bytes). */
+/* How far ahead the row loops (gather, scatter, bags, fused positions, lazy updates, norms)
+ * prefetch rows: in ids or positions, not bytes. */
 #define PE_PREFETCH_DIST 16
+
+/* The one way a kernel learns who it is inside `PE_OMP(omp parallel ...)`: this thread's index,
+ * and the team's size in *nth unless nth is NULL (0 and 1 in a serial build or outside a
+ * parallel region). Shares are cut from the team's real size, never from the size asked for. */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+static inline size_t pe_team(size_t *nth) {
+#ifdef _OPENMP
+    if (nth) *nth = (size_t)omp_get_num_threads();
+    return (size_t)omp_get_thread_num();
+#else
+    if (nth) *nth = 1;
+    return 0;
+#endif
+}
+
+/* The rows a Table's backward wrote since its last zero_grad (zero_grad clears only those):
+ * mark (num_rows,) is 1 exactly for the rows in rows[0 .. *n); rows has room for num_rows. */
+typedef struct {
+    uint8_t *mark;
+    int64_t *rows;
+    size_t *n;
+} pe_touched;
+
+/* Add row r to the list unless it is there already. */
+static inline void pe_touch(const pe_touched *t, int64_t r) {
+    if (!t->mark[r]) {
+        t->mark[r] = 1;
+        t->rows[(*t->n)++] = r;
+    }
+}
 
 #endif

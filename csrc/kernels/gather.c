@@ -2,9 +2,9 @@
  *
  * Shapes: W (num_rows, dim); ids (n,) int64; out (n, dim).
  * The gather is a row memcpy with rows prefetched PE_PREFETCH_DIST ids ahead. When the output is
- * larger than the last-level cache, non-temporal (streaming) stores skip the read-for-ownership of
- * each output line, so the copy moves 2 bytes per byte instead of 3 — how it beats np.take on one
- * thread.
+ * past what the cache keeps (pe_stream_min_bytes, common.h), non-temporal (streaming) stores skip
+ * the read-for-ownership of each output line, so the copy moves 2 bytes per byte instead of 3 —
+ * how it beats np.take on one thread.
  */
 #include "gather.h"
 #include "sort.h"
@@ -14,9 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 int64_t pe_find_bad_id(const int64_t *ids, size_t n, int64_t num_rows) {
     /* Branch-free scan in blocks; only a block with a bad id is searched again. */
@@ -93,59 +90,18 @@ int pe_gather(void *out, const void *W, const int64_t *ids, size_t n, size_t row
     int stream = PE_HAVE_STREAM && total >= pe_stream_min_bytes() && row_bytes % 16 == 0 &&
                  ((uintptr_t)out % 16) == 0;
     int nt = pe_threads_for(total, n);
-    if (nt <= 1) {
+    if (nt <= 1) { /* small lookups: not even an inactive team */
         copy_rows((char *)out, (const char *)W, ids, 0, n, row_bytes, stream);
         return PE_OK;
     }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
+    PE_OMP(omp parallel num_threads(nt))
     {
-        int t = omp_get_thread_num(), T = omp_get_num_threads();
-        size_t lo = n * (size_t)t / (size_t)T, hi = n * (size_t)(t + 1) / (size_t)T;
-        copy_rows((char *)out, (const char *)W, ids, lo, hi, row_bytes, stream);
+        size_t nth, t = pe_team(&nth);
+        copy_rows((char *)out, (const char *)W, ids, n * t / nth, n * (t + 1) / nth, row_bytes,
+                  stream);
     }
-#else
-    copy_rows((char *)out, (const char *)W, ids, 0, n, row_bytes, stream);
-#endif
     return PE_OK;
 }
 
-#define DEFINE_RENORM(NAME, T)                                                                   \
-    int NAME(T *W, const int64_t *ids, size_t n, size_t dim, int64_t num_rows, double max_norm, \
-             double norm_type) {                                                                 \
-        size_t *perm = (size_t *)malloc((n ? n : 1) * sizeof(size_t));                           \
-        size_t *seg = (size_t *)malloc((n + 1) * sizeof(size_t));                                \
-        size_t m = 0, nseg = 0;                                                                  \
-        int rc = PE_ERR_NOMEM;                                                                   \
-        if (perm && seg) rc = pe_group_ids(perm, seg, &m, &nseg, ids, n, num_rows, -1);          \
-        if (rc == PE_OK) {                                                                       \
-            for (size_t k = 0; k < nseg; k++) {                                                  \
-                T *row = W + (size_t)ids[perm[seg[k]]] * dim;                                    \
-                double norm = 0.0;                                                               \
-                if (isinf(norm_type)) {                                                          \
-                    for (size_t j = 0; j < dim; j++) {                                           \
-                        double a = fabs((double)row[j]);                                         \
-                        if (a > norm) norm = a;                                                  \
-                    }                                                                            \
-                } else if (norm_type == 2.0) {                                                   \
-                    for (size_t j = 0; j < dim; j++) norm += (double)row[j] * (double)row[j];    \
-                    norm = sqrt(norm);                                                           \
-                } else if (norm_type == 1.0) {                                                   \
-                    for (size_t j = 0; j < dim; j++) norm += fabs((double)row[j]);               \
-                } else {                                                                         \
-                    for (size_t j = 0; j < dim; j++) norm += pow(fabs((double)row[j]), norm_type); \
-                    norm = pow(norm, 1.0 / norm_type);                                           \
-                }                                                                                \
-                if (norm > max_norm) {                                                           \
-                    T scale = (T)(max_norm / (norm + 1e-7));                                     \
-                    for (size_t j = 0; j < dim; j++) row[j] *= scale;                            \
-                }                                                                                \
-            }                                                                                    \
-        }                                                                                        \
-        free(perm);                                                                              \
-        free(seg);                                                                               \
-        return rc;                                                                               \
-    }
-
-DEFINE_RENORM(pe_renorm_f32, float)
-DEFINE_RENORM(pe_renorm_f64, double)
+#define PE_TMPL "gather_tmpl.h"
+#include "float_types.h"

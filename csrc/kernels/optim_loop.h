@@ -19,21 +19,6 @@
 
 #include "common.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-/* This thread's index in its team, and the team's size in *nth (0 and 1 in a serial build). */
-static inline size_t pe_team(size_t *nth) {
-#ifdef _OPENMP
-    *nth = (size_t)omp_get_num_threads();
-    return (size_t)omp_get_thread_num();
-#else
-    *nth = 1;
-    return 0;
-#endif
-}
-
 /* Where thread k of nth starts in [0, n) elements (k = nth: n). Cut at multiples of 16 elements
  * so every thread starts on a vector boundary; the first cut is 0 and the last n. */
 static inline size_t pe_cut16(size_t n, size_t k, size_t nth) {

@@ -2,38 +2,5 @@
  * since each element is a function of (seed, index) alone, the bits never depend on threads. */
 #include "rng.h"
 
-#include <math.h>
-
-#define TWO_PI 6.283185307179586476925286766559
-
-#define DEFINE_NORMAL(NAME, T)                                                          \
-    void NAME(T *out, size_t n, uint64_t seed, double mean, double std) {              \
-        size_t pairs = (n + 1) / 2;                                                     \
-        int nt = pe_threads_for(pe_mul_size(n, 64), pairs);                             \
-        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))        \
-        for (size_t k = 0; k < pairs; k++) {                                            \
-            /* u1 in (0, 1] so log(u1) is finite */                                      \
-            double u1 = 1.0 - pe_u01(pe_hash64(seed, 2 * (uint64_t)k));                  \
-            double u2 = pe_u01(pe_hash64(seed, 2 * (uint64_t)k + 1));                    \
-            double r = sqrt(-2.0 * log(u1));                                            \
-            out[2 * k] = (T)(mean + std * (r * cos(TWO_PI * u2)));                      \
-            if (2 * k + 1 < n) out[2 * k + 1] = (T)(mean + std * (r * sin(TWO_PI * u2))); \
-        }                                                                               \
-        (void)nt;                                                                       \
-    }
-
-#define DEFINE_UNIFORM(NAME, T)                                                         \
-    void NAME(T *out, size_t n, uint64_t seed, double lo, double hi) {                 \
-        int nt = pe_threads_for(pe_mul_size(n, 16), n);                                 \
-        PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))        \
-        for (size_t i = 0; i < n; i++) {                                                \
-            T v = (T)(lo + (hi - lo) * pe_u01(pe_hash64(seed, (uint64_t)i)));           \
-            out[i] = v < (T)hi ? v : (T)lo; /* rounding to T must not reach hi */       \
-        }                                                                               \
-        (void)nt;                                                                       \
-    }
-
-DEFINE_NORMAL(pe_fill_normal_f32, float)
-DEFINE_NORMAL(pe_fill_normal_f64, double)
-DEFINE_UNIFORM(pe_fill_uniform_f32, float)
-DEFINE_UNIFORM(pe_fill_uniform_f64, double)
+#define PE_TMPL "rng_tmpl.h"
+#include "float_types.h"

@@ -1,4 +1,18 @@
 /* The body of sgd.c for one element type (see adam_tmpl.h for the pattern). */
+#include "sgd.h"
+#include "optim_loop.h"
+#include "simd.h"
+
+#ifndef PE_SGD_TMPL_ONCE /* the type-independent part, defined once */
+#define PE_SGD_TMPL_ONCE
+/* weight decay x {no momentum, first step, later step} x nesterov (nesterov needs momentum) */
+static int sgd_mode(const pe_sgd_opts *o, int has_buf) {
+    int wd = o->weight_decay != 0.0;
+    int mom = has_buf ? (o->first ? 1 : 2) : 0;
+    int nest = has_buf && o->nesterov;
+    return wd * 6 + mom * 2 + nest;
+}
+#endif /* PE_SGD_TMPL_ONCE */
 
 typedef struct {
     T wd, mom, damp1, nlr, sign;
@@ -15,7 +29,7 @@ static FN(sconsts) FN(make_sconsts)(const pe_sgd_opts *o) {
 }
 
 /* WD (0/1), MOM (0 none, 1 first step, 2 later steps), NEST (0/1): compile-time constants. */
-static inline __attribute__((always_inline)) void
+static inline PE_ALWAYS_INLINE void
 FN(sspan)(T *restrict p, T *restrict b, const T *restrict g, size_t n, const FN(sconsts) *kp,
           const int WD, const int MOM, const int NEST) {
     const FN(sconsts) k = *kp;
@@ -32,45 +46,27 @@ FN(sspan)(T *restrict p, T *restrict b, const T *restrict g, size_t n, const FN(
     }
 }
 
-#define PE_SGD_CASE(W, M, N)                                                                    \
-    case (W) * 6 + (M) * 2 + (N):                                                               \
-        FN(sspan)(p, b, g, n, k, W, M, N);                                                      \
+/* The 10 variants (sgd_mode's numbering), each a branch-free loop. */
+#define PE_SGD_CASE(W, M, N) \
+    case (W) * 6 + (M) * 2 + (N): FN(sspan)(p, b, g, n, k, W, M, N); break;
+static inline PE_ALWAYS_INLINE void FN(srun_body)(T *p, T *b, const T *g, size_t n,
+                                                  const FN(sconsts) *k, int mode) {
+    switch (mode) {
+        PE_SGD_CASE(0, 0, 0) PE_SGD_CASE(0, 1, 0) PE_SGD_CASE(0, 1, 1) PE_SGD_CASE(0, 2, 0)
+        PE_SGD_CASE(0, 2, 1) PE_SGD_CASE(1, 0, 0) PE_SGD_CASE(1, 1, 0) PE_SGD_CASE(1, 1, 1)
+        PE_SGD_CASE(1, 2, 0) PE_SGD_CASE(1, 2, 1)
+    default:
         break;
-
-#define PE_SGD_RUN(NAME, ATTR)                                                                  \
-    ATTR static void NAME(T *p, T *b, const T *g, size_t n, const FN(sconsts) *k, int mode) {   \
-        switch (mode) {                                                                         \
-            PE_SGD_CASE(0, 0, 0) PE_SGD_CASE(0, 1, 0) PE_SGD_CASE(0, 1, 1)                      \
-            PE_SGD_CASE(0, 2, 0) PE_SGD_CASE(0, 2, 1) PE_SGD_CASE(1, 0, 0)                      \
-            PE_SGD_CASE(1, 1, 0) PE_SGD_CASE(1, 1, 1) PE_SGD_CASE(1, 2, 0)                      \
-            PE_SGD_CASE(1, 2, 1)                                                                \
-        default:                                                                                \
-            break;                                                                              \
-        }                                                                                       \
     }
-
-PE_SGD_RUN(FN(srun_base), )
-#if PE_X86_DISPATCH
-PE_SGD_RUN(FN(srun_avx2), PE_TARGET_AVX2)
-PE_SGD_RUN(FN(srun_avx512), PE_TARGET_AVX512)
-#endif
-
-static void FN(srun)(T *p, T *b, const T *g, size_t n, const FN(sconsts) *k, int mode) {
-#if PE_X86_DISPATCH
-    int level = pe_simd_level();
-    if (level == PE_SIMD_AVX512) {
-        FN(srun_avx512)(p, b, g, n, k, mode);
-        return;
-    }
-    if (level == PE_SIMD_AVX2) {
-        FN(srun_avx2)(p, b, g, n, k, mode);
-        return;
-    }
-#endif
-    FN(srun_base)(p, b, g, n, k, mode);
 }
-#undef PE_SGD_RUN
 #undef PE_SGD_CASE
+
+/* FN(srun): FN(srun_body) for each vector level (simd_levels.h) */
+#define LV_NAME(s) FN(srun##s)
+#define LV_BODY FN(srun_body)
+#define LV_PARAMS (T *p, T *b, const T *g, size_t n, const FN(sconsts) *k, int mode)
+#define LV_ARGS (p, b, g, n, k, mode)
+#include "simd_levels.h"
 
 int FN(pe_sgd)(T *P, T *B, const T *G, const uint8_t *frozen, size_t nrows, size_t dim,
                const pe_sgd_opts *o) {
@@ -78,7 +74,8 @@ int FN(pe_sgd)(T *P, T *B, const T *G, const uint8_t *frozen, size_t nrows, size
     if (n == SIZE_MAX) return PE_ERR_OVERFLOW;
     const FN(sconsts) k = FN(make_sconsts)(o);
     const int mode = sgd_mode(o, B != NULL);
-    int nt = pe_threads_for(pe_mul_size(n, (B ? 5 : 3) * sizeof(T)), frozen ? nrows : (n + 63) / 64);
+    int nt = pe_threads_for(pe_mul_size(n, (B ? 5 : 3) * sizeof(T)),
+                            frozen ? nrows : (n + 63) / 64);
     (void)nt; /* unused in a serial build */
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {

@@ -9,83 +9,11 @@
  * The loop itself is sgns_loop.h, instantiated below once per 8-lane vector type.
  */
 #include "sgns.h"
-#include "rng.h"
 #include "simd.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#if defined(__GNUC__)
-#define AI inline __attribute__((always_inline))
-#else
-#define AI inline
-#endif
-
-/* sigmoid and -log sigmoid tabulated over [-MAX_EXP, MAX_EXP] at bin centres (word2vec.c uses
- * 1000 bins over [-6, 6]); beyond the range sigmoid is clamped to 0 or 1. */
-#define EXP_TABLE_SIZE 1024
-#define MAX_EXP 8.0f
-#define MAX_NEGATIVE 64
-
-typedef struct {
-    float sig[EXP_TABLE_SIZE];
-    float nl_pos[EXP_TABLE_SIZE]; /* -log sigmoid(x)  = log1p(exp(-x)): the loss of label 1 */
-    float nl_neg[EXP_TABLE_SIZE]; /* -log sigmoid(-x) = log1p(exp(x)):  the loss of label 0 */
-} exp_tables;
-
-static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-
-static void build_tables(exp_tables *t) {
-    for (int i = 0; i < EXP_TABLE_SIZE; i++) {
-        double x = -MAX_EXP + (i + 0.5) * (2.0 * MAX_EXP / EXP_TABLE_SIZE);
-        t->sig[i] = (float)(1.0 / (1.0 + exp(-x)));
-        t->nl_pos[i] = (float)softplus(-x);
-        t->nl_neg[i] = (float)softplus(x);
-    }
-}
-
-/* Table index of x in (-MAX_EXP, MAX_EXP). The float sum x + MAX_EXP can round up to exactly
- * 2 * MAX_EXP for x just below MAX_EXP, hence the clamp. */
-static AI int exp_index(float x) {
-    int i = (int)((x + MAX_EXP) * (EXP_TABLE_SIZE / (2.0f * MAX_EXP)));
-    return i < EXP_TABLE_SIZE ? i : EXP_TABLE_SIZE - 1;
-}
-
-/* sigmoid(f) and, in *loss, -log sigmoid(f) (label 1) or -log sigmoid(-f) (label 0), from one
- * table index. Beyond the range sigmoid is 0 or 1 and the loss its asymptote (0 or |f|); NaN
- * (from a user's NaN row) takes the first branch, never a table index. */
-static AI float sigmoid_loss(const exp_tables *t, float f, int label, float *loss) {
-    if (!(f > -MAX_EXP)) {
-        *loss = label ? -f : 0.0f;
-        return 0.0f;
-    }
-    if (f >= MAX_EXP) {
-        *loss = label ? 0.0f : f;
-        return 1.0f;
-    }
-    int i = exp_index(f);
-    *loss = label ? t->nl_pos[i] : t->nl_neg[i];
-    return t->sig[i];
-}
-
-typedef struct {
-    float *syn0, *syn1;
-    const int32_t *tokens;
-    const double *keep_prob;
-    const uint64_t *alias;
-    const exp_tables *tab;
-    size_t vocab, dim;
-    int window, negative;
-    double alpha_begin, alpha_slope; /* alpha at absolute position p: begin + slope * (p - first) */
-    int64_t first;
-    uint64_t seed, counter_base;
-} sgns_args;
 
 /* Two instances of the inner loop (sgns_loop.h), with one 8-lane vector type each:
  * baseline, a pair of 4-lane vectors (SSE2 on x86-64, NEON on aarch64: a 32-byte GCC vector
@@ -99,27 +27,27 @@ typedef struct {
     v4f lo, hi;
 } v4x2;
 
-static AI v4x2 p_ld(const float *p) {
+static inline PE_ALWAYS_INLINE v4x2 p_ld(const float *p) {
     v4x2 r = {*(const v4f_u *)(const void *)p, *(const v4f_u *)(const void *)(p + 4)};
     return r;
 }
-static AI void p_st(float *p, v4x2 v) {
+static inline PE_ALWAYS_INLINE void p_st(float *p, v4x2 v) {
     *(v4f_u *)(void *)p = v.lo;
     *(v4f_u *)(void *)(p + 4) = v.hi;
 }
-static AI v4x2 p_add(v4x2 a, v4x2 b) {
+static inline PE_ALWAYS_INLINE v4x2 p_add(v4x2 a, v4x2 b) {
     v4x2 r = {a.lo + b.lo, a.hi + b.hi};
     return r;
 }
-static AI v4x2 p_mul(v4x2 a, v4x2 b) {
+static inline PE_ALWAYS_INLINE v4x2 p_mul(v4x2 a, v4x2 b) {
     v4x2 r = {a.lo * b.lo, a.hi * b.hi};
     return r;
 }
-static AI v4x2 p_splat(float x) {
+static inline PE_ALWAYS_INLINE v4x2 p_splat(float x) {
     v4x2 r = {{x, x, x, x}, {x, x, x, x}};
     return r;
 }
-static AI float p_hsum(v4x2 v) {
+static inline PE_ALWAYS_INLINE float p_hsum(v4x2 v) {
     return ((v.lo[0] + v.lo[1]) + (v.lo[2] + v.lo[3])) + ((v.hi[0] + v.hi[1]) + (v.hi[2] + v.hi[3]));
 }
 
@@ -161,12 +89,6 @@ typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
 #include "sgns_loop.h"
 #endif
 
-/* libgomp's thread pool does not survive fork(): a forked child trains on one thread even when
- * the caller asks for more (threads.c does the same for every other kernel). */
-static int g_forked_child = 0;
-static void on_fork_child(void) { g_forked_child = 1; }
-static void register_fork_handler(void) { pthread_atfork(NULL, NULL, on_fork_child); }
-
 /* first sentence whose start is >= pos, in bounds[0..S] */
 static size_t sentence_at(const int64_t *bounds, size_t S, int64_t pos) {
     size_t lo = 0, hi = S;
@@ -192,9 +114,9 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
         size_t len = (size_t)(bounds[s + 1] - bounds[s]);
         if (len > maxlen) maxlen = len;
     }
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, register_fork_handler);
-    int nt = nthreads > 1 && !g_forked_child ? nthreads : 1;
+    /* libgomp's thread pool does not survive fork(): a forked child trains on one thread even
+     * when the caller asks for more */
+    int nt = nthreads > 1 && !pe_forked_child() ? nthreads : 1;
     if ((size_t)nt > n_sentences) nt = (int)n_sentences;
 #ifndef _OPENMP
     nt = 1;
@@ -224,17 +146,14 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
     (void)use_avx2; /* no AVX2 clone off x86-64 */
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
+        size_t nth, t = pe_team(&nth);
         /* thread t takes the sentences starting in its share of the tokens */
         int64_t total = last - first;
-        size_t s0 = sentence_at(bounds, n_sentences, first + (int64_t)((double)total * t / nt));
-        size_t s1 = t == nt - 1 ? n_sentences
-                                : sentence_at(bounds, n_sentences,
-                                              first + (int64_t)((double)total * (t + 1) / nt));
-        char *base = scratch + (size_t)t * per;
+        size_t s0 = sentence_at(bounds, n_sentences, first + (int64_t)((double)total * t / nth));
+        size_t s1 = t == nth - 1 ? n_sentences
+                                 : sentence_at(bounds, n_sentences,
+                                               first + (int64_t)((double)total * (t + 1) / nth));
+        char *base = scratch + t * per;
         int64_t *kpos = (int64_t *)base;
         int32_t *kid = (int32_t *)(base + ((maxlen * sizeof(int64_t) + 63) & ~(size_t)63));
         float *acc = (float *)((char *)kid + ((maxlen * sizeof(int32_t) + 63) & ~(size_t)63));

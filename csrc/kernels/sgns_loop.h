@@ -4,7 +4,82 @@
  * attribute or nothing), and an 8-lane float vector type VT with V_LD(p), V_ST(p, v), V_ADD,
  * V_MUL, V_SPLAT(x), V_ZERO and V_HSUM(v) = ((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7)).
  * Every instance does the same float operations in the same order, so all give the same bits.
+ * The part that does not depend on the vector type (the sigmoid tables, the arguments) is defined
+ * once, below; sgns.c uses it too.
  */
+#include "sgns.h"
+#include "rng.h"
+#include "simd.h"
+
+#include <math.h>
+#include <string.h>
+
+#ifndef PE_SGNS_LOOP_ONCE /* the type-independent part, defined once */
+#define PE_SGNS_LOOP_ONCE
+
+#define AI inline PE_ALWAYS_INLINE
+
+/* sigmoid and -log sigmoid tabulated over [-MAX_EXP, MAX_EXP] at bin centres (word2vec.c uses
+ * 1000 bins over [-6, 6]); beyond the range sigmoid is clamped to 0 or 1. */
+#define EXP_TABLE_SIZE 1024
+#define MAX_EXP 8.0f
+#define MAX_NEGATIVE 64
+
+typedef struct {
+    float sig[EXP_TABLE_SIZE];
+    float nl_pos[EXP_TABLE_SIZE]; /* -log sigmoid(x)  = log1p(exp(-x)): the loss of label 1 */
+    float nl_neg[EXP_TABLE_SIZE]; /* -log sigmoid(-x) = log1p(exp(x)):  the loss of label 0 */
+} exp_tables;
+
+static double softplus(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+
+static void build_tables(exp_tables *t) {
+    for (int i = 0; i < EXP_TABLE_SIZE; i++) {
+        double x = -MAX_EXP + (i + 0.5) * (2.0 * MAX_EXP / EXP_TABLE_SIZE);
+        t->sig[i] = (float)(1.0 / (1.0 + exp(-x)));
+        t->nl_pos[i] = (float)softplus(-x);
+        t->nl_neg[i] = (float)softplus(x);
+    }
+}
+
+/* Table index of x in (-MAX_EXP, MAX_EXP). The float sum x + MAX_EXP can round up to exactly
+ * 2 * MAX_EXP for x just below MAX_EXP, hence the clamp. */
+static AI int exp_index(float x) {
+    int i = (int)((x + MAX_EXP) * (EXP_TABLE_SIZE / (2.0f * MAX_EXP)));
+    return i < EXP_TABLE_SIZE ? i : EXP_TABLE_SIZE - 1;
+}
+
+/* sigmoid(f) and, in *loss, -log sigmoid(f) (label 1) or -log sigmoid(-f) (label 0), from one
+ * table index. Beyond the range sigmoid is 0 or 1 and the loss its asymptote (0 or |f|); NaN
+ * (from a user's NaN row) takes the first branch, never a table index. */
+static AI float sigmoid_loss(const exp_tables *t, float f, int label, float *loss) {
+    if (!(f > -MAX_EXP)) {
+        *loss = label ? -f : 0.0f;
+        return 0.0f;
+    }
+    if (f >= MAX_EXP) {
+        *loss = label ? 0.0f : f;
+        return 1.0f;
+    }
+    int i = exp_index(f);
+    *loss = label ? t->nl_pos[i] : t->nl_neg[i];
+    return t->sig[i];
+}
+
+typedef struct {
+    float *syn0, *syn1;
+    const int32_t *tokens;
+    const double *keep_prob;
+    const uint64_t *alias;
+    const exp_tables *tab;
+    size_t vocab, dim;
+    int window, negative;
+    double alpha_begin, alpha_slope; /* alpha at absolute position p: begin + slope * (p - first) */
+    int64_t first;
+    uint64_t seed, counter_base;
+} sgns_args;
+
+#endif /* PE_SGNS_LOOP_ONCE */
 
 /* a . b with two 8-lane accumulators (two chains hide the add latency), a fixed lane order. */
 static AI float VNAME(dot)(const float *a, const float *b, size_t D) {

@@ -22,9 +22,21 @@
 
 #if defined(__GNUC__)
 #define PE_ALIGN64 __attribute__((aligned(64)))
+#define PE_ALIGN16 __attribute__((aligned(16)))
 #else
 #define PE_ALIGN64
+#define PE_ALIGN16
 #endif
+
+/* Store the 16 bytes at src (16-byte aligned, usually a local the compiler keeps in a register)
+ * to 16-byte aligned dst, streamed. The caller fences. */
+static inline void pe_stream_16(void *dst, const void *src) {
+#if PE_HAVE_STREAM
+    _mm_stream_si128((__m128i *)dst, _mm_load_si128((const __m128i *)src));
+#else
+    memcpy(dst, src, 16);
+#endif
+}
 
 /* Copy `bytes` (a multiple of 16) from 16-byte aligned src to 16-byte aligned dst with streaming
  * stores (a plain memcpy where there are none). The caller fences. */
@@ -36,6 +48,23 @@ static inline void pe_stream_copy(void *dst, const void *src, size_t bytes) {
 #else
     memcpy(dst, src, bytes);
 #endif
+}
+
+/* dst[0 .. bytes) = 0, 16-byte aligned dst: whole 64-byte lines with streaming stores, the rest
+ * (a partial last line) through the cache. The caller fences. */
+static inline void pe_stream_zero(void *dst, size_t bytes) {
+    char *d = (char *)dst;
+    size_t b = 0;
+#if PE_HAVE_STREAM
+    const __m128i z = _mm_setzero_si128();
+    for (; b + 64 <= bytes; b += 64) {
+        _mm_stream_si128((__m128i *)(d + b), z);
+        _mm_stream_si128((__m128i *)(d + b + 16), z);
+        _mm_stream_si128((__m128i *)(d + b + 32), z);
+        _mm_stream_si128((__m128i *)(d + b + 48), z);
+    }
+#endif
+    if (b < bytes) memset(d + b, 0, bytes - b);
 }
 
 #endif

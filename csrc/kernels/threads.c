@@ -19,8 +19,15 @@
 
 static int g_num_threads = 0; /* 0: not yet read from the environment */
 static int g_forked_child = 0;
+static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
 
 static void pe_after_fork_child(void) { g_forked_child = 1; }
+static void pe_register_fork_handler(void) { pthread_atfork(NULL, NULL, pe_after_fork_child); }
+
+int pe_forked_child(void) {
+    pthread_once(&g_fork_once, pe_register_fork_handler);
+    return g_forked_child;
+}
 
 static int pe_default_threads(void) {
     const char *env = getenv("PYEMBED_NUM_THREADS");
@@ -40,15 +47,8 @@ static int pe_default_threads(void) {
 }
 
 int pe_get_num_threads(void) {
-    if (g_num_threads == 0) {
-        static int registered = 0;
-        if (!registered) {
-            registered = 1;
-            pthread_atfork(NULL, NULL, pe_after_fork_child);
-        }
-        g_num_threads = pe_default_threads();
-    }
-    return g_forked_child ? 1 : g_num_threads;
+    if (g_num_threads == 0) g_num_threads = pe_default_threads();
+    return pe_forked_child() ? 1 : g_num_threads;
 }
 
 void pe_set_num_threads(int n) {

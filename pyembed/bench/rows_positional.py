@@ -44,7 +44,6 @@ def _ref64(start, n, d):
 
 def _sinusoidal_rows(ctx):
     torch = ctx.torch
-    rows = []
     shapes = [(4096, 512)] if ctx.quick else [(8192, 512), (32768, 1024)]
     for n, d in shapes:
         # accuracy at the end of a 2^20-position table (64 rows ending at 2^20 - 1)
@@ -57,15 +56,13 @@ def _sinusoidal_rows(ctx):
             errs["torch f32"] = float(np.abs(_torch_formula(torch, s0, 64, d).numpy() - want).max())
             anchors["torch float32 formula"] = lambda: _torch_formula(torch, 0, n, d)
         note = ", ".join(f"{k} {v:.1e}" for k, v in errs.items())
-        rows.append(ctx.row("sinusoidal", f"{n}x{d} f32 (max err @2^20: {note})",
-                            lambda: sinusoidal(n, d), anchors, n * d * 4,
-                            **{"max_abs_err_at_2^20": errs}))
-    return rows
+        yield ctx.row("sinusoidal", f"{n}x{d} f32 (max err @2^20: {note})",
+                      lambda: sinusoidal(n, d), anchors, n * d * 4,
+                      **{"max_abs_err_at_2^20": errs})
 
 
 def _fused_rows(ctx):
     torch = ctx.torch
-    rows = []
     rng = np.random.default_rng(0)
     shapes = [(32000, 512, 8, 512)] if ctx.quick else [(32000, 512, 8, 512), (50000, 768, 4, 1024)]
     for V, D, B, S in shapes:
@@ -79,14 +76,12 @@ def _fused_rows(ctx):
             tW, tP, tids = torch.from_numpy(W), torch.from_numpy(np.array(P)), torch.from_numpy(ids)
             anchors["torch F.embedding*s + pe"] = (
                 lambda: torch.nn.functional.embedding(tids, tW) * float(s) + tP)
-        rows.append(ctx.row("token+position", f"{V}x{D} ids {B}x{S} sinusoidal", lambda: inp(ids),
-                            anchors, 2 * B * S * D * 4 + S * D * 4))
-    return rows
+        yield ctx.row("token+position", f"{V}x{D} ids {B}x{S} sinusoidal", lambda: inp(ids),
+                      anchors, 2 * B * S * D * 4 + S * D * 4)
 
 
 def _rope_rows(ctx):
     torch = ctx.torch
-    rows = []
     rng = np.random.default_rng(1)
     shapes = [(1, 32, 512, 128)] if ctx.quick else [(1, 32, 1024, 128), (4, 8, 2048, 64)]
     for B, H, S, hd in shapes:
@@ -106,14 +101,12 @@ def _rope_rows(ctx):
             tx, tc, ts = torch.from_numpy(x), torch.from_numpy(cos), torch.from_numpy(sin)
             anchors["torch rotate_half (cached cos/sin)"] = (
                 lambda: tx * tc + torch.cat((-tx[..., h:], tx[..., :h]), dim=-1) * ts)
-        rows.append(ctx.row("rope", f"{B}x{H}x{S}x{hd} f32 halves layout", lambda: rope(x),
-                            anchors, 2 * x.nbytes))
-    return rows
+        yield ctx.row("rope", f"{B}x{H}x{S}x{hd} f32 halves layout", lambda: rope(x),
+                      anchors, 2 * x.nbytes)
 
 
 def _bag_rows(ctx):
     torch = ctx.torch
-    rows = []
     rng = np.random.default_rng(2)
     shapes = [(100000, 64, 2048, 32)] if ctx.quick else [(100000, 64, 2048, 32),
                                                          (500000, 64, 4096, 40)]
@@ -145,18 +138,17 @@ def _bag_rows(ctx):
                     m(tids).backward(tg)
 
                 steps["torch nn.EmbeddingBag fwd+bwd (dense grad)"] = torch_step
-            rows.append(ctx.row("embedding_bag fwd", shape, lambda: bag(ids), anchors,
-                                n * D * 4 + B * D * 4))
+            yield ctx.row("embedding_bag fwd", shape, lambda: bag(ids), anchors,
+                          n * D * 4 + B * D * 4)
 
             def step():  # a training step: forward, backward into the table, clear the gradient
                 bag(ids)
                 bag.backward(g)
                 bag.zero_grad()
 
-            rows.append(ctx.row("embedding_bag fwd+bwd", shape, step, steps,
-                                3 * n * D * 4 + 2 * B * D * 4))
+            yield ctx.row("embedding_bag fwd+bwd", shape, step, steps,
+                          3 * n * D * 4 + 2 * B * D * 4)
             del bag
-    return rows
 
 
 def _one_hot_rows(ctx):
@@ -172,5 +164,5 @@ def _one_hot_rows(ctx):
 
 
 def rows(ctx):
-    return (_sinusoidal_rows(ctx) + _fused_rows(ctx) + _rope_rows(ctx) + _bag_rows(ctx)
-            + _one_hot_rows(ctx))
+    return [r for area in (_sinusoidal_rows, _fused_rows, _rope_rows, _bag_rows, _one_hot_rows)
+            for r in area(ctx)]

@@ -53,7 +53,6 @@ class Adam(Optimizer):
                         amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay, lazy=lazy,
                         per_row_step=per_row_step)
-        self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
     def _check_group(self, group):

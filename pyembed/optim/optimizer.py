@@ -94,6 +94,8 @@ class Optimizer:
     ``add_param_group()``."""
 
     def __init__(self, params, defaults: dict) -> None:
+        # the options first: a bad one is reported even when params are bad too
+        self._check_group(dict(defaults))
         self.defaults = dict(defaults)
         self.state = _State()
         self._step_pre_hooks = OrderedDict()

@@ -34,7 +34,6 @@ class SGD(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
                         lazy=lazy)
-        self._check_group(dict(defaults))
         super().__init__(params, defaults)
 
     def _check_group(self, group):
