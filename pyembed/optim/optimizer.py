@@ -45,7 +45,7 @@ class RemovableHandle:
 
 def _register(hooks, hook, prepend=False):
     if not callable(hook):
-        raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        raise TypeError(f"hook must be callable, got {hook!r} ({type(hook).__name__})")
     handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
     if prepend:
