@@ -13,6 +13,17 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+class UnsupportedModeError(NotImplementedError, ValueError):
+    """An option combination torch refuses with NotImplementedError (per_sample_weights with
+    mode "mean" or "max"); also a ValueError, what pyembed raised before, so both ``except``
+    clauses keep working."""
+
+
+class DtypeMismatchError(TypeError, RuntimeError):
+    """An array whose dtype must equal another's (torch raises RuntimeError; pyembed's dtype
+    errors are TypeErrors: this is both)."""
+
+
 def is_int(v) -> bool:
     """An int (Python or NumPy) but not a bool: ``True`` is an int to Python, never a size."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))

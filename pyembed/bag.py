@@ -6,7 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
-from ._checks import check_padding_idx
+from ._checks import DtypeMismatchError, UnsupportedModeError, check_padding_idx
 from .embedding import Embedding
 
 __all__ = ["EmbeddingBag"]
@@ -141,36 +141,46 @@ class EmbeddingBag(Embedding):
         ``ids`` 2-D (B, L): each row is a bag. ``ids`` 1-D with ``offsets``: bag b is
         ``ids[offsets[b]:offsets[b+1]]`` (the last runs to the end, or with
         ``include_last_offset`` offsets has B + 1 entries and the last ends the last bag).
-        Empty bags give zeros. ``per_sample_weights`` (the shape of ids) weights each row, only
-        with mode "sum". Remembers what :meth:`backward` needs.
+        Empty bags give zeros. ``per_sample_weights`` (the shape of ids; an array must have the
+        table's dtype, as torch) weights each row, only with mode "sum" (otherwise
+        NotImplementedError, as torch). Remembers what :meth:`backward` needs.
         """
         if include_last_offset is None:
             include_last_offset = self.include_last_offset
+        if per_sample_weights is not None and self.mode != "sum":
+            raise UnsupportedModeError(f"per_sample_weights is only supported for mode='sum' "
+                                       f"(got mode={self.mode!r}), as torch")
         flat, off, psw, pad = self._flatten(ids, offsets, per_sample_weights, include_last_offset)
         # backward reads these later: private copies, so that a caller refilling its batch
         # buffer (or another thread writing it) cannot redirect the gradient
         flat, psw = np.array(flat), None if psw is None else np.array(psw)
+        if psw is not None:
+            self._check_psw(flat, psw, getattr(per_sample_weights, "dtype", None))
         if self.max_norm is not None:
             # renorm writes the table: everything else must be known good before it runs
-            self._check_bags(flat, off, psw)
+            self._check_bags(flat, off)
             self.table.renorm(flat, self.max_norm, self.norm_type)
         out, argmax = _core.bag_forward(self.table, flat, off, psw, _MODES[self.mode], pad)
         self._ctx = (flat, off, psw, argmax, pad, np.shape(ids))
         return out
 
-    def _check_bags(self, flat, off, psw):
-        """The checks bag_forward makes on offsets and per_sample_weights (ids are renorm's),
-        for a call that must not renormalise rows and then fail."""
-        if psw is not None:
-            if self.mode != "sum":
-                raise ValueError("per_sample_weights are only supported with mode='sum' (as "
-                                 "torch)")
-            if psw.dtype.kind not in "iuf":
-                raise TypeError(f"per_sample_weights must be real numbers, got an array of "
-                                f"dtype {psw.dtype}")
-            if psw.shape != flat.shape:
-                raise ValueError(f"per_sample_weights has shape {psw.shape} but ids has shape "
-                                 f"{flat.shape}")
+    def _check_psw(self, flat, psw, given_dtype):
+        """per_sample_weights: real numbers in the shape of the ids; an array (one with a
+        dtype) of the table's dtype, as torch requires (a list is converted)."""
+        if psw.dtype.kind not in "iuf":
+            raise TypeError(f"per_sample_weights must be real numbers, got an array of "
+                            f"dtype {psw.dtype}")
+        if psw.shape != flat.shape:
+            raise ValueError(f"per_sample_weights has shape {psw.shape} but ids has shape "
+                             f"{flat.shape}")
+        if given_dtype is not None and np.dtype(given_dtype) != self.dtype:
+            raise DtypeMismatchError(f"per_sample_weights has dtype {np.dtype(given_dtype)} but "
+                                     f"the table's is {self.dtype}: they must be the same (as "
+                                     f"torch)")
+
+    def _check_bags(self, flat, off):
+        """The checks bag_forward makes on offsets (ids are renorm's), for a call that must not
+        renormalise rows and then fail."""
         if off.size == 0:
             raise ValueError("offsets must be 1-D with at least one entry")
         if off[0] != 0:

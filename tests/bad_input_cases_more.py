@@ -407,6 +407,23 @@ def optim_cases():
              lambda w: optim.clip_grad_norm_([w.e1, w.enan], 1.0, error_if_nonfinite=True),
              RuntimeError, "non-finite"),
     ]
+    for hook in ("step_pre", "step_post", "state_dict_pre", "state_dict_post",
+                 "load_state_dict_pre", "load_state_dict_post"):
+        out.append(case(f"Adam.register_{hook}_hook not callable",
+                        lambda w, h=hook: getattr(w.adam, f"register_{h}_hook")(3), TypeError,
+                        "hook", "3"))
+    ls = optim.lr_scheduler
+    out += [
+        case("lr_scheduler StepLR not an optimizer", lambda w: ls.StepLR("adam", 2), TypeError,
+             "str", "Optimizer"),
+        case("lr_scheduler LinearLR start_factor 0",
+             lambda w: ls.LinearLR(w.adam, start_factor=0), ValueError, "start_factor", "0"),
+        case("lr_scheduler OneCycleLR total_steps 0",
+             lambda w: ls.OneCycleLR(w.adam, max_lr=0.1, total_steps=0), ValueError,
+             "total_steps", "0"),
+        case("lr_scheduler LambdaLR lr_lambda int", lambda w: ls.LambdaLR(w.adam, 3), TypeError,
+             "lr_lambda", "int"),
+    ]
     return out
 
 

@@ -302,3 +302,45 @@ def test_concurrent_backward_from_python_threads():
     np.add.at(want, ids.reshape(-1), np.repeat(g, 8, axis=0).astype(np.float64))
     assert np.array_equal(bag.grad, (80 * want).astype(np.float32))
     assert list(bag.touched) == sorted(set(ids.reshape(-1).tolist()))
+
+
+@pytest.mark.parametrize("mode", ["mean", "max"])
+def test_per_sample_weights_with_mean_or_max_is_not_implemented_as_torch(mode):
+    torch = pytest.importorskip("torch")
+    ids = np.array([[1, 2], [3, 4]])
+    with pytest.raises(NotImplementedError, match="mode='sum'") as theirs:
+        torch.nn.functional.embedding_bag(torch.tensor(ids), torch.zeros(5, 2), mode=mode,
+                                          per_sample_weights=torch.ones(2, 2))
+    bag = pyembed.EmbeddingBag(5, 2, mode, seed=1)
+    before = bag.weight.copy()
+    with pytest.raises(NotImplementedError, match=f"mode='sum' \\(got mode='{mode}'\\)"):
+        bag(ids, per_sample_weights=np.ones((2, 2), np.float32))
+    assert "got mode=" in str(theirs.value)
+    max_norm = pyembed.EmbeddingBag(5, 2, mode, max_norm=1e-3, seed=1)
+    with pytest.raises(ValueError):  # also a ValueError, what pyembed raised before
+        max_norm(ids, per_sample_weights=np.ones((2, 2), np.float32))
+    assert np.array_equal(bag.weight, before)
+    assert max_norm.table.num_touched == 0 and np.array_equal(max_norm.weight, before)
+
+
+@pytest.mark.parametrize("table, given", [(np.float32, np.float64), (np.float64, np.float32),
+                                          (np.float32, np.int64)])
+def test_per_sample_weights_of_another_dtype_raise_as_torch(table, given):
+    torch = pytest.importorskip("torch")
+    ids = np.array([[1, 2], [3, 4]])
+    with pytest.raises(RuntimeError, match="same type"):
+        torch.nn.functional.embedding_bag(torch.tensor(ids),
+                                          torch.zeros(5, 2, dtype=getattr(torch, np.dtype(
+                                              table).name)), mode="sum",
+                                          per_sample_weights=torch.ones(2, 2, dtype=getattr(
+                                              torch, np.dtype(given).name)))
+    bag = pyembed.EmbeddingBag(5, 2, "sum", dtype=table, max_norm=1e-3, seed=1)
+    before = bag.weight.copy()
+    for exc in (RuntimeError, TypeError):
+        with pytest.raises(exc, match=f"dtype {np.dtype(given)} but the table's is "
+                                      f"{np.dtype(table)}"):
+            bag(ids, per_sample_weights=np.ones((2, 2), given))
+    assert np.array_equal(bag.weight, before)  # refused before max_norm renormalised rows
+    # a list has no dtype of its own: converted, as before
+    out = bag(ids, per_sample_weights=[[1, 2], [0.5, 1]])
+    assert out.dtype == table

@@ -24,7 +24,8 @@ def test_bag_backward_ignores_ids_changed_after_forward(two_d):
     offsets = None if two_d else [0, 4]
     if two_d:
         ids = ids.reshape(2, 4)
-    psw = np.linspace(0.5, 2.0, ids.size).reshape(ids.shape)
+    # the table's dtype (float32): another dtype is refused, as torch refuses it
+    psw = np.linspace(0.5, 2.0, ids.size, dtype=np.float32).reshape(ids.shape)
     a = pyembed.EmbeddingBag(10, 3, "sum", seed=0)
     b = pyembed.EmbeddingBag(10, 3, "sum", seed=0)
     g = np.arange(6, dtype=np.float32).reshape(2, 3)

@@ -27,10 +27,12 @@ Example:
     >>> np.savez("/tmp/opt.npz", **opt.state_dict())
     >>> opt.load_state_dict(np.load("/tmp/opt.npz"))
 """
+from . import lr_scheduler
 from .adam import Adam, AdamW
 from .clip_grad import clip_grad_norm_
 from .optimizer import Optimizer
 from .sgd import SGD
 from .sparse_adam import SparseAdam
 
-__all__ = ["Optimizer", "Adam", "AdamW", "SparseAdam", "SGD", "clip_grad_norm_"]
+__all__ = ["Optimizer", "Adam", "AdamW", "SparseAdam", "SGD", "clip_grad_norm_",
+           "lr_scheduler"]

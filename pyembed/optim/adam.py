@@ -37,6 +37,7 @@ class Adam(Optimizer):
     """
 
     _decoupled_default = False
+    _ignored_options = ("foreach", "fused")
     _sparse_form = False
     _required_state = ("step", "exp_avg", "exp_avg_sq")
     _optional_state = ("max_exp_avg_sq",)

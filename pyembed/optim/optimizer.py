@@ -9,6 +9,9 @@ gradient), and saves and restores ``state_dict``. An algorithm (pyembed.optim) s
 """
 from __future__ import annotations
 
+import functools
+import itertools
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,7 +20,58 @@ from numpy.typing import ArrayLike
 
 from ._params import Param, aligned_zeros, flatten_params, is_single
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "RemovableHandle"]
+
+
+class RemovableHandle:
+    """What the ``register_*_hook`` methods return (torch.utils.hooks.RemovableHandle's
+    interface): ``remove()`` unregisters the hook; usable as a context manager."""
+
+    _next_id = itertools.count()
+
+    def __init__(self, hooks: OrderedDict) -> None:
+        self.hooks = hooks
+        self.id = next(RemovableHandle._next_id)
+
+    def remove(self) -> None:
+        self.hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _register(hooks, hook, prepend=False):
+    if not callable(hook):
+        raise TypeError(f"hook must be callable, got {hook!r} ({type(hook).__name__})")
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
+
+
+def _with_step_hooks(step):
+    """Run the step pre- and post-hooks around ``step`` as torch's Optimizer does: each hook
+    gets (optimizer, args, kwargs), ``args`` starting with the optimizer itself; a pre-hook may
+    return new ``(args, kwargs)`` for the step."""
+    @functools.wraps(step)
+    def wrapper(*args, **kwargs):
+        self = args[0]
+        for hook in list(self._step_pre_hooks.values()):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"{step} must return None or a tuple of (new_args, "
+                                       f"new_kwargs), but got {result}.")
+                args, kwargs = result
+        out = step(*args, **kwargs)
+        for hook in list(self._step_post_hooks.values()):
+            hook(self, args, kwargs)
+        return out
+    return wrapper
 
 
 class _State(dict):
@@ -44,6 +98,12 @@ class Optimizer:
         self._check_group(dict(defaults))
         self.defaults = dict(defaults)
         self.state = _State()
+        self._step_pre_hooks = OrderedDict()
+        self._step_post_hooks = OrderedDict()
+        self._state_dict_pre_hooks = OrderedDict()
+        self._state_dict_post_hooks = OrderedDict()
+        self._load_state_dict_pre_hooks = OrderedDict()
+        self._load_state_dict_post_hooks = OrderedDict()
         self.param_groups = []
         if isinstance(params, dict):
             groups = [params]
@@ -76,6 +136,10 @@ class Optimizer:
         keys = [p.key() for p in params]
         if len(set(keys)) != len(keys) or seen.intersection(keys):
             raise ValueError("some parameters appear more than once (in one or several groups)")
+        for k in self._ignored_options:
+            v = group.pop(k, None)
+            if v is not None and not isinstance(v, bool):
+                raise TypeError(f"{k} must be None or a bool, got {v!r}")
         unknown = set(group) - set(self.defaults) - {"params"}
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)} for {type(self).__name__}")
@@ -85,8 +149,20 @@ class Optimizer:
         group["params"] = params
         self.param_groups.append(group)
 
+    # constructor options accepted (in a group too) for torch's signature and then dropped:
+    # every update is one fused C pass whatever they say
+    _ignored_options = ()
+
     def _check_group(self, group):
         raise NotImplementedError
+
+    def _check_distinct(self):
+        """torch refuses a parameter in two groups; a group appended to ``param_groups`` by hand
+        (not through :meth:`add_param_group`) can still repeat one."""
+        keys = [p.key() for g in self.param_groups for p in g["params"]]
+        if len(set(keys)) != len(keys):
+            raise ValueError("some parameters appear in more than one parameter group (a group "
+                             "was added to param_groups twice?)")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients: a table's touched rows (cost grows with the batch), or fill a grad
@@ -96,6 +172,41 @@ class Optimizer:
             for p in g["params"]:
                 p.zero_grad()
 
+    # -- hooks (torch.optim.Optimizer's) ----------------------------------------------------------
+    def register_step_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs) -> None or (new_args, new_kwargs)``, called before
+        each :meth:`step` (``args`` starts with the optimizer)."""
+        return _register(self._step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs) -> None``, called after each :meth:`step`."""
+        return _register(self._step_post_hooks, hook)
+
+    def register_state_dict_pre_hook(self, hook: Callable,
+                                     prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer) -> None``, called before :meth:`state_dict` builds the dict;
+        ``prepend`` runs it before the hooks already registered."""
+        return _register(self._state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable,
+                                      prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer, state_dict) -> state_dict or None``, called on the dict
+        :meth:`state_dict` built; a returned dict replaces it."""
+        return _register(self._state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable,
+                                          prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer, state_dict) -> state_dict or None``, called on a shallow copy of
+        the dict given to :meth:`load_state_dict` before it is checked; a returned dict is
+        loaded instead."""
+        return _register(self._load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable,
+                                           prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer) -> None``, called after :meth:`load_state_dict` loaded."""
+        return _register(self._load_state_dict_post_hooks, hook, prepend)
+
+    @_with_step_hooks
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient. ``closure``, if given, is called
         first and its result returned (torch's signature)."""
@@ -151,6 +262,9 @@ class Optimizer:
         As in torch, the state arrays are the optimizer's own buffers, not copies: copy them
         (or save them) before stepping again if you keep them.
         """
+        for hook in list(self._state_dict_pre_hooks.values()):
+            hook(self)
+        self._check_distinct()
         out = {"optimizer": np.array(type(self).__name__)}
         index = {}
         for gi, group in enumerate(self.param_groups):
@@ -166,6 +280,10 @@ class Optimizer:
             for k, v in st.items():
                 if v is not None:
                     out[f"state.{index[p]}.{k}"] = np.asarray(v)
+        for hook in list(self._state_dict_post_hooks.values()):
+            result = hook(self, out)
+            if result is not None:
+                out = result
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, ArrayLike]) -> None:
@@ -180,6 +298,11 @@ class Optimizer:
         except (AttributeError, TypeError, KeyError) as e:
             raise ValueError(f"state_dict must be a mapping (what state_dict() returned), got "
                              f"{type(state_dict).__name__}: {e}") from None
+        for hook in list(self._load_state_dict_pre_hooks.values()):
+            result = hook(self, sd)
+            if result is not None:
+                sd = dict(result)
+        self._check_distinct()
         name = sd.get("optimizer")
         if name is not None and str(np.asarray(name)) != type(self).__name__:
             raise ValueError(f"state_dict['optimizer'] is {str(np.asarray(name))!r}: the state of "
@@ -213,6 +336,15 @@ class Optimizer:
                     ng_[k] = _restore(np.asarray(sd[name]), cur, name)
                 except (TypeError, ValueError, OverflowError) as e:
                     raise ValueError(f"{name} = {sd[name]!r} cannot be loaded: {e}") from None
+            # what a scheduler wrote into the saved groups (initial_lr, OneCycleLR's max_lr,
+            # ...) is loaded as torch loads it, even before the scheduler is created again
+            for name in sorted(k for k in sd if k.startswith(f"param_groups.{gi}.")):
+                v = np.asarray(sd[name])
+                k = name[len(f"param_groups.{gi}."):]
+                if name not in known and k in _SCHEDULER_KEYS and v.ndim == 0 and \
+                        v.dtype.kind in "iuf":
+                    ng_[k] = float(v)
+                    known.add(name)
             try:
                 self._check_group(ng_)
             except TypeError as e:
@@ -236,6 +368,8 @@ class Optimizer:
                 self._check_state(g, p, new_state[p], prefix)
         self.param_groups[:] = new_groups
         self.state = _State(new_state)
+        for hook in list(self._load_state_dict_post_hooks.values()):
+            hook(self)
 
     def _restore_state(self, p, st, prefix):
         out = {}
@@ -275,6 +409,10 @@ class Optimizer:
                     lines.append(f"    {k}: {g[k]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+# the group entries pyembed.optim.lr_scheduler adds
+_SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
 
 
 def _restore(arr, cur, name):

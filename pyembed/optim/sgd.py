@@ -56,12 +56,14 @@ class SGD(Optimizer):
             group[k] = bool(group[k])
 
     _optional_state = ("momentum_buffer",)
+    _ignored_options = ("foreach", "fused")
 
     def _update(self, group, p, grad, rows):
         mom = group["momentum"]
         exact_sparse = mom == 0 and group["weight_decay"] == 0
         use_rows = rows if rows is not None and (group["lazy"] or exact_sparse) else None
-        st = self.state.setdefault(p, {})
+        # without momentum no state entry at all, as torch
+        st = self.state.setdefault(p, {}) if mom != 0 else {}
         buf, first = None, False
         if mom != 0:
             buf = st.get("momentum_buffer")
