@@ -6,7 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
-from ._checks import check_padding_idx
+from ._checks import as_ids, check_ids, check_padding_idx
 from .embedding import Embedding
 
 __all__ = ["EmbeddingBag"]
@@ -88,12 +88,15 @@ class EmbeddingBag(Embedding):
 
     # -- forward / backward -------------------------------------------------------------------
     def _flatten(self, ids, offsets, per_sample_weights, include_last_offset):
-        ids = np.asarray(ids)
+        n = self.num_embeddings
+        ids = as_ids(ids, n, f"an embedding of {n} rows")
         if ids.size == 0 and ids.dtype.kind == "f":
             ids = ids.astype(np.int64)
         if ids.ndim == 2:
             if offsets is not None:
                 raise ValueError("offsets must be None when ids is 2-D (each row is a bag)")
+            # checked here, not in the flat C call, so that a bad id's position is ids[i, j]
+            ids = check_ids(ids, n, f"an embedding of {n} rows")
             B, L = ids.shape
             off = np.arange(B + 1, dtype=np.int64) * L
             flat = ids.reshape(-1)

@@ -16,7 +16,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._checks import is_int
+from ._checks import as_ids, is_int
 from ._util import atomic_write
 
 __all__ = ["Vocab"]
@@ -153,7 +153,7 @@ class Vocab:
             if not -len(self) <= ids < len(self):
                 raise IndexError(f"id {ids} out of range for a vocabulary of {len(self)}")
             return self.index_to_key[ids]
-        arr = np.asarray(ids)
+        arr = as_ids(ids, len(self), f"a vocabulary of {len(self)}")
         if arr.size == 0:
             return []
         if not np.issubdtype(arr.dtype, np.integer):
