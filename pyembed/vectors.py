@@ -180,7 +180,10 @@ class Vectors:
         """A vector for one key, a (len, vector_size) array for a list of keys."""
         if isinstance(key_or_keys, _KEY_TYPES):
             return self.get_vector(key_or_keys)
-        keys = list(key_or_keys)
+        try:
+            keys = list(key_or_keys)
+        except TypeError:  # neither a key nor a list of keys (3.5): a missing key, as gensim
+            raise KeyError(f"Key {key_or_keys!r} not present") from None
         return np.take(self.vectors, self._indices(keys), axis=0)
 
     def fill_norms(self, force: bool = False) -> None:
@@ -253,6 +256,8 @@ class Vectors:
         >>> kv.most_similar(positive=["king", "woman"], negative=["man"], topn=1)  # doctest: +SKIP
         [('queen', 0.71)]
         """
+        if topn is not None and not is_int(topn):
+            raise TypeError(f"topn must be an int or None, got {str(repr(topn))[:80]}")
         if isinstance(topn, Integral) and topn < 1:
             return []
         positive = _ensure_list(positive)
@@ -363,6 +368,8 @@ class Vectors:
         """3CosMul of Levy & Goldberg (2014), eq. (4) with cosines shifted to [0, 1]: the keys
         maximising prod(pos sims) / (prod(neg sims) + 1e-6). Same as gensim's (which ignores
         ``restrict_vocab``; here it limits the search to the first rows)."""
+        if topn is not None and not is_int(topn):
+            raise TypeError(f"topn must be an int or None, got {str(repr(topn))[:80]}")
         if isinstance(topn, Integral) and topn < 1:
             return []
         positive = _ensure_list(positive)
