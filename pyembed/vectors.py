@@ -52,6 +52,13 @@ def _top(x, topn):
     return part.take(np.argsort(x.take(part)))
 
 
+def _no_results(topn) -> bool:
+    """Whether ``topn`` (an int or None, else TypeError naming it) asks for no results."""
+    if topn is not None and not is_int(topn):
+        raise TypeError(f"topn must be an int or None, got {str(repr(topn))[:80]}")
+    return topn is not None and topn < 1
+
+
 def _ensure_list(value):
     if value is None:
         return []
@@ -256,9 +263,7 @@ class Vectors:
         >>> kv.most_similar(positive=["king", "woman"], negative=["man"], topn=1)  # doctest: +SKIP
         [('queen', 0.71)]
         """
-        if topn is not None and not is_int(topn):
-            raise TypeError(f"topn must be an int or None, got {str(repr(topn))[:80]}")
-        if isinstance(topn, Integral) and topn < 1:
+        if _no_results(topn):
             return []
         positive = _ensure_list(positive)
         negative = _ensure_list(negative)
@@ -368,9 +373,7 @@ class Vectors:
         """3CosMul of Levy & Goldberg (2014), eq. (4) with cosines shifted to [0, 1]: the keys
         maximising prod(pos sims) / (prod(neg sims) + 1e-6). Same as gensim's (which ignores
         ``restrict_vocab``; here it limits the search to the first rows)."""
-        if topn is not None and not is_int(topn):
-            raise TypeError(f"topn must be an int or None, got {str(repr(topn))[:80]}")
-        if isinstance(topn, Integral) and topn < 1:
+        if _no_results(topn):
             return []
         positive = _ensure_list(positive)
         negative = _ensure_list(negative)
