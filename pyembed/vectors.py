@@ -319,6 +319,9 @@ class Vectors:
         """Unit query rows (q, d) float32 for keys/vectors, and each key's own row (or -1)."""
         self.fill_norms()
         if isinstance(queries, np.ndarray) and queries.ndim == 2:
+            if queries.shape[1] != self.vector_size:
+                raise ValueError(f"queries has shape {queries.shape} but the vectors have size "
+                                 f"{self.vector_size}")
             q64 = queries.astype(np.float64)
             own = np.full(len(queries), -1, np.int64)
         else:

@@ -68,6 +68,10 @@ class Vocab:
         self.counts = None
         if counts is not None:
             counts = dict(counts)
+            bad = next((w for w, c in counts.items() if not is_int(c)), None)
+            if bad is not None:
+                raise TypeError(f"counts must map words to ints, got counts[{bad!r}] = "
+                                f"{str(repr(counts[bad]))[:80]}")
             items = [(w, c) for w, c in counts.items() if c >= min_count]
             # stable sort: ties keep the mapping's (first-seen) order, as Counter.most_common
             items.sort(key=lambda wc: -wc[1])
