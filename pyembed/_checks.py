@@ -74,7 +74,7 @@ def check_ids(ids, size: int, what: str) -> np.ndarray:
     """``ids`` (integers of any dtype and shape) as int64, each in ``[0, size)``: TypeError for
     non-integers, IndexError naming the first bad value and its position (the wording of the C
     tables' own check; ``what`` names the table, e.g. ``"an embedding of 5 rows"``)."""
-    ids = np.asarray(ids)
+    ids = as_ids(ids, size, what)
     if ids.dtype == np.bool_ or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0):
         raise TypeError(f"ids must be integers, got an array of dtype {ids.dtype}")
     if ids.size:
@@ -102,3 +102,24 @@ def check_encoding(encoding, unicode_errors=None):
         except (LookupError, TypeError):
             raise ValueError(f"unicode_errors must be an error handler ('strict', 'replace', "
                              f"'ignore', ...), got {unicode_errors!r}") from None
+
+
+def as_ids(ids, size: int, what: str) -> np.ndarray:
+    """``np.asarray(ids)``, but Python ints NumPy cannot hold (``[0, 2**70]`` becomes an object
+    array, ``[2**63]`` a float64 one) raise the IndexError of :func:`check_ids` naming the value
+    and its position, as the C tables' conversion does, rather than a TypeError about the dtype."""
+    arr = np.asarray(ids)
+    if isinstance(ids, np.ndarray) or arr.dtype.kind not in "Of":
+        return arr
+    try:
+        objs = np.asarray(ids, dtype=object)
+    except ValueError:  # ragged: the dtype's TypeError stands
+        return arr
+    for pos in np.ndindex(objs.shape):
+        v = objs[pos]
+        if not isinstance(v, int) or isinstance(v, bool):
+            break  # not an int: the TypeError is right
+        if not 0 <= v < size:
+            where = f"ids[{', '.join(map(str, pos))}]" if pos else "ids"
+            raise IndexError(f"index {v} is out of range for {what} (at {where})")
+    return arr

@@ -9,9 +9,13 @@ import stat
 import tempfile
 
 
-def fspath(path):
-    """``path`` (str, bytes or os.PathLike) as a str."""
-    p = os.fspath(path)
+def fspath(path, name: str = "path"):
+    """``path`` (str, bytes or os.PathLike) as a str (TypeError naming ``name`` otherwise)."""
+    try:
+        p = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{name} must be a str, bytes or os.PathLike, got "
+                        f"{str(repr(path))[:80]} ({type(path).__name__})") from None
     return p.decode() if isinstance(p, bytes) else p
 
 

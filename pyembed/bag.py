@@ -6,7 +6,8 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
-from ._checks import DtypeMismatchError, UnsupportedModeError, check_padding_idx
+from ._checks import (DtypeMismatchError, UnsupportedModeError, as_ids, check_ids,
+                      check_padding_idx, is_int)
 from .embedding import Embedding
 
 __all__ = ["EmbeddingBag"]
@@ -73,6 +74,8 @@ class EmbeddingBag(Embedding):
         arr = np.asarray(embeddings)
         if arr.ndim != 2:
             raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"embeddings must be real numbers, got dtype {arr.dtype}")
         if dtype is None:
             dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float32
         if sparse:
@@ -88,12 +91,15 @@ class EmbeddingBag(Embedding):
 
     # -- forward / backward -------------------------------------------------------------------
     def _flatten(self, ids, offsets, per_sample_weights, include_last_offset):
-        ids = np.asarray(ids)
+        n = self.num_embeddings
+        ids = as_ids(ids, n, f"an embedding of {n} rows")
         if ids.size == 0 and ids.dtype.kind == "f":
             ids = ids.astype(np.int64)
         if ids.ndim == 2:
             if offsets is not None:
                 raise ValueError("offsets must be None when ids is 2-D (each row is a bag)")
+            # checked here, not in the flat C call, so that a bad id's position is ids[i, j]
+            ids = check_ids(ids, n, f"an embedding of {n} rows")
             B, L = ids.shape
             off = np.arange(B + 1, dtype=np.int64) * L
             flat = ids.reshape(-1)
@@ -109,6 +115,10 @@ class EmbeddingBag(Embedding):
             off = np.asarray(offsets)
             if off.ndim != 1:
                 raise ValueError(f"offsets must be 1-D, got shape {off.shape}")
+            if off.dtype.kind in "Of" and not isinstance(offsets, np.ndarray):
+                for i, v in enumerate(np.asarray(offsets, dtype=object)):  # [0, 2**63]: float64
+                    if is_int(v) and not -2 ** 63 <= v < 2 ** 63:
+                        raise ValueError(f"offsets[{i}] = {v} does not fit in int64")
             if off.size and not np.issubdtype(off.dtype, np.integer):
                 raise TypeError(f"offsets must be integers, got dtype {off.dtype}")
             off = off.astype(np.int64)

@@ -11,7 +11,7 @@ import os
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ._checks import check_float_dtype, check_ids, check_int, check_padding_idx, is_int
+from ._checks import as_float, check_float_dtype, check_ids, check_int, check_padding_idx, is_int
 from ._core import Table, fill_normal, fill_uniform
 
 __all__ = ["Embedding"]
@@ -73,19 +73,19 @@ class Embedding:
         dt = check_float_dtype(dtype)
         padding_idx = check_padding_idx(padding_idx, num_embeddings)
         if max_norm is not None:
-            max_norm = float(max_norm)
+            max_norm = as_float("max_norm", max_norm)
             if not max_norm >= 0:
                 raise ValueError(f"max_norm must be >= 0, got {max_norm}")
-        norm_type = float(norm_type)
+        norm_type = as_float("norm_type", norm_type)
         if not norm_type > 0:
             raise ValueError(f"norm_type must be > 0, got {norm_type}")
-        std = float(std)
+        std = as_float("std", std)
         if not std >= 0:
             raise ValueError(f"std must be >= 0, got {std}")
         if bound is not None:
-            bound = float(bound)
-            if not bound >= 0:
-                raise ValueError(f"bound must be >= 0, got {bound}")
+            bound = as_float("bound", bound)
+            if not 0 <= bound < np.inf:
+                raise ValueError(f"bound must be finite and >= 0, got {bound}")
         if isinstance(init, str) and init not in _INITS:
             raise ValueError(f"init must be one of {_INITS} or an array, got {init!r}")
         self.table = Table(num_embeddings, embedding_dim, dt)
@@ -144,6 +144,8 @@ class Embedding:
         arr = np.asarray(embeddings)
         if arr.ndim != 2:
             raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"embeddings must be real numbers, got dtype {arr.dtype}")
         if dtype is None:
             dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float32
         obj = cls.__new__(cls)
@@ -184,12 +186,18 @@ class Embedding:
         return None
 
     # -- tied output head (Press & Wolf 2017; Flax Embed.attend) -------------------------------
+    def _check_h(self, h):
+        h = np.asarray(h)
+        if h.dtype.kind not in "biuf":
+            raise TypeError(f"h must be an array of real numbers, got dtype {h.dtype}")
+        if h.ndim < 1 or h.shape[-1] != self.embedding_dim:
+            raise ValueError(f"h has shape {h.shape} but attend needs (..., {self.embedding_dim})")
+        return h
+
     def attend(self, h: ArrayLike) -> np.ndarray:
         """Logits of a tied output head: ``h @ W.T``, shape ``h.shape[:-1] + (num_embeddings,)``
         (one BLAS call through NumPy), as Flax's ``Embed.attend``."""
-        h = np.asarray(h)
-        if h.ndim < 1 or h.shape[-1] != self.embedding_dim:
-            raise ValueError(f"h has shape {h.shape} but attend needs (..., {self.embedding_dim})")
+        h = self._check_h(h)
         return np.matmul(h, self.table.weight.T)
 
     def attend_backward(self, h: ArrayLike, grad_logits: ArrayLike) -> np.ndarray:
@@ -199,10 +207,8 @@ class Embedding:
         a loss using both the lookup and the tied head gets the sum of both gradients. Unlike
         the lookup, the padding row is not exempt (as a tied ``nn.Linear`` in torch). With
         ``requires_grad`` False only ``grad_h`` is computed."""
-        h = np.asarray(h)
+        h = self._check_h(h)
         g = np.asarray(grad_logits)
-        if h.ndim < 1 or h.shape[-1] != self.embedding_dim:
-            raise ValueError(f"h has shape {h.shape} but attend needs (..., {self.embedding_dim})")
         want = h.shape[:-1] + (self.num_embeddings,)
         if g.shape != want:
             raise ValueError(f"grad_logits has shape {g.shape} but h of shape {h.shape} needs "

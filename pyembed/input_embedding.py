@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
-from ._checks import check_float_dtype, check_ids, check_int, is_int
+from ._checks import as_ids, check_float_dtype, check_ids, check_int, is_int
 from .embedding import Embedding
 from .positional import PositionalEncoding
 
@@ -96,7 +96,8 @@ class InputEmbedding:
 
     # -- forward / backward -------------------------------------------------------------------
     def _check_ids(self, ids):
-        ids = np.asarray(ids)
+        n = self.vocab_size
+        ids = as_ids(ids, n, f"an embedding of {n} rows")
         if ids.ndim not in (1, 2):
             raise ValueError(f"ids must have shape (seq,) or (batch, seq), got shape {ids.shape}")
         return ids
@@ -201,9 +202,9 @@ def one_hot(ids: ArrayLike, num_classes: int = -1, *, dtype: DTypeLike = np.int6
         >>> bool(np.array_equal(pyembed.one_hot(ids, 4, dtype=W.dtype) @ W, W[ids]))
         True
     """
-    ids = np.asarray(ids)
     if not is_int(num_classes):
         raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
+    ids = as_ids(ids, num_classes if num_classes >= 0 else 2 ** 63, f"{num_classes} classes")
     if num_classes == -1:
         # only integer ids have a meaningful max; check_ids rejects the others
         num_classes = int(ids.max()) + 1 if ids.size and ids.dtype.kind in "iu" else 0

@@ -296,6 +296,8 @@ def read_vectors(path: str | os.PathLike, format: str = "auto", *, binary: bool 
     Duplicate words keep their first vector (with a warning), as gensim does.
     """
     path = fspath(path)
+    if binary is not None and not isinstance(binary, (bool, np.bool_)):
+        raise TypeError(f"binary must be True, False or None, got {str(repr(binary))[:80]}")
     if format not in ("auto",) + FORMATS:
         raise ValueError(f"format must be 'auto' or one of {FORMATS}, got {format!r}")
     if limit is not None:

@@ -4,11 +4,11 @@ the top k, 3CosMul and centrality. The Vectors methods of the same names call th
 """
 import math
 import warnings
-from numbers import Integral
 
 import numpy as np
 
 from . import _core
+from ._checks import is_int
 
 __all__ = ["KEY_TYPES", "unitvec", "top", "ensure_list", "hashable", "most_similar_cosmul",
            "rank_by_centrality", "query_matrix", "top_batch"]
@@ -38,6 +38,13 @@ def top(x, topn):
     return part.take(np.argsort(x.take(part)))
 
 
+def no_results(topn) -> bool:
+    """Whether ``topn`` (an int or None, else TypeError naming it) asks for no results."""
+    if topn is not None and not is_int(topn):
+        raise TypeError(f"topn must be an int or None, got {str(repr(topn))[:80]}")
+    return topn is not None and topn < 1
+
+
 def ensure_list(value):
     if value is None:
         return []
@@ -56,7 +63,7 @@ def hashable(k):
 
 def most_similar_cosmul(kv, positive, negative, topn, lo, hi):
     """Vectors.most_similar_cosmul over rows lo..hi."""
-    if isinstance(topn, Integral) and topn < 1:
+    if no_results(topn):
         return []
     positive = ensure_list(positive)
     negative = ensure_list(negative)
@@ -102,6 +109,9 @@ def query_matrix(kv, queries, indices):
     """Unit query rows (q, d) float32 for keys/vectors, and each key's own row (or -1)."""
     kv.fill_norms()
     if isinstance(queries, np.ndarray) and queries.ndim == 2:
+        if queries.shape[1] != kv.vector_size:
+            raise ValueError(f"queries has shape {queries.shape} but the vectors have size "
+                             f"{kv.vector_size}")
         q64 = queries.astype(np.float64)
         own = np.full(len(queries), -1, np.int64)
     else:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ._checks import as_float
 from .vectors import Vectors
 
 __all__ = ["plot_2d", "plot_heatmap", "pca_2d"]
@@ -33,7 +34,10 @@ def _matplotlib():
 def pca_2d(x: ArrayLike) -> np.ndarray:
     """(n, 2) coordinates of the rows of ``x`` on their first two principal axes (centred,
     SVD in float64; each axis's sign fixed so its largest loading is positive)."""
-    x = np.asarray(x, dtype=np.float64)
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"x must be an array of real numbers, got dtype {x.dtype}")
+    x = x.astype(np.float64, copy=False)
     if x.ndim != 2:
         raise ValueError(f"need a 2-D array of vectors, got shape {x.shape}")
     if x.shape[0] == 0:
@@ -179,6 +183,11 @@ def plot_heatmap(table: ArrayLike, path: str | os.PathLike | None = None, *,
     table = np.asarray(table)
     if table.ndim != 2:
         raise ValueError(f"table must be 2-D, got shape {table.shape}")
+    if table.dtype.kind not in "biuf":
+        raise TypeError(f"table must be an array of real numbers, got dtype {table.dtype}")
+    for name, v in (("vmin", vmin), ("vmax", vmax)):
+        if not np.isfinite(as_float(name, v)):
+            raise ValueError(f"{name} must be finite, got {v}")
     Figure, FigureCanvasAgg = _matplotlib()
     fig = Figure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(fig)

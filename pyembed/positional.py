@@ -89,6 +89,9 @@ def sinusoidal(num_positions: int, dim: int, *, start: int = 0, base: float = 10
     num_positions = check_int("num_positions", num_positions, 0)
     dim = check_int("dim", dim, 0)
     start = check_int("start", start)
+    for name, v in (("num_positions", num_positions), ("start", start)):
+        if not -2 ** 63 <= v < 2 ** 63:  # the C call's message would name neither
+            raise OverflowError(f"{name} {v} does not fit in int64")
     halves, exp = _check_layout(layout, exponent)
     b = _check_base(base)
     if dtype is None and out is None:

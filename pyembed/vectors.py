@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Hashable, Iterable, Sequence
-from numbers import Integral
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -149,7 +148,10 @@ class Vectors:
         """A vector for one key, a (len, vector_size) array for a list of keys."""
         if isinstance(key_or_keys, KEY_TYPES):
             return self.get_vector(key_or_keys)
-        keys = list(key_or_keys)
+        try:
+            keys = list(key_or_keys)
+        except TypeError:  # neither a key nor a list of keys (3.5): a missing key, as gensim
+            raise KeyError(f"Key {key_or_keys!r} not present") from None
         return np.take(self.vectors, self._indices(keys), axis=0)
 
     def __setitem__(self, keys, weights):
@@ -255,7 +257,7 @@ class Vectors:
         >>> kv.most_similar(positive=["king", "woman"], negative=["man"], topn=1)  # doctest: +SKIP
         [('queen', 0.71)]
         """
-        if isinstance(topn, Integral) and topn < 1:
+        if neighbours.no_results(topn):
             return []
         positive = ensure_list(positive)
         negative = ensure_list(negative)
@@ -318,7 +320,7 @@ class Vectors:
         per query, the query key itself left out. Scores equal the one-at-a-time ones to
         float32 rounding (a matrix product sums in another order than a matrix-vector one);
         equal scores are ordered by row (gensim leaves their order to NumPy's sort)."""
-        if isinstance(topn, Integral) and topn < 1:
+        if neighbours.no_results(topn):
             return [[] for _ in range(len(queries))]
         m, own = self._query_matrix(queries)
         return neighbours.top_batch(self, m, own, topn, *self._clip(restrict_vocab))

@@ -16,7 +16,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._checks import is_int
+from ._checks import as_ids, is_int
 from ._util import atomic_write
 
 __all__ = ["Vocab"]
@@ -68,6 +68,10 @@ class Vocab:
         self.counts = None
         if counts is not None:
             counts = dict(counts)
+            bad = next((w for w, c in counts.items() if not is_int(c)), None)
+            if bad is not None:
+                raise TypeError(f"counts must map words to ints, got counts[{bad!r}] = "
+                                f"{str(repr(counts[bad]))[:80]}")
             items = [(w, c) for w, c in counts.items() if c >= min_count]
             # stable sort: ties keep the mapping's (first-seen) order, as Counter.most_common
             items.sort(key=lambda wc: -wc[1])
@@ -153,7 +157,7 @@ class Vocab:
             if not -len(self) <= ids < len(self):
                 raise IndexError(f"id {ids} out of range for a vocabulary of {len(self)}")
             return self.index_to_key[ids]
-        arr = np.asarray(ids)
+        arr = as_ids(ids, len(self), f"a vocabulary of {len(self)}")
         if arr.size == 0:
             return []
         if not np.issubdtype(arr.dtype, np.integer):

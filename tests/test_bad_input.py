@@ -171,15 +171,7 @@ IDS_FUNCS = [
 ]
 
 # combinations that fail on today's main: (function, ids name) -> reason
-_PY_LEVEL = ("Embedding.freeze_rows", "Embedding.unfreeze_rows", "EmbeddingBag()",
-             "EmbeddingBag(max_norm)", "EmbeddingBag psw", "InputEmbedding()",
-             "InputEmbedding(learned)", "InputEmbedding.backward", "one_hot", "Vocab.decode")
-_PAST = ("ids past int64 become an object array and a TypeError ('dtype object') where Table "
-         f"gives IndexError naming the value; {bc.NEW}")
-_FLAT = f"2-D ids: the position is the flat index in brackets, ids[3] of a (2, 2) array; {bc.NEW}"
-IDS_XFAIL = {(f, i): _PAST for f in _PY_LEVEL for i in ("-2**63-1", "past int64")}
-IDS_XFAIL.update({(f, "2-D"): _FLAT for f in ("EmbeddingBag()", "EmbeddingBag(max_norm)",
-                                              "EmbeddingBag psw")})
+IDS_XFAIL = {}
 
 
 def _ids_params():

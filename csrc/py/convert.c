@@ -298,7 +298,13 @@ int pe_check_out(PyObject *out, const char *name, int typenum, int ndim, const n
 
 int pe_parse_float_dtype(PyObject *obj, int *typenum) {
     PyArray_Descr *d = NULL;
-    if (!PyArray_DescrConverter(obj, &d)) return -1;
+    if (!PyArray_DescrConverter(obj, &d)) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) { /* NumPy's message names neither */
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, "dtype must be float32 or float64, got %.80R", obj);
+        }
+        return -1;
+    }
     int t = d->type_num;
     Py_DECREF(d);
     if (t != NPY_FLOAT32 && t != NPY_FLOAT64) {

@@ -288,7 +288,9 @@ static PyObject *grad_norm(PyObject *mod, PyObject *args, PyObject *kwds) {
                                      &tab_o))
         return NULL;
     if (!(nt > 0.0)) {
-        PyErr_SetString(PyExc_ValueError, "norm_type must be > 0");
+        PyObject *v = PyFloat_FromDouble(nt);
+        if (v) PyErr_Format(PyExc_ValueError, "norm_type must be > 0, got %R", v);
+        Py_XDECREF(v);
         return NULL;
     }
     if (parse_grad_rows(mod, g_o, rows_o, tab_o, 0, &a) < 0) return PE_RELEASE(a.rows), NULL;

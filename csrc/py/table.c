@@ -114,12 +114,33 @@ static PeTable *table_alloc(PyTypeObject *type, int64_t rows, int64_t dim, int t
 
 /* ---- type slots ------------------------------------------------------------------------- */
 
+/* A size argument as a long long, the error naming it and the value (PyArg's "L" says neither,
+ * and takes True for 1). Negative values pass: table_alloc names them. */
+static int parse_size(PyObject *obj, const char *name, long long *out) {
+    if (PyBool_Check(obj) || !PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, got %.80R (%.200s)", name, obj,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject *v = PyNumber_Index(obj);
+    if (!v) return -1;
+    int overflow = 0;
+    *out = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow) PyErr_Format(PyExc_OverflowError, "%s %S does not fit in int64", name, v);
+    Py_DECREF(v);
+    return overflow || (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
 static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"num_embeddings", "embedding_dim", "dtype", NULL};
     long long rows, dim;
-    PyObject *dtype = NULL;
+    PyObject *rows_obj, *dim_obj, *dtype = NULL;
     int typenum = NPY_FLOAT32;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LL|O:Table", kwlist, &rows, &dim, &dtype))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:Table", kwlist, &rows_obj, &dim_obj,
+                                     &dtype))
+        return NULL;
+    if (parse_size(rows_obj, "num_embeddings", &rows) < 0 ||
+        parse_size(dim_obj, "embedding_dim", &dim) < 0)
         return NULL;
     if (dtype && dtype != Py_None && pe_parse_float_dtype(dtype, &typenum) < 0) return NULL;
     return (PyObject *)table_alloc(type, rows, dim, typenum);

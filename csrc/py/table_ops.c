@@ -17,20 +17,32 @@ static int run_renorm(PeTable *self, const int64_t *ids, size_t n, double max_no
     return rc;
 }
 
-static int check_renorm_args(double max_norm, double norm_type) {
-    if (!(max_norm >= 0.0)) {
-        PyObject *v = PyFloat_FromDouble(max_norm);
-        if (v) {
-            PyErr_Format(PyExc_ValueError, "max_norm must be >= 0, got %R", v);
-            Py_DECREF(v);
-        }
+/* A real-number argument (None taken as absent: *out unchanged), the TypeError naming it (PyArg's
+ * "d" says "must be real number, not str" and names nothing). */
+static int parse_real(PyObject *obj, const char *name, double *out) {
+    if (obj == Py_None) return 0;
+    if (PyBool_Check(obj) || !(PyFloat_Check(obj) || PyIndex_Check(obj) ||
+                               PyNumber_Check(obj))) {
+        PyErr_Format(PyExc_TypeError, "%s must be a number, got %.80R (%.200s)", name, obj,
+                     Py_TYPE(obj)->tp_name);
         return -1;
     }
-    if (!(norm_type > 0.0)) {
-        PyErr_SetString(PyExc_ValueError, "norm_type must be > 0");
-        return -1;
-    }
+    double v = PyFloat_AsDouble(obj);
+    if (v == -1.0 && PyErr_Occurred()) return -1;
+    *out = v;
     return 0;
+}
+
+static int check_renorm_args(double max_norm, double norm_type) {
+    const char *name = !(max_norm >= 0.0) ? "max_norm" : !(norm_type > 0.0) ? "norm_type" : NULL;
+    if (!name) return 0;
+    PyObject *v = PyFloat_FromDouble(name[0] == 'm' ? max_norm : norm_type);
+    if (v) {
+        PyErr_Format(PyExc_ValueError, "%s must be %s, got %R", name,
+                     name[0] == 'm' ? ">= 0" : "> 0", v);
+        Py_DECREF(v);
+    }
+    return -1;
 }
 
 const char pe_table_lookup_doc[] = PyDoc_STR(
@@ -44,18 +56,17 @@ const char pe_table_lookup_doc[] = PyDoc_STR(
 
 PyObject *pe_table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"ids", "out", "max_norm", "norm_type", NULL};
-    PyObject *ids_obj, *out_obj = Py_None, *max_norm_obj = Py_None;
+    PyObject *ids_obj, *out_obj = Py_None, *max_norm_obj = Py_None, *norm_type_obj = Py_None;
     double max_norm = 0.0, norm_type = 2.0;
     PyArrayObject *ids = NULL;
     PyObject *out = NULL, *res = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOd:lookup", kwlist, &ids_obj, &out_obj,
-                                     &max_norm_obj, &norm_type))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOO:lookup", kwlist, &ids_obj, &out_obj,
+                                     &max_norm_obj, &norm_type_obj))
         return NULL;
-    if (max_norm_obj != Py_None) {
-        max_norm = PyFloat_AsDouble(max_norm_obj);
-        if (max_norm == -1.0 && PyErr_Occurred()) return NULL;
-        if (check_renorm_args(max_norm, norm_type) < 0) return NULL;
-    }
+    if (parse_real(max_norm_obj, "max_norm", &max_norm) < 0 ||
+        parse_real(norm_type_obj, "norm_type", &norm_type) < 0)
+        return NULL;
+    if (max_norm_obj != Py_None && check_renorm_args(max_norm, norm_type) < 0) return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
     npy_intp shape[NPY_MAXDIMS];
     int nd = pe_row_shape(ids, "ids", (npy_intp)self->dim, shape);
@@ -84,11 +95,18 @@ const char pe_table_renorm_doc[] = PyDoc_STR(
 
 PyObject *pe_table_renorm(PeTable *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"ids", "max_norm", "norm_type", NULL};
-    PyObject *ids_obj;
-    double max_norm, norm_type = 2.0;
+    PyObject *ids_obj, *max_norm_obj, *norm_type_obj = Py_None;
+    double max_norm = NAN, norm_type = 2.0;
     PyArrayObject *ids = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Od|d:renorm", kwlist, &ids_obj, &max_norm,
-                                     &norm_type))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:renorm", kwlist, &ids_obj, &max_norm_obj,
+                                     &norm_type_obj))
+        return NULL;
+    if (max_norm_obj == Py_None) { /* required here: None is not "no renorm" */
+        PyErr_SetString(PyExc_TypeError, "max_norm must be a number, got None (NoneType)");
+        return NULL;
+    }
+    if (parse_real(max_norm_obj, "max_norm", &max_norm) < 0 ||
+        parse_real(norm_type_obj, "norm_type", &norm_type) < 0)
         return NULL;
     if (check_renorm_args(max_norm, norm_type) < 0) return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;

@@ -71,7 +71,7 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid beta parameter at index 0: {b1}")
         if not 0.0 <= b2 < 1.0:
             raise ValueError(f"Invalid beta parameter at index 1: {b2}")
-        if not 0.0 <= wd:
+        if not 0.0 <= wd < np.inf:
             raise ValueError(f"Invalid weight_decay value: {wd}")
         if group["per_row_step"] and not group["lazy"]:
             raise ValueError("per_row_step=True needs lazy=True (a dense step updates every row)")

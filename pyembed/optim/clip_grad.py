@@ -23,6 +23,8 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     """
     max_norm = as_float("max_norm", max_norm)
     norm_type = as_float("norm_type", norm_type)
+    if not max_norm >= 0:  # NaN would turn every gradient into NaN, -1 flip its sign
+        raise ValueError(f"max_norm must be >= 0, got {max_norm}")
     if not norm_type > 0:
         raise ValueError(f"norm_type must be > 0, got {norm_type}")
     items, parts = [], []

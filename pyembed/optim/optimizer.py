@@ -417,6 +417,9 @@ _SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momen
 
 def _restore(arr, cur, name):
     if isinstance(cur, bool):
+        # bool of any non-empty str is True: only a saved bool (or 0 / 1) is one
+        if np.ndim(arr) or np.asarray(arr).dtype.kind not in "bui" or int(arr) not in (0, 1):
+            raise TypeError(f"{name} must be a bool, got {str(repr(arr))[:80]}")
         return bool(arr)
     if isinstance(cur, tuple):
         return tuple(float(x) for x in arr.ravel())
