@@ -144,9 +144,12 @@ def _detect_binary(buf, offset, count, want, dim, path):
     - Both work: text if the ``count`` binary records do not end the file (whitespace aside);
       binary if they do and the text reading of the ``want`` rows fails.
     - Both read the whole file (only when every float byte is printable, e.g. one dim-1
-      vector ``b"1234"``): a file ending in a newline is text (every text writer ends its lines
-      so), one ending right after the last float is binary (what pyembed's and gensim's binary
-      writers leave). This is the one guess left, for a file that is valid both ways.
+      vector ``b"1234"``): text when a newline is left over after the binary records (every
+      text writer ends its lines so; pyembed's and gensim's binary writers leave nothing);
+      when the binary records end exactly at the end of the file, a ValueError asking for
+      ``binary=`` (no guess: the vectors_roundtrip fuzzer found a float whose last byte is a
+      newline, which a guess loaded as text garbage). word2vec.c's layout (a newline after
+      each vector) with every float byte printable still reads as text.
     - Neither works: the error of the reading the bytes suggest, asking for ``binary=``.
     """
     k = min(want, _DETECT_ROWS)
@@ -158,7 +161,12 @@ def _detect_binary(buf, offset, count, want, dim, path):
             return False
         if k < want and _text_error(buf, offset, dim, want, count, path) is not None:
             return True
-        return buf[len(buf) - 1:] != b"\n"
+        # both read the whole file: a text writer ends its last line with a newline that the
+        # binary reading leaves over; binary records that end exactly at the end are a tie
+        exact = _binary_error(memoryview(buf)[:len(buf) - 1], offset, dim, count, path) is not None
+        if exact or buf[len(buf) - 1:] != b"\n":
+            raise ValueError(f"{path}: reads both as text and as binary word2vec ({hint})")
+        return False
     if text is None:
         return False
     window = np.frombuffer(bytes(buf[offset:offset + 65536]), np.uint8)  # a copy: buf may be

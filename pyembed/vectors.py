@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike
 
 from . import evaluation, fasttext, kvedit, kvstore, neighbours, vecattr
 from ._checks import is_int
+from ._util import fspath
 from .io import read_vectors
 from .neighbours import KEY_TYPES, ensure_list, hashable, top, unitvec
 from .vocab import Vocab
@@ -480,7 +481,14 @@ def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Ve
         raise ValueError(f"mmap={options['mmap']!r}: only a format='native' save can be "
                          f"memory-mapped")
     options.pop("mmap", None)
-    if fasttext.is_fasttext_bin(path, format):
+    # binary= says the file is word2vec's: no fastText guess then (its old format has no magic)
+    said_word2vec = format == "auto" and options.get("binary") is not None
+    if not said_word2vec and fasttext.is_fasttext_bin(path, format):
+        other = sorted(k for k, v in options.items() if k != "encoding" and v is not None)
+        if other:
+            raise ValueError(f"{fspath(path)} is a fastText .bin model: option(s) {other} apply "
+                             f"to word2vec, GloVe and fastText .vec files only (pass "
+                             f"format='word2vec' to read it as one)")
         return FastTextVectors.from_model(fasttext.read_fasttext_bin(path, **options))
     return Vectors._trusted(*read_vectors(path, format, **options))
 

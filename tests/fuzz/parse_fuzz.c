@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 #define CHECK(cond)                                                                   \
@@ -28,7 +29,9 @@
 
 static int is_sep(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-/* Every token pe_parse_number accepts: its end is the token's end and its value strtod's. */
+/* Every token pe_parse_number accepts: its end is the token's end and its value strtod's of
+ * the token without its underscores (Python's float(), which gensim uses, takes "1_0" = 10: an
+ * underscore must stand between two digits). */
 static void check_numbers(const char *buf, size_t len) {
     char tmp[256];
     const char *p = buf, *end = buf + len;
@@ -44,11 +47,19 @@ static void check_numbers(const char *buf, size_t len) {
             CHECK(q == te);
             size_t n = (size_t)(te - p);
             CHECK(n < sizeof tmp);
-            memcpy(tmp, p, n);
-            tmp[n] = '\0';
+            size_t m = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (p[i] == '_') {
+                    CHECK(i > 0 && i + 1 < n && isdigit((unsigned char)p[i - 1]) &&
+                          isdigit((unsigned char)p[i + 1]));
+                    continue;
+                }
+                tmp[m++] = p[i];
+            }
+            tmp[m] = '\0';
             char *se = NULL;
             double w = strtod_l(tmp, &se, pe_c_locale());
-            CHECK(se == tmp + n);
+            CHECK(se == tmp + m);
             CHECK(memcmp(&v, &w, sizeof v) == 0);
         }
         p = te;
