@@ -123,3 +123,16 @@ def as_ids(ids, size: int, what: str) -> np.ndarray:
             where = f"ids[{', '.join(map(str, pos))}]" if pos else "ids"
             raise IndexError(f"index {v} is out of range for {what} (at {where})")
     return arr
+
+
+def pretrained_matrix(embeddings, dtype):
+    """(``embeddings`` as a 2-D real array, the table dtype: ``dtype``, else float32/float64 as
+    the array's, else float32) for the ``from_pretrained`` constructors."""
+    arr = np.asarray(embeddings)
+    if arr.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"embeddings must be real numbers, got dtype {arr.dtype}")
+    if dtype is None:
+        dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float32
+    return arr, dtype

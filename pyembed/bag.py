@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
 from ._checks import (DtypeMismatchError, UnsupportedModeError, as_ids, check_ids,
-                      check_padding_idx, is_int)
+                      check_padding_idx, is_int, pretrained_matrix)
 from .embedding import Embedding
 
 __all__ = ["EmbeddingBag"]
@@ -71,13 +71,7 @@ class EmbeddingBag(Embedding):
                         dtype: DTypeLike | None = None) -> EmbeddingBag:
         """An EmbeddingBag holding a copy of ``embeddings``, like
         ``torch.nn.EmbeddingBag.from_pretrained``."""
-        arr = np.asarray(embeddings)
-        if arr.ndim != 2:
-            raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"embeddings must be real numbers, got dtype {arr.dtype}")
-        if dtype is None:
-            dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float32
+        arr, dtype = pretrained_matrix(embeddings, dtype)
         if sparse:
             raise ValueError("sparse=True is not supported: the gradient is a dense table with a "
                              "touched-rows list (see sparse_grad())")

@@ -11,7 +11,8 @@ import os
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ._checks import as_float, check_float_dtype, check_ids, check_int, check_padding_idx, is_int
+from ._checks import (as_float, check_float_dtype, check_ids, check_int, check_padding_idx,
+                      is_int, pretrained_matrix)
 from ._core import Table, fill_normal, fill_uniform
 
 __all__ = ["Embedding"]
@@ -141,13 +142,7 @@ class Embedding:
             if vocab is None or padding_idx not in vocab.key_to_index:
                 raise ValueError(f"padding_idx {padding_idx!r} is not a word of the vectors")
             padding_idx = vocab.key_to_index[padding_idx]
-        arr = np.asarray(embeddings)
-        if arr.ndim != 2:
-            raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"embeddings must be real numbers, got dtype {arr.dtype}")
-        if dtype is None:
-            dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float32
+        arr, dtype = pretrained_matrix(embeddings, dtype)
         obj = cls.__new__(cls)
         Embedding.__init__(obj, arr.shape[0], arr.shape[1], padding_idx=None, max_norm=max_norm,
                            norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
