@@ -31,6 +31,7 @@ import itertools
 import lzma
 import mmap
 import os
+import re
 import warnings
 import zlib
 
@@ -131,6 +132,7 @@ def _decode_words(blob, n, path, encoding, unicode_errors, where):
     return words
 
 
+_SEPARATORS = b" \t\r"  # what csrc/kernels/parse.c splits a line on (is_sep)
 _DETECT_ROWS = 64  # records read both ways to tell text from binary
 _CONTROL = np.array([c for c in range(32) if c not in b"\t\n\v\f\r"] + [127], np.uint8)
 
@@ -394,14 +396,15 @@ def _load_text_or_binary(buf, path, format, binary, limit, dt, unicode_errors, e
     elif format == "glove":
         if binary:
             raise ValueError("GloVe files are text; binary=True needs format='word2vec'")
-        # the first non-blank line gives the dimension
+        # the first non-blank line gives the dimension, split on the parser's separators
+        # (space, tab, CR): bytes.split() also splits on \v and \f, which a word may hold
         pos = 0
         while True:
             line, end = _first_line(buf, pos)
-            if line.strip() or end >= len(buf):
+            if line.strip(_SEPARATORS) or end >= len(buf):
                 break
             pos = end + 1
-        dim = max(len(line.split()) - 1, 0)
+        dim = max(len(re.split(rb"[ \t\r]+", line.strip(_SEPARATORS))) - 1, 0)
         vecs, blob, starts, _ = _core.parse_text(buf, 0, dim, -1 if limit is None else limit,
                                                  dt, path, 1)
     else:  # pragma: no cover - guarded above

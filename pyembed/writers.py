@@ -33,6 +33,10 @@ def _encode_words(keys, encoding, forbid_space):
     if text.count("\n") != max(len(keys) - 1, 0):
         bad = next(k for k in keys if "\n" in k)
         raise ValueError(f"word {bad!r} contains a newline, which no vector format can store")
+    if not all(map(str.strip, keys)):  # some word is empty or only whitespace
+        bad = next(k for k in keys if not k.strip())
+        raise ValueError(f"word {bad!r} is empty or only whitespace, which no vector file can "
+                         f"store (readers, gensim's too, split lines on whitespace)")
     if forbid_space and (" " in text):
         bad = next(k for k in keys if " " in k)
         raise ValueError(f"word {bad!r} contains a space, which the binary format cannot store")

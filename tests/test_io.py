@@ -486,3 +486,22 @@ def test_garbage_after_a_valid_header(tmp_path_factory, tail):
             assert "h.bin" in str(e)
         else:
             assert v.vectors.shape == (len(v), 2)
+
+
+def test_save_refuses_words_that_are_only_whitespace(tmp_path):
+    """Found by the vectors_roundtrip fuzzer: a GloVe save of the word '\\x0c\\x0c' wrote
+    b'\\x0c\\x0c 0 -0\\n', which every reader (gensim's too) takes for a "count dim" header."""
+    p = tmp_path / "g.txt"
+    for word in ("\x0c\x0c", "", " \t"):
+        with pytest.raises(ValueError, match="only whitespace"):
+            save_vectors(Vectors([word], np.zeros((1, 2), np.float32)), p, format="glove")
+        assert not p.exists()
+
+
+def test_glove_dimension_counts_fields_as_the_parser_splits_them(tmp_path):
+    """GloVe's dimension comes from the first line split on space, tab and CR, as the C parser
+    splits: bytes.split() also cut at a form feed inside the word, giving one field too many."""
+    p = tmp_path / "g.txt"
+    p.write_bytes(b"a\x0cb 1 2\nc 3 4\n")
+    kv = load_vectors(p, format="glove")
+    assert kv.index_to_key == ["a\x0cb", "c"] and kv.vectors.tolist() == [[1, 2], [3, 4]]
