@@ -472,7 +472,11 @@ def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Ve
     ``format="native"`` (detected by ``"auto"``) reads what ``save_vectors(format="native")``
     wrote, exactly, with ``mmap=`` (None, ``"r"``, ``"r+"``, ``"c"``) to memory-map the matrix.
     """
-    if format == "native" or (format == "auto" and kvstore.is_native(path)):
+    # binary= says the file is word2vec's: no guess of another format then (fastText's old
+    # format has no magic number; a native save's main file is JSON text)
+    said_word2vec = format == "auto" and options.get("binary") is not None
+    if format == "native" or (not said_word2vec and format == "auto" and kvstore.is_native(path)):
+        _refuse_options(path, "a native pyembed save", options, "mmap")
         keys, vecs, key_to_index, expandos, norms = kvstore.load_native(path, **options)
         kv = Vectors._trusted(keys, vecs, key_to_index, expandos)
         kv.norms = norms
@@ -481,16 +485,18 @@ def load_vectors(path: str | os.PathLike, format: str = "auto", **options) -> Ve
         raise ValueError(f"mmap={options['mmap']!r}: only a format='native' save can be "
                          f"memory-mapped")
     options.pop("mmap", None)
-    # binary= says the file is word2vec's: no fastText guess then (its old format has no magic)
-    said_word2vec = format == "auto" and options.get("binary") is not None
     if not said_word2vec and fasttext.is_fasttext_bin(path, format):
-        other = sorted(k for k, v in options.items() if k != "encoding" and v is not None)
-        if other:
-            raise ValueError(f"{fspath(path)} is a fastText .bin model: option(s) {other} apply "
-                             f"to word2vec, GloVe and fastText .vec files only (pass "
-                             f"format='word2vec' to read it as one)")
+        _refuse_options(path, "a fastText .bin model", options, "encoding")
         return FastTextVectors.from_model(fasttext.read_fasttext_bin(path, **options))
     return Vectors._trusted(*read_vectors(path, format, **options))
+
+
+def _refuse_options(path, what, options, allowed):
+    """A ValueError naming the word2vec options given for a file that is ``what``."""
+    other = sorted(k for k, v in options.items() if k != allowed and v is not None)
+    if other:
+        raise ValueError(f"{fspath(path)} is {what}: option(s) {other} apply to word2vec, GloVe "
+                         f"and fastText .vec files only (pass format='word2vec' to read it as one)")
 
 
 class FastTextVectors(fasttext.SubwordVectors, Vectors):
