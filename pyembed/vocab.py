@@ -199,9 +199,9 @@ class Vocab:
         tokens = text.split("\n")
         if tokens and tokens[-1] == "":
             tokens.pop()
-        # a line's one trailing "\r" is a Windows line end, also on a last line without "\n"
+        # a line's trailing "\r"s are a Windows line end, also on a last line without "\n"
         # (so no loaded token ends in "\r", and save refuses one that does)
-        tokens = [t[:-1] if t.endswith("\r") else t for t in tokens]
+        tokens = [t.rstrip("\r") for t in tokens]
         if len(set(tokens)) != len(tokens):
             first = {}
             dup = next(i for i, t in enumerate(tokens) if first.setdefault(t, i) != i)
