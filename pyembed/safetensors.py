@@ -15,7 +15,6 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ._checks import is_int
 from ._util import atomic_write
 
 __all__ = ["load_safetensors", "save_safetensors", "safetensors_names"]

@@ -6,7 +6,7 @@ import numpy as np
 
 import pyembed
 from pyembed import optim
-from bad_input_cases import (HUGE, INF, NAN, NEW, PAST64, SIZE_ERRORS, TOO_BIG, case, ro,
+from bad_input_cases import (HUGE, INF, NAN, PAST64, SIZE_ERRORS, TOO_BIG, case, ro,
                              strided)
 from bad_input_world import DIM, ROWS
 
