@@ -1,6 +1,7 @@
 #ifndef PE_ADAM_H
 #define PE_ADAM_H
 #include "common.h"
+#include "inbwd.h"
 
 /* Adam / AdamW / amsgrad / maximize / torch SparseAdam in one fused pass per element.
  *
@@ -39,12 +40,22 @@ int pe_adam_f32(float *P, float *M, float *V, float *Vmax, const float *G, const
 int pe_adam_f64(double *P, double *M, double *V, double *Vmax, const double *G,
                 const uint8_t *frozen, size_t nrows, size_t dim, const pe_adam_opts *o);
 
-/* Rows: only rows[0 .. n_list) (lazy Adam / SparseAdam); rows prefetched PE_PREFETCH_DIST ahead. */
+/* Rows: only rows[0 .. n_list) (lazy Adam / SparseAdam); rows prefetched PE_PREFETCH_DIST ahead.
+ * compact = 0: G is (nrows, dim) as P; compact = 1: G is (n_list, dim), G[i] the gradient of
+ * rows[i] (a sparse gradient: Embedding(sparse=True)). */
 int pe_adam_rows_f32(float *P, float *M, float *V, float *Vmax, int64_t *row_step, const float *G,
-                     const int64_t *rows, size_t n_list, const uint8_t *frozen, size_t nrows,
-                     size_t dim, const pe_adam_opts *o);
-int pe_adam_rows_f64(double *P, double *M, double *V, double *Vmax, int64_t *row_step,
-                     const double *G, const int64_t *rows, size_t n_list, const uint8_t *frozen,
+                     int compact, const int64_t *rows, size_t n_list, const uint8_t *frozen,
                      size_t nrows, size_t dim, const pe_adam_opts *o);
+int pe_adam_rows_f64(double *P, double *M, double *V, double *Vmax, int64_t *row_step,
+                     const double *G, int compact, const int64_t *rows, size_t n_list,
+                     const uint8_t *frozen, size_t nrows, size_t dim, const pe_adam_opts *o);
+
+/* In the backward (inbwd.h): the rows of batch b (frozen rows: b->frozen) updated as
+ * pe_adam_rows would update them with the gradient the scatter-add would have summed. o->step
+ * (or row_step) as in pe_adam_rows; *n_rows: inbwd.h's. */
+int pe_adam_bwd_f32(float *P, float *M, float *V, float *Vmax, int64_t *row_step,
+                    const pe_bwd_batch *b, const pe_adam_opts *o, size_t *n_rows);
+int pe_adam_bwd_f64(double *P, double *M, double *V, double *Vmax, int64_t *row_step,
+                    const pe_bwd_batch *b, const pe_adam_opts *o, size_t *n_rows);
 
 #endif

@@ -2,6 +2,7 @@
  * element type) and FN(name) (adds the _f32 / _f64 suffix); the rest comes from the headers below.
  * Which thread updates which spans (threads, frozen rows, rows lists) is optim_loop.h's. */
 #include "adam.h"
+#include "inbwd.h"
 #include "optim_loop.h"
 #include "simd.h"
 
@@ -121,9 +122,9 @@ int FN(pe_adam)(T *P, T *M, T *V, T *Vmax, const T *G, const uint8_t *frozen, si
     return PE_OK;
 }
 
-int FN(pe_adam_rows)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const T *G, const int64_t *rows,
-                     size_t n_list, const uint8_t *frozen, size_t nrows, size_t dim,
-                     const pe_adam_opts *o) {
+int FN(pe_adam_rows)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const T *G, int compact,
+                     const int64_t *rows, size_t n_list, const uint8_t *frozen, size_t nrows,
+                     size_t dim, const pe_adam_opts *o) {
     (void)nrows;
     if (!row_step && o->step < 1) return PE_ERR_VALUE;
     const FN(consts) k0 = FN(make_consts)(o, row_step ? 1 : o->step);
@@ -136,13 +137,43 @@ int FN(pe_adam_rows)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const T *G, c
         /* with row_step each row has its own constants, so rows are never merged into a span */
         pe_rows_walk w = {.rows = rows, .frozen = frozen, .at = n_list * t / nth,
                           .hi = n_list * (t + 1) / nth, .merge = !row_step,
-                          .row_bytes = dim * sizeof(T), .w = {P, M, V}, .nw = 3, .g = G};
+                          .row_bytes = dim * sizeof(T), .w = {P, M, V}, .nw = 3, .g = G,
+                          .compact = compact};
         for (size_t r, len; pe_rows_next(&w, &r, &len);) {
             const FN(consts) k = row_step ? FN(make_consts)(o, ++row_step[r]) : k0;
             size_t off = r * dim;
-            FN(run)(P + off, M + off, V + off, Vmax ? Vmax + off : NULL, G + off, len * dim, &k,
-                    mode);
+            FN(run)(P + off, M + off, V + off, Vmax ? Vmax + off : NULL,
+                    G + pe_rows_goff(&w, r, dim), len * dim, &k, mode);
         }
     }
     return PE_OK;
+}
+
+/* In the backward (inbwd.h): the row update and its context. */
+typedef struct {
+    T *P, *M, *V, *Vmax;
+    int64_t *row_step;
+    size_t dim;
+    const pe_adam_opts *o;
+    FN(consts) k;
+    int mode;
+} FN(bwd_ctx);
+
+static void FN(bwd_row)(void *c, int64_t row, void *g, int64_t next) {
+    const FN(bwd_ctx) *x = (const FN(bwd_ctx) *)c;
+    void *const arrays[] = {x->P, x->M, x->V, x->Vmax};
+    pe_prefetch_row(arrays, 4, next, x->dim * sizeof(T));
+    const FN(consts) k = x->row_step ? FN(make_consts)(x->o, ++x->row_step[row]) : x->k;
+    size_t off = (size_t)row * x->dim;
+    FN(run)(x->P + off, x->M + off, x->V + off, x->Vmax ? x->Vmax + off : NULL, (const T *)g,
+            x->dim, &k, x->mode);
+}
+
+int FN(pe_adam_bwd)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const pe_bwd_batch *b,
+                    const pe_adam_opts *o, size_t *n_rows) {
+    *n_rows = 0;
+    if (!row_step && o->step < 1) return PE_ERR_VALUE;
+    FN(bwd_ctx) x = {P, M, V, Vmax, row_step, b->dim, o,
+                     FN(make_consts)(o, row_step ? 1 : o->step), adam_mode(o, Vmax != NULL)};
+    return FN(pe_inbwd)(FN(bwd_row), &x, b, n_rows);
 }

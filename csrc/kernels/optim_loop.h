@@ -81,15 +81,23 @@ typedef struct {
     const void *w[3];      /* the arrays updated in place, w[0..nw) */
     int nw;
     const void *g;         /* the gradient */
+    int compact;           /* g is (n_list, dim): list entry i's gradient is row i of g */
+    size_t span_at;        /* out (pe_rows_next): list position of the span's first row */
 } pe_rows_walk;
+
+/* The element offset of the gradient of the span pe_rows_next just gave (first row r). */
+static inline size_t pe_rows_goff(const pe_rows_walk *w, size_t r, size_t dim) {
+    return (w->compact ? w->span_at : r) * dim;
+}
 
 static inline void pe_rows_prefetch(const pe_rows_walk *w, size_t q) {
     if (q + PE_PREFETCH_DIST >= w->hi) return;
     const size_t pf_bytes = w->row_bytes < 256 ? w->row_bytes : 256;
     size_t pf = (size_t)w->rows[q + PE_PREFETCH_DIST] * w->row_bytes;
+    size_t pg = w->compact ? (q + PE_PREFETCH_DIST) * w->row_bytes : pf;
     for (size_t b = 0; b < pf_bytes; b += 64) {
         for (int a = 0; a < w->nw; a++) PE_PREFETCH_W((const char *)w->w[a] + pf + b);
-        PE_PREFETCH_R((const char *)w->g + pf + b);
+        PE_PREFETCH_R((const char *)w->g + pg + b);
     }
 }
 
@@ -107,11 +115,25 @@ static inline int pe_rows_next(pe_rows_walk *w, size_t *r, size_t *len) {
             n++;
         }
         w->at = i + n;
+        w->span_at = i;
         *r = row;
         *len = n;
         return 1;
     }
     return 0;
+}
+
+/* Prefetch for writing the first PE_ROW_PREFETCH_BYTES of row `row` of each of the nw
+ * (nrows, dim) arrays w (NULL entries skipped): the in-backward updates (inbwd.h) call it for the
+ * row they update next. */
+#define PE_ROW_PREFETCH_BYTES 1024
+static inline void pe_prefetch_row(void *const *w, int nw, int64_t row, size_t row_bytes) {
+    if (row < 0) return;
+    size_t lim = row_bytes < PE_ROW_PREFETCH_BYTES ? row_bytes : PE_ROW_PREFETCH_BYTES;
+    for (int a = 0; a < nw; a++)
+        if (w[a])
+            for (size_t b = 0; b < lim; b += 64)
+                PE_PREFETCH_W_T0((char *)w[a] + (size_t)row * row_bytes + b);
 }
 
 #endif

@@ -1,6 +1,7 @@
 #ifndef PE_SGD_H
 #define PE_SGD_H
 #include "common.h"
+#include "inbwd.h"
 
 /* SGD with momentum, dampening, Nesterov, L2 weight decay and maximize: one fused pass.
  *
@@ -27,10 +28,18 @@ int pe_sgd_f32(float *P, float *B, const float *G, const uint8_t *frozen, size_t
 int pe_sgd_f64(double *P, double *B, const double *G, const uint8_t *frozen, size_t nrows,
                size_t dim, const pe_sgd_opts *o);
 
-/* Only rows[0 .. n_list), prefetched PE_PREFETCH_DIST ahead. */
-int pe_sgd_rows_f32(float *P, float *B, const float *G, const int64_t *rows, size_t n_list,
-                    const uint8_t *frozen, size_t nrows, size_t dim, const pe_sgd_opts *o);
-int pe_sgd_rows_f64(double *P, double *B, const double *G, const int64_t *rows, size_t n_list,
-                    const uint8_t *frozen, size_t nrows, size_t dim, const pe_sgd_opts *o);
+/* Only rows[0 .. n_list), prefetched PE_PREFETCH_DIST ahead; compact as in pe_adam_rows. */
+int pe_sgd_rows_f32(float *P, float *B, const float *G, int compact, const int64_t *rows,
+                    size_t n_list, const uint8_t *frozen, size_t nrows, size_t dim,
+                    const pe_sgd_opts *o);
+int pe_sgd_rows_f64(double *P, double *B, const double *G, int compact, const int64_t *rows,
+                    size_t n_list, const uint8_t *frozen, size_t nrows, size_t dim,
+                    const pe_sgd_opts *o);
+
+/* In the backward (inbwd.h), as pe_adam_bwd. */
+int pe_sgd_bwd_f32(float *P, float *B, const pe_bwd_batch *b, const pe_sgd_opts *o,
+                   size_t *n_rows);
+int pe_sgd_bwd_f64(double *P, double *B, const pe_bwd_batch *b, const pe_sgd_opts *o,
+                   size_t *n_rows);
 
 #endif

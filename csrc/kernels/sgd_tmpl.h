@@ -1,5 +1,6 @@
 /* The body of sgd.c for one element type (see adam_tmpl.h for the pattern). */
 #include "sgd.h"
+#include "inbwd.h"
 #include "optim_loop.h"
 #include "simd.h"
 
@@ -87,7 +88,7 @@ int FN(pe_sgd)(T *P, T *B, const T *G, const uint8_t *frozen, size_t nrows, size
     return PE_OK;
 }
 
-int FN(pe_sgd_rows)(T *P, T *B, const T *G, const int64_t *rows, size_t n_list,
+int FN(pe_sgd_rows)(T *P, T *B, const T *G, int compact, const int64_t *rows, size_t n_list,
                     const uint8_t *frozen, size_t nrows, size_t dim, const pe_sgd_opts *o) {
     (void)nrows;
     const FN(sconsts) k = FN(make_sconsts)(o);
@@ -99,11 +100,33 @@ int FN(pe_sgd_rows)(T *P, T *B, const T *G, const int64_t *rows, size_t n_list,
         size_t nth, t = pe_team(&nth);
         pe_rows_walk w = {.rows = rows, .frozen = frozen, .at = n_list * t / nth,
                           .hi = n_list * (t + 1) / nth, .merge = 1, .row_bytes = dim * sizeof(T),
-                          .w = {P, B}, .nw = B ? 2 : 1, .g = G};
+                          .w = {P, B}, .nw = B ? 2 : 1, .g = G, .compact = compact};
         for (size_t r, len; pe_rows_next(&w, &r, &len);) {
             size_t off = r * dim;
-            FN(srun)(P + off, B ? B + off : NULL, G + off, len * dim, &k, mode);
+            FN(srun)(P + off, B ? B + off : NULL, G + pe_rows_goff(&w, r, dim), len * dim, &k,
+                     mode);
         }
     }
     return PE_OK;
+}
+
+/* In the backward (inbwd.h): the row update and its context. */
+typedef struct {
+    T *P, *B;
+    size_t dim;
+    FN(sconsts) k;
+    int mode;
+} FN(sbwd_ctx);
+
+static void FN(sbwd_row)(void *c, int64_t row, void *g, int64_t next) {
+    const FN(sbwd_ctx) *x = (const FN(sbwd_ctx) *)c;
+    void *const arrays[] = {x->P, x->B};
+    pe_prefetch_row(arrays, 2, next, x->dim * sizeof(T));
+    size_t off = (size_t)row * x->dim;
+    FN(srun)(x->P + off, x->B ? x->B + off : NULL, (const T *)g, x->dim, &x->k, x->mode);
+}
+
+int FN(pe_sgd_bwd)(T *P, T *B, const pe_bwd_batch *b, const pe_sgd_opts *o, size_t *n_rows) {
+    FN(sbwd_ctx) x = {P, B, b->dim, FN(make_sconsts)(o), sgd_mode(o, B != NULL)};
+    return FN(pe_inbwd)(FN(sbwd_row), &x, b, n_rows);
 }

@@ -108,46 +108,135 @@ static int parse_table_frozen(PyObject *mod, PyObject *tab_o, PyObject *fr_o, Py
     return check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)*nrows, 0, fr);
 }
 
+/* The gradient argument of a step, in one of three forms:
+ *   dense    grad (as param), every row or the rows listed;
+ *   compact  compact=True: grad (len(rows), dim), grad[i] the gradient of rows[i];
+ *   backward ids= given: grad is grad_output, ids.shape + (dim,) (any real array, converted), and
+ *            the step runs in the backward (inbwd.h): padding_idx / scale_grad_by_freq as in
+ *            Table.backward, nothing else may be given (rows, compact, row-less param).
+ * Checked after rows (converted, a new reference in *rows) and frozen are known. */
+typedef struct {
+    PyArrayObject *g;   /* borrowed (dense, compact) or owned (backward) */
+    PyArrayObject *ids; /* owned: the backward form's private copy, else NULL */
+    pe_bwd_batch b;
+} step_grad;
+
+static int parse_step_grad(PyObject *g_o, PyObject *ids_o, PyObject *pad_o, int scale,
+                           int compact, PyArrayObject *p, PyArrayObject *rows, const uint8_t *fr,
+                           step_grad *a) {
+    memset(a, 0, sizeof *a);
+    if (ids_o == Py_None) {
+        if (pad_o != Py_None || scale) {
+            PyErr_SetString(PyExc_ValueError, "padding_idx and scale_grad_by_freq need ids (the "
+                                              "in-backward form)");
+            return -1;
+        }
+        if (!compact) return check_array(g_o, "grad", p, 0, &a->g);
+        if (!rows) {
+            PyErr_SetString(PyExc_ValueError, "compact=True needs rows (grad[i] is rows[i]'s)");
+            return -1;
+        }
+        npy_intp shape[2] = {PyArray_SIZE(rows), PyArray_DIM(p, 1)};
+        if (pe_check_exact(g_o, "grad", PyArray_TYPE(p), 2, shape, 0, "(len(rows), dim)") < 0)
+            return -1;
+        a->g = (PyArrayObject *)g_o;
+        return 0;
+    }
+    if (rows || compact) {
+        PyErr_SetString(PyExc_ValueError, "ids (the in-backward form) cannot be given with rows "
+                                          "or compact=True");
+        return -1;
+    }
+    if (need_2d(p, "ids") < 0) return -1;
+    int64_t nrows = (int64_t)PyArray_DIM(p, 0), pad;
+    if (pe_parse_padding_idx(pad_o, nrows, &pad) < 0) return -1;
+    if (pe_convert_ids(ids_o, "ids", nrows, &a->ids) < 0) return -1;
+    npy_intp want[NPY_MAXDIMS];
+    int nd = pe_row_shape(a->ids, "ids", PyArray_DIM(p, 1), want);
+    if (nd < 0 || pe_convert_float(g_o, "grad", PyArray_TYPE(p), &a->g) < 0) goto fail;
+    if (PyArray_NDIM(a->g) != nd || !PyArray_CompareLists(PyArray_DIMS(a->g), want, nd)) {
+        pe_shape_error("grad", PyArray_NDIM(a->g), PyArray_DIMS(a->g), nd, want,
+                       "ids.shape + (dim,)");
+        goto fail;
+    }
+    pe_bwd_batch b = {(const int64_t *)PyArray_DATA(a->ids), NULL, (size_t)PyArray_SIZE(a->ids),
+                      (size_t)PyArray_DIM(p, 1), nrows, pad, scale, fr};
+    a->b = b;
+    return 0;
+fail:
+    PE_RELEASE(a->ids, a->g);
+    return -1;
+}
+
+/* The backward form reads grad_output as it was before the step: a private copy when it shares
+ * memory with an array the step writes. */
+static int step_grad_unshare(step_grad *a, PyArrayObject **written, int n) {
+    for (int i = 0; i < n && a->ids; i++)
+        if (written[i] && pe_copy_if_overlaps(&a->g, PyArray_DATA(written[i]),
+                                              (size_t)PyArray_NBYTES(written[i])) < 0)
+            return -1;
+    if (a->ids) a->b.dout = PyArray_DATA(a->g);
+    return 0;
+}
+
+static void step_grad_release(step_grad *a) {
+    if (a->ids) PE_RELEASE(a->ids, a->g);
+}
+
 /* ---- adam_step -------------------------------------------------------------------------- */
 
 PyDoc_STRVAR(adam_step_doc,
 "adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step=0, lr=1e-3,\n"
 "          beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False,\n"
-"          maximize=False, sparse_form=False, rows=None, row_step=None, frozen=None, table=None)\n"
+"          maximize=False, sparse_form=False, rows=None, row_step=None, frozen=None, table=None,\n"
+"          compact=False, ids=None, padding_idx=None, scale_grad_by_freq=False)\n"
 "--\n\n"
 "One Adam step in place on param, exp_avg, exp_avg_sq (and max_exp_avg_sq: amsgrad).\n"
 "step is the step being taken (t >= 1); decoupled: AdamW decay; sparse_form: torch SparseAdam's\n"
 "arithmetic. rows (strictly increasing ids): update only those rows of a 2-D param; row_step:\n"
 "an int64 counter per row, incremented for each updated row and used for its bias corrections.\n"
-"frozen: uint8/bool per row; rows marked non-zero are not changed. table: hold its lock.");
+"frozen: uint8/bool per row; rows marked non-zero are not changed. table: hold its lock.\n"
+"compact=True: grad is (len(rows), dim), grad[i] the gradient of rows[i].\n"
+"ids: the step in the backward: grad is the lookup's grad_output (ids.shape + (dim,)); the rows\n"
+"in ids are updated with the gradient Table.backward(ids, grad, padding_idx,\n"
+"scale_grad_by_freq) would have summed, without it. Returns the number of distinct rows in ids\n"
+"(padding_idx left out; a step counts when it is not 0); None in the other forms.");
+
+/* The result of a step: None, or (backward form) the number of rows in the batch. */
+static PyObject *step_result(int rc, const char *what, const step_grad *a, size_t n_rows) {
+    if (rc != PE_OK) return pe_raise_kernel_error(rc, what), NULL;
+    if (a->ids) return PyLong_FromSize_t(n_rows);
+    Py_RETURN_NONE;
+}
 
 static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
                              "step", "lr", "beta1", "beta2", "eps", "weight_decay", "decoupled",
                              "maximize", "sparse_form", "rows", "row_step", "frozen", "table",
-                             NULL};
+                             "compact", "ids", "padding_idx", "scale_grad_by_freq", NULL};
     PyObject *p_o, *g_o, *m_o, *v_o, *vmax_o = Py_None, *rows_o = Py_None, *rs_o = Py_None;
-    PyObject *fr_o = Py_None, *tab_o = Py_None;
+    PyObject *fr_o = Py_None, *tab_o = Py_None, *ids_o = Py_None, *pad_o = Py_None;
     long long step = 0;
     double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.0;
-    int decoupled = 0, maximize = 0, sparse_form = 0;
-    PyArrayObject *p, *g, *m, *v, *vmax = NULL, *rs = NULL, *fr = NULL, *rows = NULL;
+    int decoupled = 0, maximize = 0, sparse_form = 0, compact = 0, scale = 0;
+    PyArrayObject *p, *m, *v, *vmax = NULL, *rs = NULL, *fr = NULL, *rows = NULL;
     PeTable *tab = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|O$LdddddpppOOOO:adam_step", kwlist, &p_o,
-                                     &g_o, &m_o, &v_o, &vmax_o, &step, &lr, &b1, &b2, &eps, &wd,
-                                     &decoupled, &maximize, &sparse_form, &rows_o, &rs_o, &fr_o,
-                                     &tab_o))
+    step_grad a = {0};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|O$LdddddpppOOOOpOOp:adam_step", kwlist,
+                                     &p_o, &g_o, &m_o, &v_o, &vmax_o, &step, &lr, &b1, &b2, &eps,
+                                     &wd, &decoupled, &maximize, &sparse_form, &rows_o, &rs_o,
+                                     &fr_o, &tab_o, &compact, &ids_o, &pad_o, &scale))
         return NULL;
     if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
-    if (check_array(g_o, "grad", p, 0, &g) < 0) return NULL;
     if (check_array(m_o, "exp_avg", p, 1, &m) < 0) return NULL;
     if (check_array(v_o, "exp_avg_sq", p, 1, &v) < 0) return NULL;
     if (vmax_o != Py_None && check_array(vmax_o, "max_exp_avg_sq", p, 1, &vmax) < 0) return NULL;
     size_t nrows, dim;
     if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
     if (rs_o != Py_None) {
-        if (rows_o == Py_None) {
-            PyErr_SetString(PyExc_ValueError, "row_step needs rows (it is for the lazy update)");
+        if (rows_o == Py_None && ids_o == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "row_step needs rows or ids (it is for the lazy "
+                                              "update)");
             return NULL;
         }
         if (check_vector(rs_o, "row_step", NPY_INT64, (npy_intp)nrows, 1, &rs) < 0) return NULL;
@@ -155,31 +244,42 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
         PyErr_Format(PyExc_ValueError, "step must be >= 1, got %lld", step);
         return NULL;
     }
-    {
-        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", g),
-                           pe_span_of("exp_avg", m), pe_span_of("exp_avg_sq", v),
-                           pe_span_of("max_exp_avg_sq", vmax), pe_span_of("row_step", rs)};
-        if (pe_check_disjoint(spans, 6) < 0) return NULL;
-    }
     if (rows_o != Py_None) {
         if (need_2d(p, "rows") < 0) return NULL;
         if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
     }
+    const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
+    if (parse_step_grad(g_o, ids_o, pad_o, scale, compact, p, rows, FR, &a) < 0) goto fail;
+    {
+        PyArrayObject *written[] = {p, m, v, vmax, rs};
+        if (step_grad_unshare(&a, written, 5) < 0) goto fail;
+        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", a.ids ? NULL : a.g),
+                           pe_span_of("exp_avg", m), pe_span_of("exp_avg_sq", v),
+                           pe_span_of("max_exp_avg_sq", vmax), pe_span_of("row_step", rs)};
+        if (pe_check_disjoint(spans, 6) < 0) goto fail;
+    }
     pe_adam_opts o = {lr, b1, b2, eps, wd, (int64_t)step, decoupled, maximize, sparse_form};
     int rc;
+    size_t n_rows = 0;
     const int t = PyArray_TYPE(p);
-    void *P = PyArray_DATA(p), *G = PyArray_DATA(g), *M = PyArray_DATA(m), *V = PyArray_DATA(v);
+    void *P = PyArray_DATA(p), *G = PyArray_DATA(a.g), *M = PyArray_DATA(m), *V = PyArray_DATA(v);
     void *VM = vmax ? PyArray_DATA(vmax) : NULL;
     int64_t *RS = rs ? (int64_t *)PyArray_DATA(rs) : NULL;
-    const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
-    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    PE_LOCKED(tab, (R ? nl : nrows) * dim * 4 * PyArray_ITEMSIZE(p),
-              rc = R ? PE_BY_DTYPE(t, pe_adam_rows, P, M, V, VM, RS, G, R, nl, FR, nrows, dim, &o)
-                     : PE_BY_DTYPE(t, pe_adam, P, M, V, VM, G, FR, nrows, dim, &o));
+    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : a.b.n;
+    PE_LOCKED(tab, (R || a.ids ? nl : nrows) * dim * 4 * PyArray_ITEMSIZE(p),
+              rc = a.ids ? PE_BY_DTYPE(t, pe_adam_bwd, P, M, V, VM, RS, &a.b, &o, &n_rows)
+                   : R ? PE_BY_DTYPE(t, pe_adam_rows, P, M, V, VM, RS, G, compact, R, nl, FR,
+                                     nrows, dim, &o)
+                       : PE_BY_DTYPE(t, pe_adam, P, M, V, VM, G, FR, nrows, dim, &o));
     Py_XDECREF(rows);
-    if (rc != PE_OK) return pe_raise_kernel_error(rc, "adam_step"), NULL;
-    Py_RETURN_NONE;
+    PyObject *res = step_result(rc, "adam_step", &a, n_rows);
+    step_grad_release(&a);
+    return res;
+fail:
+    Py_XDECREF(rows);
+    step_grad_release(&a);
+    return NULL;
 }
 
 /* ---- sgd_step --------------------------------------------------------------------------- */
@@ -187,26 +287,30 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
 PyDoc_STRVAR(sgd_step_doc,
 "sgd_step(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=0.0,\n"
 "         weight_decay=0.0, nesterov=False, maximize=False, first=False, rows=None,\n"
-"         frozen=None, table=None)\n--\n\n"
+"         frozen=None, table=None, compact=False, ids=None, padding_idx=None,\n"
+"         scale_grad_by_freq=False)\n--\n\n"
 "One SGD step in place (torch.optim.SGD's arithmetic). momentum_buffer is required when\n"
-"momentum != 0; first=True sets it to the gradient (torch's first step). rows / frozen / table\n"
-"as in adam_step.");
+"momentum != 0; first=True sets it to the gradient (torch's first step). rows / frozen / table /\n"
+"compact / ids / padding_idx / scale_grad_by_freq (and the result) as in adam_step.");
 
 static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"param", "grad", "momentum_buffer", "lr", "momentum", "dampening",
                              "weight_decay", "nesterov", "maximize", "first", "rows", "frozen",
-                             "table", NULL};
+                             "table", "compact", "ids", "padding_idx", "scale_grad_by_freq",
+                             NULL};
     PyObject *p_o, *g_o, *b_o = Py_None, *rows_o = Py_None, *fr_o = Py_None, *tab_o = Py_None;
+    PyObject *ids_o = Py_None, *pad_o = Py_None;
     double lr = 1e-3, mom = 0.0, damp = 0.0, wd = 0.0;
-    int nesterov = 0, maximize = 0, first = 0;
-    PyArrayObject *p, *g, *b = NULL, *fr = NULL, *rows = NULL;
+    int nesterov = 0, maximize = 0, first = 0, compact = 0, scale = 0;
+    PyArrayObject *p, *b = NULL, *fr = NULL, *rows = NULL;
     PeTable *tab = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$ddddpppOOO:sgd_step", kwlist, &p_o, &g_o,
-                                     &b_o, &lr, &mom, &damp, &wd, &nesterov, &maximize, &first,
-                                     &rows_o, &fr_o, &tab_o))
+    step_grad a = {0};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$ddddpppOOOpOOp:sgd_step", kwlist, &p_o,
+                                     &g_o, &b_o, &lr, &mom, &damp, &wd, &nesterov, &maximize,
+                                     &first, &rows_o, &fr_o, &tab_o, &compact, &ids_o, &pad_o,
+                                     &scale))
         return NULL;
     if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
-    if (check_array(g_o, "grad", p, 0, &g) < 0) return NULL;
     if (mom != 0.0) {
         if (b_o == Py_None) {
             PyErr_SetString(PyExc_ValueError, "momentum != 0 needs a momentum_buffer");
@@ -216,28 +320,38 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     }
     size_t nrows, dim;
     if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
-    {
-        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", g),
-                           pe_span_of("momentum_buffer", b)};
-        if (pe_check_disjoint(spans, 3) < 0) return NULL;
-    }
     if (rows_o != Py_None) {
         if (need_2d(p, "rows") < 0) return NULL;
         if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
     }
+    const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
+    if (parse_step_grad(g_o, ids_o, pad_o, scale, compact, p, rows, FR, &a) < 0) goto fail;
+    {
+        PyArrayObject *written[] = {p, b};
+        if (step_grad_unshare(&a, written, 2) < 0) goto fail;
+        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", a.ids ? NULL : a.g),
+                           pe_span_of("momentum_buffer", b)};
+        if (pe_check_disjoint(spans, 3) < 0) goto fail;
+    }
     pe_sgd_opts o = {lr, mom, damp, wd, nesterov, maximize, first};
     int rc;
+    size_t n_rows = 0;
     const int t = PyArray_TYPE(p);
-    void *P = PyArray_DATA(p), *G = PyArray_DATA(g), *B = b ? PyArray_DATA(b) : NULL;
-    const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
+    void *P = PyArray_DATA(p), *G = PyArray_DATA(a.g), *B = b ? PyArray_DATA(b) : NULL;
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
-    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    PE_LOCKED(tab, (R ? nl : nrows) * dim * 3 * PyArray_ITEMSIZE(p),
-              rc = R ? PE_BY_DTYPE(t, pe_sgd_rows, P, B, G, R, nl, FR, nrows, dim, &o)
-                     : PE_BY_DTYPE(t, pe_sgd, P, B, G, FR, nrows, dim, &o));
+    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : a.b.n;
+    PE_LOCKED(tab, (R || a.ids ? nl : nrows) * dim * 3 * PyArray_ITEMSIZE(p),
+              rc = a.ids ? PE_BY_DTYPE(t, pe_sgd_bwd, P, B, &a.b, &o, &n_rows)
+                   : R ? PE_BY_DTYPE(t, pe_sgd_rows, P, B, G, compact, R, nl, FR, nrows, dim, &o)
+                       : PE_BY_DTYPE(t, pe_sgd, P, B, G, FR, nrows, dim, &o));
     Py_XDECREF(rows);
-    if (rc != PE_OK) return pe_raise_kernel_error(rc, "sgd_step"), NULL;
-    Py_RETURN_NONE;
+    PyObject *res = step_result(rc, "sgd_step", &a, n_rows);
+    step_grad_release(&a);
+    return res;
+fail:
+    Py_XDECREF(rows);
+    step_grad_release(&a);
+    return NULL;
 }
 
 /* ---- grad_norm / scale_grad ------------------------------------------------------------- */
