@@ -49,7 +49,7 @@ class EmbeddingBag(Embedding):
                  max_norm: float | None = None, norm_type: float = 2.0,
                  scale_grad_by_freq: bool = False, dtype: DTypeLike = np.float32,
                  init: str | ArrayLike = "normal", std: float = 1.0, bound: float | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, sparse: bool = False) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {tuple(_MODES)}, got {mode!r}")
         if scale_grad_by_freq and mode == "max":
@@ -57,7 +57,7 @@ class EmbeddingBag(Embedding):
         super().__init__(num_embeddings, embedding_dim, padding_idx=padding_idx,
                          max_norm=max_norm, norm_type=norm_type,
                          scale_grad_by_freq=scale_grad_by_freq, dtype=dtype, init=init,
-                         std=std, bound=bound, seed=seed)
+                         std=std, bound=bound, seed=seed, sparse=sparse)
         self.mode = mode
         self.include_last_offset = bool(include_last_offset)
         self._ctx = None
@@ -72,12 +72,9 @@ class EmbeddingBag(Embedding):
         """An EmbeddingBag holding a copy of ``embeddings``, like
         ``torch.nn.EmbeddingBag.from_pretrained``."""
         arr, dtype = pretrained_matrix(embeddings, dtype)
-        if sparse:
-            raise ValueError("sparse=True is not supported: the gradient is a dense table with a "
-                             "touched-rows list (see sparse_grad())")
         obj = cls(arr.shape[0], arr.shape[1], mode, include_last_offset=include_last_offset,
                   max_norm=max_norm, norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
-                  dtype=dtype, init="zeros")
+                  dtype=dtype, init="zeros", sparse=sparse)
         obj.table.weight = arr
         obj.padding_idx = check_padding_idx(padding_idx, arr.shape[0])
         obj.requires_grad = not freeze
@@ -215,7 +212,18 @@ class EmbeddingBag(Embedding):
             mode = _MODES[self.mode]
             if self.scale_grad_by_freq and self.mode != "max":
                 psw, mode = self._freq_scales(flat, off, psw, pad), _MODES["sum"]
-            _core.bag_backward(self.table, flat, off, grad_output, psw, argmax, mode, pad)
+            if self.sparse or self._in_backward is not None:
+                # the same kernel on a small table of the batch's rows (sparse.: Embedding)
+                def run(t, local, lpad):
+                    am = None if argmax is None else np.where(argmax < 0, -1, local(argmax))
+                    _core.bag_backward(t, local(flat), off, grad_output, psw, am, mode, lpad)
+                if self._in_backward is None:
+                    self._sparse_backward(flat, run)
+                else:
+                    rows, t = self._sparse_backward(flat, run, keep=False)
+                    self._in_backward.compact(rows, t.grad[:rows.size])
+            else:
+                _core.bag_backward(self.table, flat, off, grad_output, psw, argmax, mode, pad)
         return gpsw
 
     def _freq_scales(self, flat, off, psw, pad):

@@ -52,6 +52,13 @@ class Embedding:
         std, bound: parameters of the initialisation.
         seed: with a seed the table is the same on every machine and for every thread count
             (a counter-based generator in C, see csrc/kernels/rng.c).
+        sparse: keep the gradient as the coalesced ``(rows, values)`` of the touched rows
+            (torch's name): O(batch) memory instead of a (num_embeddings, embedding_dim)
+            buffer, the same sums in the same order, accumulated over backward calls until
+            zero_grad; :meth:`sparse_grad` returns it, :attr:`grad` is None.
+
+    An optimizer built with ``in_backward=True`` on this table applies its update inside
+    :meth:`backward` (see pyembed.optim): no gradient is kept at all.
 
     Example:
         >>> import numpy as np, pyembed
@@ -68,7 +75,9 @@ class Embedding:
                  max_norm: float | None = None, norm_type: float = 2.0,
                  scale_grad_by_freq: bool = False, dtype: DTypeLike = np.float32,
                  init: str | ArrayLike = "normal", std: float = 1.0, bound: float | None = None,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, sparse: bool = False) -> None:
+        if not isinstance(sparse, (bool, np.bool_)):
+            raise TypeError(f"sparse must be a bool, got {sparse!r}")
         num_embeddings = check_int("num_embeddings", num_embeddings, 0)
         embedding_dim = check_int("embedding_dim", embedding_dim, 0)
         dt = check_float_dtype(dtype)
@@ -97,6 +106,9 @@ class Embedding:
         self.requires_grad = True
         self.vocab = None
         self._frozen_rows = None
+        self.sparse = bool(sparse)
+        self._sgrad = None        # sparse: (rows, the small Table holding their gradient)
+        self._in_backward = None  # an optim.InBackward when an optimizer runs in the backward
         if isinstance(init, str):
             s = _seed_or_random(seed)
             if init == "normal":
@@ -114,7 +126,8 @@ class Embedding:
     def from_pretrained(cls, embeddings: ArrayLike, freeze: bool = True,
                         padding_idx: int | str | None = None, max_norm: float | None = None,
                         norm_type: float = 2.0, scale_grad_by_freq: bool = False,
-                        dtype: DTypeLike | None = None, *, vocab=None) -> Embedding:
+                        dtype: DTypeLike | None = None, *, vocab=None,
+                        sparse: bool = False) -> Embedding:
         """An Embedding holding a copy of ``embeddings``, like
         ``torch.nn.Embedding.from_pretrained``; ``freeze=True`` turns off its gradient.
         Unlike a fresh Embedding the padding row keeps its pretrained values (as torch).
@@ -146,7 +159,7 @@ class Embedding:
         obj = cls.__new__(cls)
         Embedding.__init__(obj, arr.shape[0], arr.shape[1], padding_idx=None, max_norm=max_norm,
                            norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
-                           dtype=dtype, init="zeros")
+                           dtype=dtype, init="zeros", sparse=sparse)
         obj.table.weight = arr
         obj.padding_idx = check_padding_idx(padding_idx, arr.shape[0])
         obj.requires_grad = not freeze
@@ -177,8 +190,67 @@ class Embedding:
         ``requires_grad`` is False."""
         if not self.requires_grad:
             return None
-        self.table.backward(ids, grad_output, self.padding_idx, self.scale_grad_by_freq)
+        if self._in_backward is not None:
+            self._in_backward.lookup(self, ids, grad_output)
+        elif self.sparse:
+            ids = self._row_ids_shaped(ids)
+            self._sparse_backward(ids, lambda t, local, pad: t.backward(
+                local(ids), grad_output, pad, self.scale_grad_by_freq))
+        else:
+            self.table.backward(ids, grad_output, self.padding_idx, self.scale_grad_by_freq)
         return None
+
+    # -- sparse gradients -----------------------------------------------------------------------
+    def _sparse_backward(self, ids, run, keep=True):
+        """Run a backward into a small Table holding only the rows of ``ids`` (int64, checked)
+        plus, with ``keep``, those of the sparse gradient so far (its values copied in first, so
+        the sums continue in the same order): ``run(table, local, pad)`` with ``local(a)``
+        mapping row ids to the small table's rows and ``pad`` its padding row (the last). Keeps
+        the result as the sparse gradient when ``keep``; returns ``(rows, table)``."""
+        pad = self.padding_idx
+        old = self._sgrad if keep else None
+        real = ids.ravel() if pad is None else ids[ids != pad]
+        rows = np.unique(real) if old is None else np.union1d(old[0], real)
+        k = rows.size
+
+        def local(a):
+            out = np.searchsorted(rows, a)
+            out[a == pad] = k
+            return out
+
+        tab = self._small_table(rows, old)
+        run(tab, local, k)
+        got = tab.touched
+        got = got[got < k]
+        if got.size < k:  # rows of the batch that got nothing (ids past a bag's last offset,
+            rows, tab = rows[got], self._small_table(rows[got], (rows, tab))  # max's losers)
+        if keep:
+            self._sgrad = (rows, tab)
+        return rows, tab
+
+    def _small_table(self, rows, old):
+        """A Table of len(rows) + 1 rows (the last one for padding) whose grad holds the
+        gradient ``old = (old_rows, old_table)`` has for ``rows`` (zero where it has none).
+        The dense path's rows start at +0.0 and a sum from there is never -0.0, so adding the
+        kept values to the new table's zeros copies them bit for bit."""
+        tab = Table(rows.size + 1, self.embedding_dim, self.dtype)
+        if old is not None and old[0].size:
+            dense = np.zeros((rows.size + 1, self.embedding_dim), self.dtype)
+            at = np.searchsorted(old[0], rows)
+            has = at < old[0].size
+            has[has] = old[0][at[has]] == rows[has]
+            dense[:-1][has] = old[1].grad[at[has]]
+            tab.add_dense_grad(dense)
+        return tab
+
+    def sparse_grad_buffer(self) -> tuple[np.ndarray, np.ndarray, Table] | None:
+        """With ``sparse=True``: ``(values, rows, table)``, ``values`` (read-only, shape
+        (len(rows), embedding_dim)) the first rows of the small ``table``'s grad; None before a
+        backward. What the optimizers and clip_grad_norm_ work on."""
+        if self._sgrad is None:
+            return None
+        rows, tab = self._sgrad
+        return tab.grad[:rows.size], rows, tab
 
     # -- tied output head (Press & Wolf 2017; Flax Embed.attend) -------------------------------
     def _check_h(self, h):
@@ -203,6 +275,12 @@ class Embedding:
         the lookup, the padding row is not exempt (as a tied ``nn.Linear`` in torch). With
         ``requires_grad`` False only ``grad_h`` is computed."""
         h = self._check_h(h)
+        if self.requires_grad and (self._in_backward is not None or self.sparse):
+            raise RuntimeError(
+                "attend_backward: a tied head's gradient reaches every row, which "
+                + ("an optimizer applied in the backward cannot take: build it without "
+                   "in_backward (the dense mode)" if self._in_backward is not None else
+                   "a sparse=True table does not keep: use the dense mode (sparse=False)"))
         g = np.asarray(grad_logits)
         want = h.shape[:-1] + (self.num_embeddings,)
         if g.shape != want:
@@ -220,11 +298,21 @@ class Embedding:
 
     def zero_grad(self) -> None:
         """Clear the gradient of the touched rows only (cost grows with the batch)."""
+        self._sgrad = None
         self.table.zero_grad()
 
     def sparse_grad(self) -> tuple[np.ndarray, np.ndarray]:
         """The coalesced gradient: ``(rows, values)`` with ``rows = touched`` (sorted, unique)
         and ``values = grad[rows]`` (a copy)."""
+        if self._in_backward is not None:
+            raise RuntimeError(f"sparse_grad: the optimizer ({type(self._in_backward.opt).__name__}"
+                               f") is applied in the backward, so no gradient is kept; "
+                               f"build it without in_backward, or use sparse=True, to read it")
+        if self.sparse:
+            sg = self.sparse_grad_buffer()
+            if sg is None:
+                return np.zeros(0, np.int64), np.zeros((0, self.embedding_dim), self.dtype)
+            return sg[1].copy(), sg[0].copy()
         rows = self.table.touched
         g = self.table.grad
         if g is None:
@@ -236,9 +324,12 @@ class Embedding:
         return [self]
 
     # -- frozen rows ----------------------------------------------------------------------------
-    def _row_ids(self, ids):
+    def _row_ids_shaped(self, ids):
         n = self.num_embeddings
-        return check_ids(ids, n, f"an embedding of {n} rows").ravel()
+        return check_ids(ids, n, f"an embedding of {n} rows")
+
+    def _row_ids(self, ids):
+        return self._row_ids_shaped(ids).ravel()
 
     def freeze_rows(self, ids: ArrayLike) -> None:
         """Keep rows ``ids`` fixed: every pyembed.optim optimizer leaves their weights (and their
@@ -306,6 +397,8 @@ class Embedding:
     @property
     def touched(self) -> np.ndarray:
         """Sorted int64 ids of the rows with gradient since the last zero_grad()."""
+        if self._sgrad is not None:
+            return self._sgrad[0].copy()
         return self.table.touched
 
     @property
@@ -346,6 +439,8 @@ class Embedding:
             s += ", scale_grad_by_freq=True"
         if self.dtype != np.float32:
             s += f", dtype={self.dtype}"
+        if self.sparse:
+            s += ", sparse=True"
         return s
 
     def __repr__(self):

@@ -19,6 +19,14 @@ def aligned_zeros(shape, dtype):
     return buf[off:off + nbytes].view(dtype).reshape(shape)
 
 
+def densify(grad, rows, shape):
+    """The (V, D) gradient of a sparse one (``grad[i]`` is row ``rows[i]``'s), for the updates
+    that reach every row: the dense buffer a sparse table otherwise never holds."""
+    dense = aligned_zeros(shape, grad.dtype)
+    dense[rows] = grad
+    return dense
+
+
 def is_pair(obj):
     return (isinstance(obj, tuple) and len(obj) == 2 and isinstance(obj[0], np.ndarray)
             and isinstance(obj[1], np.ndarray))
@@ -102,17 +110,28 @@ class Param:
         """The uint8 mask of rows the update must leave alone (Embedding.freeze_rows), or None."""
         return getattr(self.emb, "frozen_mask", None) if self.emb is not None else None
 
+    @property
+    def compact(self):
+        """True when :meth:`grad` gives a sparse gradient: ``grad[i]`` is row ``rows[i]``'s
+        (an Embedding with ``sparse=True``)."""
+        return bool(getattr(self.emb, "sparse", False))
+
     def grad(self):
         """(grad, touched rows) or (None, None) when there is nothing to apply."""
         if self.table is None:
             return self.grad_array, None
+        if self.compact:
+            sg = self.emb.sparse_grad_buffer()
+            return (None, None) if sg is None or not sg[1].size else sg[:2]
         g = self.table.grad
         if g is None or self.table.num_touched == 0:
             return None, None
         return g, self.table.touched
 
     def zero_grad(self):
-        if self.table is not None:
+        if self.compact:
+            self.emb.zero_grad()
+        elif self.table is not None:
             self.table.zero_grad()
         else:
             self.grad_array.fill(0)

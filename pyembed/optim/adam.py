@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _core
 from .._checks import as_float
-from ._params import aligned_zeros
+from ._params import aligned_zeros, densify
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -25,6 +25,9 @@ class Adam(Optimizer):
             table is updated densely like torch's dense Adam: every row's moments decay.
         per_row_step: with ``lazy``, one step counter per row, so that a rare row's bias
             correction uses the number of times *it* was updated.
+        in_backward: apply the update inside each table's backward (needs ``lazy``; the tables
+            must be Embeddings): no gradient buffer, ``step()`` and ``zero_grad()`` are no-ops,
+            the same bits as backward-then-step (see :meth:`Optimizer._attach_in_backward`).
 
     Deliberate deviations from torch, on the lazy path only: weight decay (L2 or decoupled)
     is applied to the touched rows only (untouched rows do not decay), and ``per_row_step``
@@ -46,7 +49,7 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
                  maximize: bool = False, decoupled_weight_decay: bool | None = None,
                  lazy: bool = False, per_row_step: bool = False, foreach: bool | None = None,
-                 fused: bool | None = None) -> None:
+                 fused: bool | None = None, in_backward: bool = False) -> None:
         if decoupled_weight_decay is None:
             decoupled_weight_decay = self._decoupled_default
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -54,6 +57,12 @@ class Adam(Optimizer):
                         decoupled_weight_decay=decoupled_weight_decay, lazy=lazy,
                         per_row_step=per_row_step)
         super().__init__(params, defaults)
+        self._attach_in_backward(in_backward)
+
+    def _check_in_backward(self, group):
+        if not group["lazy"]:
+            raise ValueError(f"{type(self).__name__}(in_backward=True) needs lazy=True: a dense "
+                             f"step updates rows the batch does not touch")
 
     def _check_group(self, group):
         lr = as_float("lr", group["lr"])
@@ -88,8 +97,10 @@ class Adam(Optimizer):
                              f"first step: its state has " + ("per-row" if not per_row else
                                                               "one") + " step counter(s)")
 
-    def _update(self, group, p, grad, rows):
-        lazy = group["lazy"] and rows is not None
+    def _update(self, group, p, grad, rows, **form):
+        lazy = group["lazy"] and (rows is not None or "ids" in form)
+        if form.get("compact") and not lazy:
+            grad, form = densify(grad, rows, p.shape), {}
         per_row = lazy and group["per_row_step"]
         st = self.state.get(p)
         if not st:
@@ -102,15 +113,15 @@ class Adam(Optimizer):
         step = st["step"]
         row_step = step if isinstance(step, np.ndarray) else None  # agrees: _check_state
         b1, b2 = group["betas"]
-        _core.adam_step(
+        n = _core.adam_step(
             p.weight, grad, st["exp_avg"], st["exp_avg_sq"],
             st["max_exp_avg_sq"] if group["amsgrad"] else None,
             step=0 if row_step is not None else step + 1, lr=group["lr"], beta1=b1, beta2=b2,
             eps=group["eps"], weight_decay=group["weight_decay"],
             decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
             sparse_form=self._sparse_form, rows=rows if lazy else None, row_step=row_step,
-            frozen=p.frozen, table=p.table)
-        if row_step is None:
+            frozen=p.frozen, table=p.table, **form)
+        if row_step is None and n != 0:  # a backward of padding alone is no step
             st["step"] = step + 1
 
 
@@ -124,7 +135,8 @@ class AdamW(Adam):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
                  maximize: bool = False, lazy: bool = False, per_row_step: bool = False,
-                 foreach: bool | None = None, fused: bool | None = None) -> None:
+                 foreach: bool | None = None, fused: bool | None = None,
+                 in_backward: bool = False) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True,
-                         lazy=lazy, per_row_step=per_row_step)
+                         lazy=lazy, per_row_step=per_row_step, in_backward=in_backward)

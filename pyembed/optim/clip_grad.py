@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import _core
 from .._checks import as_float
 from ._params import Param, flatten_params
@@ -32,9 +34,18 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         p = Param(obj)
         if not p.trainable:
             continue
+        if getattr(p.emb, "_in_backward", None) is not None:
+            raise RuntimeError(f"clip_grad_norm_: {p.emb!r} has its optimizer applied in the "
+                               f"backward, so there is no gradient to clip; build the optimizer "
+                               f"without in_backward (the dense mode) or the table with "
+                               f"sparse=True")
         grad, rows = p.grad()
         if grad is None:
             continue
+        if p.compact:  # the small table's whole grad, so that scale_grad may write it
+            values, rows, table = p.emb.sparse_grad_buffer()
+            grad, rows = table.grad, np.arange(rows.size)
+            p.table = table
         parts.append(_core.grad_norm(grad, rows, norm_type, table=p.table))
         items.append((grad, rows, p.table))
     if not items:

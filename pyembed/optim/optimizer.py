@@ -18,9 +18,65 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._checks import check_ids
 from ._params import Param, aligned_zeros, flatten_params, is_single
 
-__all__ = ["Optimizer", "RemovableHandle"]
+__all__ = ["Optimizer", "RemovableHandle", "InBackward"]
+
+_ALTERNATIVE = ("use the optimizer without in_backward (the dense mode) or the table with "
+                "sparse=True, where backward and step are separate")
+
+
+class InBackward:
+    """The link between an Embedding and the optimizer applied in its backward
+    (``in_backward=True``): ``emb._in_backward``. The Embedding calls :meth:`lookup` (a lookup's
+    gradient: grouped and applied row by row in C, no gradient buffer) or :meth:`compact` (a
+    bag's gradient, already summed to ``(rows, values)``); both run the optimizer's ``_update``
+    in its in-backward form."""
+
+    __slots__ = ("opt", "group", "param", "pending")
+
+    def __init__(self, opt, group, param):
+        self.opt, self.group, self.param, self.pending = opt, group, param, False
+
+    def _begin(self):
+        if self.pending:
+            raise RuntimeError(
+                f"a second backward on a table whose optimizer ({type(self.opt).__name__}) runs "
+                f"in the backward, without opt.step() in between: each backward is one step, so "
+                f"gradients cannot accumulate over micro-batches. Call opt.step() (a no-op) "
+                f"after each backward, or {_ALTERNATIVE}")
+        g = dict(self.group)
+        self.opt._check_group(g)
+        st = self.opt.state.get(self.param)
+        if st:
+            self.opt._check_state(g, self.param, st, "state: ")
+        self.group.update(g)
+
+    def lookup(self, emb, ids, grad_output):
+        """Apply ``emb.backward(ids, grad_output)``'s gradient now (checked first)."""
+        ids = check_ids(ids, emb.num_embeddings, f"an embedding of {emb.num_embeddings} rows")
+        g = np.asarray(grad_output)
+        want = ids.shape + (emb.embedding_dim,)
+        if g.shape != want:
+            raise ValueError(f"grad_output has shape {g.shape} but ids.shape + (embedding_dim,) "
+                             f"is {want}")
+        if g.dtype.kind not in "biuf":
+            raise TypeError(f"grad_output must be real numbers, got dtype {g.dtype}")
+        self._begin()
+        if ids.size and not (emb.padding_idx is not None and (ids == emb.padding_idx).all()):
+            self.opt._update(self.group, self.param, g, None, ids=ids,
+                             padding_idx=emb.padding_idx,
+                             scale_grad_by_freq=emb.scale_grad_by_freq)
+        self.pending = True
+
+    def compact(self, rows, values):
+        """Apply a summed gradient: ``values[i]`` is row ``rows[i]``'s (sorted, unique)."""
+        self._begin()
+        if len(rows):
+            self.opt._update(self.group, self.param, values, rows, compact=True)
+        self.pending = True
+
 
 
 class RemovableHandle:
@@ -93,6 +149,9 @@ class Optimizer:
     ``state``, ``step()``, ``zero_grad()``, ``state_dict()``, ``load_state_dict()``,
     ``add_param_group()``."""
 
+    # True once in_backward=True attached it to its tables (see _attach_in_backward)
+    in_backward = False
+
     def __init__(self, params, defaults: dict) -> None:
         # the options first: a bad one is reported even when params are bad too
         self._check_group(dict(defaults))
@@ -147,7 +206,44 @@ class Optimizer:
             group.setdefault(k, v)
         self._check_group(group)
         group["params"] = params
+        if self.in_backward:
+            self._attach(group)
         self.param_groups.append(group)
+
+    # -- in the backward ---------------------------------------------------------------------
+    def _check_in_backward(self, group):
+        """Raise ValueError when ``group``'s update cannot run in the backward (it reaches rows
+        the batch does not touch)."""
+        raise ValueError(f"{type(self).__name__} cannot run in the backward")
+
+    def _attach(self, group):
+        """Make each table of ``group`` apply this optimizer in its backward; everything is
+        checked before the first table changes."""
+        self._check_in_backward(group)
+        for p in group["params"]:
+            if p.emb is None or not hasattr(p.emb, "_in_backward"):
+                raise TypeError(f"in_backward=True needs Embeddings (Embedding, EmbeddingBag, the "
+                                f"tables of an InputEmbedding), got {p!r}: a Table or an (array, "
+                                f"grad) pair has no backward to run in")
+            if p.emb._in_backward is not None:
+                raise ValueError(f"{p.emb!r} already has an optimizer applied in its backward")
+            if p.table.num_touched or getattr(p.emb, "_sgrad", None) is not None:
+                raise ValueError(f"{p.emb!r} holds a gradient: zero_grad() it before attaching "
+                                 f"an optimizer that runs in the backward")
+        for p in group["params"]:
+            p.emb._in_backward = InBackward(self, group, p)
+
+    def _attach_in_backward(self, in_backward):
+        """The constructors' ``in_backward`` argument."""
+        if not isinstance(in_backward, (bool, np.bool_)):
+            raise TypeError(f"in_backward must be a bool, got {in_backward!r}")
+        if not in_backward:
+            return
+        for group in self.param_groups:  # all checked before any table is attached
+            self._check_in_backward(group)
+        self.in_backward = True
+        for group in self.param_groups:
+            self._attach(group)
 
     # constructor options accepted (in a group too) for torch's signature and then dropped:
     # every update is one fused C pass whatever they say
@@ -167,7 +263,9 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients: a table's touched rows (cost grows with the batch), or fill a grad
         array with zeros (``set_to_none`` is accepted for torch's signature; an array pair
-        cannot be set to None)."""
+        cannot be set to None). A no-op with ``in_backward``: there is no gradient."""
+        if self.in_backward:
+            return
         for g in self.param_groups:
             for p in g["params"]:
                 p.zero_grad()
@@ -211,6 +309,11 @@ class Optimizer:
         """One update of every parameter that has a gradient. ``closure``, if given, is called
         first and its result returned (torch's signature)."""
         loss = closure() if closure is not None else None
+        if self.in_backward:  # the backward did the update; the next backward may come
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.emb._in_backward.pending = False
+            return loss
         # options may have been changed since the last step: check every group (and every
         # state it will use) before the first update, so that a bad one changes nothing
         checked = []
@@ -230,10 +333,17 @@ class Optimizer:
                 grad, rows = p.grad()
                 if grad is None:
                     continue
-                self._update(group, p, grad, rows)
+                if p.compact:
+                    self._update(group, p, grad, rows, compact=True)
+                else:
+                    self._update(group, p, grad, rows)
         return loss
 
-    def _update(self, group, p, grad, rows):
+    def _update(self, group, p, grad, rows, **form):
+        """One parameter's step. ``form``: nothing (``grad`` as the parameter), ``compact=True``
+        (``grad[i]`` is ``rows[i]``'s, an Embedding(sparse=True)'s gradient) or the in-backward
+        form (``ids``, ``padding_idx``, ``scale_grad_by_freq``; ``grad`` is the lookup's
+        grad_output), all passed on to the kernel."""
         raise NotImplementedError
 
     # the state keys an algorithm's step needs (all present, or the parameter has no state)

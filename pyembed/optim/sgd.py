@@ -6,7 +6,7 @@ import math
 
 from .. import _core
 from .._checks import as_float
-from ._params import aligned_zeros
+from ._params import aligned_zeros, densify
 from .optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -25,16 +25,28 @@ class SGD(Optimizer):
     touched rows are updated and their momentum buffers advance only when touched. The first
     step sets the touched rows' buffers to their gradient (as torch); a row touched for the
     first time later starts from a zero buffer.
+
+    ``in_backward=True`` applies the update inside each table's backward (Embeddings only;
+    needs ``lazy`` or no momentum and no weight decay, the updates that reach only touched rows):
+    no gradient buffer, ``step()`` and ``zero_grad()`` are no-ops, the same bits as
+    backward-then-step.
     """
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  lazy: bool = False, foreach: bool | None = None,
-                 fused: bool | None = None) -> None:
+                 fused: bool | None = None, in_backward: bool = False) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
                         lazy=lazy)
         super().__init__(params, defaults)
+        self._attach_in_backward(in_backward)
+
+    def _check_in_backward(self, group):
+        if not (group["lazy"] or group["momentum"] == 0 and group["weight_decay"] == 0):
+            raise ValueError("SGD(in_backward=True) needs lazy=True, or momentum=0 and "
+                             "weight_decay=0: otherwise a step updates rows the batch does not "
+                             "touch")
 
     def _check_group(self, group):
         lr = as_float("lr", group["lr"])
@@ -58,10 +70,12 @@ class SGD(Optimizer):
     _optional_state = ("momentum_buffer",)
     _ignored_options = ("foreach", "fused")
 
-    def _update(self, group, p, grad, rows):
+    def _update(self, group, p, grad, rows, **form):
         mom = group["momentum"]
         exact_sparse = mom == 0 and group["weight_decay"] == 0
         use_rows = rows if rows is not None and (group["lazy"] or exact_sparse) else None
+        if form.get("compact") and use_rows is None:
+            grad, form = densify(grad, rows, p.shape), {}
         # without momentum no state entry at all, as torch
         st = self.state.setdefault(p, {}) if mom != 0 else {}
         buf, first = None, False
@@ -73,6 +87,6 @@ class SGD(Optimizer):
         _core.sgd_step(p.weight, grad, buf, lr=group["lr"], momentum=mom,
                        dampening=group["dampening"], weight_decay=group["weight_decay"],
                        nesterov=group["nesterov"], maximize=group["maximize"], first=first,
-                       rows=use_rows, frozen=p.frozen, table=p.table)
+                       rows=use_rows, frozen=p.frozen, table=p.table, **form)
         if buf is not None:
             st["momentum_buffer"] = buf
