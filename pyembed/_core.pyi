@@ -143,7 +143,11 @@ def adam_step(
     row_step: Optional[NDArray[np.int64]] = None,
     frozen: Optional[NDArray[Any]] = None,
     table: Optional[Table] = None,
-) -> None: ...
+    compact: bool = False,
+    ids: Optional[ArrayLike] = None,
+    padding_idx: Optional[int] = None,
+    scale_grad_by_freq: bool = False,
+) -> Optional[int]: ...
 def sgd_step(
     param: _FloatArray,
     grad: _FloatArray,
@@ -159,7 +163,11 @@ def sgd_step(
     rows: Optional[ArrayLike] = None,
     frozen: Optional[NDArray[Any]] = None,
     table: Optional[Table] = None,
-) -> None: ...
+    compact: bool = False,
+    ids: Optional[ArrayLike] = None,
+    padding_idx: Optional[int] = None,
+    scale_grad_by_freq: bool = False,
+) -> Optional[int]: ...
 def grad_norm(
     grad: _FloatArray,
     rows: Optional[ArrayLike] = None,

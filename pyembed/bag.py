@@ -212,16 +212,16 @@ class EmbeddingBag(Embedding):
             mode = _MODES[self.mode]
             if self.scale_grad_by_freq and self.mode != "max":
                 psw, mode = self._freq_scales(flat, off, psw, pad), _MODES["sum"]
-            if self.sparse or self._in_backward is not None:
+            if self.sparse or self.in_backward_hook is not None:
                 # the same kernel on a small table of the batch's rows (sparse.: Embedding)
                 def run(t, local, lpad):
                     am = None if argmax is None else np.where(argmax < 0, -1, local(argmax))
                     _core.bag_backward(t, local(flat), off, grad_output, psw, am, mode, lpad)
-                if self._in_backward is None:
-                    self._sparse_backward(flat, run)
+                if self.in_backward_hook is None:
+                    self.compact_backward(flat, run)
                 else:
-                    rows, t = self._sparse_backward(flat, run, keep=False)
-                    self._in_backward.compact(rows, t.grad[:rows.size])
+                    rows, t = self.compact_backward(flat, run, keep=False)
+                    self.in_backward_hook.compact(rows, t.grad[:rows.size])
             else:
                 _core.bag_backward(self.table, flat, off, grad_output, psw, argmax, mode, pad)
         return gpsw

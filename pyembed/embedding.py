@@ -7,6 +7,7 @@ scale_grad_by_freq) and initialisation. All compute is in the Table's C kernels.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -108,7 +109,7 @@ class Embedding:
         self._frozen_rows = None
         self.sparse = bool(sparse)
         self._sgrad = None        # sparse: (rows, the small Table holding their gradient)
-        self._in_backward = None  # an optim.InBackward when an optimizer runs in the backward
+        self.in_backward_hook = None  # an optim.InBackward when an optimizer runs in the backward
         if isinstance(init, str):
             s = _seed_or_random(seed)
             if init == "normal":
@@ -190,23 +191,29 @@ class Embedding:
         ``requires_grad`` is False."""
         if not self.requires_grad:
             return None
-        if self._in_backward is not None:
-            self._in_backward.lookup(self, ids, grad_output)
+        if self.in_backward_hook is not None:
+            self.in_backward_hook.lookup(self, ids, grad_output)
         elif self.sparse:
             ids = self._row_ids_shaped(ids)
-            self._sparse_backward(ids, lambda t, local, pad: t.backward(
+            self.compact_backward(ids, lambda t, local, pad: t.backward(
                 local(ids), grad_output, pad, self.scale_grad_by_freq))
         else:
             self.table.backward(ids, grad_output, self.padding_idx, self.scale_grad_by_freq)
         return None
 
     # -- sparse gradients -----------------------------------------------------------------------
-    def _sparse_backward(self, ids, run, keep=True):
-        """Run a backward into a small Table holding only the rows of ``ids`` (int64, checked)
-        plus, with ``keep``, those of the sparse gradient so far (its values copied in first, so
-        the sums continue in the same order): ``run(table, local, pad)`` with ``local(a)``
-        mapping row ids to the small table's rows and ``pad`` its padding row (the last). Keeps
-        the result as the sparse gradient when ``keep``; returns ``(rows, table)``."""
+    def compact_backward(self, ids: ArrayLike, run: Callable, keep: bool = True
+                         ) -> tuple[np.ndarray, Table]:
+        """Run a backward into a small Table holding only the rows of ``ids`` plus, with
+        ``keep``, those of the sparse gradient so far (its values copied in first, so the sums
+        continue in the same order): ``run(table, local, pad)`` with ``local(a)`` mapping row
+        ids to the small table's rows and ``pad`` its padding row (the last). Keeps the result
+        as the sparse gradient when ``keep``; returns ``(rows, table)``, ``rows`` the sorted ids
+        that got a gradient (its ``table.grad[:len(rows)]``). What ``sparse=True`` and
+        EmbeddingBag's in-backward optimizers run on."""
+        ids = self._row_ids_shaped(ids)
+        if not callable(run):
+            raise TypeError(f"run must be callable, got {run!r}")
         pad = self.padding_idx
         old = self._sgrad if keep else None
         real = ids.ravel() if pad is None else ids[ids != pad]
@@ -230,17 +237,15 @@ class Embedding:
 
     def _small_table(self, rows, old):
         """A Table of len(rows) + 1 rows (the last one for padding) whose grad holds the
-        gradient ``old = (old_rows, old_table)`` has for ``rows`` (zero where it has none).
-        The dense path's rows start at +0.0 and a sum from there is never -0.0, so adding the
-        kept values to the new table's zeros copies them bit for bit."""
+        gradient ``old = (old_rows, old_table)`` has for ``rows``, those rows touched. Written
+        by a backward into zeros: ``0 + v`` is ``v`` bit for bit, since the dense path's rows
+        start at +0.0 and a sum from there is never -0.0."""
         tab = Table(rows.size + 1, self.embedding_dim, self.dtype)
         if old is not None and old[0].size:
-            dense = np.zeros((rows.size + 1, self.embedding_dim), self.dtype)
-            at = np.searchsorted(old[0], rows)
-            has = at < old[0].size
-            has[has] = old[0][at[has]] == rows[has]
-            dense[:-1][has] = old[1].grad[at[has]]
-            tab.add_dense_grad(dense)
+            at = np.searchsorted(rows, old[0])
+            ok = at < rows.size
+            ok[ok] = rows[at[ok]] == old[0][ok]
+            tab.backward(at[ok], old[1].grad[:old[0].size][ok])
         return tab
 
     def sparse_grad_buffer(self) -> tuple[np.ndarray, np.ndarray, Table] | None:
@@ -275,11 +280,11 @@ class Embedding:
         the lookup, the padding row is not exempt (as a tied ``nn.Linear`` in torch). With
         ``requires_grad`` False only ``grad_h`` is computed."""
         h = self._check_h(h)
-        if self.requires_grad and (self._in_backward is not None or self.sparse):
+        if self.requires_grad and (self.in_backward_hook is not None or self.sparse):
             raise RuntimeError(
                 "attend_backward: a tied head's gradient reaches every row, which "
                 + ("an optimizer applied in the backward cannot take: build it without "
-                   "in_backward (the dense mode)" if self._in_backward is not None else
+                   "in_backward (the dense mode)" if self.in_backward_hook is not None else
                    "a sparse=True table does not keep: use the dense mode (sparse=False)"))
         g = np.asarray(grad_logits)
         want = h.shape[:-1] + (self.num_embeddings,)
@@ -304,8 +309,8 @@ class Embedding:
     def sparse_grad(self) -> tuple[np.ndarray, np.ndarray]:
         """The coalesced gradient: ``(rows, values)`` with ``rows = touched`` (sorted, unique)
         and ``values = grad[rows]`` (a copy)."""
-        if self._in_backward is not None:
-            raise RuntimeError(f"sparse_grad: the optimizer ({type(self._in_backward.opt).__name__}"
+        if self.in_backward_hook is not None:
+            raise RuntimeError(f"sparse_grad: the optimizer ({type(self.in_backward_hook.opt).__name__}"
                                f") is applied in the backward, so no gradient is kept; "
                                f"build it without in_backward, or use sparse=True, to read it")
         if self.sparse:

@@ -164,7 +164,8 @@ static int parse_step_grad(PyObject *g_o, PyObject *ids_o, PyObject *pad_o, int 
     a->b = b;
     return 0;
 fail:
-    PE_RELEASE(a->ids, a->g);
+    Py_CLEAR(a->ids);
+    Py_CLEAR(a->g);
     return -1;
 }
 

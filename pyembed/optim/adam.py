@@ -27,7 +27,7 @@ class Adam(Optimizer):
             correction uses the number of times *it* was updated.
         in_backward: apply the update inside each table's backward (needs ``lazy``; the tables
             must be Embeddings): no gradient buffer, ``step()`` and ``zero_grad()`` are no-ops,
-            the same bits as backward-then-step (see :meth:`Optimizer._attach_in_backward`).
+            the same bits as backward-then-step (see :class:`~pyembed.optim.optimizer.InBackward`).
 
     Deliberate deviations from torch, on the lazy path only: weight decay (L2 or decoupled)
     is applied to the touched rows only (untouched rows do not decay), and ``per_row_step``
@@ -56,8 +56,7 @@ class Adam(Optimizer):
                         amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay, lazy=lazy,
                         per_row_step=per_row_step)
-        super().__init__(params, defaults)
-        self._attach_in_backward(in_backward)
+        super().__init__(params, defaults, in_backward)
 
     def _check_in_backward(self, group):
         if not group["lazy"]:

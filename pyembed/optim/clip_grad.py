@@ -34,7 +34,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
         p = Param(obj)
         if not p.trainable:
             continue
-        if getattr(p.emb, "_in_backward", None) is not None:
+        if getattr(p.emb, "in_backward_hook", None) is not None:
             raise RuntimeError(f"clip_grad_norm_: {p.emb!r} has its optimizer applied in the "
                                f"backward, so there is no gradient to clip; build the optimizer "
                                f"without in_backward (the dense mode) or the table with "

@@ -29,7 +29,7 @@ _ALTERNATIVE = ("use the optimizer without in_backward (the dense mode) or the t
 
 class InBackward:
     """The link between an Embedding and the optimizer applied in its backward
-    (``in_backward=True``): ``emb._in_backward``. The Embedding calls :meth:`lookup` (a lookup's
+    (``in_backward=True``): ``emb.in_backward_hook``. The Embedding calls :meth:`lookup` (a lookup's
     gradient: grouped and applied row by row in C, no gradient buffer) or :meth:`compact` (a
     bag's gradient, already summed to ``(rows, values)``); both run the optimizer's ``_update``
     in its in-backward form."""
@@ -149,10 +149,10 @@ class Optimizer:
     ``state``, ``step()``, ``zero_grad()``, ``state_dict()``, ``load_state_dict()``,
     ``add_param_group()``."""
 
-    # True once in_backward=True attached it to its tables (see _attach_in_backward)
+    # True once in_backward=True attached it to its tables (the constructor's in_backward)
     in_backward = False
 
-    def __init__(self, params, defaults: dict) -> None:
+    def __init__(self, params, defaults: dict, in_backward: bool = False) -> None:
         # the options first: a bad one is reported even when params are bad too
         self._check_group(dict(defaults))
         self.defaults = dict(defaults)
@@ -180,6 +180,7 @@ class Optimizer:
                 groups = [{"params": items}]
         for g in groups:
             self.add_param_group(g)
+        self._attach_in_backward(in_backward)
 
     def add_param_group(self, param_group: dict) -> None:
         """Add a group: a dict with ``"params"`` and any options (the rest from the defaults)."""
@@ -216,31 +217,33 @@ class Optimizer:
         the batch does not touch)."""
         raise ValueError(f"{type(self).__name__} cannot run in the backward")
 
-    def _attach(self, group):
-        """Make each table of ``group`` apply this optimizer in its backward; everything is
-        checked before the first table changes."""
+    def _attach(self, group, dry=False):
+        """Make each table of ``group`` apply this optimizer in its backward (with ``dry``,
+        only check that it can); everything is checked before the first table changes."""
         self._check_in_backward(group)
         for p in group["params"]:
-            if p.emb is None or not hasattr(p.emb, "_in_backward"):
+            if p.emb is None or not hasattr(p.emb, "in_backward_hook"):
                 raise TypeError(f"in_backward=True needs Embeddings (Embedding, EmbeddingBag, the "
                                 f"tables of an InputEmbedding), got {p!r}: a Table or an (array, "
                                 f"grad) pair has no backward to run in")
-            if p.emb._in_backward is not None:
+            if p.emb.in_backward_hook is not None:
                 raise ValueError(f"{p.emb!r} already has an optimizer applied in its backward")
-            if p.table.num_touched or getattr(p.emb, "_sgrad", None) is not None:
+            if p.table.num_touched or p.emb.sparse_grad_buffer() is not None:
                 raise ValueError(f"{p.emb!r} holds a gradient: zero_grad() it before attaching "
                                  f"an optimizer that runs in the backward")
-        for p in group["params"]:
-            p.emb._in_backward = InBackward(self, group, p)
+        for p in group["params"] if not dry else ():
+            p.emb.in_backward_hook = InBackward(self, group, p)
 
     def _attach_in_backward(self, in_backward):
-        """The constructors' ``in_backward`` argument."""
+        """``in_backward=True`` (an algorithm that supports it passes its constructor's
+        argument on and defines ``_check_in_backward``): from now on each table's backward
+        applies the update (:class:`InBackward`); step() and zero_grad() are no-ops."""
         if not isinstance(in_backward, (bool, np.bool_)):
             raise TypeError(f"in_backward must be a bool, got {in_backward!r}")
         if not in_backward:
             return
         for group in self.param_groups:  # all checked before any table is attached
-            self._check_in_backward(group)
+            self._attach(group, dry=True)
         self.in_backward = True
         for group in self.param_groups:
             self._attach(group)
@@ -312,7 +315,7 @@ class Optimizer:
         if self.in_backward:  # the backward did the update; the next backward may come
             for group in self.param_groups:
                 for p in group["params"]:
-                    p.emb._in_backward.pending = False
+                    p.emb.in_backward_hook.pending = False
             return loss
         # options may have been changed since the last step: check every group (and every
         # state it will use) before the first update, so that a bad one changes nothing

@@ -39,8 +39,7 @@ class SGD(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
                         lazy=lazy)
-        super().__init__(params, defaults)
-        self._attach_in_backward(in_backward)
+        super().__init__(params, defaults, in_backward)
 
     def _check_in_backward(self, group):
         if not (group["lazy"] or group["momentum"] == 0 and group["weight_decay"] == 0):
