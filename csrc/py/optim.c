@@ -203,11 +203,16 @@ PyDoc_STRVAR(adam_step_doc,
 "scale_grad_by_freq) would have summed, without it. Returns the number of distinct rows in ids\n"
 "(padding_idx left out; a step counts when it is not 0); None in the other forms.");
 
-/* The result of a step: None, or (backward form) the number of rows in the batch. */
-static PyObject *step_result(int rc, const char *what, const step_grad *a, size_t n_rows) {
-    if (rc != PE_OK) return pe_raise_kernel_error(rc, what), NULL;
-    if (a->ids) return PyLong_FromSize_t(n_rows);
-    Py_RETURN_NONE;
+/* The end of a step, rows and the gradient released: None, or (backward form) the number of rows
+ * in the batch; NULL with the kernel's error, or when `failed` (an exception is set). */
+static PyObject *step_end(int failed, int rc, const char *what, step_grad *a, size_t n_rows,
+                          PyArrayObject *rows) {
+    Py_XDECREF(rows);
+    PyObject *res = NULL;
+    if (!failed && rc != PE_OK) pe_raise_kernel_error(rc, what);
+    else if (!failed) res = a->ids ? PyLong_FromSize_t(n_rows) : Py_NewRef(Py_None);
+    step_grad_release(a);
+    return res;
 }
 
 static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
@@ -273,14 +278,9 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
                    : R ? PE_BY_DTYPE(t, pe_adam_rows, P, M, V, VM, RS, G, compact, R, nl, FR,
                                      nrows, dim, &o)
                        : PE_BY_DTYPE(t, pe_adam, P, M, V, VM, G, FR, nrows, dim, &o));
-    Py_XDECREF(rows);
-    PyObject *res = step_result(rc, "adam_step", &a, n_rows);
-    step_grad_release(&a);
-    return res;
+    return step_end(0, rc, "adam_step", &a, n_rows, rows);
 fail:
-    Py_XDECREF(rows);
-    step_grad_release(&a);
-    return NULL;
+    return step_end(1, PE_OK, "adam_step", &a, 0, rows);
 }
 
 /* ---- sgd_step --------------------------------------------------------------------------- */
@@ -345,14 +345,9 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
               rc = a.ids ? PE_BY_DTYPE(t, pe_sgd_bwd, P, B, &a.b, &o, &n_rows)
                    : R ? PE_BY_DTYPE(t, pe_sgd_rows, P, B, G, compact, R, nl, FR, nrows, dim, &o)
                        : PE_BY_DTYPE(t, pe_sgd, P, B, G, FR, nrows, dim, &o));
-    Py_XDECREF(rows);
-    PyObject *res = step_result(rc, "sgd_step", &a, n_rows);
-    step_grad_release(&a);
-    return res;
+    return step_end(0, rc, "sgd_step", &a, n_rows, rows);
 fail:
-    Py_XDECREF(rows);
-    step_grad_release(&a);
-    return NULL;
+    return step_end(1, PE_OK, "sgd_step", &a, 0, rows);
 }
 
 /* ---- grad_norm / scale_grad ------------------------------------------------------------- */
