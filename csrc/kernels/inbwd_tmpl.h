@@ -4,16 +4,25 @@
 
 #include <stdlib.h>
 
-/* acc = 0 + d0 (* sc), then acc += dk (* sc) in order: scatter_tmpl.h's arithmetic, bit for bit */
+/* All of row d into L2, one row ahead of the sum that reads it. */
+static inline void FN(prefetch_dout)(const T *d, size_t dim) {
+    for (size_t b = 0; b < dim * sizeof(T); b += 64) PE_PREFETCH_T1((const char *)d + b);
+}
+
+/* acc = 0 + d0 (* sc), then acc += dk (* sc) in order: scatter_tmpl.h's arithmetic, bit for bit.
+ * `after`: the first row the thread sums next (NULL: none), prefetched with the last of these. */
 static inline void FN(sum_segment)(T *restrict acc, const T *dout, const size_t *perm, size_t s0,
-                                   size_t s1, size_t dim, int scale) {
+                                   size_t s1, size_t dim, int scale, const T *after) {
     const T sc = scale ? (T)(1.0 / (double)(s1 - s0)) : (T)1;
-    const T *d0 = dout + perm[s0] * dim;
-    for (size_t j = 0; j < dim; j++) acc[j] = (T)0 + (scale ? d0[j] * sc : d0[j]);
-    for (size_t k = s0 + 1; k < s1; k++) {
+    for (size_t k = s0; k < s1; k++) {
         const T *restrict d = dout + perm[k] * dim;
-        if (k + 1 < s1) PE_PREFETCH_T0(dout + perm[k + 1] * dim);
-        if (scale)
+        const T *next = k + 1 < s1 ? dout + perm[k + 1] * dim : after;
+        if (next) FN(prefetch_dout)(next, dim);
+        if (k == s0 && scale)
+            for (size_t j = 0; j < dim; j++) acc[j] = (T)0 + d[j] * sc;
+        else if (k == s0)
+            for (size_t j = 0; j < dim; j++) acc[j] = (T)0 + d[j];
+        else if (scale)
             for (size_t j = 0; j < dim; j++) acc[j] += d[j] * sc;
         else
             for (size_t j = 0; j < dim; j++) acc[j] += d[j];
@@ -49,14 +58,15 @@ int FN(pe_inbwd)(pe_row_update update, void *ctx, const pe_bwd_batch *b, size_t 
                 if (b->frozen && b->frozen[r]) continue;
                 if (row >= 0) {
                     FN(sum_segment)(acc, dout, perm, seg[k_at], seg[k_at + 1], dim,
-                                    b->scale_by_freq);
+                                    b->scale_by_freq, dout + perm[seg[k]] * dim);
                     update(ctx, row, acc, r);
                 }
                 row = r;
                 k_at = k;
             }
             if (row >= 0) {
-                FN(sum_segment)(acc, dout, perm, seg[k_at], seg[k_at + 1], dim, b->scale_by_freq);
+                FN(sum_segment)(acc, dout, perm, seg[k_at], seg[k_at + 1], dim, b->scale_by_freq,
+                                NULL);
                 update(ctx, row, acc, -1);
             }
         }

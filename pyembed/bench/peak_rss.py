@@ -1,0 +1,75 @@
+"""Peak memory of training a big table (issue 12): python -m pyembed.bench.peak_rss [--rows R]
+[--dim D] [--steps S] [--ids N]
+
+Each configuration runs in its own child process (a fresh peak): a float32 table of R x D
+(default 64000 x 4096, 0.98 GiB) initialised N(0, 1), then S steps of N uniform ids with a
+fixed gradient, and the child's peak RSS (getrusage) is printed as a multiple of the table's
+bytes, beside the peak the interpreter and NumPy had before the table was made. Configurations:
+lazy Adam applied in the backward, Adam over a sparse=True table, and backward-then-step over
+the dense gradient buffer (what issue 12 measured at 4.12 GiB).
+"""
+import argparse
+import resource
+import subprocess
+import sys
+
+import numpy as np
+
+from .. import optim
+from ..embedding import Embedding
+
+CONFIGS = {
+    "Adam(lazy, in_backward=True)": dict(opt="adam", in_backward=True),
+    "Adam(lazy), sparse=True table": dict(opt="adam", sparse=True),
+    "Adam(lazy), dense grad buffer": dict(opt="adam"),
+}
+
+
+def _peak_kib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def child(name, rows, dim, steps, nids):
+    cfg = CONFIGS[name]
+    base = _peak_kib()
+    emb = Embedding(rows, dim, seed=0, sparse=cfg.get("sparse", False))
+    opt = optim.Adam(emb, lr=1e-3, lazy=True, in_backward=cfg.get("in_backward", False))
+    rng = np.random.default_rng(0)
+    g = np.ones((nids, dim), np.float32)
+    for _ in range(steps):
+        emb.backward(rng.integers(0, rows, nids), g)
+        opt.step()
+        opt.zero_grad()
+    print(base * 1024, _peak_kib() * 1024, emb.nbytes)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m pyembed.bench.peak_rss",
+                                 description=__doc__.split("\n\n")[1])
+    ap.add_argument("--rows", type=int, default=64000)
+    ap.add_argument("--dim", type=int, default=4096)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--ids", type=int, default=4096)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        child(args.child, args.rows, args.dim, args.steps, args.ids)
+        return 0
+    print(f"peak RSS of {args.steps} steps of {args.ids} ids, a {args.rows} x {args.dim} float32 "
+          f"table, one child process each (x table bytes; 'before': the interpreter's peak)")
+    for name in CONFIGS:
+        r = subprocess.run([sys.executable, "-m", "pyembed.bench.peak_rss", "--child", name,
+                            "--rows", str(args.rows), "--dim", str(args.dim),
+                            "--steps", str(args.steps), "--ids", str(args.ids)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"{name:<34} failed: {r.stderr.strip().splitlines()[-1:]}")
+            continue
+        base, peak, nb = (int(x) for x in r.stdout.split())
+        print(f"{name:<34} peak {peak / 2**30:6.2f} GiB = {peak / nb:5.2f}x the table "
+              f"(before the table {base / nb:4.2f}x, so {(peak - base) / nb:5.2f}x for training)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
