@@ -17,8 +17,10 @@ The gradient is what torch's module gives:
   twice in one graph, a hook that keeps it) the next backward writes into a scratch table.
 - ``sparse=True``: a coalesced sparse COO tensor (sorted unique rows), for
   ``torch.optim.SparseAdam``, ``SGD`` and ``Adagrad``.
-- a pyembed optimizer applied in the backward (issue 12) is not there yet:
-  :meth:`Embedding.attach_in_backward` raises NotImplementedError.
+- none, with a pyembed optimizer applied in the backward (issue 12):
+  ``pyembed.optim.Adam(module, lr=..., lazy=True, in_backward=True)`` (or SGD, SparseAdam)
+  updates the table inside ``loss.backward()``; torch gets no gradient for ``weight`` and the
+  optimizer's ``step()`` is a no-op.
 
 Differences from torch: float32 and float64 on the CPU only; ``_weight`` is copied into the
 pyembed table (torch adopts the tensor); ``max_norm`` computes the norms in double (the rows agree
@@ -69,8 +71,9 @@ from .embedding import Embedding as _PeEmbedding
 __all__ = ["Embedding", "EmbeddingBag"]
 
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-_ISSUE_12 = ("a pyembed optimizer applied in the backward is issue 12 (train big tables), which "
-             "has not landed; use a torch optimizer (dense, or sparse=True with SparseAdam/SGD)")
+_ISSUE_12 = ("attach_in_backward is not the way to apply a pyembed optimizer in the backward "
+             "(issue 12): build it on the module with in_backward=True, e.g. "
+             "pyembed.optim.Adam(module, lr=1e-3, lazy=True, in_backward=True)")
 
 
 def _np_dtype(dtype):
@@ -117,6 +120,11 @@ def _gradient(module, source, grad_output, need_weight):
     if not need_weight:
         source.requires_grad = False  # the per-call copy: only the per-sample weights' gradient
         return None, _tensor(source.backward(g))
+    if pe.in_backward_hook is not None:  # the update happens here; torch gets no gradient
+        if is_bag:  # the per-call copy shares the table and the optimizer
+            return None, _tensor(source.backward(g))
+        pe.backward(source, g)
+        return None, None
     with module._lock:
         held = module._held
         # Still referenced by torch (pending in the engine, kept by a hook), or handed out by
@@ -286,7 +294,8 @@ class Embedding(torch.nn.Module):
                    scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
 
     def attach_in_backward(self, optimizer):
-        """Apply a pyembed optimizer inside the backward (no gradient at all): not yet."""
+        """Not the way: a pyembed optimizer built on this module with ``in_backward=True``
+        applies itself in the backward (NotImplementedError saying so)."""
         raise NotImplementedError(_ISSUE_12)
 
     def _sync(self):

@@ -232,3 +232,32 @@ def test_peak_memory_in_the_backward():
     dense gradient: about one table more)."""
     fused = peak_ratio(True)
     assert fused < 3.6, fused
+
+
+def test_pyembed_torch_module_with_an_optimizer_in_the_backward():
+    torch = pytest.importorskip("torch", reason="pyembed.torch needs torch")
+    import pyembed.torch as pt
+    rng = np.random.default_rng(0)
+    for cls in (pt.Embedding, pt.EmbeddingBag):
+        m = cls(50, 8, padding_idx=1) if cls is pt.Embedding else cls(50, 8, mode="sum")
+        ref = pyembed.Embedding(50, 8, padding_idx=1, init=m.weight.detach().numpy().copy())
+        if cls is pt.EmbeddingBag:
+            ref = pyembed.EmbeddingBag(50, 8, "sum", init=m.weight.detach().numpy().copy())
+        opt = optim.Adam(m, lr=0.1, lazy=True, in_backward=True)
+        ref_opt = optim.Adam(ref, lr=0.1, lazy=True)
+        for _ in range(3):
+            ids = rng.integers(0, 50, (4, 6))
+            g = rng.standard_normal((4, 6, 8)).astype(np.float32)
+            if cls is pt.Embedding:
+                m(torch.from_numpy(ids)).backward(torch.from_numpy(g))
+                ref.backward(ids, g)
+            else:
+                m(torch.from_numpy(ids)).backward(torch.from_numpy(g[:, 0]))
+                ref.bag(ids)
+                ref.backward(g[:, 0])
+            assert m.weight.grad is None  # torch got no gradient: the step ran in the backward
+            opt.step()
+            ref_opt.step()
+            ref_opt.zero_grad()
+        assert same_bits(m.weight.detach().numpy(), ref.weight)
+        assert same_bits(opt.state[m]["exp_avg"], ref_opt.state[ref]["exp_avg"])

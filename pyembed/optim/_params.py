@@ -1,5 +1,6 @@
 """Parameters of the pyembed.optim optimizers (public names, private module): what ``params``
-may be (Embeddings, Tables, ``(array, grad_array)`` pairs, objects with ``.parameters()``), one
+may be (Embeddings, Tables, ``(array, grad_array)`` pairs, pyembed.torch modules, objects with
+``.parameters()``), one
 checked :class:`Param` per parameter, and the aligned zeroed buffers that hold optimizer state."""
 from __future__ import annotations
 
@@ -32,14 +33,22 @@ def is_pair(obj):
             and isinstance(obj[1], np.ndarray))
 
 
+def unwrap(obj):
+    """A module that holds a pyembed Embedding in ``.pe`` (pyembed.torch's Embedding and
+    EmbeddingBag) stands for that Embedding: its weight shares the table's memory."""
+    pe = getattr(obj, "pe", None)
+    return pe if isinstance(getattr(pe, "table", None), Table) else obj
+
+
 def is_single(obj):
+    obj = unwrap(obj)
     return isinstance(obj, Table) or isinstance(getattr(obj, "table", None), Table) or is_pair(obj)
 
 
 def flatten_params(params):
     """One Embedding / Table / pair, an object with .parameters(), or an iterable of those."""
     if is_single(params):
-        return [params]
+        return [unwrap(params)]
     if isinstance(params, np.ndarray):
         raise TypeError("a bare array has no gradient: pass (array, grad_array) pairs")
     if hasattr(params, "parameters") and callable(params.parameters):
@@ -52,7 +61,7 @@ def flatten_params(params):
     out = []
     for obj in items:
         if is_single(obj):
-            out.append(obj)
+            out.append(unwrap(obj))
         elif hasattr(obj, "parameters") and callable(obj.parameters):
             out.extend(flatten_params(list(obj.parameters())))
         else:
@@ -67,6 +76,7 @@ class Param:
     __slots__ = ("obj", "table", "emb", "array", "grad_array")
 
     def __init__(self, obj):
+        obj = unwrap(obj)
         self.obj = obj
         self.table = self.emb = self.array = self.grad_array = None
         if isinstance(obj, Table):
