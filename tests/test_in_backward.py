@@ -26,7 +26,7 @@ OPTS = {
     "sgd_wd_damp_lazy": lambda p, f: optim.SGD(p, lr=0.05, momentum=0.5, dampening=0.3,
                                                weight_decay=0.01, lazy=True, in_backward=f),
 }
-MODULES = ["emb", "emb_pad_freq_frozen", "bag_sum_psw", "bag_mean_freq", "bag_max", "input"]
+MODULES = ["emb", "emb_pad_freq_frozen", "emb_max_norm", "bag_sum_psw", "bag_mean_freq", "bag_max", "input"]
 ROWS, DIM = 300, 48  # 1536 ids x 48: past the size at which the kernels use threads
 
 
@@ -37,6 +37,8 @@ def zipf(rng, shape, rows):
 def make(kind, dtype):
     if kind.startswith("emb"):
         extra = dict(padding_idx=3, scale_grad_by_freq=True) if "pad" in kind else {}
+        if "max_norm" in kind:
+            extra = dict(max_norm=1.0)
         m = pyembed.Embedding(ROWS, DIM, seed=1, dtype=dtype, **extra)
         if "frozen" in kind:
             m.freeze_rows([0, 5, 7])
@@ -113,7 +115,6 @@ def test_in_backward_equals_backward_then_step(opt_name, kind, nt, dtype, thread
        f64=st.booleans(), opt_name=st.sampled_from(sorted(OPTS)))
 def test_in_backward_hypothesis(rows, dim, n, pad, freq, frozen, seed, f64, opt_name):
     dtype = np.float64 if f64 else np.float32
-    rng = np.random.default_rng(seed)
     out = []
     for fused in (False, True):
         e = pyembed.Embedding(rows, dim, padding_idx=pad, scale_grad_by_freq=freq, seed=seed,
@@ -133,7 +134,6 @@ def test_in_backward_hypothesis(rows, dim, n, pad, freq, frozen, seed, f64, opt_
     assert same_bits(out[0][0], out[1][0])
     for k in out[0][1]:
         assert same_bits(out[0][1][k], out[1][1][k]), k
-    del rng
 
 
 def fused_emb(**kw):
@@ -195,6 +195,23 @@ def test_lr_changes_between_backwards_are_used():
             m.backward([1, 4], np.ones((2, 4), np.float32))
             o.step()
             o.zero_grad()
+    assert same_bits(ref.weight, e.weight)
+
+
+def test_load_state_dict_keeps_the_backward_on_the_loaded_options():
+    ref = pyembed.Embedding(20, 4, seed=0)
+    opt_ref = optim.Adam(ref, lr=0.1, lazy=True)
+    e, opt = fused_emb()
+    for o, m in ((opt_ref, ref), (opt, e)):
+        m.backward([1, 4], np.ones((2, 4), np.float32))
+        o.step()
+        o.zero_grad()
+        sd = {k: np.array(v) for k, v in o.state_dict().items()}
+        sd["param_groups.0.lr"] = np.array(0.5)
+        o.load_state_dict(sd)
+        m.backward([1, 5], np.ones((2, 4), np.float32))
+        o.step()
+    assert opt.param_groups[0]["lr"] == 0.5
     assert same_bits(ref.weight, e.weight)
 
 

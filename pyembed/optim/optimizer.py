@@ -481,6 +481,9 @@ class Optimizer:
                 self._check_state(g, p, new_state[p], prefix)
         self.param_groups[:] = new_groups
         self.state = _State(new_state)
+        for g in self.param_groups if self.in_backward else ():
+            for p in g["params"]:  # the tables' links follow the new group dicts
+                p.emb.in_backward_hook.group = g
         for hook in list(self._load_state_dict_post_hooks.values()):
             hook(self)
 
