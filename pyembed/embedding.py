@@ -310,8 +310,8 @@ class Embedding:
         """The coalesced gradient: ``(rows, values)`` with ``rows = touched`` (sorted, unique)
         and ``values = grad[rows]`` (a copy)."""
         if self.in_backward_hook is not None:
-            raise RuntimeError(f"sparse_grad: the optimizer ({type(self.in_backward_hook.opt).__name__}"
-                               f") is applied in the backward, so no gradient is kept; "
+            raise RuntimeError(f"sparse_grad: the optimizer ({self.in_backward_hook.name}) is "
+                               f"applied in the backward, so no gradient is kept; "
                                f"build it without in_backward, or use sparse=True, to read it")
         if self.sparse:
             sg = self.sparse_grad_buffer()

@@ -18,7 +18,7 @@ LAZY = {"torch", "gensim", "matplotlib", "tqdm", "scipy", "ml_dtypes", "mpi4py"}
 # share only the base.
 LAYERS = [
     ("base", {"_core", "_util", "_checks", "_version"}),
-    ("tables", {"embedding", "positional", "optim._params",
+    ("tables", {"embedding", "positional", "optim._params", "optim.in_backward",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),

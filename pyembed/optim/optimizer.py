@@ -18,66 +18,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._checks import check_ids
 from ._params import Param, aligned_zeros, flatten_params, is_single
+from .in_backward import InBackward
 
-__all__ = ["Optimizer", "RemovableHandle", "InBackward"]
-
-_ALTERNATIVE = ("use the optimizer without in_backward (the dense mode) or the table with "
-                "sparse=True, where backward and step are separate")
-
-
-class InBackward:
-    """The link between an Embedding and the optimizer applied in its backward
-    (``in_backward=True``): ``emb.in_backward_hook``. The Embedding calls :meth:`lookup` (a lookup's
-    gradient: grouped and applied row by row in C, no gradient buffer) or :meth:`compact` (a
-    bag's gradient, already summed to ``(rows, values)``); both run the optimizer's ``_update``
-    in its in-backward form."""
-
-    __slots__ = ("opt", "group", "param", "pending")
-
-    def __init__(self, opt, group, param):
-        self.opt, self.group, self.param, self.pending = opt, group, param, False
-
-    def _begin(self):
-        if self.pending:
-            raise RuntimeError(
-                f"a second backward on a table whose optimizer ({type(self.opt).__name__}) runs "
-                f"in the backward, without opt.step() in between: each backward is one step, so "
-                f"gradients cannot accumulate over micro-batches. Call opt.step() (a no-op) "
-                f"after each backward, or {_ALTERNATIVE}")
-        g = dict(self.group)
-        self.opt._check_group(g)
-        st = self.opt.state.get(self.param)
-        if st:
-            self.opt._check_state(g, self.param, st, "state: ")
-        self.group.update(g)
-
-    def lookup(self, emb, ids, grad_output):
-        """Apply ``emb.backward(ids, grad_output)``'s gradient now (checked first)."""
-        ids = check_ids(ids, emb.num_embeddings, f"an embedding of {emb.num_embeddings} rows")
-        g = np.asarray(grad_output)
-        want = ids.shape + (emb.embedding_dim,)
-        if g.shape != want:
-            raise ValueError(f"grad_output has shape {g.shape} but ids.shape + (embedding_dim,) "
-                             f"is {want}")
-        if g.dtype.kind not in "biuf":
-            raise TypeError(f"grad_output must be real numbers, got dtype {g.dtype}")
-        self._begin()
-        if ids.size and not (emb.padding_idx is not None and (ids == emb.padding_idx).all()):
-            self.opt._update(self.group, self.param, g, None, ids=ids,
-                             padding_idx=emb.padding_idx,
-                             scale_grad_by_freq=emb.scale_grad_by_freq)
-        self.pending = True
-
-    def compact(self, rows, values):
-        """Apply a summed gradient: ``values[i]`` is row ``rows[i]``'s (sorted, unique)."""
-        self._begin()
-        if len(rows):
-            self.opt._update(self.group, self.param, values, rows, compact=True)
-        self.pending = True
-
-
+__all__ = ["Optimizer", "RemovableHandle"]
 
 class RemovableHandle:
     """What the ``register_*_hook`` methods return (torch.utils.hooks.RemovableHandle's
@@ -232,7 +176,19 @@ class Optimizer:
                 raise ValueError(f"{p.emb!r} holds a gradient: zero_grad() it before attaching "
                                  f"an optimizer that runs in the backward")
         for p in group["params"] if not dry else ():
-            p.emb.in_backward_hook = InBackward(self, group, p)
+            p.emb.in_backward_hook = InBackward(type(self).__name__, group,
+                                                functools.partial(self._step_in_backward, p))
+
+    def _step_in_backward(self, p, group, grad, rows, **form):
+        """One table's step from inside its backward (InBackward's ``run``): the group (and the
+        state it will use) checked first, as :meth:`step` does, then :meth:`_update`."""
+        g = dict(group)
+        self._check_group(g)
+        st = self.state.get(p)
+        if st:
+            self._check_state(g, p, st, "state: ")
+        group.update(g)
+        self._update(group, p, grad, rows, **form)
 
     def _attach_in_backward(self, in_backward):
         """``in_backward=True`` (an algorithm that supports it passes its constructor's
