@@ -22,7 +22,7 @@ LAYERS = [
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
-    ("algorithms", {"optim.adam", "optim.sgd", "optim.lr_scheduler", "vectors", "torch"}),
+    ("algorithms", {"optim.adam", "optim.adagrad", "optim.sgd", "optim.lr_scheduler", "vectors", "torch"}),
     ("variants", {"optim.sparse_adam", "train", "plot"}),
     ("packages", {"optim"}),
     ("bench harness", {"bench.harness"}),
