@@ -21,6 +21,14 @@ def _nonnegative(group, names):
         group[key] = v
 
 
+def _check_ignored(**options):
+    """foreach / fused: accepted for torch's signature and ignored, but only as None or a bool
+    (the message add_param_group gives for them in a group)."""
+    for k, v in options.items():
+        if v is not None and not isinstance(v, bool):
+            raise TypeError(f"{k} must be None or a bool, got {v!r}")
+
+
 class _AdagradBase(Optimizer):
     """What Adagrad and RowWiseAdagrad share: options, state (``step``, ``sum``), the step."""
 
@@ -106,6 +114,7 @@ class Adagrad(_AdagradBase):
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10, foreach: bool | None = None, *, maximize: bool = False,
                  lazy: bool = False, fused: bool | None = None) -> None:
+        _check_ignored(foreach=foreach, fused=fused)
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps,
                         maximize=maximize, lazy=lazy)
