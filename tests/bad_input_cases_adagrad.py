@@ -9,8 +9,8 @@ from bad_input_world import DIM, ROWS
 
 
 def _stepped(cls, emb, **kw):
-    """An optimizer that has taken one step on emb's current gradient (emb is not changed: its
-    touched rows' weights are, so the world's tables are left alone by the caller's lr=0)."""
+    """An optimizer that has taken one step on emb's current gradient with lr=0, which leaves
+    emb's weights bit for bit as they were (the world's tables are only lent)."""
     opt = cls(emb, lr=0.0, **kw)
     opt.step()
     return opt
@@ -29,33 +29,30 @@ def _load(cls, emb, **changes):
     opt.load_state_dict(sd)
 
 
+# (option, bad value, exception, what the message names), for both optimizers
+BAD_OPTIONS = [
+    ("lr", -1, ValueError, ("learning rate", "-1")),
+    ("lr", NAN, ValueError, ("learning rate", "nan")),
+    ("lr", "a", TypeError, ("lr", "str")),
+    ("lr", None, TypeError, ("lr",)),
+    ("eps", -1, ValueError, ("epsilon", "-1")),
+    ("eps", NAN, ValueError, ("epsilon", "nan")),
+    ("weight_decay", -1, ValueError, ("weight_decay", "-1")),
+    ("weight_decay", INF, ValueError, ("weight_decay", "inf")),
+    ("lr_decay", -1, ValueError, ("lr_decay", "-1")),
+    ("lr_decay", NAN, ValueError, ("lr_decay", "nan")),
+    ("initial_accumulator_value", -1, ValueError, ("initial_accumulator_value", "-1")),
+    ("initial_accumulator_value", "a", TypeError, ("initial_accumulator_value", "str")),
+]
+
+
 def adagrad_cases():
     out = []
     for cls in (optim.Adagrad, optim.RowWiseAdagrad):
         n = cls.__name__
+        out += [case(f"{n}({k} {v})", lambda w, c=cls, k=k, v=v: c(w.e1, **{k: v}), exc, *needles)
+                for k, v, exc, needles in BAD_OPTIONS]
         out += [
-            case(f"{n}(lr -1)", lambda w, c=cls: c(w.e1, lr=-1), ValueError, "learning rate", "-1"),
-            case(f"{n}(lr nan)", lambda w, c=cls: c(w.e1, lr=NAN), ValueError, "learning rate",
-                 "nan"),
-            case(f"{n}(lr str)", lambda w, c=cls: c(w.e1, lr="a"), TypeError, "lr", "str"),
-            case(f"{n}(lr None)", lambda w, c=cls: c(w.e1, lr=None), TypeError, "lr"),
-            case(f"{n}(eps -1)", lambda w, c=cls: c(w.e1, eps=-1), ValueError, "epsilon", "-1"),
-            case(f"{n}(eps nan)", lambda w, c=cls: c(w.e1, eps=NAN), ValueError, "epsilon",
-                 "nan"),
-            case(f"{n}(weight_decay -1)", lambda w, c=cls: c(w.e1, weight_decay=-1), ValueError,
-                 "weight_decay", "-1"),
-            case(f"{n}(weight_decay inf)", lambda w, c=cls: c(w.e1, weight_decay=INF),
-                 ValueError, "weight_decay", "inf"),
-            case(f"{n}(lr_decay -1)", lambda w, c=cls: c(w.e1, lr_decay=-1), ValueError,
-                 "lr_decay", "-1"),
-            case(f"{n}(lr_decay nan)", lambda w, c=cls: c(w.e1, lr_decay=NAN), ValueError,
-                 "lr_decay", "nan"),
-            case(f"{n}(initial_accumulator_value -1)",
-                 lambda w, c=cls: c(w.e1, initial_accumulator_value=-1), ValueError,
-                 "initial_accumulator_value", "-1"),
-            case(f"{n}(initial_accumulator_value str)",
-                 lambda w, c=cls: c(w.e1, initial_accumulator_value="a"), TypeError,
-                 "initial_accumulator_value", "str"),
             case(f"{n}(params str)", lambda w, c=cls: c("e1"), TypeError, "str"),
             case(f"{n}(unknown option)", lambda w, c=cls: c([{"params": [w.e1], "betas": 1}]),
                  TypeError, "betas"),

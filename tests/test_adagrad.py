@@ -12,24 +12,16 @@ from pyembed import _core, optim
 
 import reference_adagrad as ref
 
-N, D = 13, 37  # odd sizes: vector bodies and scalar tails on every SIMD level
-STEPS = 20
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
+N, D, STEPS = 13, 37, 20  # odd sizes: vector bodies and scalar tails on every SIMD level
 
-ADAGRAD_VARIANTS = [
-    dict(),
-    dict(weight_decay=0.1),
-    dict(lr_decay=0.05),
-    dict(initial_accumulator_value=0.3, eps=1e-6),
-    dict(maximize=True, weight_decay=0.05, lr_decay=0.01),
-]
-ROWWISE_VARIANTS = [
-    dict(),
-    dict(weight_decay=0.1),
-    dict(weight_decay=0.1, decoupled_weight_decay=True),
-    dict(maximize=True, lr_decay=0.02),
-    dict(initial_accumulator_value=0.5, eps=1e-4, weight_decay=0.02),
-]
+ADAGRAD_VARIANTS = [dict(), dict(weight_decay=0.1), dict(lr_decay=0.05),
+                    dict(initial_accumulator_value=0.3, eps=1e-6),
+                    dict(maximize=True, weight_decay=0.05, lr_decay=0.01)]
+ROWWISE_VARIANTS = [dict(), dict(weight_decay=0.1),
+                    dict(weight_decay=0.1, decoupled_weight_decay=True),
+                    dict(maximize=True, lr_decay=0.02),
+                    dict(initial_accumulator_value=0.5, eps=1e-4, weight_decay=0.02)]
 
 
 def data(seed=0, n=N, d=D, steps=STEPS):
@@ -270,51 +262,52 @@ def test_float32_arithmetic_is_exactly_the_documented_order(n, d, rowwise, wd, d
 
 # ---- threads, vector levels, frozen rows -----------------------------------------------------------
 
-def _big_run(kind):
-    rng = np.random.default_rng(20)
-    emb = pyembed.Embedding(3000, 96, seed=1)  # ~1.1 MB per array: above the parallel threshold
-    emb.freeze_rows([5, 6, 2999])
-    a = rng.standard_normal((2000, 67)).astype(np.float32)
-    ga = np.zeros_like(a)
-    if kind == "adagrad":
-        opt = optim.Adagrad([emb, (a, ga)], lr=0.05, weight_decay=0.01)
-    elif kind == "lazy":
-        opt = optim.Adagrad([emb, (a, ga)], lr=0.05, lazy=True, lr_decay=0.1)
-    else:
-        opt = optim.RowWiseAdagrad([emb, (a, ga)], lr=0.05, weight_decay=0.01)
-    for _ in range(3):
-        ids = rng.integers(0, 3000, 2500)
-        emb.backward(ids, rng.standard_normal((2500, 96)).astype(np.float32))
-        ga[...] = rng.standard_normal(a.shape)
+def train(emb, opt, rng, steps, n_ids, pair=None):
+    """`steps` steps: a backward of random ids (and a random gradient for an (array, grad) pair),
+    then the optimizer's step and zero_grad."""
+    for _ in range(steps):
+        ids = rng.integers(0, emb.num_embeddings, n_ids)
+        emb.backward(ids, rng.standard_normal((n_ids, emb.embedding_dim)).astype(emb.dtype))
+        if pair is not None:
+            pair[1][...] = rng.standard_normal(pair[1].shape)
         opt.step()
         opt.zero_grad()
-    return emb.weight.copy(), a
 
 
-@pytest.mark.parametrize("kind", ["adagrad", "lazy", "rowwise"])
+BIG = {"adagrad": lambda ps: optim.Adagrad(ps, lr=0.05, weight_decay=0.01),
+       "lazy": lambda ps: optim.Adagrad(ps, lr=0.05, lazy=True, lr_decay=0.1),
+       "rowwise": lambda ps: optim.RowWiseAdagrad(ps, lr=0.05, weight_decay=0.01)}
+
+
+def _big_run(kind):
+    """A table of ~1.1 MB per array (above the parallel threshold) with frozen rows, and a pair."""
+    rng = np.random.default_rng(20)
+    emb = pyembed.Embedding(3000, 96, seed=1)
+    emb.freeze_rows([5, 6, 2999])
+    pair = (rng.standard_normal((2000, 67)).astype(np.float32), np.zeros((2000, 67), np.float32))
+    train(emb, BIG[kind]([emb, pair]), rng, 3, 2500, pair)
+    return emb.weight.copy(), pair[0]
+
+
+@pytest.mark.skipif(not _core.have_openmp(), reason="built without OpenMP")
+@pytest.mark.parametrize("kind", sorted(BIG))
 def test_bitwise_identical_for_1_2_3_threads(kind):
-    if not _core.have_openmp():
-        pytest.skip("built without OpenMP")
-    runs = []
+    runs = {}
     for nt in (1, 2, 3):
         pyembed.set_num_threads(nt)
-        runs.append(_big_run(kind))
-    for w, a in runs[1:]:
-        assert same_bits(w, runs[0][0]) and same_bits(a, runs[0][1])
+        runs[nt] = _big_run(kind)
+    assert all(same_bits(runs[nt][i], runs[1][i]) for nt in (2, 3) for i in (0, 1))
 
 
 def test_bitwise_identical_for_every_simd_level():
-    best = _core._set_simd_level(-1)
+    levels = {}
     try:
-        runs = []
-        for level in range(best + 1):
-            assert _core._set_simd_level(level) == level
-            runs.append([_big_run(k) for k in ("adagrad", "lazy", "rowwise")])
+        for level in range(_core._set_simd_level(-1) + 1):
+            _core._set_simd_level(level)
+            levels[level] = [a for kind in sorted(BIG) for a in _big_run(kind)]
     finally:
         _core._set_simd_level(-1)
-    for run in runs[1:]:
-        for (w, a), (w0, a0) in zip(run, runs[0]):
-            assert same_bits(w, w0) and same_bits(a, a0)
+    assert all(same_bits(a, b) for lv in levels for a, b in zip(levels[lv], levels[0]))
 
 
 @pytest.mark.parametrize("make_opt", [
@@ -324,62 +317,44 @@ def test_bitwise_identical_for_every_simd_level():
     lambda e: optim.RowWiseAdagrad(e, lr=0.1, weight_decay=0.1, decoupled_weight_decay=True),
 ], ids=["dense", "touched", "lazy", "rowwise"])
 def test_frozen_rows_unchanged_after_50_steps(make_opt):
-    rng = np.random.default_rng(16)
     emb = pyembed.Embedding(40, 9, seed=3)
     frozen = [0, 5, 6, 7, 39]
     emb.freeze_rows(frozen)
     w0 = emb.weight.copy()
     opt = make_opt(emb)
-    for _ in range(50):
-        ids = rng.integers(0, 40, 30)
-        emb.backward(ids, rng.standard_normal((30, 9)).astype(np.float32))
-        opt.step()
-        opt.zero_grad()
+    train(emb, opt, np.random.default_rng(16), 50, 30)
     assert same_bits(emb.weight[frozen], w0[frozen])
-    s = opt.state[emb]["sum"]
-    assert not (s[frozen] != 0).any()
+    assert not opt.state[emb]["sum"][frozen].any()
     free = np.setdiff1d(np.arange(40), frozen)
-    assert (emb.weight[free] != w0[free]).all(axis=1).all()
+    assert (emb.weight[free] != w0[free]).all()
 
 
 # ---- state_dict, param groups --------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind", ["adagrad", "rowwise"])
-def test_state_dict_round_trip_through_npz(kind, tmp_path):
-    p0, grads = data(17)
-    rows = touched_rows(18)
+@pytest.mark.parametrize("cls", [optim.Adagrad, optim.RowWiseAdagrad])
+def test_state_dict_round_trip_through_npz(cls, tmp_path):
+    # two groups (a table, an array pair with its own lr); 10 steps, save, 10 more steps, and the
+    # same 10 more steps from the saved state in a new optimizer: the same bits
+    def build(w, a):
+        emb = pyembed.Embedding(N, D, init=w.copy())
+        pair = (a.copy(), np.zeros_like(a))
+        groups = [{"params": [emb]}, {"params": [pair], "lr": 0.02}]
+        return emb, pair, cls(groups, lr=0.05, weight_decay=0.01, lr_decay=0.1)
 
-    def build():
-        emb = pyembed.Embedding(N, D, init=p0.astype(np.float32))
-        a = p0[:3].astype(np.float32)
-        ga = np.zeros_like(a)
-        groups = [{"params": [emb]}, {"params": [(a, ga)], "lr": 0.02}]
-        return emb, a, ga, make(kind, groups, dict(weight_decay=0.01, lr_decay=0.1))
-
-    def one(emb, a, ga, opt, k):
-        emb.backward(rows[k], grads[k][rows[k]].astype(np.float32))
-        ga[...] = grads[k][:3]
-        opt.step()
-        opt.zero_grad()
-
-    emb, a, ga, opt = build()
-    for k in range(10):
-        one(emb, a, ga, opt, k)
+    p0 = np.random.default_rng(17).standard_normal((N, D)).astype(np.float32)
+    emb, pair, opt = build(p0, p0[:3])
+    train(emb, opt, np.random.default_rng(18), 10, 7, pair)
     np.savez(tmp_path / "opt.npz", **opt.state_dict())
-    sd = opt.state_dict()
-    assert sd["state.0.sum"].shape == ((N,) if kind == "rowwise" else (N, D))
-    assert int(sd["state.0.step"]) == 10
-    emb2, a2, ga2, opt2 = build()
-    emb2.weight[...] = emb.weight
-    a2[...] = a
+    emb2, pair2, opt2 = build(emb.weight, pair[0])
     opt2.load_state_dict(np.load(tmp_path / "opt.npz"))
-    for k in range(10, STEPS):
-        one(emb, a, ga, opt, k)
-        one(emb2, a2, ga2, opt2, k)
-    assert same_bits(emb.weight, emb2.weight) and same_bits(a, a2)
-    # a state of the other shape is refused and changes nothing
-    bad = dict(sd)
-    bad["state.0.sum"] = np.zeros((N, D) if kind == "rowwise" else (N,), np.float32)
+    sd = opt2.state_dict()
+    assert sd["state.0.sum"].shape == ((N,) if cls is optim.RowWiseAdagrad else (N, D))
+    assert int(sd["state.0.step"]) == 10 and int(sd["state.1.step"]) == 10
+    train(emb, opt, np.random.default_rng(19), 10, 7, pair)
+    train(emb2, opt2, np.random.default_rng(19), 10, 7, pair2)
+    assert same_bits(emb.weight, emb2.weight) and same_bits(pair[0], pair2[0])
+    # a sum of the other optimizer's shape is refused and changes nothing
+    bad = dict(sd, **{"state.0.sum": np.zeros((N,) if sd["state.0.sum"].ndim == 2 else (N, D))})
     before = opt2.state_dict()["state.0.sum"].copy()
     with pytest.raises(ValueError, match="state.0.sum"):
         opt2.load_state_dict(bad)
@@ -423,37 +398,38 @@ def test_bad_hyperparameters_like_torch(cls, kw, match):
         cls(emb, lr="a")
 
 
-def _arrays(dtype=np.float32, shape=(6, 5)):
-    return np.ones(shape, dtype), np.ones(shape, dtype), np.zeros(shape, dtype)
-
-
-@pytest.mark.parametrize("mutate,exc,match", [
-    (lambda a: a.update(g=a["g"].astype(np.float64)), ValueError, "grad has dtype"),
-    (lambda a: a.update(s=np.zeros((6, 4), np.float32)), ValueError, "state_sum has shape"),
-    (lambda a: a.update(s=np.zeros(6, np.float32)), ValueError, "state_sum"),
-    (lambda a: a.update(rowwise=True), ValueError, "state_sum"),
-    (lambda a: a.update(rowwise=True, s=np.zeros(6, np.float64)), ValueError, "state_sum"),
-    (lambda a: a.update(s=np.zeros((5, 6), np.float32).T), ValueError, "contiguous"),
-    (lambda a: a["s"].setflags(write=False), ValueError, "read-only"),
-    (lambda a: a.update(p=a["p"].astype(np.int32)), ValueError, "float32 or float64"),
-    (lambda a: a.update(g=[1, 2]), TypeError, "ndarray"),
-    (lambda a: a.update(s=a["p"]), ValueError, "share memory"),
-    (lambda a: a.update(rows=[3, 1]), ValueError, "increasing"),
-    (lambda a: a.update(rows=[0, 6]), IndexError, "6"),
-    (lambda a: a.update(rows=[0.5]), TypeError, "integers"),
-    (lambda a: a.update(compact=True), ValueError, "compact"),
-    (lambda a: a.update(compact=True, rows=[1, 2]), ValueError, "grad has shape"),
-    (lambda a: a.update(frozen=np.zeros(5, np.uint8)), ValueError, "frozen"),
-    (lambda a: a.update(table=object()), TypeError, "Table"),
-])
-def test_adagrad_step_errors_change_nothing(mutate, exc, match):
-    p, g, s = _arrays()
-    args = dict(p=p, g=g, s=s, rowwise=False, rows=None, compact=False, frozen=None, table=None)
-    mutate(args)
-    snap = [np.array(x, copy=True) for x in (p, g, s)]
-    with pytest.raises(exc, match=match):
-        _core.adagrad_step(args["p"], args["g"], args["s"], lr=0.1, rowwise=args["rowwise"],
-                           rows=args["rows"], compact=args["compact"], frozen=args["frozen"],
-                           table=args["table"])
-    for before, now in zip(snap, (p, g, s)):
-        assert same_bits(before, now)
+def test_adagrad_step_errors_change_nothing():
+    # every argument refused with its name, before anything is written
+    f32, ones = np.float32, np.ones((6, 5), np.float32)
+    bad = [
+        (dict(grad=ones.astype(np.float64)), ValueError, "grad has dtype"),
+        (dict(state_sum=np.zeros((6, 4), f32)), ValueError, "state_sum has shape"),
+        (dict(state_sum=np.zeros(6, f32)), ValueError, "state_sum"),
+        (dict(rowwise=True), ValueError, "state_sum"),
+        (dict(rowwise=True, state_sum=np.zeros(6)), ValueError, "state_sum"),
+        (dict(state_sum=np.zeros((5, 6), f32).T), ValueError, "contiguous"),
+        (dict(state_sum=np.zeros((6, 5), f32)[::-1]), ValueError, "contiguous"),
+        (dict(param=ones.astype(np.int32)), ValueError, "float32 or float64"),
+        (dict(grad=[1, 2]), TypeError, "ndarray"),
+        (dict(rows=[3, 1]), ValueError, "increasing"),
+        (dict(rows=[0, 6]), IndexError, "6"),
+        (dict(rows=[0.5]), TypeError, "integers"),
+        (dict(compact=True), ValueError, "compact"),
+        (dict(compact=True, rows=[1, 2]), ValueError, "grad has shape"),
+        (dict(frozen=np.zeros(5, np.uint8)), ValueError, "frozen"),
+        (dict(table=object()), TypeError, "Table"),
+        ("read-only state_sum", ValueError, "read-only"),
+        ("state_sum is param", ValueError, "share memory"),
+    ]
+    for change, exc, match in bad:
+        arrays = dict(param=ones.copy(), grad=ones.copy(), state_sum=np.zeros((6, 5), f32))
+        kw = dict(arrays, lr=0.1)
+        if change == "read-only state_sum":
+            arrays["state_sum"].setflags(write=False)
+        elif change == "state_sum is param":
+            kw["state_sum"] = arrays["param"]
+        else:
+            kw.update(change)
+        with pytest.raises(exc, match=match):
+            _core.adagrad_step(**kw)
+        assert same_bits(arrays["param"], ones) and not arrays["state_sum"].any(), change

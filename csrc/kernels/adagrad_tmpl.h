@@ -61,6 +61,7 @@ static inline PE_ALWAYS_INLINE void FN(arun_body)(T *p, T *s, const T *g, size_t
     }
 }
 
+/* FN(arun): FN(arun_body) for each vector level (simd_levels.h) */
 #define LV_NAME(s) FN(arun##s)
 #define LV_BODY FN(arun_body)
 #define LV_PARAMS (T *p, T *s, const T *g, size_t n, const FN(pe_adagrad_k) *k)
@@ -112,17 +113,26 @@ static inline PE_ALWAYS_INLINE void FN(rwrun_body)(T *p, T *s, const T *g, size_
     }
 }
 
-#define LV_NAME(s) FN(rwrun##s)
-#define LV_BODY FN(rwrun_body)
-#define LV_PARAMS (T *p, T *s, const T *g, size_t dim, const FN(pe_adagrad_k) *k)
+/* FN(rwrun): FN(rwrun_body) for each vector level (simd_levels.h), and its exported name */
 #define LV_ARGS (p, s, g, dim, k)
+#define LV_PARAMS (T *p, T *s, const T *g, size_t dim, const FN(pe_adagrad_k) *k)
+#define LV_BODY FN(rwrun_body)
+#define LV_NAME(s) FN(rwrun##s)
 #include "simd_levels.h"
-
 void FN(pe_rowwise_adagrad_row)(T *p, T *s, const T *g, size_t dim, const FN(pe_adagrad_k) *k) {
     FN(rwrun)(p, s, g, dim, k);
 }
 
 /* ---- the walks ------------------------------------------------------------------------------ */
+
+/* This thread's share of a dense update (optim_loop.h), called inside the parallel region. */
+static void FN(adagrad_dense_share)(T *P, T *S, const T *G, const uint8_t *frozen, size_t nrows,
+                                    size_t dim, const FN(pe_adagrad_k) *k) {
+    size_t nth, t = pe_team(&nth);
+    pe_dense_walk w = pe_dense_walk_init(frozen, nrows, dim, t, nth);
+    for (size_t off, len; pe_dense_next(&w, &off, &len);)
+        FN(arun)(P + off, S + off, G + off, len, k);
+}
 
 int FN(pe_adagrad)(T *P, T *S, const T *G, const uint8_t *frozen, size_t nrows, size_t dim,
                    const pe_adagrad_opts *o) {
@@ -134,12 +144,7 @@ int FN(pe_adagrad)(T *P, T *S, const T *G, const uint8_t *frozen, size_t nrows, 
     int nt = pe_threads_for(pe_mul_size(n, 5 * sizeof(T)), frozen ? nrows : (n + 63) / 64);
     (void)nt; /* unused in a serial build */
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
-    {
-        size_t nth, t = pe_team(&nth);
-        pe_dense_walk w = pe_dense_walk_init(frozen, nrows, dim, t, nth);
-        for (size_t off, len; pe_dense_next(&w, &off, &len);)
-            FN(arun)(P + off, S + off, G + off, len, &k);
-    }
+    FN(adagrad_dense_share)(P, S, G, frozen, nrows, dim, &k);
     return PE_OK;
 }
 

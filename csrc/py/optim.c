@@ -253,18 +253,21 @@ PyDoc_STRVAR(adagrad_step_doc,
 "weight decay (else L2). compact: grad is (len(rows), dim), grad[i] the gradient of rows[i].\n"
 "rows / frozen / table as in adam_step.");
 
+/* One glue for both Adagrads: the state's shape is all that differs (rowwise: one per row). */
+static char *adagrad_kwlist[] = {"param", "grad", "state_sum", "lr", "eps", "weight_decay",
+                                 "decoupled", "maximize", "sparse_form", "rowwise", "rows",
+                                 "compact", "frozen", "table", NULL};
+
 static PyObject *adagrad_step(PyObject *mod, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"param", "grad", "state_sum", "lr", "eps", "weight_decay",
-                             "decoupled", "maximize", "sparse_form", "rowwise", "rows", "compact",
-                             "frozen", "table", NULL};
     PyObject *p_o, *g_o, *s_o, *rows_o = Py_None, *fr_o = Py_None, *tab_o = Py_None;
     double lr = 1e-2, eps = 1e-10, wd = 0.0;
     int decoupled = 0, maximize = 0, sparse_form = 0, rowwise = 0, compact = 0;
     PyArrayObject *p, *g, *s, *fr = NULL, *rows = NULL;
     PeTable *tab = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO|$dddppppOpOO:adagrad_step", kwlist, &p_o,
-                                     &g_o, &s_o, &lr, &eps, &wd, &decoupled, &maximize,
-                                     &sparse_form, &rowwise, &rows_o, &compact, &fr_o, &tab_o))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO|$dddppppOpOO:adagrad_step",
+                                     adagrad_kwlist, &p_o, &g_o, &s_o, &lr, &eps, &wd,
+                                     &decoupled, &maximize, &sparse_form, &rowwise, &rows_o,
+                                     &compact, &fr_o, &tab_o))
         return NULL;
     if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
     size_t nrows, dim;

@@ -15,6 +15,13 @@ from ..embedding import Embedding
 from .harness import zipf_ids
 
 
+def _torch_dense(torch, p, g, **kw):
+    """torch's Adagrad step on copies of p and its dense gradient g."""
+    tp = torch.from_numpy(p.copy()).requires_grad_()
+    tp.grad = torch.from_numpy(g.copy())
+    return torch.optim.Adagrad([tp], lr=1e-3, **kw).step
+
+
 def rows(ctx):
     torch = ctx.torch
     rng = np.random.default_rng(0)
@@ -27,11 +34,9 @@ def rows(ctx):
     opt = optim.Adagrad([(p, g)], lr=1e-3)
     fns = {"pyembed": opt.step}
     if torch is not None:
-        for name, kw in (("torch Adagrad", dict()), ("torch Adagrad foreach", dict(foreach=True)),
-                         ("torch Adagrad fused", dict(fused=True))):
-            tp = torch.from_numpy(p.copy()).requires_grad_()
-            tp.grad = torch.from_numpy(g.copy())
-            fns[name] = torch.optim.Adagrad([tp], lr=1e-3, **kw).step
+        fns.update({"torch Adagrad": _torch_dense(torch, p, g),
+                    "torch Adagrad foreach": _torch_dense(torch, p, g, foreach=True),
+                    "torch Adagrad fused": _torch_dense(torch, p, g, fused=True)})
     t = ctx.race(fns)
     out.append({"kernel": "adagrad dense f32", "shape": f"{n} params",
                 "pyembed_s": t.pop("pyembed"), "anchors": t, "bytes": 20 * n})
