@@ -93,7 +93,9 @@ class Adagrad(_AdagradBase):
         params: see :mod:`pyembed.optim`.
         lr, lr_decay, weight_decay, initial_accumulator_value, eps, maximize: as torch.
         lazy: update only a table's touched rows with the arithmetic of torch's sparse-gradient
-            Adagrad, ``p += -clr * (g / std)`` (torch's dense step rounds ``(-clr * g) / std``).
+            Adagrad, ``p += -clr * (g / std)`` (torch's dense step rounds ``(-clr * g) / std``;
+            torch adds that product with a fused multiply-add, which our kernels never use, so
+            the two agree to a rounding per step).
             With ``weight_decay`` the decay reaches the touched rows only (torch refuses weight
             decay with sparse gradients: a deliberate extension).
 
