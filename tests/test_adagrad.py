@@ -299,6 +299,25 @@ def test_bitwise_identical_for_1_2_3_threads(kind):
     assert all(same_bits(runs[nt][i], runs[1][i]) for nt in (2, 3) for i in (0, 1))
 
 
+@pytest.mark.parametrize("rowwise", [False, True])
+def test_compact_gradient_is_the_row_indexed_one_for_1_2_3_threads(rowwise):
+    # the form an optimizer applied in the backward passes: grad[i] is rows[i]'s
+    rng = np.random.default_rng(21)
+    p0 = rng.standard_normal((4000, 80)).astype(np.float32)
+    g = rng.standard_normal(p0.shape).astype(np.float32)
+    rows = np.flatnonzero(rng.random(4000) < 0.7)
+    frozen = (rng.random(4000) < 0.05).astype(np.uint8)
+    results = []
+    for nt, compact in ((1, False), (1, True), (2, True), (3, True)):
+        pyembed.set_num_threads(nt)
+        p, s = p0.copy(), np.full(4000 if rowwise else p0.shape, 0.5, np.float32)
+        _core.adagrad_step(p, np.ascontiguousarray(g[rows]) if compact else g, s, lr=0.1,
+                           weight_decay=0.01, rowwise=rowwise, rows=rows, compact=compact,
+                           frozen=frozen)
+        results.append((p, s))
+    assert all(same_bits(a, b) for r in results[1:] for a, b in zip(r, results[0]))
+
+
 def test_bitwise_identical_for_every_simd_level():
     levels = {}
     try:
