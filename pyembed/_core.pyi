@@ -168,6 +168,23 @@ def sgd_step(
     padding_idx: Optional[int] = None,
     scale_grad_by_freq: bool = False,
 ) -> Optional[int]: ...
+def adagrad_step(
+    param: _FloatArray,
+    grad: _FloatArray,
+    state_sum: _FloatArray,
+    *,
+    lr: float = 1e-2,
+    eps: float = 1e-10,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+    maximize: bool = False,
+    sparse_form: bool = False,
+    rowwise: bool = False,
+    rows: Optional[ArrayLike] = None,
+    compact: bool = False,
+    frozen: Optional[NDArray[Any]] = None,
+    table: Optional[Table] = None,
+) -> None: ...
 def grad_norm(
     grad: _FloatArray,
     rows: Optional[ArrayLike] = None,

@@ -22,6 +22,7 @@ import pyembed
 import bad_input_cases as bc
 import bad_input_cases_more as bcm
 import bad_input_cases_inbwd as bci
+import bad_input_cases_adagrad as bca
 from child import PKG_PARENT
 from bad_input_world import DIM, ROWS, World, changed, make_inputs, ones, snapshot
 
@@ -188,7 +189,7 @@ def _ids_params():
 
 ALL_CASES = (_ids_params() + bc.table_cases() + bc.embedding_cases() + bc.positional_cases()
              + bc.rope_cases() + bc.misc_cases() + bcm.vectors_cases() + bcm.io_cases()
-             + bcm.word2vec_cases() + bcm.optim_cases() + bcm.plot_cases()
+             + bcm.word2vec_cases() + bcm.optim_cases() + bca.adagrad_cases() + bcm.plot_cases()
              + bci.inbwd_cases())
 
 

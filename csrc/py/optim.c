@@ -1,4 +1,4 @@
-/* Glue for the optimizer kernels (adam.c, sgd.c, gradnorm.c).
+/* Glue for the optimizer kernels (adam.c, sgd.c, adagrad.c, gradnorm.c).
  *
  * Every function takes NumPy arrays it updates in place. All arguments are checked before
  * anything is written: arrays that are written must be exact (C-contiguous, aligned, writeable,
@@ -14,6 +14,7 @@
  */
 #include "methods.h"
 #include "table.h"
+#include "kernels/adagrad.h"
 #include "kernels/adam.h"
 #include "kernels/sgd.h"
 #include "kernels/gradnorm.h"
@@ -350,6 +351,79 @@ fail:
     return step_end(1, PE_OK, "sgd_step", &a, 0, rows);
 }
 
+/* ---- adagrad_step ----------------------------------------------------------------------- */
+
+PyDoc_STRVAR(adagrad_step_doc,
+"adagrad_step(param, grad, state_sum, *, lr=1e-2, eps=1e-10, weight_decay=0.0,\n"
+"             decoupled=False, maximize=False, sparse_form=False, rowwise=False, rows=None,\n"
+"             compact=False, frozen=None, table=None)\n--\n\n"
+"One Adagrad step in place on param and state_sum (torch.optim.Adagrad's arithmetic; lr is the\n"
+"step's decayed rate). sparse_form: torch's sparse-gradient arithmetic. rowwise: FBGEMM's\n"
+"row-wise Adagrad, state_sum one value per row (shape (nrows,)), decoupled: its DECOUPLED\n"
+"weight decay (else L2). compact: grad is (len(rows), dim), grad[i] the gradient of rows[i].\n"
+"rows / frozen / table as in adam_step.");
+
+/* One glue for both Adagrads: the state's shape is all that differs (rowwise: one per row). */
+static char *adagrad_kwlist[] = {"param", "grad", "state_sum", "lr", "eps", "weight_decay",
+                                 "decoupled", "maximize", "sparse_form", "rowwise", "rows",
+                                 "compact", "frozen", "table", NULL};
+
+static PyObject *adagrad_step(PyObject *mod, PyObject *args, PyObject *kwds) {
+    PyObject *p_o, *g_o, *s_o, *rows_o = Py_None, *fr_o = Py_None, *tab_o = Py_None;
+    double lr = 1e-2, eps = 1e-10, wd = 0.0;
+    int decoupled = 0, maximize = 0, sparse_form = 0, rowwise = 0, compact = 0;
+    PyArrayObject *p, *g, *s, *fr = NULL, *rows = NULL;
+    PeTable *tab = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO|$dddppppOpOO:adagrad_step",
+                                     adagrad_kwlist, &p_o, &g_o, &s_o, &lr, &eps, &wd,
+                                     &decoupled, &maximize, &sparse_form, &rowwise, &rows_o,
+                                     &compact, &fr_o, &tab_o))
+        return NULL;
+    if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
+    size_t nrows, dim;
+    if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
+    if ((rowwise ? check_vector(s_o, "state_sum", PyArray_TYPE(p), (npy_intp)nrows, 1, &s)
+                 : check_array(s_o, "state_sum", p, 1, &s)) < 0)
+        return NULL;
+    if (compact && rows_o == Py_None) {
+        PyErr_SetString(PyExc_ValueError, "compact=True needs rows (grad[i] is row rows[i]'s)");
+        return NULL;
+    }
+    if (rows_o != Py_None) {
+        if (need_2d(p, "rows") < 0) return NULL;
+        if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
+    }
+    if (compact) {
+        npy_intp shape[2] = {PyArray_SIZE(rows), (npy_intp)dim};
+        if (pe_check_exact(g_o, "grad", PyArray_TYPE(p), 2, shape, 0, "(len(rows), dim)") < 0)
+            return PE_RELEASE(rows), NULL;
+        g = (PyArrayObject *)g_o;
+    } else if (check_array(g_o, "grad", p, 0, &g) < 0) {
+        return PE_RELEASE(rows), NULL;
+    }
+    {
+        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", g),
+                           pe_span_of("state_sum", s)};
+        if (pe_check_disjoint(spans, 3) < 0) return PE_RELEASE(rows), NULL;
+    }
+    pe_adagrad_opts o = {lr, eps, wd, decoupled, maximize, sparse_form};
+    int rc;
+    const int t = PyArray_TYPE(p);
+    void *P = PyArray_DATA(p), *G = PyArray_DATA(g), *S = PyArray_DATA(s);
+    const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
+    const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
+    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
+    PE_LOCKED(tab, (R ? nl : nrows) * dim * 3 * PyArray_ITEMSIZE(p),
+              rc = R ? (rowwise ? PE_BY_DTYPE(t, pe_rowwise_adagrad_rows, P, S, G, compact, R, nl,
+                                              FR, nrows, dim, &o)
+                                : PE_BY_DTYPE(t, pe_adagrad_rows, P, S, G, compact, R, nl, FR,
+                                              nrows, dim, &o))
+                     : (rowwise ? PE_BY_DTYPE(t, pe_rowwise_adagrad, P, S, G, FR, nrows, dim, &o)
+                                : PE_BY_DTYPE(t, pe_adagrad, P, S, G, FR, nrows, dim, &o)));
+    PE_RELEASE(rows);
+    return pe_kernel_result(rc, "adagrad_step", Py_NewRef(Py_None));
+}
+
 /* ---- grad_norm / scale_grad ------------------------------------------------------------- */
 
 /* The (grad, rows, table) arguments shared by grad_norm and scale_grad: grad a float array
@@ -445,6 +519,7 @@ PyMethodDef pe_optim_functions[] = {
      "tests: every level gives the same bits."},
     PE_KW_METHOD("adam_step", adam_step, adam_step_doc),
     PE_KW_METHOD("sgd_step", sgd_step, sgd_step_doc),
+    PE_KW_METHOD("adagrad_step", adagrad_step, adagrad_step_doc),
     PE_KW_METHOD("grad_norm", grad_norm, grad_norm_doc),
     PE_KW_METHOD("scale_grad", scale_grad, scale_grad_doc),
     {NULL, NULL, 0, NULL},

@@ -19,10 +19,13 @@ import numpy as np
 
 from .. import _core
 from .._version import __version__
-from . import rows_core, rows_optim, rows_positional, rows_step, rows_train, rows_vectors
+from . import rows_adagrad, rows_core, rows_optim, rows_positional, rows_step, rows_train
+from . import rows_vectors
 from .harness import Context, fmt_row, measure_memcpy
 
-AREAS = {"core": rows_core.rows, "optim": rows_optim.rows, "step": rows_step.rows,
+AREAS = {"core": rows_core.rows,
+         "optim": lambda ctx: rows_optim.rows(ctx) + rows_adagrad.rows(ctx),
+         "step": rows_step.rows,
          "positional": rows_positional.rows, "vectors": rows_vectors.rows,
          "train": rows_train.rows}
 

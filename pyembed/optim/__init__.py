@@ -1,6 +1,8 @@
-"""pyembed.optim: torch.optim's Adam, AdamW, SparseAdam and SGD for pyembed tables and NumPy arrays.
+"""pyembed.optim: torch.optim's Adam, AdamW, SparseAdam, SGD and Adagrad, and FBGEMM's
+row-wise Adagrad, for pyembed tables and NumPy arrays.
 
-Every update is one C kernel call per parameter (csrc/kernels/adam.c, sgd.c): a single fused pass
+Every update is one C kernel call per parameter (csrc/kernels/adam.c, sgd.c, adagrad.c): a single
+fused pass
 over the parameter, its gradient and its state, with the GIL released, bitwise identical for every
 thread count. Names, defaults, hyper-parameter checks and ``state_dict`` layout follow torch.
 
@@ -28,11 +30,12 @@ Example:
     >>> opt.load_state_dict(np.load("/tmp/opt.npz"))
 """
 from . import lr_scheduler
+from .adagrad import Adagrad, RowWiseAdagrad
 from .adam import Adam, AdamW
 from .clip_grad import clip_grad_norm_
 from .optimizer import Optimizer
 from .sgd import SGD
 from .sparse_adam import SparseAdam
 
-__all__ = ["Optimizer", "Adam", "AdamW", "SparseAdam", "SGD", "clip_grad_norm_",
-           "lr_scheduler"]
+__all__ = ["Optimizer", "Adam", "AdamW", "SparseAdam", "SGD", "Adagrad", "RowWiseAdagrad",
+           "clip_grad_norm_", "lr_scheduler"]

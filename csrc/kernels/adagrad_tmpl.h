@@ -1,0 +1,211 @@
+/* The body of adagrad.c for one element type (see adam_tmpl.h for the pattern). */
+#include "adagrad.h"
+#include "optim_loop.h"
+#include "simd.h"
+
+#include <math.h>
+
+#ifndef PE_ADAGRAD_TMPL_ONCE /* the type-independent part, defined once */
+#define PE_ADAGRAD_TMPL_ONCE
+/* Adagrad: form (dense / sparse) x L2 decay; row-wise: decay none / L2 / decoupled. */
+static int adagrad_mode(const pe_adagrad_opts *o, int rowwise) {
+    int wd = o->weight_decay != 0.0;
+    if (rowwise) return wd ? (o->decoupled ? 2 : 1) : 0;
+    return (o->sparse_form ? 2 : 0) + wd;
+}
+#define SQRT(x) _Generic((x), float: sqrtf, default: sqrt)(x)
+/* Lanes of the row-wise sum of squares: partial sums in double, one per lane, added in a fixed
+ * tree at the end, so the compiler vectorises the loop (a single running sum is a chain it may
+ * not reorder) and the bits depend on dim only. */
+#define PE_RW_LANES 16
+#endif /* PE_ADAGRAD_TMPL_ONCE */
+
+void FN(pe_adagrad_prepare)(FN(pe_adagrad_k) *k, const pe_adagrad_opts *o, int rowwise) {
+    k->lr = (T)o->lr;
+    k->nlr = (T)(-o->lr);
+    k->eps = (T)o->eps;
+    k->wd = (T)o->weight_decay;
+    /* FBGEMM: correction = 1.0 - learning_rate * weight_decay, the product in the float type */
+    k->decay = (T)(1.0 - (double)(k->lr * k->wd));
+    k->sign = o->maximize ? (T)-1 : (T)1;
+    k->mode = adagrad_mode(o, rowwise);
+}
+
+/* ---- Adagrad: one span of n elements; SPARSE and WD are compile-time constants ------------- */
+static inline PE_ALWAYS_INLINE void
+FN(aspan)(T *restrict p, T *restrict s, const T *restrict g, size_t n, const FN(pe_adagrad_k) *kp,
+          const int SPARSE, const int WD) {
+    const FN(pe_adagrad_k) k = *kp;
+    for (size_t j = 0; j < n; j++) {
+        T gj = g[j] * k.sign; /* maximize: an exact sign flip */
+        T pj = p[j];
+        if (WD) gj = gj + k.wd * pj; /* torch: grad.add(param, alpha=weight_decay) */
+        T sj = s[j] + gj * gj;
+        s[j] = sj;
+        T std = SQRT(sj) + k.eps;
+        if (SPARSE)
+            p[j] = pj + k.nlr * (gj / std);
+        else
+            p[j] = pj + (k.nlr * gj) / std;
+    }
+}
+
+static inline PE_ALWAYS_INLINE void FN(arun_body)(T *p, T *s, const T *g, size_t n,
+                                                  const FN(pe_adagrad_k) *k) {
+    switch (k->mode) {
+    case 0: FN(aspan)(p, s, g, n, k, 0, 0); break;
+    case 1: FN(aspan)(p, s, g, n, k, 0, 1); break;
+    case 2: FN(aspan)(p, s, g, n, k, 1, 0); break;
+    case 3: FN(aspan)(p, s, g, n, k, 1, 1); break;
+    default: break;
+    }
+}
+
+/* FN(arun): FN(arun_body) for each vector level (simd_levels.h) */
+#define LV_NAME(s) FN(arun##s)
+#define LV_BODY FN(arun_body)
+#define LV_PARAMS (T *p, T *s, const T *g, size_t n, const FN(pe_adagrad_k) *k)
+#define LV_ARGS (p, s, g, n, k)
+#include "simd_levels.h"
+
+void FN(pe_adagrad_span)(T *p, T *s, const T *g, size_t n, const FN(pe_adagrad_k) *k) {
+    FN(arun)(p, s, g, n, k);
+}
+
+/* ---- Row-wise Adagrad: one row; WD (0 none, 1 L2, 2 decoupled) a compile-time constant ------ */
+static inline PE_ALWAYS_INLINE void
+FN(rwrow)(T *restrict p, T *restrict s, const T *restrict g, size_t dim,
+          const FN(pe_adagrad_k) *kp, const int WD) {
+    const FN(pe_adagrad_k) k = *kp;
+    /* FBGEMM sums the squares in float one after the other (its GPU kernel in a warp's tree
+     * order): the formula is the same, the order of that sum is ours, in double (for a float32
+     * row that is the exact sum of the squares to within one rounding of the mean) */
+    double acc[PE_RW_LANES] = {0};
+    size_t j = 0;
+    for (; j + PE_RW_LANES <= dim; j += PE_RW_LANES)
+        for (size_t l = 0; l < PE_RW_LANES; l++) {
+            T gj = g[j + l] * k.sign;
+            if (WD == 1) gj = gj + k.wd * p[j + l]; /* FBGEMM: grad += weight_decay * w (L2) */
+            acc[l] += (double)gj * (double)gj;
+        }
+    for (size_t l = 0; j + l < dim; l++) {
+        T gj = g[j + l] * k.sign;
+        if (WD == 1) gj = gj + k.wd * p[j + l];
+        acc[l] += (double)gj * (double)gj;
+    }
+    for (size_t w = PE_RW_LANES / 2; w > 0; w /= 2)
+        for (size_t l = 0; l < w; l++) acc[l] += acc[l + w];
+    const T sn = *s + (T)(acc[0] / (double)dim); /* g_avg_square, then the running sum */
+    *s = sn;
+    const T mult = k.lr / (SQRT(sn) + k.eps);
+    /* the corrections exactly as FBGEMM writes them: 1.0 (double) minus a product in T */
+    const T corr = WD == 1 ? (T)(1.0 - (double)(mult * k.wd)) : WD == 2 ? k.decay : (T)1;
+    for (j = 0; j < dim; j++) p[j] = corr * p[j] - (g[j] * k.sign) * mult;
+}
+
+static inline PE_ALWAYS_INLINE void FN(rwrun_body)(T *p, T *s, const T *g, size_t dim,
+                                                   const FN(pe_adagrad_k) *k) {
+    switch (k->mode) {
+    case 0: FN(rwrow)(p, s, g, dim, k, 0); break;
+    case 1: FN(rwrow)(p, s, g, dim, k, 1); break;
+    case 2: FN(rwrow)(p, s, g, dim, k, 2); break;
+    default: break;
+    }
+}
+
+/* FN(rwrun): FN(rwrun_body) for each vector level (simd_levels.h), and its exported name */
+#define LV_ARGS (p, s, g, dim, k)
+#define LV_PARAMS (T *p, T *s, const T *g, size_t dim, const FN(pe_adagrad_k) *k)
+#define LV_BODY FN(rwrun_body)
+#define LV_NAME(s) FN(rwrun##s)
+#include "simd_levels.h"
+void FN(pe_rowwise_adagrad_row)(T *p, T *s, const T *g, size_t dim, const FN(pe_adagrad_k) *k) {
+    FN(rwrun)(p, s, g, dim, k);
+}
+
+/* ---- the walks ------------------------------------------------------------------------------ */
+
+/* This thread's share of a dense update (optim_loop.h), called inside the parallel region. */
+static void FN(adagrad_dense_share)(T *P, T *S, const T *G, const uint8_t *frozen, size_t nrows,
+                                    size_t dim, const FN(pe_adagrad_k) *k) {
+    size_t nth, t = pe_team(&nth);
+    pe_dense_walk w = pe_dense_walk_init(frozen, nrows, dim, t, nth);
+    for (size_t off, len; pe_dense_next(&w, &off, &len);)
+        FN(arun)(P + off, S + off, G + off, len, k);
+}
+
+int FN(pe_adagrad)(T *P, T *S, const T *G, const uint8_t *frozen, size_t nrows, size_t dim,
+                   const pe_adagrad_opts *o) {
+    size_t n = pe_mul_size(nrows, dim);
+    if (n == SIZE_MAX) return PE_ERR_OVERFLOW;
+    FN(pe_adagrad_k) k;
+    FN(pe_adagrad_prepare)(&k, o, 0);
+    /* 5 arrays of T move per element (read p, g, s; write p, s) */
+    int nt = pe_threads_for(pe_mul_size(n, 5 * sizeof(T)), frozen ? nrows : (n + 63) / 64);
+    (void)nt; /* unused in a serial build */
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1))
+    FN(adagrad_dense_share)(P, S, G, frozen, nrows, dim, &k);
+    return PE_OK;
+}
+
+int FN(pe_rowwise_adagrad)(T *P, T *S, const T *G, const uint8_t *frozen, size_t nrows,
+                           size_t dim, const pe_adagrad_opts *o) {
+    size_t n = pe_mul_size(nrows, dim);
+    if (n == SIZE_MAX) return PE_ERR_OVERFLOW;
+    FN(pe_adagrad_k) k;
+    FN(pe_adagrad_prepare)(&k, o, 1);
+    int nt = pe_threads_for(pe_mul_size(n, 3 * sizeof(T)), nrows);
+    (void)nt; /* unused in a serial build */
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1))
+    {
+        size_t nth, t = pe_team(&nth);
+        for (size_t r = nrows * t / nth, hi = nrows * (t + 1) / nth; r < hi; r++)
+            if (!(frozen && frozen[r])) FN(rwrun)(P + r * dim, S + r, G + r * dim, dim, &k);
+    }
+    return PE_OK;
+}
+
+/* The rows walk of both: a thread's share of the list, runs of consecutive rows as one span.
+ * A compact G is read in list order (the walk's position, w.at - len, is the span's first
+ * entry), which the hardware prefetcher follows: the walk's explicit prefetch, made for a G
+ * indexed by row, is pointed at P instead (a second prefetch of the same line costs nothing). */
+static int FN(adagrad_rows_walk)(T *P, T *S, const T *G, int compact, const int64_t *rows,
+                                 size_t n_list, const uint8_t *frozen, size_t dim,
+                                 const pe_adagrad_opts *o, int rowwise) {
+    FN(pe_adagrad_k) k;
+    FN(pe_adagrad_prepare)(&k, o, rowwise);
+    int nt = pe_threads_for(pe_mul_size(pe_mul_size(n_list, dim), (rowwise ? 3 : 5) * sizeof(T)),
+                            n_list);
+    (void)nt; /* unused in a serial build */
+    PE_OMP(omp parallel num_threads(nt) if (nt > 1))
+    {
+        size_t nth, t = pe_team(&nth);
+        /* row-wise S is one value a row, so the walk's per-row prefetch would miss it */
+        pe_rows_walk w = {.rows = rows, .frozen = frozen, .at = n_list * t / nth,
+                          .hi = n_list * (t + 1) / nth, .merge = 1, .row_bytes = dim * sizeof(T),
+                          .w = {P, S}, .nw = rowwise ? 1 : 2, .g = compact ? (const void *)P : G};
+        for (size_t r, len; pe_rows_next(&w, &r, &len);) {
+            const T *g = G + (compact ? w.at - len : r) * dim;
+            if (!rowwise) {
+                FN(arun)(P + r * dim, S + r * dim, g, len * dim, &k);
+                continue;
+            }
+            for (size_t q = 0; q < len; q++)
+                FN(rwrun)(P + (r + q) * dim, S + r + q, g + q * dim, dim, &k);
+        }
+    }
+    return PE_OK;
+}
+
+int FN(pe_adagrad_rows)(T *P, T *S, const T *G, int compact, const int64_t *rows, size_t n_list,
+                        const uint8_t *frozen, size_t nrows, size_t dim, const pe_adagrad_opts *o) {
+    (void)nrows;
+    return FN(adagrad_rows_walk)(P, S, G, compact, rows, n_list, frozen, dim, o, 0);
+}
+
+int FN(pe_rowwise_adagrad_rows)(T *P, T *S, const T *G, int compact, const int64_t *rows,
+                                size_t n_list, const uint8_t *frozen, size_t nrows, size_t dim,
+                                const pe_adagrad_opts *o) {
+    (void)nrows;
+    return FN(adagrad_rows_walk)(P, S, G, compact, rows, n_list, frozen, dim, o, 1);
+}
