@@ -86,7 +86,7 @@ def check_table_dtype(dtype, name: str = "dtype") -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"{name} must be float32, float64, float16 or bfloat16, got "
+        raise TypeError(f"{name} must be float32 or float64, or float16 or bfloat16, got "
                         f"{str(repr(dtype))[:80]}") from None
     if dt not in FLOAT_DTYPES and not is_half(dt):
         raise ValueError(f"{name} must be float32 or float64, or float16 or bfloat16, got {dt}")

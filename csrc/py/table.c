@@ -250,9 +250,10 @@ static PyObject *get_weight(PeTable *self, void *c) {
     return pe_table_view(self, self->weight, 1);
 }
 
-/* `value` as a C-contiguous (rows, dim) array of the half table's own dtype: NumPy's cast (and
- * ml_dtypes' for bfloat16) rounds to nearest even from any real dtype directly, so a float64
- * source is not rounded twice. New reference, or NULL with ValueError / TypeError. */
+/* `value` as a C-contiguous (rows, dim) array of the half table's own dtype, by NumPy's cast
+ * (ml_dtypes' for bfloat16): exactly what value.astype(dtype) gives, from any real dtype (NumPy
+ * rounds float64 to float16 directly, not twice through float32). New reference, or NULL with
+ * ValueError. */
 static PyArrayObject *as_half_weight(PeTable *self, PyObject *value, const char *name) {
     PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_O(value), *conv = NULL;
     if (!arr) return NULL;
