@@ -56,10 +56,13 @@ static inline PE_ALWAYS_INLINE float pe_f16_to_f32(uint16_t h) {
     const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     const uint32_t em = h & 0x7fffu;
     /* subnormals and zero: em * 2^-24, exact in float32 */
-    const uint32_t sub = pe_f32_bits((float)em * 0x1p-24f);
+    const uint32_t sub = pe_f32_bits((float)(int32_t)em * 0x1p-24f); /* signed: vectorises */
     const uint32_t norm = (em << 13) + 0x38000000u;  /* exponent rebiased by 127 - 15 */
     const uint32_t special = (em << 13) + 0x70000000u; /* inf / NaN: exponent all ones */
-    const uint32_t mag = em >= 0x7c00u ? special : em >= 0x0400u ? norm : sub;
+    /* masks, not ?: -- a select on a float product is left as a branch (it might trap) */
+    const uint32_t is_special = 0u - (uint32_t)(em >= 0x7c00u);
+    const uint32_t is_norm = 0u - (uint32_t)(em >= 0x0400u);
+    const uint32_t mag = (special & is_special) | (norm & is_norm & ~is_special) | (sub & ~is_norm);
     return pe_bits_f32(sign | mag);
 }
 
@@ -94,10 +97,10 @@ static inline PE_ALWAYS_INLINE uint16_t pe_f32_to_f16_rn(float x) {
     /* below 2^-14: adding 0.5 (ulp 2^-24, the float16 subnormal step) rounds to nearest even */
     const uint32_t sub = pe_f32_bits(pe_bits_f32(a) + 0.5f) - 0x3f000000u;
     const uint32_t norm = (a - 0x38000000u + 0x0fffu + ((a >> 13) & 1u)) >> 13;
-    const uint32_t mag = a > 0x7f800000u   ? pe_f16_nan(a)
-                         : a >= 0x477ff000u ? 0x7c00u /* >= 65520: rounds to inf */
-                         : a >= 0x38800000u ? norm
-                                            : sub;
+    const uint32_t big = a > 0x7f800000u ? pe_f16_nan(a) : 0x7c00u; /* >= 65520: inf */
+    const uint32_t is_big = 0u - (uint32_t)(a >= 0x477ff000u);
+    const uint32_t is_norm = 0u - (uint32_t)(a >= 0x38800000u); /* masks: see pe_f16_to_f32 */
+    const uint32_t mag = (big & is_big) | (norm & is_norm & ~is_big) | (sub & ~is_norm);
     return (uint16_t)(sign | mag);
 }
 
