@@ -333,9 +333,9 @@ def test_safetensors_half_against_the_package(tmp_path, dt):
 
 
 def test_safetensors_bf16_written_by_torch_loads_as_bfloat16(tmp_path):
-    torch = pytest.importorskip("torch")
-    st_torch = pytest.importorskip("safetensors.torch")
-    t = torch.randn(5, 4).to(torch.bfloat16)
+    """torch's bfloat16 bits, through the package's file, are ml_dtypes' bfloat16 bits here."""
+    torch, st_torch = pytest.importorskip("torch"), pytest.importorskip("safetensors.torch")
+    t = (torch.arange(20, dtype=torch.float32).reshape(5, 4) / 7 - 1).to(torch.bfloat16)
     p = str(tmp_path / "bf.safetensors")
     st_torch.save_file({"embeddings.word_embeddings.weight": t}, p)
     back = pyembed.load_safetensors(p, dtype="bfloat16")
