@@ -172,4 +172,7 @@ def pretrained_matrix(embeddings, dtype):
         raise TypeError(f"embeddings must be real numbers, got dtype {arr.dtype}")
     if dtype is None:  # a checkpoint's float16 / bfloat16 stays so
         dtype = arr.dtype if arr.dtype in FLOAT_DTYPES or is_half(arr.dtype) else np.float32
-    return arr, check_table_dtype(dtype)
+    dtype = check_table_dtype(dtype)
+    if is_half(arr.dtype) and arr.dtype != dtype:  # exact; NumPy casts no bfloat16 to float16
+        arr = arr.astype(np.float32)
+    return arr, dtype

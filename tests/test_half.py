@@ -286,6 +286,7 @@ def test_backward_equals_float32(dt):
 
 @pytest.mark.parametrize("spec", [np.float16, "float16", "bfloat16", ml_dtypes.bfloat16, BF16])
 def test_dtype_spellings_and_seeded_init(spec):
+    assert _core.Table(2, 3, spec).dtype in HALF
     e = pyembed.Embedding(20, 6, dtype=spec, seed=3)
     f = pyembed.Embedding(20, 6, seed=3)
     assert e.dtype in HALF and e.weight.dtype == e.dtype and e.nbytes == 20 * 6 * 2
@@ -329,6 +330,10 @@ def test_safetensors_half_against_the_package(tmp_path, dt):
     e = pyembed.Embedding.from_pretrained(back)
     assert e.dtype == dt
     np.testing.assert_array_equal(bits(e.weight), bits(w))
+    for other in (np.float32, np.float64, F16, BF16):  # and to any other table dtype, as astype
+        o = pyembed.EmbeddingBag.from_pretrained(back, dtype=other)
+        assert o.dtype == other
+        np.testing.assert_array_equal(bits(o.weight), bits(w.astype(np.float32).astype(other)))
     np.testing.assert_array_equal(bits(e([3, 1])), bits(w[[3, 1]].astype(np.float32)))
 
 
@@ -354,6 +359,8 @@ def test_bfloat16_without_ml_dtypes_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ml_dtypes", None)  # import ml_dtypes now fails
     with pytest.raises(ImportError, match="ml_dtypes"):
         pyembed.Embedding(3, 2, dtype="bfloat16")
+    with pytest.raises(ImportError, match="ml_dtypes"):
+        _core.Table(3, 2, "bfloat16")
     with pytest.raises(ImportError, match="ml_dtypes"):
         pyembed.load_safetensors(p, dtype=None)
     assert pyembed.load_safetensors(p).dtype == np.float32  # widening needs no ml_dtypes

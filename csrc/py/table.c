@@ -173,6 +173,20 @@ static int parse_size(PyObject *obj, const char *name, long long *out) {
     return overflow || (*out == -1 && PyErr_Occurred()) ? -1 : 0;
 }
 
+/* ml_dtypes.bfloat16 for dtype="bfloat16", a name NumPy does not know: the optional dependency is
+ * imported when asked for. New reference, or NULL with ImportError naming the package. */
+static PyObject *bfloat16_type(void) {
+    PyObject *ml = PyImport_ImportModule("ml_dtypes");
+    if (!ml) {
+        PyErr_SetString(PyExc_ImportError, "dtype='bfloat16' needs the ml_dtypes package: "
+                                           "pip install 'pyembed[half]'");
+        return NULL;
+    }
+    PyObject *bf16 = PyObject_GetAttrString(ml, "bfloat16");
+    Py_DECREF(ml);
+    return bf16;
+}
+
 static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"num_embeddings", "embedding_dim", "dtype", NULL};
     long long rows, dim;
@@ -184,6 +198,10 @@ static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     if (parse_size(rows_obj, "num_embeddings", &rows) < 0 ||
         parse_size(dim_obj, "embedding_dim", &dim) < 0)
         return NULL;
+    PyObject *bf16 = NULL;
+    int named_bf16 = dtype && PyUnicode_Check(dtype) &&
+                     PyUnicode_CompareWithASCIIString(dtype, "bfloat16") == 0;
+    if (named_bf16 && !(dtype = bf16 = bfloat16_type())) return NULL;
     if (!dtype || dtype == Py_None) {
         d = PyArray_DescrFromType(NPY_FLOAT32);
     } else if (!PyArray_DescrConverter(dtype, &d)) {
@@ -193,14 +211,15 @@ static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
                          "dtype must be float32 or float64, or float16 or bfloat16, got %.80R",
                          dtype);
         }
+        Py_XDECREF(bf16);
         return NULL;
     }
-    if (!d) return NULL;
-    int typenum, half;
     PeTable *t = NULL;
-    if (table_dtype(d, "dtype", dtype, &typenum, &half) == 0)
+    int typenum, half;
+    if (d && table_dtype(d, "dtype", dtype, &typenum, &half) == 0)
         t = table_alloc(type, rows, dim, d);
-    Py_DECREF(d);
+    Py_XDECREF(d);
+    Py_XDECREF(bf16);
     return (PyObject *)t;
 }
 
