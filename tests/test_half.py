@@ -134,7 +134,8 @@ def _draws(x, dt, n_rows, seed=7, step=3):
 
 @pytest.mark.parametrize("dt", HALF, ids=str)
 @pytest.mark.parametrize("base,frac", [(1.0, 0.5), (1.0, 0.1), (-3.0, 0.9), (1.0, 1 / 1024),
-                                       (2.0 ** -20, 0.3), (2.0 ** -24, 0.7), (60000.0, 0.25)])
+                                       (2.0 ** -20, 0.3), (2.0 ** -24, 0.7), (60000.0, 0.25),
+                                       (2.0 ** -130, 0.3)])
 def test_stochastic_rounding_is_unbiased(dt, base, frac):
     """x between two neighbours a < b rounds to b with probability (x - a) / (b - a): over 32768
     draws (rows x columns, a fixed seed, so the test cannot flake) the count of b is within 6
