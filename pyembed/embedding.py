@@ -51,7 +51,7 @@ class Embedding:
             its rows are widened to float32 as they are read, so lookups return float32 (the
             table's own dtype with ``out=`` of that dtype) and the gradient is float32; values
             written in (``init``, ``weight = ...``) are rounded to nearest even, as NumPy's
-            ``astype``. max_norm is for float32 / float64 tables only.
+            ``astype`` (max_norm's renormalisation too: the row times a float32 scale, rounded).
         init: ``"normal"`` (N(0, std^2), torch's default), ``"uniform"`` (U(-bound, bound),
             bound defaults to sqrt(3) * std), ``"zeros"``, or an array of shape
             (num_embeddings, embedding_dim) copied in.
@@ -83,8 +83,6 @@ class Embedding:
             max_norm = as_float("max_norm", max_norm)
             if not max_norm >= 0:
                 raise ValueError(f"max_norm must be >= 0, got {max_norm}")
-            if is_half(dt):
-                raise ValueError(f"max_norm is for float32 and float64 tables, got dtype {dt}")
         norm_type = as_float("norm_type", norm_type)
         if not norm_type > 0:
             raise ValueError(f"norm_type must be > 0, got {norm_type}")

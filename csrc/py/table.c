@@ -79,13 +79,6 @@ int pe_parse_table(PyObject *module, PyObject *obj, int allow_none, PeTable **ou
     return 0;
 }
 
-int pe_refuse_half(const PeTable *t, const char *what) {
-    if (!t->half) return 0;
-    PyErr_Format(PyExc_ValueError, "%s does not serve %s tables yet (use a float32 table)", what,
-                 t->half == PE_HALF_BF16 ? "bfloat16" : "float16");
-    return -1;
-}
-
 /* The storage of a weight dtype: float32, float64, float16 (NumPy's) or bfloat16 (ml_dtypes', a
  * user dtype NumPy knows by its scalar type's name). *typenum: the arithmetic; *half: PE_HALF_*
  * or 0. -1 with ValueError naming `what` otherwise. */

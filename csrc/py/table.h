@@ -58,10 +58,6 @@ static inline size_t pe_table_weight_nbytes(const PeTable *t) {
      : (t)->half == PE_HALF_BF16 ? fn##_bf16(__VA_ARGS__)                                       \
                                  : PE_BY_DTYPE((t)->typenum, fn, __VA_ARGS__))
 
-/* ValueError when `t` is a float16 / bfloat16 table and `what` (named) does not serve those
- * yet. 0 or -1. */
-int pe_refuse_half(const PeTable *t, const char *what);
-
 /* The compute methods of the Table type, defined in table_ops.c and listed in the method table
  * of table.c (lookup, renorm, backward take METH_VARARGS | METH_KEYWORDS; zero_grad and
  * mark_all_touched METH_NOARGS, add_dense_grad METH_O), each with its docstring. */

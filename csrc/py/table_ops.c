@@ -13,7 +13,7 @@
 static int run_renorm(PeTable *self, const int64_t *ids, size_t n, double max_norm,
                       double norm_type) {
     int rc;
-    PE_LOCKED(self, 0, rc = PE_BY_DTYPE(self->typenum, pe_renorm, (void *)self->weight, ids, n,
+    PE_LOCKED(self, 0, rc = PE_BY_TABLE(self, pe_renorm, (void *)self->weight, ids, n,
                                         (size_t)self->dim, self->rows, max_norm, norm_type));
     return rc;
 }
@@ -62,7 +62,7 @@ const char pe_table_lookup_doc[] = PyDoc_STR(
 "lookup(ids, out=None, max_norm=None, norm_type=2.0)\n--\n\n"
 "Rows of the table for ids of any integer dtype and shape: W[ids], of shape ids.shape + (dim,).\n"
 "A float16 / bfloat16 table's rows come as float32 (widened exactly), or with out= of the\n"
-"table's own dtype as they are stored (max_norm is for float32 / float64 tables only).\n"
+"table's own dtype as they are stored.\n"
 "out, if given, must be a C-contiguous writeable array of exactly that shape and dtype that\n"
 "does not overlap the weight (ids may live anywhere: they are read from a private copy).\n"
 "max_norm, if given, first renormalises the looked-up rows in place (see renorm), after every\n"
@@ -81,9 +81,7 @@ PyObject *pe_table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
     if (parse_real(max_norm_obj, "max_norm", &max_norm) < 0 ||
         parse_real(norm_type_obj, "norm_type", &norm_type) < 0)
         return NULL;
-    if (max_norm_obj != Py_None &&
-        (check_renorm_args(max_norm, norm_type) < 0 || pe_refuse_half(self, "max_norm") < 0))
-        return NULL;
+    if (max_norm_obj != Py_None && check_renorm_args(max_norm, norm_type) < 0) return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
     npy_intp shape[NPY_MAXDIMS];
     int nd = pe_row_shape(ids, "ids", (npy_intp)self->dim, shape);
