@@ -57,6 +57,42 @@ def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
     return dt
 
 
+def bfloat16_dtype(name: str = "dtype") -> np.dtype:
+    """ml_dtypes' bfloat16 (the one JAX uses; NumPy has none), imported only when asked for."""
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ImportError(f"{name}=bfloat16 needs the ml_dtypes package: "
+                          "pip install 'pyembed[half]' (or pip install ml_dtypes)") from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def is_half(dt: np.dtype) -> bool:
+    """True for the 16-bit storage dtypes of a table: float16 and ml_dtypes' bfloat16."""
+    return dt == np.float16 or (dt.itemsize == 2 and dt.type.__name__ == "bfloat16")
+
+
+def compute_dtype(dt: np.dtype) -> np.dtype:
+    """The dtype a table of dtype ``dt`` computes in (lookups, gradients): float32 for float16
+    and bfloat16 tables, ``dt`` otherwise."""
+    return np.dtype(np.float32) if is_half(dt) else dt
+
+
+def check_table_dtype(dtype, name: str = "dtype") -> np.dtype:
+    """``dtype`` as a table's storage dtype: float32, float64, float16 or bfloat16 (the string
+    ``"bfloat16"`` or ``ml_dtypes.bfloat16``). ValueError for anything else."""
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        return bfloat16_dtype(name)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, or float16 or bfloat16, got "
+                        f"{str(repr(dtype))[:80]}") from None
+    if dt not in FLOAT_DTYPES and not is_half(dt):
+        raise ValueError(f"{name} must be float32 or float64, or float16 or bfloat16, got {dt}")
+    return dt
+
+
 def check_padding_idx(padding_idx, num_embeddings: int) -> int | None:
     """``padding_idx`` (None, or an int in ``[-num_embeddings, num_embeddings)``, negative
     counting from the end as in torch) as a row number or None."""
@@ -126,13 +162,17 @@ def as_ids(ids, size: int, what: str) -> np.ndarray:
 
 
 def pretrained_matrix(embeddings, dtype):
-    """(``embeddings`` as a 2-D real array, the table dtype: ``dtype``, else float32/float64 as
-    the array's, else float32) for the ``from_pretrained`` constructors."""
+    """(``embeddings`` as a 2-D real array, the table dtype: ``dtype``, else the array's when a
+    table can have it (float32/64, float16, bfloat16), else float32) for the ``from_pretrained``
+    constructors."""
     arr = np.asarray(embeddings)
     if arr.ndim != 2:
         raise ValueError(f"embeddings must be 2-D, got shape {arr.shape}")
-    if arr.dtype.kind not in "biuf":
+    if arr.dtype.kind not in "biuf" and not is_half(arr.dtype):
         raise TypeError(f"embeddings must be real numbers, got dtype {arr.dtype}")
-    if dtype is None:
-        dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float32
+    if dtype is None:  # a checkpoint's float16 / bfloat16 stays so
+        dtype = arr.dtype if arr.dtype in FLOAT_DTYPES or is_half(arr.dtype) else np.float32
+    dtype = check_table_dtype(dtype)
+    if is_half(arr.dtype) and arr.dtype != dtype:  # exact; NumPy casts no bfloat16 to float16
+        arr = arr.astype(np.float32)
     return arr, dtype

@@ -92,6 +92,16 @@ def rope(
     interleaved: bool = False, inverse: bool = False, out: Optional[_FloatArray] = None,
 ) -> _FloatArray: ...
 
+# ---- float16 / bfloat16 tables (half.c) ----------------------------------------------------
+def narrow_rows(
+    table: Table,
+    values: NDArray[np.float32],
+    rows: Optional[ArrayLike] = None,
+    stochastic: bool = False,
+    seed: Optional[int] = 0,
+    step: Optional[int] = 0,
+) -> None: ...
+
 # ---- EmbeddingBag (bag.c); mode 0 sum, 1 mean, 2 max; padding_idx None: no padding row --------
 def bag_forward(
     table: Table,

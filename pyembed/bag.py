@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
 from ._checks import (DtypeMismatchError, UnsupportedModeError, as_ids, check_ids,
-                      check_padding_idx, is_int, pretrained_matrix)
+                      check_padding_idx, compute_dtype, is_int, pretrained_matrix)
 from .embedding import Embedding
 
 __all__ = ["EmbeddingBag"]
@@ -167,17 +167,18 @@ class EmbeddingBag(Embedding):
 
     def _check_psw(self, flat, psw, given_dtype):
         """per_sample_weights: real numbers in the shape of the ids; an array (one with a
-        dtype) of the table's dtype, as torch requires (a list is converted)."""
+        dtype) of the table's dtype (float32 for a float16 / bfloat16 table), as torch requires (a
+        list is converted)."""
         if psw.dtype.kind not in "iuf":
             raise TypeError(f"per_sample_weights must be real numbers, got an array of "
                             f"dtype {psw.dtype}")
         if psw.shape != flat.shape:
             raise ValueError(f"per_sample_weights has shape {psw.shape} but ids has shape "
                              f"{flat.shape}")
-        if given_dtype is not None and np.dtype(given_dtype) != self.dtype:
+        dt = compute_dtype(self.dtype)  # float32 for a float16 / bfloat16 table
+        if given_dtype is not None and np.dtype(given_dtype) != dt:
             raise DtypeMismatchError(f"per_sample_weights has dtype {np.dtype(given_dtype)} but "
-                                     f"the table's is {self.dtype}: they must be the same (as "
-                                     f"torch)")
+                                     f"the table's is {dt}: they must be the same (as torch)")
 
     def _check_bags(self, flat, off):
         """The checks bag_forward makes on offsets (ids are renorm's), for a call that must not
@@ -230,7 +231,7 @@ class EmbeddingBag(Embedding):
         """Per-position factors for scale_grad_by_freq, in the table's dtype: the position's own
         factor (its weight, 1 / its bag's count for "mean", else 1) times 1 / (its id's count in
         the whole input, as torch counts). The kernel then runs as a weighted sum."""
-        T = self.dtype.type
+        T = compute_dtype(self.dtype).type
         all_ids = np.asarray(flat, dtype=np.int64)
         _, inv, counts = np.unique(all_ids, return_inverse=True, return_counts=True)
         n_in = int(off[-1])  # positions past the last offset belong to no bag

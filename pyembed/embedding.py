@@ -12,9 +12,9 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ._checks import (as_float, check_float_dtype, check_ids, check_int, check_padding_idx,
-                      is_int, pretrained_matrix)
-from ._core import Table, fill_normal, fill_uniform
+from ._checks import (as_float, check_ids, check_int, check_padding_idx, check_table_dtype,
+                      compute_dtype, is_half, is_int, pretrained_matrix)
+from ._core import Table, fill_normal, fill_uniform, narrow_rows
 
 __all__ = ["Embedding"]
 
@@ -46,7 +46,13 @@ class Embedding:
             ``max_norm / (norm + 1e-7)``). The weights change even when no backward follows.
         norm_type: the p of the p-norm for max_norm (default 2; ``float('inf')`` allowed).
         scale_grad_by_freq: scale each id's gradient by 1 / (its count in the batch), as torch.
-        dtype: float32 (default) or float64.
+        dtype: float32 (default), float64, or a 16-bit storage type: ``numpy.float16`` or
+            bfloat16 (``"bfloat16"`` or ``ml_dtypes.bfloat16``; needs the ml_dtypes package,
+            ``pip install 'pyembed[half]'``). A float16 / bfloat16 table holds half the bytes;
+            its rows are widened to float32 as they are read, so lookups return float32 (the
+            table's own dtype with ``out=`` of that dtype) and the gradient is float32; values
+            written in (``init``, ``weight = ...``) are rounded to nearest even, as NumPy's
+            ``astype`` (max_norm's renormalisation too: the row times a float32 scale, rounded).
         init: ``"normal"`` (N(0, std^2), torch's default), ``"uniform"`` (U(-bound, bound),
             bound defaults to sqrt(3) * std), ``"zeros"``, or an array of shape
             (num_embeddings, embedding_dim) copied in.
@@ -81,7 +87,7 @@ class Embedding:
             raise TypeError(f"sparse must be a bool, got {sparse!r}")
         num_embeddings = check_int("num_embeddings", num_embeddings, 0)
         embedding_dim = check_int("embedding_dim", embedding_dim, 0)
-        dt = check_float_dtype(dtype)
+        dt = check_table_dtype(dtype)
         padding_idx = check_padding_idx(padding_idx, num_embeddings)
         if max_norm is not None:
             max_norm = as_float("max_norm", max_norm)
@@ -112,11 +118,16 @@ class Embedding:
         self.in_backward_hook = None  # an optim.InBackward when an optimizer runs in the backward
         if isinstance(init, str):
             s = _seed_or_random(seed)
+            # a half table gets the float32 table's values of the same seed, rounded to nearest
+            widen = is_half(dt) and init != "zeros"
+            w = np.empty(self.shape, np.float32) if widen else self.table.weight
             if init == "normal":
-                fill_normal(self.table.weight, s, 0.0, std)
+                fill_normal(w, s, 0.0, std)
             elif init == "uniform":
                 b = bound if bound is not None else float(np.sqrt(3.0) * std)
-                fill_uniform(self.table.weight, s, -b, b)
+                fill_uniform(w, s, -b, b)
+            if widen:
+                narrow_rows(self.table, w)
         else:
             self.table.weight = init
         if padding_idx is not None:
@@ -270,7 +281,12 @@ class Embedding:
         """Logits of a tied output head: ``h @ W.T``, shape ``h.shape[:-1] + (num_embeddings,)``
         (one BLAS call through NumPy), as Flax's ``Embed.attend``."""
         h = self._check_h(h)
-        return np.matmul(h, self.table.weight.T)
+        return np.matmul(h, self._weight_for_matmul().T)
+
+    def _weight_for_matmul(self):
+        """The weight as BLAS takes it: a float16 / bfloat16 table widened to a float32 copy."""
+        w = self.table.weight
+        return w.astype(np.float32) if is_half(w.dtype) else w
 
     def attend_backward(self, h: ArrayLike, grad_logits: ArrayLike) -> np.ndarray:
         """Backward of :meth:`attend`: returns ``grad_h = grad_logits @ W`` and accumulates
@@ -291,10 +307,10 @@ class Embedding:
         if g.shape != want:
             raise ValueError(f"grad_logits has shape {g.shape} but h of shape {h.shape} needs "
                              f"{want}")
-        W = self.table.weight
+        W = self._weight_for_matmul()
         grad_h = np.matmul(g, W)
         if self.requires_grad:
-            dt = self.dtype
+            dt = compute_dtype(self.dtype)
             g2 = g.reshape(-1, self.num_embeddings).astype(dt, copy=False)
             h2 = h.reshape(-1, self.embedding_dim).astype(dt, copy=False)
             dW = np.matmul(g2.T, h2)
@@ -321,7 +337,7 @@ class Embedding:
         rows = self.table.touched
         g = self.table.grad
         if g is None:
-            return rows, np.zeros((0, self.embedding_dim), self.dtype)
+            return rows, np.zeros((0, self.embedding_dim), compute_dtype(self.dtype))
         return rows, np.take(g, rows, axis=0)
 
     def parameters(self) -> list[Embedding]:

@@ -10,7 +10,8 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
-from ._checks import as_ids, check_float_dtype, check_ids, check_int, is_int
+from ._checks import (as_ids, check_ids, check_int, check_table_dtype, compute_dtype, is_half,
+                      is_int)
 from .embedding import Embedding
 from .positional import PositionalEncoding
 
@@ -32,7 +33,8 @@ class InputEmbedding:
             rows indexed by position) or ``None`` (no position term; e.g. with RoPE).
         scale: ``"sqrt"`` (sqrt(d_model), the paper), a number, or ``None`` (1).
         padding_idx: the token table's padding row (zeros, no gradient), as ``Embedding``.
-        dtype: float32 (default) or float64.
+        dtype: float32 (default) or float64; float16 or bfloat16 tables (:class:`Embedding`)
+            compute and return float32.
         std: token init std (default ``d_model ** -0.5``, fairseq's choice for scaled
             embeddings; 1.0, torch's default, when ``scale`` is not ``"sqrt"``).
         pos_std: learned position init std (0.02, as BERT / GPT-2).
@@ -65,7 +67,7 @@ class InputEmbedding:
             raise ValueError(f"positional must be one of {_POSITIONAL}, got {positional!r}")
         check_int("d_model", d_model, 0)
         check_int("max_len", max_len, 0)
-        dt = check_float_dtype(dtype)
+        dt = check_table_dtype(dtype)
         if isinstance(scale, str):
             if scale != "sqrt":
                 raise ValueError(f"scale must be 'sqrt', a number or None, got {scale!r}")
@@ -90,7 +92,7 @@ class InputEmbedding:
                                       seed=None if seed is None else seed + 1)
         elif positional == "sinusoidal":
             self.position = PositionalEncoding(d_model, max_len, base=base, layout=layout,
-                                               exponent=exponent, dtype=dt)
+                                               exponent=exponent, dtype=compute_dtype(dt))
         else:
             self.position = None
 
@@ -111,7 +113,8 @@ class InputEmbedding:
 
     def _positions(self, start, seq):
         if self.positional == "learned":
-            return self.position.weight[start:start + seq]
+            p = self.position.weight[start:start + seq]
+            return p.astype(np.float32) if is_half(p.dtype) else p
         if self.positional == "sinusoidal":
             return self.position.encoding(seq, start)
         return None
@@ -142,11 +145,11 @@ class InputEmbedding:
             raise ValueError(f"grad_output has shape {g.shape} but ids {ids.shape} need {want}")
         if g.dtype.kind not in "fiu":
             raise TypeError(f"grad_output must be real numbers, got dtype {g.dtype}")
-        g = g.astype(self.dtype, copy=False)
+        dt = compute_dtype(self.dtype)
+        g = g.astype(dt, copy=False)
         # the token table validates ids and the gradient before it writes anything, so it goes
         # first: a bad call leaves both tables unchanged
-        self.token.backward(ids, np.multiply(g, self.dtype.type(self.scale)) if self.scale != 1.0
-                            else g)
+        self.token.backward(ids, np.multiply(g, dt.type(self.scale)) if self.scale != 1.0 else g)
         if self.positional == "learned":
             pos = np.broadcast_to(np.arange(start, start + ids.shape[-1]), ids.shape)
             self.position.backward(pos, g)

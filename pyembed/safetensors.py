@@ -15,6 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from ._checks import bfloat16_dtype, is_half
 from ._util import atomic_write
 
 __all__ = ["load_safetensors", "save_safetensors", "safetensors_names"]
@@ -152,8 +153,10 @@ def load_safetensors(path: str | os.PathLike, name: str | None = None, *,
     ``name=None`` picks the token-embedding table: the tensor whose name ends in
     ``word_embeddings.weight`` (BERT) or ``embed_tokens.weight`` (Llama, Mistral, ...), with or
     without a model prefix (else the only 2-D tensor). F32/F16/BF16/F64 become ``dtype``
-    (float32 by default; ``None`` keeps the stored type, BF16 as float32); integer and bool
-    tensors come as stored. The data is memory-mapped copy-on-write: an F32 tensor read as
+    (float32 by default; ``"bfloat16"`` and ``ml_dtypes.bfloat16`` too); ``None`` keeps the stored
+    type: F16 as float16, BF16 as ``ml_dtypes.bfloat16`` (ImportError naming the package when it
+    is missing), which :meth:`Embedding.from_pretrained` keeps as the table's dtype. Integer and
+    bool tensors come as stored. The data is memory-mapped copy-on-write: an F32 tensor read as
     float32 is not copied (and writing to it never changes the file).
 
     Example:
@@ -176,8 +179,13 @@ def load_safetensors(path: str | os.PathLike, name: str | None = None, *,
     st_dtype, shape, offset, nbytes = tensors[name]
     raw = np.frombuffer(mm, dtype=_DTYPES[st_dtype], count=nbytes // _DTYPES[st_dtype].itemsize,
                         offset=offset).reshape(shape)
-    if st_dtype == "BF16":  # the top 16 bits of a float32
-        raw = (raw.astype(np.uint32) << 16).view(np.float32)
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        dtype = bfloat16_dtype()
+    if st_dtype == "BF16":
+        if dtype is None or is_half(np.dtype(dtype)):  # the bits as they are, then as asked
+            raw = raw.view(bfloat16_dtype("BF16 tensor"))
+        else:  # the top 16 bits of a float32: exact without ml_dtypes
+            raw = (raw.astype(np.uint32) << 16).view(np.float32)
     if dtype is None or st_dtype not in _FLOATS:
         return raw
     return raw.astype(dtype, copy=False)  # native byte order: a no-op for F32 on x86/arm
@@ -194,12 +202,15 @@ def save_safetensors(path: str | os.PathLike, tensors: Mapping[str, ArrayLike],
         if not isinstance(name, str) or name == "__metadata__":
             raise ValueError(f"bad tensor name {name!r}")
         arr = np.asarray(tensors[name])
-        le = arr.dtype.newbyteorder("<") if arr.dtype.itemsize > 1 else arr.dtype
-        if le not in _NAMES:
-            raise ValueError(f"tensor {name!r}: dtype {arr.dtype} cannot be stored "
-                             f"(supported: {sorted(_NAMES.values())})")
-        arr = np.ascontiguousarray(arr, dtype=le)
-        header[name] = {"dtype": _NAMES[le], "shape": list(arr.shape),
+        if is_half(arr.dtype) and arr.dtype != np.float16:  # bfloat16: its bits, as BF16
+            st_name, arr = "BF16", np.ascontiguousarray(arr).view("<u2")
+        else:
+            le = arr.dtype.newbyteorder("<") if arr.dtype.itemsize > 1 else arr.dtype
+            if le not in _NAMES:
+                raise ValueError(f"tensor {name!r}: dtype {arr.dtype} cannot be stored "
+                                 f"(supported: {sorted(_NAMES.values())} and bfloat16)")
+            st_name, arr = _NAMES[le], np.ascontiguousarray(arr, dtype=le)
+        header[name] = {"dtype": st_name, "shape": list(arr.shape),
                         "data_offsets": [pos, pos + arr.nbytes]}
         arrays.append(arr)
         pos += arr.nbytes

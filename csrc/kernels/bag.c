@@ -9,4 +9,6 @@
  * The kernels are bag_tmpl.h, instantiated once per element type.
  */
 #define PE_TMPL "bag_tmpl.h"
+#define PE_TMPL_KEEP
 #include "float_types.h"
+#include "half_types.h"

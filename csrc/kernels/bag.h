@@ -45,4 +45,18 @@ int pe_bag_psw_grad_f32(float *gpsw, const float *W, const int64_t *ids, const i
 int pe_bag_psw_grad_f64(double *gpsw, const double *W, const int64_t *ids, const int64_t *off,
                         const double *dout, size_t n, size_t nb, size_t dim, int64_t padding_idx);
 
+/* A float16 / bfloat16 table (W: its 16-bit elements, each widened exactly as it is read): the
+ * forward and the per-sample-weight gradient in float, the bits of the _f32 kernels on the
+ * widened table. Its gradient is float32: pe_bag_backward_f32 serves it. */
+int pe_bag_forward_f16(float *out, int64_t *argmax, const uint16_t *W, const int64_t *ids,
+                       const int64_t *off, const float *psw, size_t nb, size_t dim, int mode,
+                       int64_t padding_idx);
+int pe_bag_psw_grad_f16(float *gpsw, const uint16_t *W, const int64_t *ids, const int64_t *off,
+                        const float *dout, size_t n, size_t nb, size_t dim, int64_t padding_idx);
+int pe_bag_forward_bf16(float *out, int64_t *argmax, const uint16_t *W, const int64_t *ids,
+                        const int64_t *off, const float *psw, size_t nb, size_t dim, int mode,
+                        int64_t padding_idx);
+int pe_bag_psw_grad_bf16(float *gpsw, const uint16_t *W, const int64_t *ids, const int64_t *off,
+                         const float *dout, size_t n, size_t nb, size_t dim, int64_t padding_idx);
+
 #endif

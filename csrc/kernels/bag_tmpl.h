@@ -1,5 +1,7 @@
-/* The body of bag.c for one element type, included twice (float, double).
- * Before including: T (the element type), FN(name) (adds the _f32 / _f64 suffix).
+/* The body of bag.c for one element type, included for float, double (float_types.h) and the
+ * forward of float16 / bfloat16 tables (half_types.h).
+ * Before including: T (the element type), S and LD (the stored type of W and its load),
+ * FN(name) (adds the _f32 / _f64 / _f16 / _bf16 suffix).
  * Uses only the headers below and what this header defines. */
 #include "bag.h"
 #include "simd.h"
@@ -47,7 +49,7 @@ static size_t bag_first_at(const int64_t *off, size_t nb, size_t pos) {
 #endif /* PE_BAG_TMPL_ONCE */
 
 /* sum (weighted when psw) of columns c0 .. c0 + CB of the rows of positions lo .. hi */
-static inline size_t FN(sum_block)(T *restrict o, const T *restrict W, const int64_t *restrict ids,
+static inline size_t FN(sum_block)(T *restrict o, const S *restrict W, const int64_t *restrict ids,
                                    const T *restrict psw, size_t lo, size_t hi, size_t dim,
                                    size_t c0, int64_t pad, size_t n) {
     enum { CB = CB_BYTES / sizeof(T) };
@@ -61,12 +63,12 @@ static inline size_t FN(sum_block)(T *restrict o, const T *restrict W, const int
         }
         int64_t id = ids[j];
         if (id == pad) continue;
-        const T *restrict w = W + (size_t)id * dim + c0;
+        const S *restrict w = W + (size_t)id * dim + c0;
         if (psw) {
             const T s = psw[j];
-            for (size_t k = 0; k < CB; k++) acc[k] += w[k] * s;
+            for (size_t k = 0; k < CB; k++) acc[k] += LD(w[k]) * s;
         } else {
-            for (size_t k = 0; k < CB; k++) acc[k] += w[k];
+            for (size_t k = 0; k < CB; k++) acc[k] += LD(w[k]);
         }
         count++;
     }
@@ -75,7 +77,7 @@ static inline size_t FN(sum_block)(T *restrict o, const T *restrict W, const int
 }
 
 static inline PE_ALWAYS_INLINE void
-FN(bags_body)(T *restrict out, int64_t *restrict argmax, const T *restrict W,
+FN(bags_body)(T *restrict out, int64_t *restrict argmax, const S *restrict W,
               const int64_t *restrict ids, const int64_t *restrict off, const T *restrict psw,
               size_t b0, size_t b1, size_t dim, int mode, int64_t pad) {
     enum { CB = CB_BYTES / sizeof(T) };
@@ -94,16 +96,16 @@ FN(bags_body)(T *restrict out, int64_t *restrict argmax, const T *restrict W,
                 count = 0;
                 for (size_t j = lo; j < hi; j++) {
                     if (j + PE_PREFETCH_DIST < n)
-                        bag_prefetch(W, ids[j + PE_PREFETCH_DIST], dim * sizeof(T),
-                                     full * sizeof(T), dim * sizeof(T), 0);
+                        bag_prefetch(W, ids[j + PE_PREFETCH_DIST], dim * sizeof(S),
+                                     full * sizeof(S), dim * sizeof(S), 0);
                     int64_t id = ids[j];
                     if (id == pad) continue;
-                    const T *restrict w = W + (size_t)id * dim;
+                    const S *restrict w = W + (size_t)id * dim;
                     if (psw) {
                         const T s = psw[j];
-                        for (size_t k = full; k < dim; k++) o[k] += w[k] * s;
+                        for (size_t k = full; k < dim; k++) o[k] += LD(w[k]) * s;
                     } else {
-                        for (size_t k = full; k < dim; k++) o[k] += w[k];
+                        for (size_t k = full; k < dim; k++) o[k] += LD(w[k]);
                     }
                     count++;
                 }
@@ -118,19 +120,20 @@ FN(bags_body)(T *restrict out, int64_t *restrict argmax, const T *restrict W,
         for (size_t k = 0; k < dim; k++) am[k] = -1;
         for (size_t j = lo; j < hi; j++) {
             if (j + PE_PREFETCH_DIST < n)
-                bag_prefetch(W, ids[j + PE_PREFETCH_DIST], dim * sizeof(T), 0, dim * sizeof(T), 0);
+                bag_prefetch(W, ids[j + PE_PREFETCH_DIST], dim * sizeof(S), 0, dim * sizeof(S), 0);
             int64_t id = ids[j];
             if (id == pad) continue;
-            const T *restrict w = W + (size_t)id * dim;
+            const S *restrict w = W + (size_t)id * dim;
             if (count == 0) {
                 for (size_t k = 0; k < dim; k++) {
-                    o[k] = w[k];
+                    o[k] = LD(w[k]);
                     am[k] = id;
                 }
             } else {
                 for (size_t k = 0; k < dim; k++) {
-                    int gt = w[k] > o[k];
-                    o[k] = gt ? w[k] : o[k];
+                    const T x = LD(w[k]);
+                    int gt = x > o[k];
+                    o[k] = gt ? x : o[k];
                     am[k] = gt ? id : am[k];
                 }
             }
@@ -141,14 +144,14 @@ FN(bags_body)(T *restrict out, int64_t *restrict argmax, const T *restrict W,
 
 #define LV_NAME(s) FN(bags##s)
 #define LV_BODY FN(bags_body)
-#define LV_PARAMS (T *restrict out, int64_t *restrict argmax, const T *restrict W, \
+#define LV_PARAMS (T *restrict out, int64_t *restrict argmax, const S *restrict W, \
     const int64_t *restrict ids, const int64_t *restrict off, const T *restrict psw, size_t b0, \
     size_t b1, size_t dim, int mode, int64_t pad)
 #define LV_ARGS (out, argmax, W, ids, off, psw, b0, b1, dim, mode, pad)
 #include "simd_levels.h"
 
 
-int FN(pe_bag_forward)(T *out, int64_t *argmax, const T *W, const int64_t *ids, const int64_t *off,
+int FN(pe_bag_forward)(T *out, int64_t *argmax, const S *W, const int64_t *ids, const int64_t *off,
                        const T *psw, size_t nb, size_t dim, int mode, int64_t padding_idx) {
     if (mode != PE_BAG_SUM && mode != PE_BAG_MEAN && mode != PE_BAG_MAX) return PE_ERR_VALUE;
     if (mode == PE_BAG_MAX && !argmax) return PE_ERR_VALUE;
@@ -156,7 +159,7 @@ int FN(pe_bag_forward)(T *out, int64_t *argmax, const T *W, const int64_t *ids, 
     if (mode != PE_BAG_SUM) psw = NULL;
     if (nb == 0) return PE_OK;
     size_t n = (size_t)off[nb];
-    size_t work = pe_mul_size(pe_mul_size(n + nb, dim), sizeof(T));
+    size_t work = pe_mul_size(pe_mul_size(n + nb, dim), sizeof(S));
     int nt = pe_threads_for(work, nb);
     (void)nt; /* unused in a serial build */
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
@@ -170,6 +173,7 @@ int FN(pe_bag_forward)(T *out, int64_t *argmax, const T *W, const int64_t *ids, 
     return PE_OK;
 }
 
+#ifndef PE_HALF_TMPL /* a half table's gradient is float32: the _f32 backward serves it */
 static inline PE_ALWAYS_INLINE void
 FN(cols_body)(T *restrict grad, const int64_t *restrict ids, const int64_t *restrict off,
               const T *restrict dout, const T *restrict psw, const int64_t *restrict argmax,
@@ -252,16 +256,18 @@ int FN(pe_bag_backward)(T *grad, uint8_t *mark, int64_t *touched, size_t *n_touc
     return PE_OK;
 }
 
-int FN(pe_bag_psw_grad)(T *gpsw, const T *W, const int64_t *ids, const int64_t *off, const T *dout,
+#endif /* PE_HALF_TMPL */
+
+int FN(pe_bag_psw_grad)(T *gpsw, const S *W, const int64_t *ids, const int64_t *off, const T *dout,
                         size_t n, size_t nb, size_t dim, int64_t padding_idx) {
     memset(gpsw, 0, n * sizeof(T));
     for (size_t b = 0; b < nb; b++) {
         const T *d = dout + b * dim;
         for (size_t j = (size_t)off[b]; j < (size_t)off[b + 1]; j++) {
             if (ids[j] == padding_idx) continue;
-            const T *w = W + (size_t)ids[j] * dim;
+            const S *w = W + (size_t)ids[j] * dim;
             double acc = 0.0;
-            for (size_t k = 0; k < dim; k++) acc += (double)d[k] * (double)w[k];
+            for (size_t k = 0; k < dim; k++) acc += (double)d[k] * (double)LD(w[k]);
             gpsw[j] = (T)acc;
         }
     }

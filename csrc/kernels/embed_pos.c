@@ -7,4 +7,6 @@
  * The kernels are embed_pos_tmpl.h, instantiated once per element type.
  */
 #define PE_TMPL "embed_pos_tmpl.h"
+#define PE_TMPL_KEEP
 #include "float_types.h"
+#include "half_types.h"

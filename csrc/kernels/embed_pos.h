@@ -13,5 +13,11 @@ int pe_embed_positions_f32(float *out, const float *W, const int64_t *ids, const
                            size_t nb, size_t seq, size_t dim, float scale);
 int pe_embed_positions_f64(double *out, const double *W, const int64_t *ids, const double *P,
                            size_t nb, size_t seq, size_t dim, double scale);
+/* The same from a float16 / bfloat16 table (W: its 16-bit elements, widened exactly), in float:
+ * the bits of the _f32 kernel on the widened table. */
+int pe_embed_positions_f16(float *out, const uint16_t *W, const int64_t *ids, const float *P,
+                           size_t nb, size_t seq, size_t dim, float scale);
+int pe_embed_positions_bf16(float *out, const uint16_t *W, const int64_t *ids, const float *P,
+                            size_t nb, size_t seq, size_t dim, float scale);
 
 #endif

@@ -1,5 +1,7 @@
-/* The body of embed_pos.c for one element type, included twice (float, double).
- * Before including: T (the element type), FN(name) (adds the _f32 / _f64 suffix).
+/* The body of embed_pos.c for one element type: float, double (float_types.h), and float
+ * computed from float16 / bfloat16 token rows (half_types.h).
+ * Before including: T (the element type), S and LD (the stored type of W and its load),
+ * FN(name) (adds the _f32 / _f64 / _f16 / _bf16 suffix).
  * Uses only the headers below and what this header defines. */
 #include "embed_pos.h"
 #include "stream.h"
@@ -38,27 +40,27 @@ static inline void ep_prefetch(const void *W, size_t at, int keep) {
 /* Rows lo .. hi of the flattened (nb * seq) output, through the cache; rows are prefetched into
  * every level (T0): with the NTA hint the cached path ran ~1.35x slower (32000 x 512). */
 static inline PE_ALWAYS_INLINE void
-FN(rows_cached_body)(T *restrict out, const T *restrict W, const int64_t *restrict ids,
+FN(rows_cached_body)(T *restrict out, const S *restrict W, const int64_t *restrict ids,
                      const T *restrict P, size_t lo, size_t hi, size_t nb, size_t seq, size_t dim,
                      T scale) {
     for (size_t k = lo; k < hi; k++) {
         if (k + PE_PREFETCH_DIST < hi)
-            ep_prefetch(W, ep_w_row(ids, k + PE_PREFETCH_DIST, nb, seq, P, dim) * sizeof(T), 1);
+            ep_prefetch(W, ep_w_row(ids, k + PE_PREFETCH_DIST, nb, seq, P, dim) * sizeof(S), 1);
         const size_t r = ep_row(k, nb, seq, P);
-        const T *restrict w = W + (size_t)ids[r] * dim;
+        const S *restrict w = W + (size_t)ids[r] * dim;
         T *restrict o = out + r * dim;
         if (P) {
             const T *restrict p = P + (k / nb) * dim;
-            for (size_t j = 0; j < dim; j++) o[j] = w[j] * scale + p[j];
+            for (size_t j = 0; j < dim; j++) o[j] = LD(w[j]) * scale + p[j];
         } else {
-            for (size_t j = 0; j < dim; j++) o[j] = w[j] * scale;
+            for (size_t j = 0; j < dim; j++) o[j] = LD(w[j]) * scale;
         }
     }
 }
 
 #define LV_NAME(s) FN(rows_cached##s)
 #define LV_BODY FN(rows_cached_body)
-#define LV_PARAMS (T *restrict out, const T *restrict W, const int64_t *restrict ids, \
+#define LV_PARAMS (T *restrict out, const S *restrict W, const int64_t *restrict ids, \
     const T *restrict P, size_t lo, size_t hi, size_t nb, size_t seq, size_t dim, T scale)
 #define LV_ARGS (out, W, ids, P, lo, hi, nb, seq, dim, scale)
 #include "simd_levels.h"
@@ -68,28 +70,28 @@ FN(rows_cached_body)(T *restrict out, const T *restrict W, const int64_t *restri
  * SSE2 baseline is enough: this loop waits on memory, not on arithmetic). Rows are 16-byte
  * multiples and out is 16-byte aligned (checked by the caller). The same two rounded operations
  * per element as FN(rows_cached), so the same bits. */
-static void FN(rows_stream)(T *out, const T *W, const int64_t *ids, const T *P, size_t lo,
+static void FN(rows_stream)(T *out, const S *W, const int64_t *ids, const T *P, size_t lo,
                             size_t hi, size_t nb, size_t seq, size_t dim, T scale) {
     enum { L = 16 / sizeof(T) };
     for (size_t k = lo; k < hi; k++) {
         if (k + PE_PREFETCH_DIST < hi)
-            ep_prefetch(W, ep_w_row(ids, k + PE_PREFETCH_DIST, nb, seq, P, dim) * sizeof(T), 0);
-        const T *w = W + ep_w_row(ids, k, nb, seq, P, dim);
+            ep_prefetch(W, ep_w_row(ids, k + PE_PREFETCH_DIST, nb, seq, P, dim) * sizeof(S), 0);
+        const S *w = W + ep_w_row(ids, k, nb, seq, P, dim);
         T *o = out + ep_row(k, nb, seq, P) * dim;
         const T *p = P ? P + (k / nb) * dim : NULL;
         for (size_t j = 0; j < dim; j += L) {
             PE_ALIGN16 T v[L];
             if (p)
-                for (size_t l = 0; l < L; l++) v[l] = w[j + l] * scale + p[j + l];
+                for (size_t l = 0; l < L; l++) v[l] = LD(w[j + l]) * scale + p[j + l];
             else
-                for (size_t l = 0; l < L; l++) v[l] = w[j + l] * scale;
+                for (size_t l = 0; l < L; l++) v[l] = LD(w[j + l]) * scale;
             pe_stream_16(o + j, v);
         }
     }
     PE_SFENCE(); /* each thread orders its own streamed stores */
 }
 
-int FN(pe_embed_positions)(T *out, const T *W, const int64_t *ids, const T *P, size_t nb,
+int FN(pe_embed_positions)(T *out, const S *W, const int64_t *ids, const T *P, size_t nb,
                            size_t seq, size_t dim, T scale) {
     size_t n = pe_mul_size(nb, seq);
     size_t total = pe_mul_size(pe_mul_size(n, dim), sizeof(T));

@@ -104,4 +104,6 @@ int pe_gather(void *out, const void *W, const int64_t *ids, size_t n, size_t row
 }
 
 #define PE_TMPL "gather_tmpl.h"
+#define PE_TMPL_KEEP
 #include "float_types.h"
+#include "half_types.h"

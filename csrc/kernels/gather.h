@@ -22,5 +22,11 @@ int pe_renorm_f32(float *W, const int64_t *ids, size_t n, size_t dim, int64_t nu
                   double max_norm, double norm_type);
 int pe_renorm_f64(double *W, const int64_t *ids, size_t n, size_t dim, int64_t num_rows,
                   double max_norm, double norm_type);
+/* The same on a float16 / bfloat16 table (W: its 16-bit elements): norms of the widened rows,
+ * each scaled element rounded back to nearest even (torch: the half row times a float scale). */
+int pe_renorm_f16(uint16_t *W, const int64_t *ids, size_t n, size_t dim, int64_t num_rows,
+                  double max_norm, double norm_type);
+int pe_renorm_bf16(uint16_t *W, const int64_t *ids, size_t n, size_t dim, int64_t num_rows,
+                   double max_norm, double norm_type);
 
 #endif

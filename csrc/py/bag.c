@@ -119,8 +119,8 @@ static PyObject *bag_forward(PyObject *mod, PyObject *args) {
     if (mode == PE_BAG_MAX && !(am = pe_out_or_pool(NULL, NPY_INT64, 2, shape, NULL, 0))) goto fail;
     void *o = PyArray_DATA((PyArrayObject *)out);
     int64_t *ap = am ? (int64_t *)PyArray_DATA((PyArrayObject *)am) : NULL;
-    PE_NOGIL_ABOVE((size_t)PyArray_SIZE(a.ids) * (size_t)t->dim * t->itemsize,
-                   rc = PE_BY_DTYPE(t->typenum, pe_bag_forward, o, ap, (void *)t->weight,
+    PE_NOGIL_ABOVE((size_t)PyArray_SIZE(a.ids) * (size_t)t->dim * t->witemsize,
+                   rc = PE_BY_TABLE(t, pe_bag_forward, o, ap, (void *)t->weight,
                                     BAG_DATA(&a, ids), BAG_DATA(&a, off), BAG_DATA(&a, psw), a.nb,
                                     (size_t)t->dim, mode, a.pad));
     if (rc == PE_OK) res = PyTuple_Pack(2, out, am ? am : Py_None);
@@ -201,8 +201,8 @@ static PyObject *bag_psw_grad(PyObject *mod, PyObject *args) {
     out = PyArray_EMPTY(1, &n, t->typenum, 0);
     if (!out) goto fail;
     void *o = PyArray_DATA((PyArrayObject *)out);
-    PE_NOGIL_ABOVE((size_t)n * (size_t)t->dim * t->itemsize,
-                   rc = PE_BY_DTYPE(t->typenum, pe_bag_psw_grad, o, (void *)t->weight,
+    PE_NOGIL_ABOVE((size_t)n * (size_t)t->dim * t->witemsize,
+                   rc = PE_BY_TABLE(t, pe_bag_psw_grad, o, (void *)t->weight,
                                     BAG_DATA(&a, ids), BAG_DATA(&a, off), BAG_DATA(&a, g),
                                     (size_t)n, a.nb, (size_t)t->dim, a.pad));
     res = pe_kernel_result(rc, "bag_psw_grad", out);

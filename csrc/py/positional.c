@@ -116,7 +116,7 @@ static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwd
             goto fail;
         }
     }
-    pe_span inputs[2] = {{"the token table", t->weight, pe_table_nbytes(t)},
+    pe_span inputs[2] = {{"the token table", t->weight, pe_table_weight_nbytes(t)},
                          pe_span_of("positions", pos)};
     out = pe_out_or_pool(out_obj, t->typenum, nd + 1, shape, inputs, 2);
     if (!out) goto fail;
@@ -124,7 +124,7 @@ static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwd
     const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
     const void *pp = pos ? PyArray_DATA(pos) : NULL;
     PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
-                   rc = PE_BY_DTYPE(t->typenum, pe_embed_positions, o, (void *)t->weight, ip, pp,
+                   rc = PE_BY_TABLE(t, pe_embed_positions, o, (void *)t->weight, ip, pp,
                                     (size_t)nb, (size_t)seq, (size_t)t->dim, scale));
     res = pe_kernel_result(rc, "embed_positions", out);
     out = NULL;

@@ -30,7 +30,8 @@ int pe_table_atfork_init(void) {
 
 PyObject *pe_table_view(PeTable *self, char *data, int writeable) {
     npy_intp dims[2] = {(npy_intp)self->rows, (npy_intp)self->dim};
-    PyArray_Descr *d = PyArray_DescrFromType(self->typenum);
+    PyArray_Descr *d = data == self->weight ? (Py_INCREF(self->wdescr), self->wdescr)
+                                            : PyArray_DescrFromType(self->typenum);
     if (!d) return NULL;
     PyObject *arr = PyArray_NewFromDescr(&PyArray_Type, d, 2, dims, NULL, data,
                                          writeable ? NPY_ARRAY_CARRAY : NPY_ARRAY_CARRAY_RO, NULL);
@@ -78,16 +79,45 @@ int pe_parse_table(PyObject *module, PyObject *obj, int allow_none, PeTable **ou
     return 0;
 }
 
-static PeTable *table_alloc(PyTypeObject *type, int64_t rows, int64_t dim, int typenum) {
+/* The storage of a weight dtype: float32, float64, float16 (NumPy's) or bfloat16 (ml_dtypes', a
+ * user dtype NumPy knows by its scalar type's name). *typenum: the arithmetic; *half: PE_HALF_*
+ * or 0. -1 with ValueError naming `what` otherwise. */
+static int table_dtype(PyArray_Descr *d, const char *what, PyObject *shown, int *typenum,
+                       int *half) {
+    const char *name = d->typeobj ? d->typeobj->tp_name : "";
+    const char *dot = strrchr(name, '.');
+    *typenum = NPY_FLOAT32;
+    *half = 0;
+    if (d->type_num == NPY_FLOAT32 || d->type_num == NPY_FLOAT64) *typenum = d->type_num;
+    else if (d->type_num == NPY_HALF) *half = PE_HALF_F16;
+    else if (PyDataType_ELSIZE(d) == 2 && strcmp(dot ? dot + 1 : name, "bfloat16") == 0)
+        *half = PE_HALF_BF16;
+    else {
+        PyErr_Format(PyExc_ValueError,
+                     "%s must be float32 or float64, or float16 or bfloat16 (ml_dtypes), got %R",
+                     what, shown ? shown : (PyObject *)d);
+        return -1;
+    }
+    if (!PyArray_ISNBO(d->byteorder)) {
+        PyErr_Format(PyExc_ValueError, "%s must be in native byte order, got %R", what,
+                     shown ? shown : (PyObject *)d);
+        return -1;
+    }
+    return 0;
+}
+
+static PeTable *table_alloc(PyTypeObject *type, int64_t rows, int64_t dim, PyArray_Descr *wdescr) {
+    int typenum, half;
+    if (table_dtype(wdescr, "dtype", NULL, &typenum, &half) < 0) return NULL;
     if (rows < 0 || dim < 0) {
         PyErr_Format(PyExc_ValueError,
                      "num_embeddings and embedding_dim must be >= 0, got %lld and %lld",
                      (long long)rows, (long long)dim);
         return NULL;
     }
-    size_t itemsize = typenum == NPY_FLOAT64 ? 8 : 4;
+    size_t itemsize = typenum == NPY_FLOAT64 ? 8 : 4, witemsize = half ? 2 : itemsize;
     size_t elems = pe_mul_size((size_t)rows, (size_t)dim);
-    size_t nb = pe_mul_size(elems, itemsize);
+    size_t nb = pe_mul_size(elems, itemsize); /* the grad: the larger buffer */
     if (elems == SIZE_MAX || nb == SIZE_MAX || nb > (size_t)PY_SSIZE_T_MAX / 2 ||
         (uint64_t)rows > (uint64_t)PY_SSIZE_T_MAX / 16) {
         PyErr_Format(PyExc_OverflowError, "a %lld x %lld table does not fit in memory",
@@ -98,10 +128,15 @@ static PeTable *table_alloc(PyTypeObject *type, int64_t rows, int64_t dim, int t
     if (!self) return NULL;
     self->typenum = typenum;
     self->itemsize = itemsize;
+    self->half = half;
+    self->witemsize = witemsize;
+    Py_INCREF(wdescr);
+    self->wdescr = wdescr;
     self->rows = rows;
     self->dim = dim;
     pthread_mutex_init(&self->lock, NULL);
     self->lock_fork_gen = pe_fork_generation;
+    nb = pe_table_weight_nbytes(self);
     self->weight = (char *)pe_aligned_calloc(nb ? nb : 1);
     if (!self->weight) {
         Py_DECREF(self);
@@ -131,23 +166,59 @@ static int parse_size(PyObject *obj, const char *name, long long *out) {
     return overflow || (*out == -1 && PyErr_Occurred()) ? -1 : 0;
 }
 
+/* ml_dtypes.bfloat16 for dtype="bfloat16", a name NumPy does not know: the optional dependency is
+ * imported when asked for. New reference, or NULL with ImportError naming the package. */
+static PyObject *bfloat16_type(void) {
+    PyObject *ml = PyImport_ImportModule("ml_dtypes");
+    if (!ml) {
+        PyErr_SetString(PyExc_ImportError, "dtype='bfloat16' needs the ml_dtypes package: "
+                                           "pip install 'pyembed[half]'");
+        return NULL;
+    }
+    PyObject *bf16 = PyObject_GetAttrString(ml, "bfloat16");
+    Py_DECREF(ml);
+    return bf16;
+}
+
 static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"num_embeddings", "embedding_dim", "dtype", NULL};
     long long rows, dim;
     PyObject *rows_obj, *dim_obj, *dtype = NULL;
-    int typenum = NPY_FLOAT32;
+    PyArray_Descr *d = NULL;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:Table", kwlist, &rows_obj, &dim_obj,
                                      &dtype))
         return NULL;
     if (parse_size(rows_obj, "num_embeddings", &rows) < 0 ||
         parse_size(dim_obj, "embedding_dim", &dim) < 0)
         return NULL;
-    if (dtype && dtype != Py_None && pe_parse_float_dtype(dtype, &typenum) < 0) return NULL;
-    return (PyObject *)table_alloc(type, rows, dim, typenum);
+    PyObject *bf16 = NULL;
+    int named_bf16 = dtype && PyUnicode_Check(dtype) &&
+                     PyUnicode_CompareWithASCIIString(dtype, "bfloat16") == 0;
+    if (named_bf16 && !(dtype = bf16 = bfloat16_type())) return NULL;
+    if (!dtype || dtype == Py_None) {
+        d = PyArray_DescrFromType(NPY_FLOAT32);
+    } else if (!PyArray_DescrConverter(dtype, &d)) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) { /* NumPy's message names neither */
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError,
+                         "dtype must be float32 or float64, or float16 or bfloat16, got %.80R",
+                         dtype);
+        }
+        Py_XDECREF(bf16);
+        return NULL;
+    }
+    PeTable *t = NULL;
+    int typenum, half;
+    if (d && table_dtype(d, "dtype", dtype, &typenum, &half) == 0)
+        t = table_alloc(type, rows, dim, d);
+    Py_XDECREF(d);
+    Py_XDECREF(bf16);
+    return (PyObject *)t;
 }
 
 static int table_traverse(PeTable *self, visitproc visit, void *arg) {
     Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->wdescr);
     return 0;
 }
 
@@ -165,6 +236,7 @@ static void table_dealloc(PeTable *self) {
     PyMem_Free(self->mark);
     PyMem_Free(self->touched);
     pthread_mutex_destroy(&self->lock);
+    Py_XDECREF(self->wdescr);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }
@@ -176,7 +248,11 @@ static PyObject *table_repr(PeTable *self) {
                                 "parameters=%s)",
                                 _PyType_Name(Py_TYPE(self)), (long long)self->rows,
                                 (long long)self->dim,
-                                self->typenum == NPY_FLOAT64 ? "float64" : "float32", buf);
+                                self->half == PE_HALF_BF16  ? "bfloat16"
+                                : self->half == PE_HALF_F16 ? "float16"
+                                : self->typenum == NPY_FLOAT64 ? "float64"
+                                                               : "float32",
+                                buf);
 }
 
 /* ---- attributes ------------------------------------------------------------------------- */
@@ -186,6 +262,49 @@ static PyObject *get_weight(PeTable *self, void *c) {
     return pe_table_view(self, self->weight, 1);
 }
 
+/* `value` as a C-contiguous (rows, dim) array of the half table's own dtype, by NumPy's cast
+ * (ml_dtypes' for bfloat16): exactly what value.astype(dtype) gives, from any real dtype (NumPy
+ * rounds float64 to float16 directly, not twice through float32). New reference, or NULL with
+ * ValueError. */
+static PyArrayObject *as_half_weight(PeTable *self, PyObject *value, const char *name) {
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROM_O(value), *conv = NULL;
+    if (!arr) return NULL;
+    PyArray_Descr *d = PyArray_DESCR(arr);
+    int t = PyArray_TYPE(arr);
+    int same = PyArray_EquivTypes(d, self->wdescr);
+    int typenum, half, ok = same || PyTypeNum_ISFLOAT(t) || PyTypeNum_ISINTEGER(t);
+    if (!ok) { /* the other half dtype (bfloat16 into float16) */
+        ok = table_dtype(d, name, NULL, &typenum, &half) == 0;
+        PyErr_Clear();
+    }
+    if (!ok || PyTypeNum_ISCOMPLEX(t) || t == NPY_BOOL) {
+        PyErr_Format(PyExc_ValueError, "%s must be real numbers, got an array of dtype %S", name,
+                     (PyObject *)d);
+        goto done;
+    }
+    npy_intp want[2] = {(npy_intp)self->rows, (npy_intp)self->dim};
+    if (PyArray_NDIM(arr) != 2 || !PyArray_CompareLists(PyArray_DIMS(arr), want, 2)) {
+        pe_shape_error(name, PyArray_NDIM(arr), PyArray_DIMS(arr), 2, want, "this table");
+        goto done;
+    }
+    Py_INCREF(self->wdescr); /* stolen */
+    conv = (PyArrayObject *)PyArray_FromArray(arr, self->wdescr,
+                                              NPY_ARRAY_IN_ARRAY | NPY_ARRAY_FORCECAST);
+done:
+    Py_DECREF(arr);
+    return conv;
+}
+
+static int set_half_weight(PeTable *self, PyObject *value) {
+    PyArrayObject *arr = as_half_weight(self, value, "weight");
+    if (!arr) return -1;
+    size_t nb = pe_table_weight_nbytes(self);
+    const char *src = (const char *)PyArray_DATA(arr);
+    PE_LOCKED(self, nb, memmove(self->weight, src, nb)); /* memmove: src may be this buffer */
+    Py_DECREF(arr);
+    return 0;
+}
+
 static int set_weight(PeTable *self, PyObject *value, void *c) {
     (void)c;
     if (!value) {
@@ -193,6 +312,7 @@ static int set_weight(PeTable *self, PyObject *value, void *c) {
         return -1;
     }
     PyArrayObject *arr = NULL;
+    if (self->half) return set_half_weight(self, value);
     if (pe_convert_float(value, "weight", self->typenum, &arr) < 0) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             /* DESIGN: anything but an array of the right shape is a ValueError */
@@ -266,7 +386,8 @@ static PyObject *get_embedding_dim(PeTable *self, void *c) {
 
 static PyObject *get_dtype(PeTable *self, void *c) {
     (void)c;
-    return (PyObject *)PyArray_DescrFromType(self->typenum);
+    Py_INCREF(self->wdescr);
+    return (PyObject *)self->wdescr;
 }
 
 static PyObject *get_shape(PeTable *self, void *c) {
@@ -293,7 +414,9 @@ static PyGetSetDef table_getset[] = {
     {"num_touched", (getter)get_n_touched, NULL, "len(touched), without sorting.", NULL},
     {"num_embeddings", (getter)get_num_embeddings, NULL, "Number of rows.", NULL},
     {"embedding_dim", (getter)get_embedding_dim, NULL, "Length of each row.", NULL},
-    {"dtype", (getter)get_dtype, NULL, "numpy.dtype of the weights (float32 or float64).", NULL},
+    {"dtype", (getter)get_dtype, NULL,
+     "numpy.dtype of the weights (float32, float64, float16 or ml_dtypes' bfloat16). The gradient\n"
+     "of a float16 / bfloat16 table is float32.", NULL},
     {"shape", (getter)get_shape, NULL, "(num_embeddings, embedding_dim)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -329,7 +452,7 @@ done:
 
 static PyObject *table_sizeof(PeTable *self, PyObject *noargs) {
     (void)noargs;
-    size_t s = sizeof(PeTable) + pe_table_nbytes(self);
+    size_t s = sizeof(PeTable) + pe_table_weight_nbytes(self);
     if (self->grad) s += pe_table_nbytes(self) + (size_t)self->rows * (1 + sizeof(int64_t));
     return PyLong_FromSize_t(s);
 }
@@ -356,7 +479,9 @@ PyDoc_STRVAR(table_doc,
 "Table(num_embeddings, embedding_dim, dtype=numpy.float32)\n--\n\n"
 "A (num_embeddings, embedding_dim) embedding table in 64-byte aligned memory, zero-filled,\n"
 "with its lazily allocated gradient and the list of rows touched since the last zero_grad().\n"
-"weight and grad are NumPy arrays sharing the table's memory; the table outlives them.");
+"weight and grad are NumPy arrays sharing the table's memory; the table outlives them.\n"
+"dtype: float32, float64, float16 or ml_dtypes.bfloat16; a float16 / bfloat16 table is read as\n"
+"float32 (lookups return float32) and its gradient is float32.");
 
 static PyType_Slot table_slots[] = {
     {Py_tp_new, table_new},
@@ -391,19 +516,19 @@ static PyObject *table_rebuild(PyObject *mod, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "_table_rebuild: first argument must be a Table type");
         return NULL;
     }
+    int typenum, half;
     if (!PyArray_Check(w_obj) || PyArray_NDIM((PyArrayObject *)w_obj) != 2 ||
-        (PyArray_TYPE((PyArrayObject *)w_obj) != NPY_FLOAT32 &&
-         PyArray_TYPE((PyArrayObject *)w_obj) != NPY_FLOAT64)) {
+        table_dtype(PyArray_DESCR((PyArrayObject *)w_obj), "weight", NULL, &typenum, &half) < 0) {
+        PyErr_Clear();
         PyErr_SetString(PyExc_ValueError, "_table_rebuild: weight must be a 2-D float array");
         return NULL;
     }
-    int typenum = PyArray_TYPE((PyArrayObject *)w_obj);
-    w = (PyArrayObject *)PyArray_FROM_OTF(w_obj, typenum, NPY_ARRAY_IN_ARRAY);
+    w = (PyArrayObject *)PyArray_FROM_OF(w_obj, NPY_ARRAY_IN_ARRAY);
     if (!w) goto fail;
     npy_intp *dims = PyArray_DIMS(w);
-    self = table_alloc((PyTypeObject *)cls, (int64_t)dims[0], (int64_t)dims[1], typenum);
+    self = table_alloc((PyTypeObject *)cls, (int64_t)dims[0], (int64_t)dims[1], PyArray_DESCR(w));
     if (!self) goto fail;
-    memcpy(self->weight, PyArray_DATA(w), pe_table_nbytes(self));
+    memcpy(self->weight, PyArray_DATA(w), pe_table_weight_nbytes(self));
     if (g_obj != Py_None) {
         if (pe_convert_float(g_obj, "grad", typenum, &g) < 0) goto fail;
         if (PyArray_NDIM(g) != 2 || !PyArray_CompareLists(PyArray_DIMS(g), dims, 2)) {

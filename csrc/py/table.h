@@ -5,15 +5,20 @@
 #define PE_TABLE_H
 
 #include "glue.h"
+#include "kernels/half.h"
 #include <pthread.h>
 
 typedef struct {
     PyObject_HEAD
-    int typenum;      /* NPY_FLOAT32 or NPY_FLOAT64 */
-    size_t itemsize;  /* 4 or 8 */
+    int typenum;      /* the arithmetic and the gradient: NPY_FLOAT32 or NPY_FLOAT64 */
+    size_t itemsize;  /* of typenum: 4 or 8 */
+    int half;         /* 0, or PE_HALF_F16 / PE_HALF_BF16 (kernels/half.h): weight stored in 16
+                         bits, widened to float32 (typenum) as read, rounded back as written */
+    size_t witemsize; /* bytes per weight element: itemsize, or 2 */
+    PyArray_Descr *wdescr; /* the weight's dtype (owned): ml_dtypes' for bfloat16 */
     int64_t rows, dim;
-    char *weight;     /* rows * dim * itemsize bytes, 64-byte aligned, owned */
-    char *grad;       /* NULL until the first backward; never reallocated afterwards */
+    char *weight;     /* rows * dim * witemsize bytes, 64-byte aligned, owned */
+    char *grad;       /* rows * dim * itemsize; NULL until the first backward; never reallocated */
     uint8_t *mark;    /* (rows,) 1 where the row is in `touched`; allocated with grad */
     int64_t *touched; /* (rows,) capacity; n_touched used; sorted when touched_sorted */
     size_t n_touched;
@@ -36,10 +41,22 @@ int pe_parse_table(PyObject *module, PyObject *obj, int allow_none, PeTable **ou
 /* Allocate grad, mark and touched if not yet there (GIL held). 0, or -1 with MemoryError. */
 int pe_table_ensure_grad(PeTable *t);
 
-/* Bytes of the weight buffer (and of grad, the same shape). */
+/* Bytes of the grad buffer (and of the weight, unless the table is stored in half precision). */
 static inline size_t pe_table_nbytes(const PeTable *t) {
     return (size_t)t->rows * (size_t)t->dim * t->itemsize;
 }
+
+/* Bytes of the weight buffer. */
+static inline size_t pe_table_weight_nbytes(const PeTable *t) {
+    return (size_t)t->rows * (size_t)t->dim * t->witemsize;
+}
+
+/* The kernel of an op that reads a table's weight: fn_f16 / fn_bf16 for half tables (W passed as
+ * their 16-bit elements, the rest float32), else PE_BY_DTYPE's fn_f32 / fn_f64. */
+#define PE_BY_TABLE(t, fn, ...)                                                                  \
+    ((t)->half == PE_HALF_F16    ? fn##_f16(__VA_ARGS__)                                        \
+     : (t)->half == PE_HALF_BF16 ? fn##_bf16(__VA_ARGS__)                                       \
+                                 : PE_BY_DTYPE((t)->typenum, fn, __VA_ARGS__))
 
 /* The compute methods of the Table type, defined in table_ops.c and listed in the method table
  * of table.c (lookup, renorm, backward take METH_VARARGS | METH_KEYWORDS; zero_grad and

@@ -5,6 +5,7 @@
 #include "table.h"
 #include "kernels/gather.h"
 #include "kernels/scatter.h"
+#include "kernels/half_rows.h"
 
 #include <string.h>
 
@@ -12,7 +13,7 @@
 static int run_renorm(PeTable *self, const int64_t *ids, size_t n, double max_norm,
                       double norm_type) {
     int rc;
-    PE_LOCKED(self, 0, rc = PE_BY_DTYPE(self->typenum, pe_renorm, (void *)self->weight, ids, n,
+    PE_LOCKED(self, 0, rc = PE_BY_TABLE(self, pe_renorm, (void *)self->weight, ids, n,
                                         (size_t)self->dim, self->rows, max_norm, norm_type));
     return rc;
 }
@@ -45,9 +46,23 @@ static int check_renorm_args(double max_norm, double norm_type) {
     return -1;
 }
 
+/* An out= of a half table's own dtype, checked as pe_out_or_pool checks one (exact, writeable,
+ * disjoint from the inputs; pe_check_exact knows dtypes by number, and bfloat16's is not fixed):
+ * a new reference or NULL. */
+static PyObject *half_out(PyObject *out_obj, int nd, const npy_intp *shape,
+                          const pe_span *inputs) {
+    PyArrayObject *o = (PyArrayObject *)out_obj;
+    if (pe_check_out(out_obj, "out", PyArray_TYPE(o), nd, shape) < 0) return NULL;
+    pe_span os = pe_span_of("out", o);
+    if (pe_refuse_overlap(&os, inputs, 1) < 0) return NULL;
+    return Py_NewRef(out_obj);
+}
+
 const char pe_table_lookup_doc[] = PyDoc_STR(
 "lookup(ids, out=None, max_norm=None, norm_type=2.0)\n--\n\n"
 "Rows of the table for ids of any integer dtype and shape: W[ids], of shape ids.shape + (dim,).\n"
+"A float16 / bfloat16 table's rows come as float32 (widened exactly), or with out= of the\n"
+"table's own dtype as they are stored.\n"
 "out, if given, must be a C-contiguous writeable array of exactly that shape and dtype that\n"
 "does not overlap the weight (ids may live anywhere: they are read from a private copy).\n"
 "max_norm, if given, first renormalises the looked-up rows in place (see renorm), after every\n"
@@ -71,15 +86,25 @@ PyObject *pe_table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
     npy_intp shape[NPY_MAXDIMS];
     int nd = pe_row_shape(ids, "ids", (npy_intp)self->dim, shape);
     if (nd < 0) goto done;
-    pe_span weight = {"the table's weight", self->weight, pe_table_nbytes(self)};
-    out = pe_out_or_pool(out_obj, self->typenum, nd, shape, &weight, 1);
+    /* a half table's rows come widened to float32, or as they are into an out= of its dtype */
+    int widen = self->half && !(PyArray_Check(out_obj) &&
+                                PyArray_EquivTypes(PyArray_DESCR((PyArrayObject *)out_obj),
+                                                   self->wdescr));
+    pe_span weight = {"the table's weight", self->weight, pe_table_weight_nbytes(self)};
+    out = widen || !self->half ? pe_out_or_pool(out_obj, self->typenum, nd, shape, &weight, 1)
+                               : half_out(out_obj, nd, shape, &weight);
     if (!out) goto done;
-    size_t n = (size_t)PyArray_SIZE(ids), row_bytes = (size_t)self->dim * self->itemsize;
+    size_t n = (size_t)PyArray_SIZE(ids), row_bytes = (size_t)self->dim * self->witemsize;
     const int64_t *ip = (const int64_t *)PyArray_DATA(ids);
     void *op = PyArray_DATA((PyArrayObject *)out);
     int rc = PE_OK;
     /* every argument is checked: only now may the weights change (torch renorms, then looks up) */
-    if (max_norm_obj == Py_None || (rc = run_renorm(self, ip, n, max_norm, norm_type)) == PE_OK)
+    if (max_norm_obj != Py_None) rc = run_renorm(self, ip, n, max_norm, norm_type);
+    if (rc == PE_OK && widen)
+        PE_NOGIL_ABOVE(n * row_bytes * 3, rc = pe_gather_widen(op, (const uint16_t *)self->weight,
+                                                               ip, n, (size_t)self->dim,
+                                                               self->half));
+    else if (rc == PE_OK)
         PE_NOGIL_ABOVE(n * row_bytes, rc = pe_gather(op, self->weight, ip, n, row_bytes));
     res = pe_kernel_result(rc, "lookup", out);
     out = NULL;

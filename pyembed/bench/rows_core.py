@@ -21,6 +21,7 @@ def rows(ctx):
     for V, D, N in core_shapes(ctx.quick):
         emb = Embedding(V, D, seed=0)
         W = emb.weight
+        halves = half_tables(W)
         tW = torch.from_numpy(W) if torch is not None else None
         for dist in ("uniform", "zipf"):
             ids = rng.integers(0, V, N) if dist == "uniform" else zipf_ids(rng, N, V)
@@ -33,6 +34,7 @@ def rows(ctx):
             if torch is not None:
                 anchors["torch F.embedding"] = lambda: F.embedding(tids, tW)
             out.append(ctx.row("gather", shape, lambda: emb(ids), anchors, 2 * N * row_bytes))
+            out.extend(half_gather_rows(ctx, emb, halves, ids, shape))
             # backward, three ways in one race: accumulating into rows that already hold a
             # gradient (np.add.at's contract: G keeps accumulating), into a gradient just cleared
             # by zero_grad (a training step; the clearing untimed), and with the clearing timed.
@@ -72,5 +74,30 @@ def rows(ctx):
             out.append({"kernel": "backward+zero_grad", "shape": shape, "pyembed_s": t["step"],
                         "anchors": dense, "bytes": step_bytes + uniq * row_bytes})
             emb.zero_grad()
-        del emb, W, tW
+        del emb, W, tW, halves
+    return out
+
+
+def half_tables(W):
+    """{name: Embedding} of W rounded to float16 and to bfloat16 (without ml_dtypes: no bfloat16
+    row)."""
+    out = {"float16": Embedding.from_pretrained(W.astype(np.float16))}
+    try:
+        out["bfloat16"] = Embedding(*W.shape, dtype="bfloat16", init="zeros")
+    except ImportError:
+        return out
+    out["bfloat16"].weight = W
+    return out
+
+
+def half_gather_rows(ctx, emb, halves, ids, shape):
+    """The lookup of a float16 / bfloat16 table, widened to float32 in the kernel, beside the
+    float32 table's lookup and NumPy's take-then-astype: reads 2 bytes, writes 4 per element."""
+    out = []
+    N, D = len(ids), emb.embedding_dim
+    for name, h in halves.items():
+        W16 = h.weight
+        anchors = {"float32 table": lambda: emb(ids),
+                   "np.take + astype": lambda: np.take(W16, ids, axis=0).astype(np.float32)}
+        out.append(ctx.row(f"gather {name}->f32", shape, lambda: h(ids), anchors, 6 * N * D))
     return out

@@ -98,6 +98,10 @@ class Param:
         else:
             self.emb = obj
             self.table = obj.table
+        if self.table is not None and self.table.dtype.itemsize == 2:  # issue 12, item 4
+            raise TypeError(f"a {self.table.dtype} table is trained by the optimizers in float32 "
+                            f"with the update rounded back into it: not yet; train a float32 "
+                            f"table and convert it")
 
     @property
     def weight(self):

@@ -30,6 +30,11 @@ import pyembed
 from pyembed import _core
 from pyembed.safetensors import safetensors_names
 
+try:  # BF16 tensors load as ml_dtypes.bfloat16: its one-time import is no input's allocation
+    import ml_dtypes  # noqa: F401
+except ImportError:
+    pass
+
 #: allocation bound for one call: MEM_PER_BYTE * len(input) + MEM_SLACK. Measured on valid files
 #: (tracemalloc peak): 5-30 bytes per input byte; the worst legitimate case is a GloVe file of
 #: dim 0 with distinct three-byte lines ("ab\n"), ~160 bytes of str, list slot and dict entry per
