@@ -12,7 +12,10 @@ typedef struct {
     int typenum;      /* NPY_FLOAT32 or NPY_FLOAT64 */
     size_t itemsize;  /* 4 or 8 */
     int64_t rows, dim;
-    char *weight;     /* rows * dim * itemsize bytes, 64-byte aligned, owned */
+    char *weight;     /* rows * dim * itemsize bytes: 64-byte aligned and owned, or owner's */
+    PyObject *owner;  /* NULL, or the array whose memory weight is (Table.wrap: a memmap); kept
+                       * alive as long as the table, and weight is never freed then */
+    int readonly;     /* weight is read-only memory (a mode="r" map): nothing may write it */
     char *grad;       /* NULL until the first backward; never reallocated afterwards */
     uint8_t *mark;    /* (rows,) 1 where the row is in `touched`; allocated with grad */
     int64_t *touched; /* (rows,) capacity; n_touched used; sorted when touched_sorted */
@@ -32,6 +35,10 @@ extern PyType_Spec pe_table_spec;
 /* `obj` as a Table (or subclass; the type stored in the module state of `module`): *out gets a
  * borrowed pointer, NULL for None when allow_none. TypeError naming `table` otherwise. */
 int pe_parse_table(PyObject *module, PyObject *obj, int allow_none, PeTable **out);
+
+/* 0 if t's weight may be written (or, for `what` = a backward, the table may be trained), else
+ * -1 with a ValueError saying that `what` needs a writeable table. */
+int pe_table_refuse_readonly(PeTable *t, const char *what);
 
 /* Allocate grad, mark and touched if not yet there (GIL held). 0, or -1 with MemoryError. */
 int pe_table_ensure_grad(PeTable *t);
