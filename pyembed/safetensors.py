@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from ._stformat import DTYPES, read_header
+from ._mapfile import DTYPES, read_header
 from ._util import atomic_write
 
 __all__ = ["load_safetensors", "save_safetensors", "safetensors_names"]

@@ -17,7 +17,7 @@ LAZY = {"torch", "gensim", "matplotlib", "tqdm", "scipy", "ml_dtypes", "mpi4py"}
 # private helpers). The training side (tables, positions, optimizers) and the word-vector side
 # share only the base.
 LAYERS = [
-    ("base", {"_core", "_util", "_checks", "_version", "_stformat"}),
+    ("base", {"_core", "_util", "_checks", "_version", "_mapfile"}),
     ("tables", {"embedding", "positional", "optim._params",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",

@@ -80,6 +80,15 @@ class Param:
         else:
             self.emb = obj
             self.table = obj.table
+        if self.table is not None and not self.table.weight.flags.writeable:
+            raise ValueError("cannot optimize a read-only table (Embedding.from_memmap(..., "
+                             "mode='r')?): map it with mode='r+' to train it")
+
+    def __eq__(self, other):
+        return isinstance(other, Param) and other.key() == self.key()
+
+    def __hash__(self):
+        return hash(self.key())
 
     @property
     def weight(self):

@@ -1,6 +1,8 @@
-"""The safetensors header (https://github.com/huggingface/safetensors), read and checked: shared
-by pyembed.safetensors (loading tensors) and Embedding.from_memmap (mapping one tensor's bytes),
-which sit on the two sides of the package and may not import each other.
+"""Files mapped into memory (public names, private module): the safetensors header
+(https://github.com/huggingface/safetensors), read and checked, shared by pyembed.safetensors
+(loading tensors) and Embedding.from_memmap (mapping one tensor's bytes), which sit on the two
+sides of the package and may not import each other; and the shared maps of raw row files that
+back tables larger than memory.
 
 The format: 8 bytes little-endian u64 N, then N bytes of JSON ``{name: {"dtype", "shape",
 "data_offsets": [begin, end]}, "__metadata__": {...}}``, then the data; offsets are relative to
@@ -9,10 +11,14 @@ the end of the header.
 from __future__ import annotations
 
 import json
+import mmap
+import os
 
 import numpy as np
 
-__all__ = ["DTYPES", "read_header"]
+__all__ = ["DTYPES", "read_header", "MODES", "map_rows", "raw_shape", "map_tensor"]
+
+MODES = ("r", "r+", "w+")
 
 DTYPES = {
     "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
@@ -102,3 +108,78 @@ def read_header(path, mm):
         raise ValueError(f"{path}: the tensors cover {end} bytes of data but the file has "
                          f"{data_len} after the header (trailing bytes?)")
     return tensors
+
+
+def map_rows(path, shape, dtype, mode, offset=0, exact=True):
+    """A C-contiguous ``shape`` array of ``dtype`` over bytes ``[offset, offset + nbytes)`` of
+    the file at ``path``, mapped shared: writes reach the file (``mode`` "r+" or "w+"), or the
+    array is read-only ("r"). "w+" first creates (or truncates) the file to exactly ``nbytes``
+    of zeros, a sparse file where the file system allows. The file must be ``offset + nbytes``
+    long (at least that when not ``exact``), checked before anything is mapped. Returns
+    (array, the mmap object, whose flush() writes the pages back)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if nbytes == 0:
+        raise ValueError(f"{path}: a mapped table needs at least one row and one column, got "
+                         f"shape {tuple(shape)}")
+    if mode == "w+":
+        with open(path, "wb") as f:
+            f.truncate(nbytes)
+    with open(path, "rb" if mode == "r" else "r+b") as f:
+        have = os.fstat(f.fileno()).st_size
+        if have != offset + nbytes and (exact or have < offset + nbytes):
+            raise ValueError(f"{path}: the file has {have} bytes but a {shape[0]} x {shape[1]} "
+                             f"{dtype.name} table needs {offset + nbytes} (a file of another "
+                             f"table, or the wrong shape or dtype?)")
+        mm = mmap.mmap(f.fileno(), offset + nbytes,
+                       access=mmap.ACCESS_READ if mode == "r" else mmap.ACCESS_WRITE)
+    if hasattr(mm, "madvise"):
+        # a lookup reads one row: the kernel's read-around (128 KiB by default) would bring in
+        # and map 32 pages per row, paid in memory and disk reads
+        mm.madvise(mmap.MADV_RANDOM)
+    arr = np.frombuffer(mm, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset)
+    return arr.reshape(shape), mm
+
+
+def raw_shape(path, rows, dim, dt, mode):
+    """(rows, dim) of a raw file of rows, the missing one from its size."""
+    if rows is None and dim is None:
+        raise ValueError("from_memmap needs embedding_dim (or num_embeddings): a raw file of "
+                         "rows has no header")
+    if rows is not None and dim is not None:
+        return rows, dim  # map_rows checks the size
+    if mode == "w+":
+        raise ValueError("from_memmap(mode='w+') creates the file: give num_embeddings and "
+                         "embedding_dim")
+    size = os.stat(path).st_size
+    unit = (dim if rows is None else rows) * dt.itemsize
+    if size == 0 or size % unit:
+        what = f"rows of {dim}" if rows is None else f"columns of {rows}"
+        raise ValueError(f"{path}: the file has {size} bytes, not a whole number of {what} "
+                         f"{dt.name} values ({unit} bytes each)")
+    return (size // unit, dim) if rows is None else (rows, size // unit)
+
+
+def map_tensor(path, name, rows, dim, dt, mode):
+    """(array, mmap) over one tensor of a safetensors file, its header checked first."""
+    if mode == "w+":
+        raise ValueError("mode='w+' creates a raw file of rows; write a safetensors file with "
+                         "pyembed.save_safetensors")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        tensors = read_header(path, mm)
+    if name is None:
+        if len(tensors) != 1:
+            raise ValueError(f"{path}: holds {len(tensors)} tensors; pass name= (one of "
+                             f"{sorted(tensors)[:20]})")
+        name = next(iter(tensors))
+    if name not in tensors:
+        raise KeyError(f"{path}: no tensor {name!r} (tensors: {sorted(tensors)[:20]})")
+    st_dtype, shape, offset, _ = tensors[name]
+    if len(shape) != 2 or DTYPES[st_dtype] != dt.newbyteorder("<"):
+        raise ValueError(f"{path}: tensor {name!r} is {st_dtype} {list(shape)}; from_memmap maps "
+                         f"a 2-D tensor of dtype={dt.name} in place (pass the matching dtype)")
+    for arg, want, have in (("num_embeddings", rows, shape[0]), ("embedding_dim", dim, shape[1])):
+        if want is not None and want != have:
+            raise ValueError(f"{path}: tensor {name!r} has shape {list(shape)}, not "
+                             f"{arg}={want}")
+    return map_rows(path, shape, dt, mode, offset=offset, exact=False)
