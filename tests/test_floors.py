@@ -21,6 +21,7 @@ LAYERS = [
     ("tables", {"embedding", "positional", "optim._params",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
+                  "distributed._replicated",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
     ("algorithms", {"optim.adam", "optim.sgd", "optim.lr_scheduler", "vectors", "torch"}),
     ("variants", {"optim.sparse_adam", "train", "plot"}),
@@ -33,7 +34,8 @@ LAYERS = [
     ("cli", {"cli"}),
     ("entry", {"__init__", "__main__"}),
 ]
-TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"} | {
+TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch",
+            "distributed._replicated"} | {
     m for _, mods in LAYERS for m in mods if m.startswith("optim")}
 WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train",
                 "corpus", "evaluation", "plot", "vecattr", "safetensors", "fasttext"}
