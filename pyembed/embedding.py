@@ -6,6 +6,7 @@ scale_grad_by_freq) and initialisation. All compute is in the Table's C kernels.
 """
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
@@ -211,9 +212,9 @@ class Embedding:
                                  f"{path!r} is a raw file of rows")
             rows, dim = raw_shape(path, rows, dim, dt, mode)
             arr, mm = map_rows(path, (rows, dim), dt, mode)
-        obj = cls.__new__(cls)
-        Embedding.__init__(obj, 0, arr.shape[1], max_norm=max_norm, norm_type=norm_type,
-                           scale_grad_by_freq=scale_grad_by_freq, dtype=dt, init="zeros")
+        # through the constructor, so that a subclass (EmbeddingBag: mode "mean") is whole
+        obj = cls(0, arr.shape[1], max_norm=max_norm, norm_type=norm_type,
+                  scale_grad_by_freq=scale_grad_by_freq, dtype=dt, init="zeros")
         obj.padding_idx = check_padding_idx(padding_idx, arr.shape[0])
         obj.table = Table.wrap(arr)
         obj._map = (path, mm)
@@ -224,7 +225,7 @@ class Embedding:
         from the file ``<table file>.<name>`` beside the table's (opened when it exists, created
         full of zeros, sparse, when not): where an optimizer's moments of a table from
         :meth:`from_memmap` live (see there). :meth:`flush` writes them back too."""
-        if self._map is None:
+        if getattr(self, "_map", None) is None:  # None too in an Embedding pickled before
             raise ValueError("state_memmaps needs a table from Embedding.from_memmap (this one "
                              "is in memory)")
         for n in names:
@@ -245,7 +246,9 @@ class Embedding:
     def flush(self) -> None:
         """Write the mapped table's changed pages (and those of its :meth:`state_memmaps`) back
         to their files and wait for it (``msync``); nothing to do for a table in memory."""
-        for mm in ([self._map[1]] if self._map else []) + self._state_maps:
+        if getattr(self, "_map", None) is None:
+            return
+        for mm in [self._map[1]] + self._state_maps:
             mm.flush()
 
     def to_memmap(self, path: str | os.PathLike) -> Embedding:
@@ -262,12 +265,9 @@ class Embedding:
         self.flush()
         w = self.weight
         atomic_write(path, lambda f: f.write(memoryview(w).cast("B")))
-        new = type(self).from_memmap(path, *self.shape, dtype=self.dtype,
-                                     padding_idx=self.padding_idx, max_norm=self.max_norm,
-                                     norm_type=self.norm_type,
-                                     scale_grad_by_freq=self.scale_grad_by_freq)
-        new.requires_grad, new.vocab, new._frozen_rows = (self.requires_grad, self.vocab,
-                                                           self._frozen_rows)
+        arr, mm = map_rows(path, self.shape, self.dtype, "r+")
+        new = copy.copy(self)  # the same options, vocab and frozen rows (never changed in place)
+        new.table, new._map, new._state_maps = Table.wrap(arr), (path, mm), []
         return new
 
     def __getstate__(self):

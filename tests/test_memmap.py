@@ -1,6 +1,7 @@
 """Tables over files mapped into memory (Embedding.from_memmap, Table.wrap): zero copy, the same
 bits as a table in memory, memory that grows with the rows touched rather than the table, flush
 and reopen, read-only maps, sizes that disagree with the file, safetensors files."""
+import gc
 import os
 import pickle
 import subprocess
@@ -132,7 +133,6 @@ def test_zero_copy_both_ways_and_kept_alive(tmp_path):
     assert np.array_equal(other[5], np.full(4, 2.0, np.float32))
     t = emb.table
     del emb, other
-    import gc
     gc.collect()
     assert np.array_equal(t.lookup([3, 5])[:, 0], [7.0, 2.0])  # the table holds its map
     a = np.zeros((3, 2))
@@ -249,3 +249,18 @@ def test_table_wrap_read_only_array():
         pyembed._core.sgd_step(np.ones((4, 3), np.float32), np.ones((4, 3), np.float32),
                                lr=0.1, table=t)
     assert (a == 1).all()
+
+
+def test_embedding_bag_over_a_map(tmp_path):
+    path = tmp_path / "b.f32"
+    w = np.random.default_rng(0).standard_normal((9, 3)).astype(np.float32)
+    w.tofile(path)
+    bag = pyembed.EmbeddingBag.from_memmap(path, embedding_dim=3)
+    bag.mode = "sum"
+    ref = pyembed.EmbeddingBag.from_pretrained(w, freeze=False, mode="sum")
+    out = bag([1, 2, 4, 4], [0, 2])
+    assert np.array_equal(out, ref([1, 2, 4, 4], [0, 2]))
+    bag.backward(np.ones_like(out))
+    copy = bag.to_memmap(tmp_path / "c.f32")
+    assert isinstance(copy, pyembed.EmbeddingBag) and copy.mode == "sum"
+    assert np.array_equal(copy([3], [0]), ref([3], [0]))
