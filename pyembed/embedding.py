@@ -195,7 +195,9 @@ class Embedding:
             opt.state[emb] = {"step": 0, **emb.state_memmaps("exp_avg", "exp_avg_sq")}
 
         ``state_memmaps`` reopens files that exist, so a run resumes from them (keep ``step``,
-        e.g. from ``opt.state_dict()["state.0.step"]``, yourself). A mapped Embedding pickles as
+        e.g. from ``opt.state_dict()["state.0.step"]``, yourself): ``opt.load_state_dict``
+        copies state into memory. ``per_row_step=True`` keeps its int64 counter per row in
+        memory unless you give ``"step"`` as a mapped array too. A mapped Embedding pickles as
         an in-memory copy.
         """
         path = fspath(path)
