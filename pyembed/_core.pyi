@@ -17,6 +17,9 @@ class Table:
     def __new__(
         cls, num_embeddings: int, embedding_dim: int, dtype: Optional[DTypeLike] = None
     ) -> "Table": ...
+    @classmethod
+    def wrap(cls, weight: _FloatArray) -> "Table":
+        """A table over weight's own memory (a memmap): kept alive, never copied."""
     @property
     def weight(self) -> _FloatArray: ...
     @weight.setter

@@ -16,101 +16,14 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from ._checks import bfloat16_dtype, is_half
+from ._mapfile import DTYPES, read_header
 from ._util import atomic_write
 
 __all__ = ["load_safetensors", "save_safetensors", "safetensors_names"]
 
-_DTYPES = {
-    "F64": np.dtype("<f8"), "F32": np.dtype("<f4"), "F16": np.dtype("<f2"),
-    "I64": np.dtype("<i8"), "I32": np.dtype("<i4"), "I16": np.dtype("<i2"), "I8": np.dtype("i1"),
-    "U64": np.dtype("<u8"), "U32": np.dtype("<u4"), "U16": np.dtype("<u2"), "U8": np.dtype("u1"),
-    "BOOL": np.dtype("?"), "BF16": np.dtype("<u2"),
-}
-_NAMES = {v: k for k, v in _DTYPES.items() if k != "BF16"}
+_NAMES = {v: k for k, v in DTYPES.items() if k != "BF16"}
 _FLOATS = ("F64", "F32", "F16", "BF16")
 _EMBED_SUFFIXES = ("word_embeddings.weight", "embed_tokens.weight")
-_MAX_HEADER = 100_000_000  # the safetensors package refuses larger headers
-
-
-def _unique_keys(pairs):
-    """object_pairs_hook: a JSON object as a dict, refusing a repeated key (json keeps the last
-    silently; the safetensors package refuses it inside a tensor's entry)."""
-    d = dict(pairs)
-    if len(d) != len(pairs):
-        seen = set()
-        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise ValueError(f"the key {dup!r} appears twice in one object")
-    return d
-
-
-def _no_constant(name):
-    raise ValueError(f"{name} is not JSON")
-
-
-def _is_u64(v):
-    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**64
-
-
-def _read_header(path, mm):
-    """{name: (dtype, shape, file offset, nbytes)}, after checking what the safetensors package
-    checks: the header length, JSON (no repeated keys, no NaN), metadata of str to str, each
-    tensor's dtype, shape and offsets, and that the tensors tile the data exactly (from 0, no
-    gap, no overlap, no trailing bytes)."""
-    size = len(mm)
-    if size < 8:
-        raise ValueError(f"{path}: not a safetensors file ({size} bytes, no header length)")
-    n = int.from_bytes(mm[:8], "little")
-    if n > _MAX_HEADER or 8 + n > size:
-        raise ValueError(f"{path}: header length {n} does not fit in the file ({size} bytes)")
-    try:
-        header = json.loads(bytes(mm[8:8 + n]).decode("utf-8"), object_pairs_hook=_unique_keys,
-                            parse_constant=_no_constant)
-    except RecursionError:
-        raise ValueError(f"{path}: the header is not valid safetensors JSON (nested too "
-                         f"deeply)") from None
-    except (UnicodeDecodeError, ValueError) as e:
-        raise ValueError(f"{path}: the header is not valid JSON ({e})") from None
-    if not isinstance(header, dict):
-        raise ValueError(f"{path}: the header is not a JSON object")
-    meta = header.get("__metadata__")
-    if meta is not None and not (isinstance(meta, dict) and
-                                 all(isinstance(v, str) for v in meta.values())):
-        raise ValueError(f"{path}: __metadata__ must map str to str, got {str(meta)[:200]}")
-    data_start, data_len = 8 + n, size - 8 - n
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype, shape, (b, e) = info["dtype"], info["shape"], info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{path}: tensor {name!r}: entry needs dtype, shape, "
-                             f"data_offsets, got {str(info)[:200]}") from None
-        if not isinstance(dtype, str) or dtype not in _DTYPES:
-            raise ValueError(f"{path}: tensor {name!r}: unsupported dtype {str(dtype)[:80]}")
-        if not isinstance(shape, list) or not all(map(_is_u64, shape)):
-            raise ValueError(f"{path}: tensor {name!r}: bad shape {str(shape)[:200]}")
-        if not (_is_u64(b) and _is_u64(e) and b <= e):
-            raise ValueError(f"{path}: tensor {name!r}: bad data_offsets {[b, e]!r}")
-        nbytes = int(np.prod(shape, dtype=object)) * _DTYPES[dtype].itemsize
-        if e - b != nbytes:
-            raise ValueError(f"{path}: tensor {name!r}: data_offsets {[b, e]} hold {e - b} bytes "
-                             f"but {dtype} {shape} needs {nbytes}")
-        if e > data_len:
-            raise ValueError(f"{path}: tensor {name!r}: data_offsets {[b, e]} run past the end "
-                             f"of the data ({data_len} bytes; truncated file?)")
-        tensors[name] = (dtype, tuple(shape), data_start + b, nbytes)
-    end = 0
-    for name, (_, _, b, nbytes) in sorted(tensors.items(), key=lambda t: (t[1][2], t[1][3])):
-        if b - data_start != end:
-            raise ValueError(f"{path}: tensor {name!r} starts at data byte {b - data_start}, "
-                             f"not where the tensor before it ends ({end}): tensors must tile "
-                             f"the data without gaps or overlaps")
-        end += nbytes
-    if end != data_len:
-        raise ValueError(f"{path}: the tensors cover {end} bytes of data but the file has "
-                         f"{data_len} after the header (trailing bytes?)")
-    return tensors
 
 
 def _open(path):
@@ -127,7 +40,7 @@ def safetensors_names(path: str | os.PathLike) -> dict[str, tuple[str, tuple[int
     """{name: (dtype, shape)} of the tensors in a safetensors file."""
     path, mm = _open(path)
     try:
-        return {k: (v[0], v[1]) for k, v in _read_header(path, mm).items()}
+        return {k: (v[0], v[1]) for k, v in read_header(path, mm).items()}
     finally:
         mm.close()
 
@@ -168,7 +81,7 @@ def load_safetensors(path: str | os.PathLike, name: str | None = None, *,
     """
     path, mm = _open(path)
     try:
-        tensors = _read_header(path, mm)
+        tensors = read_header(path, mm)
         if name is None:
             name = _pick_embedding(path, tensors)
         elif name not in tensors:
@@ -177,7 +90,7 @@ def load_safetensors(path: str | os.PathLike, name: str | None = None, *,
         mm.close()
         raise
     st_dtype, shape, offset, nbytes = tensors[name]
-    raw = np.frombuffer(mm, dtype=_DTYPES[st_dtype], count=nbytes // _DTYPES[st_dtype].itemsize,
+    raw = np.frombuffer(mm, dtype=DTYPES[st_dtype], count=nbytes // DTYPES[st_dtype].itemsize,
                         offset=offset).reshape(shape)
     if isinstance(dtype, str) and dtype == "bfloat16":
         dtype = bfloat16_dtype()

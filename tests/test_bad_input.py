@@ -23,6 +23,7 @@ import bad_input_cases as bc
 import bad_input_cases_more as bcm
 import bad_input_cases_inbwd as bci
 import bad_input_cases_adagrad as bca
+import bad_input_cases_memmap as bcmm
 from child import PKG_PARENT
 from bad_input_world import DIM, ROWS, World, changed, make_inputs, ones, snapshot
 
@@ -190,7 +191,7 @@ def _ids_params():
 ALL_CASES = (_ids_params() + bc.table_cases() + bc.embedding_cases() + bc.positional_cases()
              + bc.rope_cases() + bc.misc_cases() + bcm.vectors_cases() + bcm.io_cases()
              + bcm.word2vec_cases() + bcm.optim_cases() + bca.adagrad_cases() + bcm.plot_cases()
-             + bci.inbwd_cases())
+             + bci.inbwd_cases() + bcmm.memmap_cases())
 
 
 @pytest.mark.parametrize("call, exc, needles", ALL_CASES)
@@ -225,7 +226,7 @@ NO_BAD_INPUT = {"get_num_threads"} | {f"{cls}.{name}" for cls, names in {
                "similar_by_key analogy cosine_similarities distance save_word2vec_format "
                "load_word2vec_format vocab unit_normalize_all",
     "Embedding": "zero_grad sparse_grad parameters frozen_rows grad touched num_embeddings "
-                 "embedding_dim dtype shape num_parameters nbytes extra_repr frozen_mask "
+                 "embedding_dim dtype shape num_parameters nbytes extra_repr frozen_mask flush "
                  "sparse_grad_buffer",  # no arguments
     "EmbeddingBag": "extra_repr",
     "Vocab": "from_corpus lookup_indices lookup_tokens",

@@ -17,10 +17,11 @@ LAZY = {"torch", "gensim", "matplotlib", "tqdm", "scipy", "ml_dtypes", "mpi4py"}
 # private helpers). The training side (tables, positions, optimizers) and the word-vector side
 # share only the base.
 LAYERS = [
-    ("base", {"_core", "_util", "_checks", "_version"}),
+    ("base", {"_core", "_util", "_checks", "_version", "_mapfile"}),
     ("tables", {"embedding", "positional", "optim._params", "optim.in_backward",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
+                  "distributed._replicated",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
     ("algorithms", {"optim.adam", "optim.adagrad", "optim.sgd", "optim.lr_scheduler", "vectors", "torch"}),
     ("variants", {"optim.sparse_adam", "train", "plot"}),
@@ -34,7 +35,8 @@ LAYERS = [
     ("cli", {"cli"}),
     ("entry", {"__init__", "__main__"}),
 ]
-TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"} | {
+TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch",
+            "distributed._replicated"} | {
     m for _, mods in LAYERS for m in mods if m.startswith("optim")}
 WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train",
                 "corpus", "evaluation", "plot", "vecattr", "safetensors", "fasttext"}

@@ -36,6 +36,10 @@ int pe_threads_for(size_t work_bytes, size_t max_items);
  * cost nothing until touched; from 4 MiB on, advised for transparent huge pages on Linux).
  * NULL on failure or overflow. Free with pe_aligned_free. */
 void *pe_aligned_calloc(size_t nbytes);
+/* The same without the huge-page advice: for a buffer whose rows are touched sparsely and must
+ * cost memory by the rows touched (the gradient of a memory-mapped table), since one touched
+ * byte of a huge page makes 2 MiB resident. */
+void *pe_aligned_calloc_small_pages(size_t nbytes);
 void pe_aligned_free(void *p);
 
 /* Outputs of at least this many bytes are written with non-temporal (streaming) stores, which skip

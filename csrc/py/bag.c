@@ -175,6 +175,7 @@ static PyObject *bag_backward(PyObject *mod, PyObject *args) {
         return NULL;
     if (bag_parse(mod, table_obj, ids_obj, off_obj, psw_obj, mode, pad_obj, g_obj, &a) < 0)
         return NULL;
+    if (pe_table_refuse_readonly(a.t, "backward") < 0) goto fail;
     if (mode == PE_BAG_MAX && convert_argmax(am_obj, &a, &am) < 0) goto fail;
     if (pe_copy_if_overlaps(&a.g, a.t->grad, pe_table_nbytes(a.t)) < 0) goto fail;
     if (pe_table_ensure_grad(a.t) < 0) goto fail;

@@ -103,6 +103,7 @@ static int need_2d(PyArrayObject *p, const char *what) {
 static int parse_table_frozen(PyObject *mod, PyObject *tab_o, PyObject *fr_o, PyArrayObject *p,
                               PeTable **tab, PyArrayObject **fr, size_t *nrows, size_t *dim) {
     if (pe_parse_table(mod, tab_o, 1, tab) < 0) return -1;
+    if (*tab && pe_table_refuse_readonly(*tab, "an optimizer step") < 0) return -1;
     rows_dim(p, nrows, dim);
     if (fr_o == Py_None) return 0;
     if (need_2d(p, "frozen") < 0) return -1;

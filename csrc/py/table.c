@@ -47,7 +47,9 @@ PyObject *pe_table_view(PeTable *self, char *data, int writeable) {
 int pe_table_ensure_grad(PeTable *t) {
     if (t->grad) return 0;
     size_t nb = pe_table_nbytes(t);
-    char *g = (char *)pe_aligned_calloc(nb ? nb : 1);
+    /* a mapped table may be larger than memory: its gradient must cost the rows touched only */
+    char *g = (char *)(t->owner ? pe_aligned_calloc_small_pages(nb ? nb : 1)
+                                : pe_aligned_calloc(nb ? nb : 1));
     uint8_t *mark = (uint8_t *)PyMem_Calloc((size_t)(t->rows ? t->rows : 1), 1);
     int64_t *touched = (int64_t *)PyMem_Malloc((size_t)(t->rows ? t->rows : 1) * sizeof(int64_t));
     if (!g || !mark || !touched) {
@@ -64,6 +66,15 @@ int pe_table_ensure_grad(PeTable *t) {
     t->touched_sorted = 1;
     t->grad = g; /* last: other threads test grad != NULL */
     return 0;
+}
+
+int pe_table_refuse_readonly(PeTable *t, const char *what) {
+    if (!t->readonly) return 0;
+    PyErr_Format(PyExc_ValueError,
+                 "%s needs a writeable table, but this %lld x %lld table's weight is read-only "
+                 "memory (Embedding.from_memmap(..., mode=\"r\")?); open it with mode=\"r+\" "
+                 "to train or change it", what, (long long)t->rows, (long long)t->dim);
+    return -1;
 }
 
 int pe_parse_table(PyObject *module, PyObject *obj, int allow_none, PeTable **out) {
@@ -106,7 +117,9 @@ static int table_dtype(PyArray_Descr *d, const char *what, PyObject *shown, int 
     return 0;
 }
 
-static PeTable *table_alloc(PyTypeObject *type, int64_t rows, int64_t dim, PyArray_Descr *wdescr) {
+/* A table of that shape and weight dtype without its weight buffer (NULL), or NULL with the
+ * exception set. */
+static PeTable *table_shell(PyTypeObject *type, int64_t rows, int64_t dim, PyArray_Descr *wdescr) {
     int typenum, half;
     if (table_dtype(wdescr, "dtype", NULL, &typenum, &half) < 0) return NULL;
     if (rows < 0 || dim < 0) {
@@ -136,7 +149,13 @@ static PeTable *table_alloc(PyTypeObject *type, int64_t rows, int64_t dim, PyArr
     self->dim = dim;
     pthread_mutex_init(&self->lock, NULL);
     self->lock_fork_gen = pe_fork_generation;
-    nb = pe_table_weight_nbytes(self);
+    return self;
+}
+
+static PeTable *table_alloc(PyTypeObject *type, int64_t rows, int64_t dim, PyArray_Descr *wdescr) {
+    PeTable *self = table_shell(type, rows, dim, wdescr);
+    if (!self) return NULL;
+    size_t nb = pe_table_weight_nbytes(self);
     self->weight = (char *)pe_aligned_calloc(nb ? nb : 1);
     if (!self->weight) {
         Py_DECREF(self);
@@ -219,10 +238,12 @@ static PyObject *table_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
 static int table_traverse(PeTable *self, visitproc visit, void *arg) {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->wdescr);
+    Py_VISIT(self->owner);
     return 0;
 }
 
 static int table_clear(PeTable *self) {
+    /* owner stays until dealloc: weight points into it (and an array cannot refer back) */
     (void)self;
     return 0;
 }
@@ -231,7 +252,8 @@ static void table_dealloc(PeTable *self) {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     if (self->weakreflist) PyObject_ClearWeakRefs((PyObject *)self);
-    pe_aligned_free(self->weight);
+    if (!self->owner) pe_aligned_free(self->weight);
+    Py_CLEAR(self->owner);
     pe_aligned_free(self->grad);
     PyMem_Free(self->mark);
     PyMem_Free(self->touched);
@@ -255,11 +277,47 @@ static PyObject *table_repr(PeTable *self) {
                                 buf);
 }
 
+PyDoc_STRVAR(table_wrap_doc,
+"wrap(weight)\n--\n\n"
+"A Table whose weight IS weight's memory (no copy): a 2-D, C-contiguous, aligned float32 or\n"
+"float64 array in native byte order, such as a numpy.memmap of a file larger than RAM. The\n"
+"table keeps the array alive; lookups, backward and lazy optimizer steps touch only the pages\n"
+"of the rows they use, and the gradient's pages cost memory only where rows are touched. A\n"
+"read-only array gives a read-only table: lookups only (backward, renorm, weight assignment and\n"
+"optimizer steps raise ValueError).");
+
+static PyObject *table_wrap(PyTypeObject *type, PyObject *arg) {
+    if (!PyArray_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "weight must be a numpy array, got %.200s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    PyArrayObject *a = (PyArrayObject *)arg;
+    int typenum = PyArray_TYPE(a);
+    if (PyArray_NDIM(a) != 2 || (typenum != NPY_FLOAT32 && typenum != NPY_FLOAT64) ||
+        !PyArray_ISNOTSWAPPED(a) || !PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
+        PyObject *descr = (PyObject *)PyArray_DESCR(a);
+        PyErr_Format(PyExc_ValueError,
+                     "weight must be a 2-D C-contiguous aligned float32 or float64 array in "
+                     "native byte order (its memory becomes the table's), got a %d-D %S array%s%s",
+                     PyArray_NDIM(a), descr, PyArray_IS_C_CONTIGUOUS(a) ? "" : ", not C-contiguous",
+                     PyArray_ISALIGNED(a) ? "" : ", not aligned");
+        return NULL;
+    }
+    PeTable *self = table_shell(type, (int64_t)PyArray_DIM(a, 0), (int64_t)PyArray_DIM(a, 1),
+                                PyArray_DESCR(a));
+    if (!self) return NULL;
+    self->weight = (char *)PyArray_DATA(a);
+    self->owner = Py_NewRef(arg);
+    self->readonly = !PyArray_ISWRITEABLE(a);
+    return (PyObject *)self;
+}
+
 /* ---- attributes ------------------------------------------------------------------------- */
 
 static PyObject *get_weight(PeTable *self, void *c) {
     (void)c;
-    return pe_table_view(self, self->weight, 1);
+    return pe_table_view(self, self->weight, !self->readonly);
 }
 
 /* `value` as a C-contiguous (rows, dim) array of the half table's own dtype, by NumPy's cast
@@ -311,6 +369,7 @@ static int set_weight(PeTable *self, PyObject *value, void *c) {
         PyErr_SetString(PyExc_AttributeError, "cannot delete weight");
         return -1;
     }
+    if (pe_table_refuse_readonly(self, "assigning weight") < 0) return -1;
     PyArrayObject *arr = NULL;
     if (self->half) return set_half_weight(self, value);
     if (pe_convert_float(value, "weight", self->typenum, &arr) < 0) {
@@ -452,7 +511,7 @@ done:
 
 static PyObject *table_sizeof(PeTable *self, PyObject *noargs) {
     (void)noargs;
-    size_t s = sizeof(PeTable) + pe_table_weight_nbytes(self);
+    size_t s = sizeof(PeTable) + (self->owner ? 0 : pe_table_weight_nbytes(self));
     if (self->grad) s += pe_table_nbytes(self) + (size_t)self->rows * (1 + sizeof(int64_t));
     return PyLong_FromSize_t(s);
 }
@@ -465,6 +524,7 @@ static PyMethodDef table_methods[] = {
     {"add_dense_grad", (PyCFunction)pe_table_add_dense_grad, METH_O, pe_table_add_dense_grad_doc},
     {"mark_all_touched", (PyCFunction)pe_table_mark_all_touched, METH_NOARGS,
      pe_table_mark_all_touched_doc},
+    {"wrap", (PyCFunction)table_wrap, METH_O | METH_CLASS, table_wrap_doc},
     {"__reduce__", (PyCFunction)table_reduce, METH_NOARGS, "Pickle support."},
     {"__sizeof__", (PyCFunction)table_sizeof, METH_NOARGS, "Bytes held, buffers included."},
     {NULL, NULL, 0, NULL},

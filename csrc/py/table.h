@@ -17,7 +17,10 @@ typedef struct {
     size_t witemsize; /* bytes per weight element: itemsize, or 2 */
     PyArray_Descr *wdescr; /* the weight's dtype (owned): ml_dtypes' for bfloat16 */
     int64_t rows, dim;
-    char *weight;     /* rows * dim * witemsize bytes, 64-byte aligned, owned */
+    char *weight;     /* rows * dim * witemsize bytes: 64-byte aligned and owned, or owner's */
+    PyObject *owner;  /* NULL, or the array whose memory weight is (Table.wrap: a memmap); kept
+                       * alive as long as the table, and weight is never freed then */
+    int readonly;     /* weight is read-only memory (a mode="r" map): nothing may write it */
     char *grad;       /* rows * dim * itemsize; NULL until the first backward; never reallocated */
     uint8_t *mark;    /* (rows,) 1 where the row is in `touched`; allocated with grad */
     int64_t *touched; /* (rows,) capacity; n_touched used; sorted when touched_sorted */
@@ -37,6 +40,10 @@ extern PyType_Spec pe_table_spec;
 /* `obj` as a Table (or subclass; the type stored in the module state of `module`): *out gets a
  * borrowed pointer, NULL for None when allow_none. TypeError naming `table` otherwise. */
 int pe_parse_table(PyObject *module, PyObject *obj, int allow_none, PeTable **out);
+
+/* 0 if t's weight may be written (or, for `what` = a backward, the table may be trained), else
+ * -1 with a ValueError saying that `what` needs a writeable table. */
+int pe_table_refuse_readonly(PeTable *t, const char *what);
 
 /* Allocate grad, mark and touched if not yet there (GIL held). 0, or -1 with MemoryError. */
 int pe_table_ensure_grad(PeTable *t);

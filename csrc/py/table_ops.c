@@ -81,7 +81,9 @@ PyObject *pe_table_lookup(PeTable *self, PyObject *args, PyObject *kwds) {
     if (parse_real(max_norm_obj, "max_norm", &max_norm) < 0 ||
         parse_real(norm_type_obj, "norm_type", &norm_type) < 0)
         return NULL;
-    if (max_norm_obj != Py_None && check_renorm_args(max_norm, norm_type) < 0) return NULL;
+    if (max_norm_obj != Py_None && (check_renorm_args(max_norm, norm_type) < 0 ||
+                                    pe_table_refuse_readonly(self, "lookup with max_norm") < 0))
+        return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
     npy_intp shape[NPY_MAXDIMS];
     int nd = pe_row_shape(ids, "ids", (npy_intp)self->dim, shape);
@@ -133,7 +135,9 @@ PyObject *pe_table_renorm(PeTable *self, PyObject *args, PyObject *kwds) {
     if (parse_real(max_norm_obj, "max_norm", &max_norm) < 0 ||
         parse_real(norm_type_obj, "norm_type", &norm_type) < 0)
         return NULL;
-    if (check_renorm_args(max_norm, norm_type) < 0) return NULL;
+    if (check_renorm_args(max_norm, norm_type) < 0 ||
+        pe_table_refuse_readonly(self, "renorm") < 0)
+        return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
     int rc = run_renorm(self, (const int64_t *)PyArray_DATA(ids), (size_t)PyArray_SIZE(ids),
                         max_norm, norm_type);
@@ -169,6 +173,8 @@ PyObject *pe_table_backward(PeTable *self, PyObject *args, PyObject *kwds) {
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|Op:backward", kwlist, &ids_obj, &g_obj,
                                      &pad_obj, &scale))
         return NULL;
+    /* its gradient could never be applied: refuse training a table that cannot change */
+    if (pe_table_refuse_readonly(self, "backward") < 0) return NULL;
     if (pe_parse_padding_idx(pad_obj, self->rows, &pad) < 0) return NULL;
     if (pe_convert_ids(ids_obj, "ids", self->rows, &ids) < 0) return NULL;
     npy_intp want[NPY_MAXDIMS];
@@ -228,7 +234,8 @@ const char pe_table_mark_all_touched_doc[] = PyDoc_STR(
 
 PyObject *pe_table_mark_all_touched(PeTable *self, PyObject *noargs) {
     (void)noargs;
-    if (pe_table_ensure_grad(self) < 0) return NULL;
+    if (pe_table_refuse_readonly(self, "mark_all_touched") < 0 || pe_table_ensure_grad(self) < 0)
+        return NULL;
     PE_LOCKED(self, 0, mark_all(self));
     Py_RETURN_NONE;
 }
@@ -243,6 +250,7 @@ PyObject *pe_table_add_dense_grad(PeTable *self, PyObject *dense_obj) {
     PyArrayObject *dense = NULL;
     PyObject *view = NULL, *sum = NULL;
     npy_intp shape[2] = {(npy_intp)self->rows, (npy_intp)self->dim};
+    if (pe_table_refuse_readonly(self, "add_dense_grad") < 0) return NULL;
     if (pe_convert_float(dense_obj, "dense", self->typenum, &dense) < 0) return NULL;
     if (PyArray_NDIM(dense) != 2 || !PyArray_CompareLists(PyArray_DIMS(dense), shape, 2)) {
         pe_shape_error("dense", PyArray_NDIM(dense), PyArray_DIMS(dense), 2, shape, "this table");

@@ -102,6 +102,15 @@ class Param:
             raise TypeError(f"a {self.table.dtype} table is trained by the optimizers in float32 "
                             f"with the update rounded back into it: not yet; train a float32 "
                             f"table and convert it")
+        if self.table is not None and not self.table.weight.flags.writeable:
+            raise ValueError("cannot optimize a read-only table (Embedding.from_memmap(..., "
+                             "mode='r')?): map it with mode='r+' to train it")
+
+    def __eq__(self, other):
+        return isinstance(other, Param) and other.key() == self.key()
+
+    def __hash__(self):
+        return hash(self.key())
 
     @property
     def weight(self):

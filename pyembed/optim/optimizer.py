@@ -78,6 +78,12 @@ class _State(dict):
     """``opt.state``: per-parameter state dicts, indexable by the Embedding / Table / pair itself
     (``opt.state[emb]["exp_avg"]``) as in torch."""
 
+    def __setitem__(self, key, value):
+        # ``opt.state[emb] = {...}`` (e.g. moments in memmaps: Embedding.from_memmap) is the
+        # state of the parameter the optimizer holds for emb (Params compare by their table)
+        super().__setitem__(key if isinstance(key, Param) or not is_single(key) else Param(key),
+                            value)
+
     def __missing__(self, key):
         if not isinstance(key, Param) and is_single(key):
             k = Param(key).key()
