@@ -106,6 +106,10 @@ class Param:
         """(grad, touched rows) or (None, None) when there is nothing to apply."""
         if self.table is None:
             return self.grad_array, None
+        if hasattr(self.emb, "step_grad"):
+            # a table spread over processes (pyembed.distributed) knows whether any of them has
+            # gradient, and steps even when its own part has none (one step counter for all)
+            return self.emb.step_grad()
         g = self.table.grad
         if g is None or self.table.num_touched == 0:
             return None, None

@@ -1,0 +1,9 @@
+"""pyembed.distributed: embedding tables over MPI (mpi4py, imported on first use).
+
+``ShardedEmbedding`` spreads a table's rows over the ranks (row r on rank r % size); P ranks
+training on their own batches give bit for bit the weights of one process training on the
+batches concatenated in rank order. Run with ``mpiexec -n P python train.py``.
+"""
+from .sharded import ShardedEmbedding
+
+__all__ = ["ShardedEmbedding"]
