@@ -18,23 +18,26 @@ LAZY = {"torch", "gensim", "matplotlib", "tqdm", "scipy", "ml_dtypes", "mpi4py"}
 # share only the base.
 LAYERS = [
     ("base", {"_core", "_util", "_checks", "_version"}),
-    ("tables", {"embedding", "positional", "optim._params",
+    ("tables", {"embedding", "positional", "optim._params", "distributed.mpi",
+                "distributed.routing",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
+                  "distributed.checkpoint",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
-    ("algorithms", {"optim.adam", "optim.sgd", "optim.lr_scheduler", "vectors", "torch"}),
+    ("algorithms", {"optim.adam", "optim.sgd", "optim.lr_scheduler", "vectors", "torch",
+                    "distributed.sharded"}),
     ("variants", {"optim.sparse_adam", "train", "plot"}),
-    ("packages", {"optim"}),
+    ("packages", {"optim", "distributed"}),
     ("bench harness", {"bench.harness"}),
     ("bench rows", {"bench.rows_core", "bench.rows_optim", "bench.rows_positional",
-                    "bench.rows_vectors", "bench.rows_train"}),
+                    "bench.rows_vectors", "bench.rows_train", "bench.rows_distributed"}),
     ("bench command", {"bench.run"}),
     ("bench package", {"bench", "bench.__main__"}),
     ("cli", {"cli"}),
     ("entry", {"__init__", "__main__"}),
 ]
 TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"} | {
-    m for _, mods in LAYERS for m in mods if m.startswith("optim")}
+    m for _, mods in LAYERS for m in mods if m.startswith(("optim", "distributed"))}
 WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train",
                 "corpus", "evaluation", "plot", "vecattr", "safetensors", "fasttext"}
 

@@ -20,7 +20,8 @@ import os
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from .._checks import as_float, check_float_dtype, check_ids, check_int, check_padding_idx, is_int
+from .._checks import (as_float, check_float_dtype, check_ids, check_int, check_padding_idx,
+                       check_seed)
 from .._core import Table, fill_normal, fill_uniform
 from .._util import fspath
 from . import checkpoint
@@ -35,13 +36,10 @@ _REFUSED = -1  # a count no rank sends: "my input was bad, everybody stop"
 
 def _seed(comm, seed):
     """One seed for every rank: the given one, or rank 0's random one."""
+    seed = check_seed(seed)
     if seed is None:
-        return comm.bcast(int.from_bytes(np.random.default_rng().bytes(8), "little"), root=0)
-    if not is_int(seed):
-        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return int(seed) & 0xFFFFFFFFFFFFFFFF
+        return comm.bcast(int.from_bytes(os.urandom(8), "little"), root=0)
+    return seed
 
 
 class ShardedEmbedding:
