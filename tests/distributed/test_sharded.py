@@ -154,3 +154,27 @@ def test_requires_grad_false_changes_nothing(comm, agree):
     shard.requires_grad = False
     shard.backward([1, 2], np.ones((2, 2), np.float32))
     assert agree(shard.grad is None)
+
+
+def test_bad_calls_name_the_argument(comm, agree):
+    """Bad input given on every rank: each raises its own error, nothing changes."""
+    shard = ShardedEmbedding(6, 2, comm=comm, seed=0)
+    before = shard.weight.copy()
+    with pytest.raises(TypeError, match="seed"):
+        ShardedEmbedding(6, 2, comm=comm, seed=1.5)
+    with pytest.raises(ValueError, match="seed"):
+        ShardedEmbedding(6, 2, comm=comm, seed=-1)
+    with pytest.raises(TypeError, match="ids"):
+        shard([0.5])
+    with pytest.raises(TypeError, match="grad_output"):
+        shard.backward([1], np.full((1, 2), "x"))
+    with pytest.raises(ValueError, match=r"\(3, 2\)"):
+        shard.backward([1, 2], np.ones((3, 2), np.float32))
+    with pytest.raises(TypeError, match="folder"):
+        shard.save(3.5)
+    other = optim.SGD(pyembed.Embedding(3, 2, seed=0), lr=0.1)
+    with pytest.raises(ValueError, match="optimizer"):
+        shard.save("unused-folder", optimizer=other)
+    with pytest.raises(TypeError, match="root"):
+        shard.gather_weight(root="0")
+    assert agree(same_bits(shard.weight, before) and shard.grad is None)
