@@ -101,7 +101,8 @@ class ShardedEmbedding:
         """Alltoall of per-rank counts; a rank whose input was bad sends _REFUSED to all, so that
         every rank raises instead of waiting in the next collective."""
         MPI = load_mpi()
-        send = np.full(self.size, _REFUSED, np.int64) if error else counts.astype(np.int64)
+        send = (np.full(self.size, _REFUSED, np.int64) if error is not None
+                else counts.astype(np.int64))
         recv = np.empty(self.size, np.int64)
         self.comm.Alltoall([send, MPI.INT64_T], [recv, MPI.INT64_T])
         refused = np.flatnonzero(recv == _REFUSED)
