@@ -1,7 +1,8 @@
 """The distributed tests run in every rank of ``mpiexec -n P python -m pytest tests/distributed``
 (CI: P = 2, 3, 4) and, with P = 1, in the normal single-process run. Without mpi4py those that
-need MPI are skipped with the reason. Each test does all its collectives before it asserts (``agree``), so a
-failing rank cannot leave the others waiting; CI still runs them under a timeout."""
+need MPI are skipped with the reason. Each test does all its collectives before it asserts
+(``agree``), so a failing rank cannot leave the others waiting; CI still runs them under a
+timeout."""
 import pathlib
 
 import pytest
