@@ -178,3 +178,10 @@ def test_bad_calls_name_the_argument(comm, agree):
     with pytest.raises(TypeError, match="root"):
         shard.gather_weight(root="0")
     assert agree(same_bits(shard.weight, before) and shard.grad is None)
+
+
+def test_clip_grad_norm_refuses_a_shard(comm):
+    """Its norm would be this rank's alone: refused rather than wrong."""
+    shard = ShardedEmbedding(6, 2, comm=comm, seed=0)
+    with pytest.raises(NotImplementedError, match="ShardedEmbedding"):
+        optim.clip_grad_norm_(shard, 1.0)
