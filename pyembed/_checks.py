@@ -49,6 +49,17 @@ def as_float(name: str, v) -> float:
                         f"({type(v).__name__})") from None
 
 
+def check_seed(seed) -> int | None:
+    """A random-generator seed: None, or an int >= 0 (taken modulo 2^64)."""
+    if seed is None:
+        return None
+    if not is_int(seed):
+        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return int(seed) & 0xFFFFFFFFFFFFFFFF
+
+
 def check_float_dtype(dtype, name: str = "dtype") -> np.dtype:
     """``dtype`` as a NumPy dtype that the kernels have: float32 or float64 (ValueError)."""
     dt = np.dtype(dtype)

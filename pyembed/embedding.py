@@ -14,7 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from ._checks import (as_float, check_float_dtype, check_ids, check_int, check_padding_idx,
-                      check_table_dtype, compute_dtype, is_half, is_int, pretrained_matrix)
+                      check_seed, check_table_dtype, compute_dtype, is_half,
+                      pretrained_matrix)
 from ._core import Table, fill_normal, fill_uniform, narrow_rows
 from ._mapfile import MODES, map_rows, map_tensor, raw_shape
 from ._util import atomic_write, fspath
@@ -25,13 +26,8 @@ _INITS = ("normal", "uniform", "zeros")
 
 
 def _seed_or_random(seed):
-    if seed is None:
-        return int.from_bytes(os.urandom(8), "little")
-    if not is_int(seed):
-        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return int(seed) & 0xFFFFFFFFFFFFFFFF
+    seed = check_seed(seed)
+    return int.from_bytes(os.urandom(8), "little") if seed is None else seed
 
 
 class Embedding:

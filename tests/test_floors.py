@@ -19,25 +19,26 @@ LAZY = {"torch", "gensim", "matplotlib", "tqdm", "scipy", "ml_dtypes", "mpi4py"}
 LAYERS = [
     ("base", {"_core", "_util", "_checks", "_version", "_mapfile"}),
     ("tables", {"embedding", "positional", "optim._params", "optim.in_backward",
+                "distributed.mpi", "distributed.routing",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
-                  "distributed._replicated",
+                  "distributed._replicated", "distributed.checkpoint",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
-    ("algorithms", {"optim.adam", "optim.adagrad", "optim.sgd", "optim.lr_scheduler", "vectors", "torch"}),
+    ("algorithms", {"optim.adam", "optim.adagrad", "optim.sgd", "optim.lr_scheduler", "vectors",
+                    "torch", "distributed.sharded"}),
     ("variants", {"optim.sparse_adam", "train", "plot"}),
-    ("packages", {"optim"}),
+    ("packages", {"optim", "distributed"}),
     ("bench harness", {"bench.harness"}),
     ("bench rows", {"bench.rows_adagrad", "bench.rows_core", "bench.rows_optim",
                     "bench.rows_positional", "bench.rows_vectors", "bench.rows_train",
-                    "bench.rows_step", "bench.peak_rss"}),
+                    "bench.rows_step", "bench.peak_rss", "bench.rows_distributed"}),
     ("bench command", {"bench.run"}),
     ("bench package", {"bench", "bench.__main__"}),
     ("cli", {"cli"}),
     ("entry", {"__init__", "__main__"}),
 ]
-TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch",
-            "distributed._replicated"} | {
-    m for _, mods in LAYERS for m in mods if m.startswith("optim")}
+TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"} | {
+    m for _, mods in LAYERS for m in mods if m.startswith(("optim", "distributed"))}
 WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train",
                 "corpus", "evaluation", "plot", "vecattr", "safetensors", "fasttext"}
 

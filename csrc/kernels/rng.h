@@ -12,6 +12,19 @@ void pe_fill_normal_f64(double *out, size_t n, uint64_t seed, double mean, doubl
 void pe_fill_uniform_f32(float *out, size_t n, uint64_t seed, double lo, double hi);
 void pe_fill_uniform_f64(double *out, size_t n, uint64_t seed, double lo, double hi);
 
+/* The same values for a strided set of rows of a bigger (virtual) table: row k of
+ *   out (rows, dim)
+ * holds row first + k * step of what pe_fill_*(., total_rows * dim, seed, ...) would write, so
+ * a table sharded by rows (row r on rank r % P) gets the bits the whole table would have. */
+void pe_fill_normal_rows_f32(float *out, size_t rows, size_t dim, uint64_t first, uint64_t step,
+                             uint64_t seed, double mean, double std);
+void pe_fill_normal_rows_f64(double *out, size_t rows, size_t dim, uint64_t first, uint64_t step,
+                             uint64_t seed, double mean, double std);
+void pe_fill_uniform_rows_f32(float *out, size_t rows, size_t dim, uint64_t first, uint64_t step,
+                              uint64_t seed, double lo, double hi);
+void pe_fill_uniform_rows_f64(double *out, size_t rows, size_t dim, uint64_t first, uint64_t step,
+                              uint64_t seed, double lo, double hi);
+
 /* splitmix64 of (seed, counter): the generator's one primitive. */
 static inline uint64_t pe_hash64(uint64_t seed, uint64_t counter) {
     uint64_t z = seed + (counter + 1) * 0x9E3779B97F4A7C15ull;

@@ -36,3 +36,41 @@ void FN(pe_fill_uniform)(T *out, size_t n, uint64_t seed, double lo, double hi) 
     }
     (void)nt;
 }
+
+/* Element (k, c) is element g = (first + k*step) * dim + c of the flat fill: the normal pair
+ * (g & ~1, g | 1) is recomputed per element (cos for even g, sin for odd), which costs twice the
+ * flat fill's transcendental work; it runs once, at initialisation. normal: N(a, b^2), else
+ * U[a, b). */
+static void FN(fill_rows)(T *out, size_t rows, size_t dim, uint64_t first, uint64_t step,
+                          uint64_t seed, int normal, double a, double b) {
+    size_t n = pe_mul_size(rows, dim);
+    int nt = pe_threads_for(pe_mul_size(n, normal ? 128 : 16), rows);
+    PE_OMP(omp parallel for num_threads(nt) schedule(static) if (nt > 1))
+    for (size_t k = 0; k < rows; k++) {
+        T *out_k = out + k * dim;
+        uint64_t g0 = (first + (uint64_t)k * step) * (uint64_t)dim;
+        for (size_t c = 0; c < dim; c++) {
+            uint64_t g = g0 + c, pair = g >> 1;
+            if (normal) {
+                double u1 = 1.0 - pe_u01(pe_hash64(seed, 2 * pair));
+                double u2 = pe_u01(pe_hash64(seed, 2 * pair + 1));
+                double r = sqrt(-2.0 * log(u1));
+                out_k[c] = (T)(a + b * (r * ((g & 1) ? sin(TWO_PI * u2) : cos(TWO_PI * u2))));
+            } else {
+                T v = (T)(a + (b - a) * pe_u01(pe_hash64(seed, g)));
+                out_k[c] = v < (T)b ? v : (T)a; /* as pe_fill_uniform */
+            }
+        }
+    }
+    (void)nt;
+}
+
+void FN(pe_fill_normal_rows)(T *out, size_t rows, size_t dim, uint64_t first, uint64_t step,
+                            uint64_t seed, double mean, double std) {
+    FN(fill_rows)(out, rows, dim, first, step, seed, 1, mean, std);
+}
+
+void FN(pe_fill_uniform_rows)(T *out, size_t rows, size_t dim, uint64_t first, uint64_t step,
+                             uint64_t seed, double lo, double hi) {
+    FN(fill_rows)(out, rows, dim, first, step, seed, 0, lo, hi);
+}

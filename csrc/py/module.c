@@ -11,6 +11,7 @@
 #include "kernels/rng.h"
 #include "pool.h"
 
+#include <limits.h>
 #include <math.h>
 
 static PyObject *set_num_threads(PyObject *Py_UNUSED(mod), PyObject *arg) {
@@ -62,10 +63,10 @@ static PyObject *stream_threshold(PyObject *Py_UNUSED(mod), PyObject *args) {
  * C-contiguous float32/float64 array (usually a Table's weight). */
 static PyObject *fill_common(PyObject *args, int normal) {
     PyObject *out_obj;
-    unsigned long long seed;
+    unsigned long long seed, first = 0, step = 1;
     double a, b;
-    if (!PyArg_ParseTuple(args, normal ? "OKdd:fill_normal" : "OKdd:fill_uniform", &out_obj, &seed,
-                          &a, &b))
+    if (!PyArg_ParseTuple(args, normal ? "OKdd|KK:fill_normal" : "OKdd|KK:fill_uniform", &out_obj,
+                          &seed, &a, &b, &first, &step))
         return NULL;
     if (!PyArray_Check(out_obj)) {
         PyErr_SetString(PyExc_TypeError, "out must be a numpy.ndarray");
@@ -86,6 +87,30 @@ static PyObject *fill_common(PyObject *args, int normal) {
     }
     size_t n = (size_t)PyArray_SIZE(out);
     void *p = PyArray_DATA(out);
+    if (first != 0 || step != 1) {
+        /* rows first, first + step, ... of a bigger table (a shard of one, pyembed.distributed) */
+        if (PyArray_NDIM(out) != 2) {
+            PyErr_Format(PyExc_ValueError, "out must be 2-D (rows, dim) with first_row/row_step, "
+                         "got %d dimension(s)", PyArray_NDIM(out));
+            return NULL;
+        }
+        size_t rows = (size_t)PyArray_DIM(out, 0), dim = (size_t)PyArray_DIM(out, 1);
+        /* the counter of the last element, (first + (rows-1)*step + 1) * dim, must fit 64 bits */
+        unsigned long long last = rows ? (unsigned long long)(rows - 1) : 0;
+        if (rows && ((step && last > (ULLONG_MAX - first) / step) ||
+                     (dim && first + last * step >= ULLONG_MAX / dim))) {
+            PyErr_Format(PyExc_OverflowError, "first_row %llu + %zu rows x row_step %llu of "
+                         "dim %zu pass the generator's 64-bit counter", first, rows, step, dim);
+            return NULL;
+        }
+        if (normal)
+            PE_NOGIL_ABOVE((size_t)PyArray_NBYTES(out),
+                           PE_BY_DTYPE(t, pe_fill_normal_rows, p, rows, dim, first, step, seed, a, b));
+        else
+            PE_NOGIL_ABOVE((size_t)PyArray_NBYTES(out),
+                           PE_BY_DTYPE(t, pe_fill_uniform_rows, p, rows, dim, first, step, seed, a, b));
+        Py_RETURN_NONE;
+    }
     if (normal)
         PE_NOGIL_ABOVE((size_t)PyArray_NBYTES(out), PE_BY_DTYPE(t, pe_fill_normal, p, n, seed, a, b));
     else
@@ -109,9 +134,9 @@ static PyMethodDef module_functions[] = {
      "(PYEMBED_STREAM_MIN_BYTES sets it at\n"
      "import; default max(4 MiB, LLC / 16); gradient rows stream from 4x it)."},
     {"fill_normal", fill_normal, METH_VARARGS,
-     "fill_normal(out, seed, mean, std)\n--\n\nFill out with N(mean, std^2), a function of (seed, index)."},
+     "fill_normal(out, seed, mean, std, first_row=0, row_step=1)\n--\n\nFill out with N(mean, std^2), a function of (seed, index). With first_row/row_step,\nout (rows, dim) gets rows first_row, first_row + row_step, ... of the whole table's fill."},
     {"fill_uniform", fill_uniform, METH_VARARGS,
-     "fill_uniform(out, seed, lo, hi)\n--\n\nFill out with U[lo, hi), a function of (seed, index)."},
+     "fill_uniform(out, seed, lo, hi, first_row=0, row_step=1)\n--\n\nFill out with U[lo, hi), a function of (seed, index); first_row/row_step as fill_normal."},
     {NULL, NULL, 0, NULL},
 };
 

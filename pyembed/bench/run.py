@@ -1,4 +1,4 @@
-"""python -m pyembed.bench [--quick] [--threads N] [--json PATH] [--only AREA]
+"""python -m pyembed.bench [--quick] [--threads N] [--json PATH] [--only AREA] [--distributed]
 
 Times every kernel beside its anchors (np.take, np.add.at, torch CPU when installed) and beside the
 memcpy bandwidth measured in the same run, and prints ratios (anchor time / pyembed time: > 1 means
@@ -8,6 +8,9 @@ median of interleaved rounds in random order, pyembed and its anchors raced toge
 
 Each area adds rows from a module ``pyembed/bench/rows_<area>.py`` exposing ``rows(ctx)``; a row
 is a dict ``{"kernel", "shape", "pyembed_s", "anchors": {name: seconds}, "bytes"}``.
+
+``--distributed``, run under ``mpiexec -n K``: only the sharded-table rows
+(pyembed/bench/rows_distributed.py), printed by rank 0, with lookups/s and bytes sent per rank.
 """
 import argparse
 import json
@@ -19,8 +22,9 @@ import numpy as np
 
 from .. import _core
 from .._version import __version__
-from . import rows_adagrad, rows_core, rows_optim, rows_positional, rows_step, rows_train
-from . import rows_vectors
+from ..distributed.mpi import load_mpi
+from . import rows_adagrad, rows_core, rows_distributed, rows_optim, rows_positional, rows_step
+from . import rows_train, rows_vectors
 from .harness import Context, fmt_row, measure_memcpy
 
 AREAS = {"core": rows_core.rows,
@@ -43,6 +47,8 @@ def main(argv=None):
     ap.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
     ap.add_argument("--only", metavar="AREA", action="append", choices=list(AREAS),
                     help="run only this area (repeatable): " + ", ".join(AREAS))
+    ap.add_argument("--distributed", action="store_true",
+                    help="only the sharded-table rows; run under mpiexec -n K (needs mpi4py)")
     args = ap.parse_args(argv)
     if args.threads < 1:
         ap.error("--threads must be >= 1")
@@ -53,6 +59,8 @@ def main(argv=None):
         torch = None
     _core.set_num_threads(args.threads)
     ctx = Context(args.quick, args.threads, torch)
+    if args.distributed:
+        return _distributed(ctx, args)
     ctx.memcpy_gbps = measure_memcpy(ctx)
     print(f"pyembed {__version__} bench: {platform.machine()} {platform.processor() or ''} "
           f"{os.cpu_count()} cpus, threads={args.threads}, openmp={_core.have_openmp()}, "
@@ -67,8 +75,34 @@ def main(argv=None):
             print(fmt_row(r, ctx.memcpy_gbps))
             sys.stdout.flush()
             all_rows.append(r)
+    _write_json(args, ctx, all_rows)
+    return 0
+
+
+def _write_json(args, ctx, all_rows):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"memcpy_gbps": ctx.memcpy_gbps, "threads": args.threads, "rows": all_rows}, f,
                       indent=1)
+
+
+def _distributed(ctx, args):
+    """The sharded rows on every rank of the MPI job; rank 0 prints (memcpy measured by rank 0
+    alone, the others waiting)."""
+    comm = load_mpi().COMM_WORLD
+    lead = comm.Get_rank() == 0
+    if lead:
+        ctx.memcpy_gbps = measure_memcpy(ctx)
+        print(f"pyembed {__version__} bench --distributed: {comm.Get_size()} ranks on "
+              f"{os.cpu_count()} cpus, threads={args.threads} per rank; memcpy "
+              f"{ctx.memcpy_gbps:.1f} GB/s; the slowest rank's median per call")
+    comm.Barrier()
+    all_rows = rows_distributed.rows(ctx, comm)
+    if lead:
+        for r in all_rows:
+            print(fmt_row(r, ctx.memcpy_gbps))
+            print(f"    {r['lookups_per_s'] / 1e6:.2f} M lookups/s (global batch), "
+                  f"{r['bytes_sent_per_rank'] / 2**20:.2f} MiB sent per rank per call")
+        sys.stdout.flush()
+        _write_json(args, ctx, all_rows)
     return 0

@@ -143,6 +143,10 @@ class Param:
         """(grad, touched rows) or (None, None) when there is nothing to apply."""
         if self.table is None:
             return self.grad_array, None
+        if hasattr(self.emb, "step_grad"):
+            # a table spread over processes (pyembed.distributed) knows whether any of them has
+            # gradient, and steps even when its own part has none (one step counter for all)
+            return self.emb.step_grad()
         if self.compact:
             sg = self.emb.sparse_grad_buffer()
             return (None, None) if sg is None or not sg[1].size else sg[:2]
