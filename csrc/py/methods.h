@@ -12,5 +12,6 @@ extern PyMethodDef pe_sgns_functions[];       /* sgns.c: word2vec training */
 extern PyMethodDef pe_optim_functions[];      /* optim.c: Adam, SGD, gradient norms */
 extern PyMethodDef pe_positional_functions[]; /* positional.c: sinusoidal, token + position, rope */
 extern PyMethodDef pe_bag_functions[];        /* bag.c: EmbeddingBag */
+extern PyMethodDef pe_layernorm_functions[];  /* layernorm.c: token + segment + position, LayerNorm */
 
 #endif

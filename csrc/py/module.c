@@ -125,6 +125,7 @@ static PyMethodDef *const glue_tables[] = {
     pe_optim_functions,
     pe_positional_functions,
     pe_bag_functions,
+    pe_layernorm_functions,
 };
 
 static int module_exec(PyObject *m) {
