@@ -21,6 +21,7 @@ import pytest
 import pyembed
 import bad_input_cases as bc
 import bad_input_cases_more as bcm
+import bad_input_cases_hf as bch
 from child import PKG_PARENT
 from bad_input_world import DIM, ROWS, World, changed, make_inputs, ones, snapshot
 
@@ -187,7 +188,7 @@ def _ids_params():
 
 ALL_CASES = (_ids_params() + bc.table_cases() + bc.embedding_cases() + bc.positional_cases()
              + bc.rope_cases() + bc.misc_cases() + bcm.vectors_cases() + bcm.io_cases()
-             + bcm.word2vec_cases() + bcm.optim_cases() + bcm.plot_cases())
+             + bcm.word2vec_cases() + bcm.optim_cases() + bcm.plot_cases() + bch.hf_cases())
 
 
 @pytest.mark.parametrize("call, exc, needles", ALL_CASES)
@@ -226,7 +227,7 @@ NO_BAD_INPUT = {"get_num_threads"} | {f"{cls}.{name}" for cls, names in {
     "EmbeddingBag": "extra_repr",
     "Vocab": "from_corpus lookup_indices lookup_tokens",
     "Word2Vec": "bytes_moved",
-    "InputEmbedding": "zero_grad parameters d_model vocab_size dtype padding_idx",
+    "InputEmbedding": "zero_grad parameters d_model vocab_size dtype padding_idx num_segments",
     "PositionalEncoding": "max_len table backward parameters",
     "Adam": "zero_grad state_dict",
 }.items() for name in names.split()}

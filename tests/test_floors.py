@@ -20,9 +20,10 @@ LAYERS = [
     ("base", {"_core", "_util", "_checks", "_version"}),
     ("tables", {"embedding", "positional", "optim._params",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
-    ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
+    ("composed", {"bag", "checkpoint", "rope", "optim.optimizer", "optim.clip_grad",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
-    ("algorithms", {"optim.adam", "optim.sgd", "optim.lr_scheduler", "vectors", "torch"}),
+    ("algorithms", {"optim.adam", "optim.sgd", "optim.lr_scheduler", "vectors", "torch",
+                    "input_embedding"}),
     ("variants", {"optim.sparse_adam", "train", "plot"}),
     ("packages", {"optim"}),
     ("bench harness", {"bench.harness"}),
@@ -35,8 +36,10 @@ LAYERS = [
 ]
 TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"} | {
     m for _, mods in LAYERS for m in mods if m.startswith("optim")}
+# safetensors (a file-format reader over _util alone) and checkpoint (a Hugging Face folder's
+# input-stage tensors) are shared: InputEmbedding.from_pretrained reads checkpoints with them
 WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train",
-                "corpus", "evaluation", "plot", "vecattr", "safetensors", "fasttext"}
+                "corpus", "evaluation", "plot", "vecattr", "fasttext"}
 
 
 def _name(path):
