@@ -12,12 +12,19 @@
 typedef struct {
     PeTable *t, *s;                      /* token table; segment table or NULL */
     PyArrayObject *ids, *pos, *seg, *gamma; /* private ids copies; pos, seg, gamma maybe NULL */
+    PyArrayObject *extra;                /* beta (forward) or grad_output (backward) */
     npy_intp nb, seq, shape[3];          /* shape: ids.shape + (dim,) */
     int nd;
     double scale, eps;
 } ln_args;
 
-static void ln_release(ln_args *a) { PE_RELEASE(a->ids, a->pos, a->seg, a->gamma); }
+/* The end of both glue functions: pe_kernel_result of the kernel's code for `out` (which it
+ * takes over), or NULL (out NULL: an exception is set); every array of `a` released. */
+static PyObject *ln_finish(ln_args *a, PyObject *out, int rc, const char *what) {
+    PyObject *res = out ? pe_kernel_result(rc, what, out) : NULL;
+    PE_RELEASE(a->ids, a->pos, a->seg, a->gamma, a->extra);
+    return res;
+}
 
 /* A (dim,) array of the table's dtype, or NULL for None when allow_none. */
 static int ln_vector(PyObject *obj, const char *name, const PeTable *t, int allow_none,
@@ -91,20 +98,11 @@ static int ln_parse(PyObject *mod, PyObject *table, PyObject *ids, PyObject *pos
 
 #define LN_DATA(arr) ((arr) ? PyArray_DATA(arr) : NULL)
 
-PyDoc_STRVAR(embed_layernorm_doc,
-"embed_layernorm(table, ids, positions, segments, segment_ids, gamma, beta, scale, eps, out=None)\n"
-"--\n\n"
-"LayerNorm((W[ids] * scale + S[segment_ids]) + positions) * gamma + beta in one pass: ids (seq,)\n"
-"or (batch, seq) into the Table `table`; positions None or (seq, dim); segments a Table or None\n"
-"(with segment_ids shaped as ids); gamma and beta (dim,), or both None for the sum alone.\n"
-"Row statistics in double.");
-
 static PyObject *py_embed_layernorm(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"table", "ids", "positions", "segments", "segment_ids", "gamma",
                              "beta", "scale", "eps", "out", NULL};
     PyObject *table, *ids, *pos, *segments, *segment_ids, *gamma, *beta_obj, *out_obj = Py_None;
-    PyObject *out = NULL, *res = NULL;
-    PyArrayObject *beta = NULL;
+    PyObject *out = NULL;
     ln_args a;
     double scale, eps;
     int rc;
@@ -114,8 +112,8 @@ static PyObject *py_embed_layernorm(PyObject *mod, PyObject *args, PyObject *kwd
         return NULL;
     if (ln_parse(mod, table, ids, pos, segments, segment_ids, gamma, 0, scale, eps, &a) < 0)
         goto fail;
-    if (ln_vector(beta_obj, "beta", a.t, a.gamma == NULL, &beta) < 0) goto fail;
-    if ((a.gamma == NULL) != (beta == NULL)) {
+    if (ln_vector(beta_obj, "beta", a.t, a.gamma == NULL, &a.extra) < 0) goto fail;
+    if ((a.gamma == NULL) != (a.extra == NULL)) {
         PyErr_SetString(PyExc_ValueError, "gamma and beta go together: pass both or neither");
         goto fail;
     }
@@ -124,41 +122,30 @@ static PyObject *py_embed_layernorm(PyObject *mod, PyObject *args, PyObject *kwd
                          {"the segment table", a.s ? a.s->weight : NULL,
                           a.s ? pe_table_nbytes(a.s) : 0},
                          pe_span_of("positions", a.pos), pe_span_of("gamma", a.gamma),
-                         pe_span_of("beta", beta)};
+                         pe_span_of("beta", a.extra)};
         out = pe_out_or_pool(out_obj, a.t->typenum, a.nd + 1, a.shape, in, 5);
     }
     if (!out) goto fail;
     void *o = PyArray_DATA((PyArrayObject *)out);
     const int64_t *ip = (const int64_t *)PyArray_DATA(a.ids);
     const int64_t *sp = (const int64_t *)LN_DATA(a.seg);
-    const void *pp = LN_DATA(a.pos), *gp = LN_DATA(a.gamma), *bp = LN_DATA(beta);
+    const void *pp = LN_DATA(a.pos), *gp = LN_DATA(a.gamma), *bp = LN_DATA(a.extra);
     const void *wp = a.t->weight, *spw = a.s ? a.s->weight : NULL;
     PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
                    rc = PE_BY_DTYPE(a.t->typenum, pe_embed_layernorm, o, wp, ip, pp, spw, sp, gp,
                                     bp, (size_t)a.nb, (size_t)a.seq, (size_t)a.t->dim, scale,
                                     eps));
-    res = pe_kernel_result(rc, "embed_layernorm", out);
-    out = NULL;
+    return ln_finish(&a, out, rc, "embed_layernorm");
 fail:
-    ln_release(&a);
-    PE_RELEASE(beta, out);
-    return res;
+    return ln_finish(&a, NULL, 0, NULL);
 }
-
-PyDoc_STRVAR(embed_layernorm_backward_doc,
-"embed_layernorm_backward(table, ids, positions, segments, segment_ids, gamma, grad_output,\n"
-"                         dgamma, dbeta, scale, eps, out=None)\n--\n\n"
-"The backward of embed_layernorm (gamma required), the rows rebuilt from the tables: returns dx,\n"
-"the gradient of each row's sum (the caller scatters dx * scale into the token rows and dx into\n"
-"the segment and position rows), and adds the gamma and beta gradients into dgamma and dbeta,\n"
-"exact (dim,) arrays of the table's dtype. The same bits for every thread count.");
 
 static PyObject *py_embed_layernorm_backward(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"table", "ids", "positions", "segments", "segment_ids", "gamma",
                              "grad_output", "dgamma", "dbeta", "scale", "eps", "out", NULL};
     PyObject *table, *ids, *pos, *segments, *segment_ids, *gamma, *g_obj, *dg_obj, *db_obj;
-    PyObject *out_obj = Py_None, *out = NULL, *res = NULL;
-    PyArrayObject *g = NULL;
+    PyObject *out_obj = Py_None, *out = NULL;
+    PyArrayObject *g;
     ln_args a;
     double scale, eps;
     int rc;
@@ -168,7 +155,8 @@ static PyObject *py_embed_layernorm_backward(PyObject *mod, PyObject *args, PyOb
         return NULL;
     if (ln_parse(mod, table, ids, pos, segments, segment_ids, gamma, 1, scale, eps, &a) < 0)
         goto fail;
-    if (pe_convert_float(g_obj, "grad_output", a.t->typenum, &g) < 0) goto fail;
+    if (pe_convert_float(g_obj, "grad_output", a.t->typenum, &a.extra) < 0) goto fail;
+    g = a.extra;
     if (PyArray_NDIM(g) != a.nd + 1 || !PyArray_CompareLists(PyArray_DIMS(g), a.shape, a.nd + 1)) {
         pe_shape_error("grad_output", PyArray_NDIM(g), PyArray_DIMS(g), a.nd + 1, a.shape, "ids");
         goto fail;
@@ -202,13 +190,20 @@ static PyObject *py_embed_layernorm_backward(PyObject *mod, PyObject *args, PyOb
                    rc = PE_BY_DTYPE(a.t->typenum, pe_embed_layernorm_backward, o, dgp, dbp, gop,
                                     wp, ip, pp, spw, sp, gp, (size_t)a.nb, (size_t)a.seq,
                                     (size_t)a.t->dim, scale, eps));
-    res = pe_kernel_result(rc, "embed_layernorm_backward", out);
-    out = NULL;
+    return ln_finish(&a, out, rc, "embed_layernorm_backward");
 fail:
-    ln_release(&a);
-    PE_RELEASE(g, out);
-    return res;
+    return ln_finish(&a, NULL, 0, NULL);
 }
+
+/* The docstrings, short: pyembed.InputEmbedding documents the stage. */
+PyDoc_STRVAR(embed_layernorm_doc,
+"embed_layernorm(table, ids, positions, segments, segment_ids, gamma, beta, scale, eps, out=None)"
+"\n--\n\nLayerNorm((W[ids] * scale + S[segment_ids]) + positions) * gamma + beta in one pass;\n"
+"segments, positions None: no such term; gamma, beta None: the sum alone.");
+PyDoc_STRVAR(embed_layernorm_backward_doc,
+"embed_layernorm_backward(table, ids, positions, segments, segment_ids, gamma, grad_output,\n"
+"dgamma, dbeta, scale, eps, out=None)\n--\n\nReturns dx (per-row gradient of the sum, rows rebuilt"
+" from the tables)\nand adds into dgamma, dbeta ((dim,) arrays): the same bits at any thread count.");
 
 PyMethodDef pe_layernorm_functions[] = {
     PE_KW_METHOD("embed_layernorm", py_embed_layernorm, embed_layernorm_doc),
