@@ -2,6 +2,9 @@
 against the NumPy float64 references in reference_positional.py: forward and backward for both
 dtypes and every combination of terms, finite differences in float64, hypothesis over shapes,
 the same bits for every thread count, and the optimizers taking gamma and beta."""
+import gc
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +12,7 @@ from hypothesis import strategies as st
 
 import pyembed
 import reference_positional as ref
+from pyembed import _core
 from reference import numeric_grad
 
 TOL = {np.float32: 2e-6, np.float64: 1e-13}
@@ -194,10 +198,6 @@ def test_repr_names_the_new_options():
 def test_no_reference_leaks_in_the_glue():
     """2000 rounds of both entry points and their error paths leave every input's refcount as
     it was (one reference lost per call would show as 2000)."""
-    import gc
-    import sys
-
-    from pyembed import _core
     t, s = pyembed.Table(9, 4), pyembed.Table(2, 4)
     ids, seg = np.array([[1, 2, 8]], np.int32), np.array([[0, 1, 1]])
     P, gam, bet = np.ones((3, 4), np.float32), np.ones(4, np.float32), np.zeros(4, np.float32)
