@@ -87,6 +87,32 @@ def sinusoidal(
     dtype: Optional[DTypeLike] = None,
     out: Optional[_FloatArray] = None,
 ) -> _FloatArray: ...
+def embed_layernorm(
+    table: Table,
+    ids: ArrayLike,
+    positions: Optional[ArrayLike],
+    segments: Optional[Table],
+    segment_ids: Optional[ArrayLike],
+    gamma: Optional[ArrayLike],
+    beta: Optional[ArrayLike],
+    scale: float,
+    eps: float,
+    out: Optional[_FloatArray] = None,
+) -> _FloatArray: ...
+def embed_layernorm_backward(
+    table: Table,
+    ids: ArrayLike,
+    positions: Optional[ArrayLike],
+    segments: Optional[Table],
+    segment_ids: Optional[ArrayLike],
+    gamma: ArrayLike,
+    grad_output: ArrayLike,
+    dgamma: np.ndarray,
+    dbeta: np.ndarray,
+    scale: float,
+    eps: float,
+    out: Optional[_FloatArray] = None,
+) -> _FloatArray: ...
 def embed_positions(
     table: Table,
     ids: ArrayLike,

@@ -1,8 +1,9 @@
-"""InputEmbedding: token lookup, scaling and positions in one fused C pass.
+"""InputEmbedding: token lookup, scaling, segments, positions and LayerNorm in one fused C pass.
 
 ``out = E[ids] * scale + P[start : start + seq]`` (Vaswani et al. 2017, section 3.4: the token
 embedding is multiplied by sqrt(d_model) before the sinusoidal encoding is added; BERT instead
-adds a learned position table and does not scale).
+adds a learned position table and a segment (token-type) table, does not scale, and normalises
+the sum with LayerNorm; Devlin et al. 2019, section 3).
 """
 from __future__ import annotations
 
@@ -10,18 +11,21 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
-from ._checks import (as_ids, check_ids, check_int, check_table_dtype, compute_dtype, is_half,
-                      is_int)
+from ._checks import (as_ids, check_float_dtype, check_ids, check_int, check_table_dtype,
+                      compute_dtype, is_half, is_int)
+from .checkpoint import read_input_stage
 from .embedding import Embedding
 from .positional import PositionalEncoding
 
 __all__ = ["InputEmbedding", "one_hot"]
 
 _POSITIONAL = ("sinusoidal", "learned", None)
+_NORMS = ("layernorm", None)
 
 
 class InputEmbedding:
-    """The input stage of a transformer: ``E[ids] * scale + P[start : start + seq]``.
+    """The input stage of a transformer: ``E[ids] * scale + P[start : start + seq]``, with
+    optional segment rows and LayerNorm: ``LayerNorm((E[ids] * scale + S[segment_ids]) + P)``.
 
     Args:
         vocab_size: rows of the token table.
@@ -40,9 +44,20 @@ class InputEmbedding:
         pos_std: learned position init std (0.02, as BERT / GPT-2).
         seed: seeds both tables (the position table uses ``seed + 1``).
         base, layout, exponent: the sinusoidal table's options (see :func:`sinusoidal`).
+        num_segments: rows of a segment (token-type) table added to each token (BERT's
+            ``type_vocab_size``, 2: sentence A or B), or None (no segment term). Initialised as
+            the learned positions (``pos_std``, seed ``seed + 2``).
+        norm: ``"layernorm"``: LayerNorm over the sum with learnable ``gamma`` (ones) and
+            ``beta`` (zeros), fused into the same pass; None (default): no normalisation.
+        eps: LayerNorm's epsilon (1e-5, torch's default; BERT checkpoints use 1e-12, which
+            :meth:`from_pretrained` takes from config.json).
 
     The forward is one C pass (each output row read from the tables once, written once), with
-    the bits of NumPy's ``W[ids] * dtype(scale) + P[start:start+seq]``.
+    the bits of NumPy's ``W[ids] * dtype(scale) + P[start:start+seq]`` (``(W[ids] * scale +
+    S[segment_ids]) + P`` with segments, the order of Hugging Face's ``BertEmbeddings``). With
+    LayerNorm each row's mean and variance are two-pass sums in float64 (8 fixed lanes, so the
+    bits never depend on the vector level or the thread count) and the normalisation is computed
+    in the table's dtype, as torch's ``layer_norm``.
 
     Example:
         >>> import numpy as np, pyembed
@@ -62,7 +77,8 @@ class InputEmbedding:
                  padding_idx: int | None = None, dtype: DTypeLike = np.float32,
                  std: float | None = None, pos_std: float = 0.02, seed: int | None = None,
                  base: float = 10000.0, layout: str = "interleaved",
-                 exponent: str = "2i/d") -> None:
+                 exponent: str = "2i/d", num_segments: int | None = None,
+                 norm: str | None = None, eps: float = 1e-5) -> None:
         if positional not in _POSITIONAL:
             raise ValueError(f"positional must be one of {_POSITIONAL}, got {positional!r}")
         check_int("d_model", d_model, 0)
@@ -95,6 +111,54 @@ class InputEmbedding:
                                                exponent=exponent, dtype=compute_dtype(dt))
         else:
             self.position = None
+        self.segment = None
+        if num_segments is not None:
+            check_int("num_segments", num_segments, 1)
+            self.segment = Embedding(num_segments, d_model, dtype=dt, std=pos_std,
+                                     seed=None if seed is None else seed + 2)
+        if norm not in _NORMS:
+            raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
+        if is_half(dt) and (num_segments is not None or norm is not None):
+            raise ValueError(f"num_segments and norm need a float32 or float64 dtype, not {dt} "
+                             f"(not yet)")
+        self.norm = norm
+        if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.number)):
+            raise TypeError(f"eps must be a number, got {type(eps).__name__}")
+        self.eps = float(eps)
+        if not (np.isfinite(self.eps) and self.eps >= 0):
+            raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+        # LayerNorm's parameters are plain arrays with their gradients beside them: the
+        # (array, grad) pairs every pyembed.optim optimizer takes
+        self.gamma = self.beta = self.gamma_grad = self.beta_grad = None
+        if norm == "layernorm":
+            self.gamma, self.beta = np.ones(d_model, dt), np.zeros(d_model, dt)
+            self.gamma_grad, self.beta_grad = np.zeros(d_model, dt), np.zeros(d_model, dt)
+
+    @classmethod
+    def from_pretrained(cls, path, *, dtype: DTypeLike = np.float32) -> InputEmbedding:
+        """The input stage of a local Hugging Face model folder (``config.json`` +
+        ``model.safetensors``; nothing is downloaded and torch is not needed), read with
+        pyembed's safetensors reader. BERT (``model_type`` ``"bert"``): word + learned position
+        + token-type tables and LayerNorm with the config's ``layer_norm_eps`` and
+        ``pad_token_id`` as ``padding_idx``; GPT-2 (``"gpt2"``): ``wte`` + ``wpe``, and
+        :meth:`attend` is its tied output head. An unknown model_type or a missing tensor raises
+        an error naming it (see :func:`pyembed.checkpoint.read_input_stage`).
+
+        Example (with a folder written by ``BertModel(...).save_pretrained(path)``)::
+
+            inp = pyembed.InputEmbedding.from_pretrained(path)
+            x = inp(ids, segment_ids=token_type_ids)   # == BertEmbeddings(...) in eval mode
+        """
+        stage = read_input_stage(path, dtype=check_float_dtype(dtype))
+        inp = cls(**stage.kwargs, seed=0)
+        inp.token.weight = stage.tensors["token"]
+        inp.position.weight = stage.tensors["position"]
+        if inp.segment is not None:
+            inp.segment.weight = stage.tensors["segment"]
+        if inp.norm is not None:
+            inp.gamma[...] = stage.tensors["gamma"]
+            inp.beta[...] = stage.tensors["beta"]
+        return inp
 
     # -- forward / backward -------------------------------------------------------------------
     def _check_ids(self, ids):
@@ -111,6 +175,28 @@ class InputEmbedding:
                              f"max_len {self.max_len}")
         return int(start)
 
+    def _check_segment_ids(self, segment_ids, ids):
+        """int64 segment ids shaped as ``ids`` (zeros when not given, as BERT's token_type_ids),
+        or None without a segment table."""
+        if self.segment is None:
+            if segment_ids is not None:
+                raise ValueError("segment_ids given but this InputEmbedding has no segment table "
+                                 "(build it with num_segments=)")
+            return None
+        if segment_ids is None:
+            return np.zeros(ids.shape, np.int64)
+        n = self.segment.num_embeddings
+        seg = np.asarray(segment_ids)
+        if seg.shape != ids.shape:
+            raise ValueError(f"segment_ids has shape {seg.shape} but ids have shape {ids.shape}")
+        try:
+            return check_ids(as_ids(segment_ids, n, f"{n} segments"), n, f"{n} segments")
+        except TypeError:
+            raise TypeError(f"segment_ids must be integers, got an array of dtype "
+                            f"{seg.dtype}") from None
+        except IndexError as e:
+            raise IndexError(f"segment_ids: {e}") from None
+
     def _positions(self, start, seq):
         if self.positional == "learned":
             p = self.position.weight[start:start + seq]
@@ -119,25 +205,39 @@ class InputEmbedding:
             return self.position.encoding(seq, start)
         return None
 
-    def __call__(self, ids: ArrayLike, start: int = 0,
-                 out: np.ndarray | None = None) -> np.ndarray:
-        return self.forward(ids, start, out)
+    def __call__(self, ids: ArrayLike, start: int = 0, out: np.ndarray | None = None, *,
+                 segment_ids: ArrayLike | None = None) -> np.ndarray:
+        return self.forward(ids, start, out, segment_ids=segment_ids)
 
-    def forward(self, ids: ArrayLike, start: int = 0,
-                out: np.ndarray | None = None) -> np.ndarray:
+    def forward(self, ids: ArrayLike, start: int = 0, out: np.ndarray | None = None, *,
+                segment_ids: ArrayLike | None = None) -> np.ndarray:
         """``E[ids] * scale + P[start:start+seq]`` for ids of shape (seq,) or (batch, seq),
-        giving ``ids.shape + (d_model,)``. ``start`` offsets the positions (a KV-cache decode
-        step). An id out of range raises IndexError naming it; nothing is written then."""
+        giving ``ids.shape + (d_model,)``; plus ``S[segment_ids]`` (ids' shape; all zeros when
+        not given) with a segment table, and LayerNorm'd with ``norm="layernorm"``. ``start``
+        offsets the positions (a KV-cache decode step). An id out of range raises IndexError
+        naming it; nothing is written then."""
         ids = self._check_ids(ids)
+        seg = self._check_segment_ids(segment_ids, ids)
         start = self._check_start(start, ids.shape[-1])
-        return _core.embed_positions(self.token.table, ids, self._positions(start, ids.shape[-1]),
-                                     self.scale, out)
+        pos = self._positions(start, ids.shape[-1])
+        if seg is None and self.norm is None:
+            return _core.embed_positions(self.token.table, ids, pos, self.scale, out)
+        return _core.embed_layernorm(self.token.table, ids, pos,
+                                     None if seg is None else self.segment.table, seg,
+                                     self.gamma, self.beta, self.scale, self.eps, out)
 
-    def backward(self, ids: ArrayLike, grad_output: ArrayLike, start: int = 0) -> None:
+    def backward(self, ids: ArrayLike, grad_output: ArrayLike, start: int = 0, *,
+                 segment_ids: ArrayLike | None = None) -> None:
         """Accumulate the gradient: ``scale * grad_output`` into the token table (padding row
-        excluded, rows summed in order of appearance as ``Embedding.backward``) and, for learned
-        positions, ``grad_output`` summed over the batch into rows ``start .. start + seq``."""
+        excluded, rows summed in order of appearance as ``Embedding.backward``), for learned
+        positions ``grad_output`` summed over the batch into rows ``start .. start + seq``, and
+        into the segment rows of ``segment_ids``. With LayerNorm, ``grad_output`` is first taken
+        back through it in C (each row rebuilt from the tables: call this before the optimizer
+        step changes them) and the gamma and beta gradients are added into :attr:`gamma_grad`
+        and :attr:`beta_grad` (float64 sums over fixed chunks of rows: any thread count, the
+        same bits)."""
         ids = self._check_ids(ids)
+        seg = self._check_segment_ids(segment_ids, ids)
         start = self._check_start(start, ids.shape[-1])
         g = np.asarray(grad_output)
         want = ids.shape + (self.d_model,)
@@ -147,20 +247,50 @@ class InputEmbedding:
             raise TypeError(f"grad_output must be real numbers, got dtype {g.dtype}")
         dt = compute_dtype(self.dtype)
         g = g.astype(dt, copy=False)
+        if self.norm is not None:
+            g = _core.embed_layernorm_backward(
+                self.token.table, ids, self._positions(start, ids.shape[-1]),
+                None if seg is None else self.segment.table, seg, self.gamma, g, self.gamma_grad,
+                self.beta_grad, self.scale, self.eps)
         # the token table validates ids and the gradient before it writes anything, so it goes
-        # first: a bad call leaves both tables unchanged
+        # first: a bad call leaves the tables unchanged
         self.token.backward(ids, np.multiply(g, dt.type(self.scale)) if self.scale != 1.0 else g)
         if self.positional == "learned":
             pos = np.broadcast_to(np.arange(start, start + ids.shape[-1]), ids.shape)
             self.position.backward(pos, g)
+        if seg is not None:
+            self.segment.backward(seg, g)
 
     def zero_grad(self) -> None:
         for p in self.parameters():
-            p.zero_grad()
+            if isinstance(p, tuple):
+                p[1].fill(0)
+            else:
+                p.zero_grad()
 
-    def parameters(self) -> list[Embedding]:
-        """The trainable tables: ``[token]`` or ``[token, position]`` (learned positions)."""
-        return [self.token] + ([self.position] if self.positional == "learned" else [])
+    def parameters(self) -> list[Embedding | tuple[np.ndarray, np.ndarray]]:
+        """The trainable parameters, in this order: the token table, the learned position table,
+        the segment table (each when present), then LayerNorm's ``(gamma, gamma_grad)`` and
+        ``(beta, beta_grad)`` pairs. Every pyembed.optim optimizer takes this list."""
+        params: list = [self.token]
+        if self.positional == "learned":
+            params.append(self.position)
+        if self.segment is not None:
+            params.append(self.segment)
+        if self.norm is not None:
+            params += [(self.gamma, self.gamma_grad), (self.beta, self.beta_grad)]
+        return params
+
+    # -- tied output head (GPT-2: the logits are h @ wte.T) -----------------------------------
+    def attend(self, h: ArrayLike) -> np.ndarray:
+        """Logits of the tied output head, ``h @ E.T`` (:meth:`Embedding.attend` of the token
+        table): GPT-2's ``lm_head``, which shares ``wte``."""
+        return self.token.attend(h)
+
+    def attend_backward(self, h: ArrayLike, grad_logits: ArrayLike) -> np.ndarray:
+        """Backward of :meth:`attend` (:meth:`Embedding.attend_backward`): returns the gradient
+        of ``h`` and adds the head's (dense) gradient into the token table's."""
+        return self.token.attend_backward(h, grad_logits)
 
     # -- attributes ---------------------------------------------------------------------------
     @property
@@ -179,9 +309,16 @@ class InputEmbedding:
     def padding_idx(self) -> int | None:
         return self.token.padding_idx
 
+    @property
+    def num_segments(self) -> int | None:
+        return None if self.segment is None else self.segment.num_embeddings
+
     def __repr__(self):
+        extra = "" if self.segment is None else f", num_segments={self.num_segments}"
+        if self.norm is not None:
+            extra += f", norm={self.norm!r}, eps={self.eps:g}"
         return (f"InputEmbedding({self.vocab_size}, {self.d_model}, positional={self.positional!r},"
-                f" scale={self.scale:g}, max_len={self.max_len})")
+                f" scale={self.scale:g}, max_len={self.max_len}{extra})")
 
 
 

@@ -8,6 +8,7 @@ object by its attributes (slots too), and the folder by names, modes and bytes, 
 that leaves a temporary file behind counts as a change.
 """
 import inspect
+import json
 import os
 import threading
 
@@ -40,6 +41,11 @@ class World:
         self.inp = pyembed.InputEmbedding(ROWS, DIM, max_len=8, seed=6)
         self.inpl = pyembed.InputEmbedding(ROWS, DIM, max_len=8, positional="learned", seed=7)
         self.inpl.backward([[1, 2]], ones(1, 2, DIM))
+        # BERT's stage: segments and LayerNorm, with gradients in every table and in gamma, beta
+        self.inpb = pyembed.InputEmbedding(ROWS, DIM, max_len=8, positional="learned", scale=None,
+                                           num_segments=2, norm="layernorm", seed=15)
+        self.inpb.backward([[1, 2]], np.arange(2 * DIM, dtype=np.float32).reshape(1, 2, DIM),
+                           segment_ids=[[0, 1]])
         self.pe = pyembed.PositionalEncoding(DIM, max_len=8)
         self.adam = optim.Adam(self.emb, lr=0.1)
         self.adam.step()
@@ -116,7 +122,28 @@ def make_inputs(folder):
             f.write(data)
     for p in paths.values():
         os.chmod(p, 0o444)
+    paths.update(_hf_folders(folder))
     return paths
+
+
+def _hf_folders(folder):
+    """Model folders InputEmbedding.from_pretrained must refuse: an unknown model_type, a BERT
+    checkpoint without its token-type table, no config.json, a config that is not JSON."""
+    bert = {"model_type": "bert", "vocab_size": ROWS, "hidden_size": DIM,
+            "max_position_embeddings": 8, "type_vocab_size": 2}
+    tensors = {f"embeddings.{n}": np.ones(s, np.float32) for n, s in (
+        ("word_embeddings.weight", (ROWS, DIM)), ("position_embeddings.weight", (8, DIM)),
+        ("LayerNorm.weight", (DIM,)), ("LayerNorm.bias", (DIM,)))}
+    out = {}
+    for name, config in (("hf_t5", b'{"model_type": "t5"}'), ("hf_no_types", bert),
+                         ("hf_no_config", None), ("hf_bad_json", b"{model_type")):
+        out[name] = d = os.path.join(folder, name)
+        os.mkdir(d)
+        if config is not None:
+            with open(os.path.join(d, "config.json"), "wb") as f:
+                f.write(config if isinstance(config, bytes) else json.dumps(config).encode())
+        pyembed.save_safetensors(os.path.join(d, "model.safetensors"), tensors)
+    return out
 
 
 def _walk(obj, seen):

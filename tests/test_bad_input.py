@@ -24,6 +24,7 @@ import bad_input_cases_more as bcm
 import bad_input_cases_inbwd as bci
 import bad_input_cases_adagrad as bca
 import bad_input_cases_memmap as bcmm
+import bad_input_cases_hf as bch
 from child import PKG_PARENT
 from bad_input_world import DIM, ROWS, World, changed, make_inputs, ones, snapshot
 
@@ -191,7 +192,7 @@ def _ids_params():
 ALL_CASES = (_ids_params() + bc.table_cases() + bc.embedding_cases() + bc.positional_cases()
              + bc.rope_cases() + bc.misc_cases() + bcm.vectors_cases() + bcm.io_cases()
              + bcm.word2vec_cases() + bcm.optim_cases() + bca.adagrad_cases() + bcm.plot_cases()
-             + bci.inbwd_cases() + bcmm.memmap_cases())
+             + bci.inbwd_cases() + bcmm.memmap_cases() + bch.hf_cases())
 
 
 @pytest.mark.parametrize("call, exc, needles", ALL_CASES)
@@ -231,7 +232,7 @@ NO_BAD_INPUT = {"get_num_threads"} | {f"{cls}.{name}" for cls, names in {
     "EmbeddingBag": "extra_repr",
     "Vocab": "from_corpus lookup_indices lookup_tokens",
     "Word2Vec": "bytes_moved",
-    "InputEmbedding": "zero_grad parameters d_model vocab_size dtype padding_idx",
+    "InputEmbedding": "zero_grad parameters d_model vocab_size dtype padding_idx num_segments",
     "PositionalEncoding": "max_len table backward parameters",
     "Adam": "zero_grad state_dict in_backward",  # in_backward: a flag, no arguments
 }.items() for name in names.split()}

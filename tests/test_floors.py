@@ -21,11 +21,11 @@ LAYERS = [
     ("tables", {"embedding", "positional", "optim._params", "optim.in_backward",
                 "distributed.mpi", "distributed.routing",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
-    ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
+    ("composed", {"bag", "checkpoint", "rope", "optim.optimizer", "optim.clip_grad",
                   "distributed._replicated", "distributed.checkpoint",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
     ("algorithms", {"optim.adam", "optim.adagrad", "optim.sgd", "optim.lr_scheduler", "vectors",
-                    "torch", "distributed.sharded"}),
+                    "torch", "distributed.sharded", "input_embedding"}),
     ("variants", {"optim.sparse_adam", "train", "plot"}),
     ("packages", {"optim", "distributed"}),
     ("bench harness", {"bench.harness"}),
@@ -39,8 +39,10 @@ LAYERS = [
 ]
 TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"} | {
     m for _, mods in LAYERS for m in mods if m.startswith(("optim", "distributed"))}
+# safetensors (a file-format reader over _util alone) and checkpoint (a Hugging Face folder's
+# input-stage tensors) are shared: InputEmbedding.from_pretrained reads checkpoints with them
 WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train",
-                "corpus", "evaluation", "plot", "vecattr", "safetensors", "fasttext"}
+                "corpus", "evaluation", "plot", "vecattr", "fasttext"}
 
 
 def _name(path):

@@ -13,5 +13,6 @@ extern PyMethodDef pe_optim_functions[];      /* optim.c: Adam, SGD, gradient no
 extern PyMethodDef pe_positional_functions[]; /* positional.c: sinusoidal, token + position, rope */
 extern PyMethodDef pe_bag_functions[];        /* bag.c: EmbeddingBag */
 extern PyMethodDef pe_half_functions[];       /* half.c: rounding into float16 / bfloat16 tables */
+extern PyMethodDef pe_layernorm_functions[];  /* layernorm.c: token + segment + position, LayerNorm */
 
 #endif

@@ -151,6 +151,7 @@ static PyMethodDef *const glue_tables[] = {
     pe_positional_functions,
     pe_bag_functions,
     pe_half_functions,
+    pe_layernorm_functions,
 };
 
 static int module_exec(PyObject *m) {

@@ -1,7 +1,8 @@
 """Bench rows for the transformer input stage (python -m pyembed.bench --only positional).
 
 sinusoidal vs the float32 formula in NumPy and torch (and their max abs error at position 2^20),
-fused token + position vs ``W[ids] * s + pe[:n]``, RoPE vs NumPy / torch with cached cos/sin
+fused token + position vs ``W[ids] * s + pe[:n]``, BERT's input stage (token + segment + position,
+LayerNorm) forward+backward vs the same stage in torch ops with autograd, RoPE vs NumPy / torch with cached cos/sin
 tables, EmbeddingBag vs ``F.embedding_bag``, and the lookup vs ``one_hot(ids) @ W``.
 """
 import math
@@ -78,6 +79,49 @@ def _fused_rows(ctx):
                 lambda: torch.nn.functional.embedding(tids, tW) * float(s) + tP)
         yield ctx.row("token+position", f"{V}x{D} ids {B}x{S} sinusoidal", lambda: inp(ids),
                       anchors, 2 * B * S * D * 4 + S * D * 4)
+
+
+def _layernorm_rows(ctx):
+    """BERT-base's input stage, one training step: forward, backward into every table and
+    gamma/beta, gradients cleared. The anchor is the stage as a torch user writes it (lookups,
+    adds, F.layer_norm, autograd; torch's embedding gradients are dense, cleared with None)."""
+    torch = ctx.torch
+    rng = np.random.default_rng(4)
+    V, D, S = 30522, 768, 128
+    for B in [4] if ctx.quick else [4, 16]:
+        inp = InputEmbedding(V, D, max_len=512, positional="learned", scale=None, num_segments=2,
+                             norm="layernorm", eps=1e-12, seed=0)
+        ids = rng.integers(0, V, (B, S))
+        seg = np.zeros((B, S), np.int64)
+        seg[:, S // 2:] = 1
+        g = rng.standard_normal((B, S, D), dtype=np.float32)
+
+        def step():
+            inp(ids, segment_ids=seg)
+            inp.backward(ids, g, segment_ids=seg)
+            inp.zero_grad()
+
+        anchors = {}
+        if torch is not None:
+            F = torch.nn.functional
+            leaves = [torch.tensor(a, requires_grad=True) for a in (
+                inp.token.weight, inp.segment.weight, inp.position.weight, inp.gamma, inp.beta)]
+            tW, tS, tP, tg, tb = leaves
+            tids, tseg, tgo = torch.from_numpy(ids), torch.from_numpy(seg), torch.from_numpy(g)
+            pos = torch.arange(S)
+
+            def torch_step(sparse):
+                for p in leaves:
+                    p.grad = None
+                x = (F.embedding(tids, tW, sparse=sparse) + F.embedding(tseg, tS, sparse=sparse)
+                     + F.embedding(pos, tP, sparse=sparse))
+                F.layer_norm(x, (D,), tg, tb, 1e-12).backward(tgo)
+
+            anchors["torch ops + autograd"] = lambda: torch_step(False)
+            # the stricter anchor: sparse gradients spare torch the dense (V, D) zero fill
+            anchors["torch ops, sparse=True grads"] = lambda: torch_step(True)
+        yield ctx.row("embed+LayerNorm fwd+bwd", f"{V}x{D} ids {B}x{S} BERT-base", step, anchors,
+                      6 * B * S * D * 4)
 
 
 def _rope_rows(ctx):
@@ -164,5 +208,5 @@ def _one_hot_rows(ctx):
 
 
 def rows(ctx):
-    return [r for area in (_sinusoidal_rows, _fused_rows, _rope_rows, _bag_rows, _one_hot_rows)
-            for r in area(ctx)]
+    return [r for area in (_sinusoidal_rows, _fused_rows, _layernorm_rows, _rope_rows, _bag_rows,
+                           _one_hot_rows) for r in area(ctx)]
