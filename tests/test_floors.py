@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "pyembed"
 
 # Imported inside functions, on purpose: optional dependencies, and matplotlib and tqdm, which
 # are dependencies but take 0.3 s and 40 ms to import (``import pyembed`` takes 90 ms).
-LAZY = {"torch", "gensim", "matplotlib", "tqdm", "scipy", "ml_dtypes", "mpi4py"}
+LAZY = {"torch", "gensim", "matplotlib", "tqdm", "scipy", "ml_dtypes", "mpi4py", "tokenizers"}
 
 # The floors, lowest first: a module imports only from lower floors (and its own package's
 # private helpers). The training side (tables, positions, optimizers) and the word-vector side
@@ -19,7 +19,8 @@ LAZY = {"torch", "gensim", "matplotlib", "tqdm", "scipy", "ml_dtypes", "mpi4py"}
 LAYERS = [
     ("base", {"_core", "_util", "_checks", "_version"}),
     ("tables", {"embedding", "positional", "optim._params",
-                "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
+                "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext",
+                "tokenizer"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
     ("algorithms", {"optim.adam", "optim.sgd", "optim.lr_scheduler", "vectors", "torch"}),
