@@ -145,7 +145,7 @@ class Tokenizer:
             data = f.read()
         try:
             tokenizer = hf.Tokenizer.from_str(data.decode("utf-8"))
-        except Exception as e:  # tokenizers raises a bare Exception for a malformed file
+        except Exception as e:  # bad UTF-8, or tokenizers' bare Exception for a malformed file
             raise ValueError(f"{path}: not a tokenizer.json that tokenizers can read ({e})") \
                 from None
         if pad_token is None:

@@ -159,8 +159,9 @@ class Vocab:
                         name = f"<{name}>"
                     tokens[i] = name
         unk = getattr(tokenizer, "unk_token", None)
-        if unk is None:  # a tokenizers.Tokenizer keeps it on its model
-            unk = getattr(getattr(tokenizer, "model", None), "unk_token", None)
+        if unk is None:  # a tokenizers.Tokenizer keeps it on its model (transformers' too)
+            backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+            unk = getattr(getattr(backend, "model", None), "unk_token", None)
         return cls(tokens, specials=(), unk_token=unk if unk in mapping else None)
 
     # -- lookups -----------------------------------------------------------------------------------
