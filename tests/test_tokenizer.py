@@ -334,3 +334,15 @@ def test_vocab_fills_holes_and_avoids_taken_names():
     vocab = pyembed.Vocab.from_tokenizer(Sparse(), num_embeddings=5)
     assert vocab.index_to_key == ["a", "<<row 1>>", "b", "<row 1>", "<row 4>"]
     assert vocab.unk_token is None
+
+
+def test_a_bad_tokenizer_config_is_named(tmp_path):
+    hf_tokenizers.wordpiece().save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "tokenizer_config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="tokenizer_config.json: not valid JSON"):
+        pyembed.Tokenizer.from_file(tmp_path)
+    (tmp_path / "tokenizer_config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="expected a JSON object, got list"):
+        pyembed.Tokenizer.from_file(tmp_path)
+    (tmp_path / "tokenizer_config.json").write_text('{"pad_token": {"content": "[MASK]"}}')
+    assert pyembed.Tokenizer.from_file(tmp_path).pad_token == "[MASK]"
