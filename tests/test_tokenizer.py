@@ -227,6 +227,11 @@ def test_pack_exactly_full_rows_need_no_pad_token():
     enc = tok.pack(["same"] * 4, max_length=2 * n)
     assert enc.ids.shape == (2, 2 * n) and enc.attention_mask.all()
     assert enc.document_ids.tolist()[1] == [2] * n + [3] * n
+    # one token short of two texts: one text a row (a text never spills into the next row)
+    tok, _, _ = ours_and_raw("wordpiece")
+    n = len(tok.encode("same"))
+    enc = tok.pack(["same"] * 3, max_length=2 * n - 1)
+    assert enc.document_ids.tolist() == [[i] * n + [-1] * (n - 1) for i in range(3)]
     empty = tok.pack([], max_length=4)
     assert empty.ids.shape == (0, 4) and tok([]).ids.shape == (0, 0)
 
