@@ -349,7 +349,8 @@ class Tokenizer:
             else:
                 self.backend.enable_truncation(max_length, strategy=strategy)
             try:
-                encs = self.backend.encode_batch(inputs, add_special_tokens=bool(add_special_tokens))
+                encs = self.backend.encode_batch(inputs,
+                                                 add_special_tokens=bool(add_special_tokens))
             except Exception as e:  # e.g. a pair too short for only_second: tokenizers' words
                 raise ValueError(f"tokenizers refused the batch: {e}") from None
             finally:

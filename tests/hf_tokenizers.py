@@ -4,7 +4,8 @@ BPE (no unknown token, no pad token). Callers skip when tokenizers is missing.""
 import functools
 
 CORPUS = [
-    "The cat sat on the mat.", "A dog ate my homework!", "The quick brown fox jumps over the lazy dog.",
+    "The cat sat on the mat.", "A dog ate my homework!",
+    "The quick brown fox jumps over the lazy dog.",
     "Where is the station?", "It is next to the old bridge.", "Embeddings map tokens to vectors.",
     "Positions restart for every packed text.", "Naïve café déjà vu — ünïcödé too.",
 ] * 4

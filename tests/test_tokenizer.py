@@ -199,7 +199,8 @@ def test_pack_places_whole_texts_next_fit(kind, pairs):
         assert (enc.document_ids[row, span] == i).all()
         covered[row, span] = True
     assert (enc.attention_mask == covered).all()
-    assert (enc.document_ids[~covered] == -1).all() and (enc.ids[~covered] == tok.pad_token_id).all()
+    assert (enc.document_ids[~covered] == -1).all()
+    assert (enc.ids[~covered] == tok.pad_token_id).all()
     assert (enc.positions[~covered] == 0).all()
     # the mask a model uses: block-diagonal per text
     m = enc.document_mask()
