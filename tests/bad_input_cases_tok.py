@@ -1,7 +1,6 @@
 """Bad-input cases of pyembed.Tokenizer and Vocab.from_tokenizer (see bad_input_cases.py); the
 Tokenizer's are skipped when Hugging Face's tokenizers package is missing (CI installs it)."""
 import functools
-import importlib.util
 
 import numpy as np
 import pytest
@@ -9,7 +8,11 @@ import pytest
 import pyembed
 from bad_input_cases import case
 
-HAVE_TOKENIZERS = importlib.util.find_spec("tokenizers") is not None
+try:
+    import tokenizers  # noqa: F401  (only: is it there)
+    HAVE_TOKENIZERS = True
+except ImportError:
+    HAVE_TOKENIZERS = False
 
 
 @functools.cache

@@ -1,6 +1,6 @@
 """The README's Python blocks are a tour a newcomer copies: run them all, in order, in one
 namespace, in a scratch directory (they write small files)."""
-import importlib.util
+import importlib
 import pathlib
 import re
 
@@ -34,7 +34,11 @@ def missing(need):
                 return f"{need} does not exist yet"
             obj = getattr(obj, part)
         return None
-    return None if importlib.util.find_spec(need) else f"{need} is not installed"
+    try:
+        importlib.import_module(need)
+    except ImportError:
+        return f"{need} is not installed"
+    return None
 
 
 def setup_commands():
