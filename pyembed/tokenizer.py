@@ -89,11 +89,26 @@ class Tokenizer:
 
     Use :meth:`from_file` for a ``tokenizer.json`` or a model folder.
 
-    Example:
+    Example (a word-level tokenizer made on the spot; a real one: ``from_file(folder)``):
         >>> import pyembed
-        >>> tok = pyembed.Tokenizer.from_file("bert-base-uncased")     # doctest: +SKIP
-        >>> enc = tok(["a question?", "short"], ["its answer.", "pair"])  # doctest: +SKIP
-        >>> enc.ids.shape, enc.segment_ids[0]                           # doctest: +SKIP
+        >>> from tokenizers import Tokenizer as HFTokenizer, models, pre_tokenizers
+        >>> words = {"[PAD]": 0, "[UNK]": 1, "the": 2, "cat": 3, "sat": 4}
+        >>> hf = HFTokenizer(models.WordLevel(words, unk_token="[UNK]"))
+        >>> hf.pre_tokenizer = pre_tokenizers.Whitespace()
+        >>> tok = pyembed.Tokenizer(hf, pad_token="[PAD]")
+        >>> enc = tok(["the cat sat", "the dog"])
+        >>> enc.ids
+        array([[2, 3, 4],
+               [2, 1, 0]])
+        >>> enc.attention_mask.tolist(), enc["position_ids"].tolist()
+        ([[1, 1, 1], [1, 1, 0]], [[0, 1, 2], [0, 1, 0]])
+        >>> packed = tok.pack(["the cat", "sat", "the cat sat"], max_length=4)
+        >>> packed.document_ids.tolist(), packed.positions.tolist()
+        ([[0, 0, 1, -1], [2, 2, 2, -1]], [[0, 1, 0, 0], [0, 1, 2, 0]])
+        >>> tok.decode(packed.ids[0])
+        'the cat sat [PAD]'
+        >>> pyembed.Vocab.from_tokenizer(tok, num_embeddings=7).index_to_key
+        ['[PAD]', '[UNK]', 'the', 'cat', 'sat', '<row 5>', '<row 6>']
     """
 
     def __init__(self, tokenizer, *, pad_token: str | None = None,

@@ -1,6 +1,7 @@
 """pyembed.Tokenizer and Vocab.from_tokenizer against Hugging Face's tokenizers and transformers,
 in the same process, on a WordPiece and a byte-level BPE tokenizer trained here (issue 14, item 3).
 """
+import doctest
 import subprocess
 import sys
 import threading
@@ -38,6 +39,11 @@ def assert_same(ours, theirs, keys=("input_ids", "token_type_ids", "attention_ma
     for key in keys:
         np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
         assert ours[key].dtype == np.int64
+
+
+def test_docstring_example_runs():
+    result = doctest.testmod(pyembed.tokenizer)
+    assert result.attempted >= 10 and result.failed == 0
 
 
 # -- the same ids as tokenizers and as transformers ------------------------------------------------
