@@ -200,6 +200,15 @@ class Tokenizer:
             raise IndexError(f"id {id} is not in the vocabulary of {self.vocab_size} tokens")
         return token
 
+    def __getstate__(self):  # a lock does not pickle (a DataLoader's spawned workers pickle)
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def __repr__(self):
         return (f"Tokenizer({type(self.backend.model).__name__}, vocab_size={self.vocab_size}, "
                 f"pad_token={self.pad_token!r}, padding_side={self.padding_side!r})")

@@ -1,7 +1,9 @@
 """pyembed.Tokenizer and Vocab.from_tokenizer against Hugging Face's tokenizers and transformers,
 in the same process, on a WordPiece and a byte-level BPE tokenizer trained here (issue 14, item 3).
 """
+import copy
 import doctest
+import pickle
 import subprocess
 import sys
 import threading
@@ -154,6 +156,15 @@ def test_the_callers_tokenizer_is_not_reconfigured():
     assert raw.truncation["max_length"] == 3 and raw.padding is None
     # and the wrapped copy does not inherit the caller's truncation either (transformers neither)
     assert tok.encode(TEXTS[2]).tolist() == hf_tokenizers.wordpiece().encode(TEXTS[2]).ids
+
+
+def test_pickles_and_copies():
+    """A DataLoader's spawned workers get the tokenizer pickled."""
+    tok, _, _ = ours_and_raw("bpe", padding_side="left")
+    want = tok(TEXTS, PAIRS)
+    for other in (pickle.loads(pickle.dumps(tok)), copy.deepcopy(tok)):
+        assert (other.pad_token, other.padding_side) == (tok.pad_token, "left")
+        assert_same(other(TEXTS, PAIRS), want, keys=list(want))
 
 
 def test_threads_with_different_truncation():
