@@ -40,6 +40,7 @@ except ImportError:
 from ._core import Table, get_num_threads, set_num_threads
 from .embedding import Embedding
 from .vocab import Vocab
+from .tokenizer import Tokenizer
 from .vectors import FastTextVectors, Vectors, load_vectors, save_vectors
 from .io import TruncatedFileError
 from .safetensors import load_safetensors, save_safetensors
@@ -60,6 +61,7 @@ __all__ = [
     "InputEmbedding",
     "PositionalEncoding",
     "Table",
+    "Tokenizer",
     "TruncatedFileError",
     "Vectors",
     "Vocab",

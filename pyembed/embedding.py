@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -169,6 +170,8 @@ class Embedding:
                 raise ValueError(f"padding_idx {padding_idx!r} is not a word of the vectors")
             padding_idx = vocab.key_to_index[padding_idx]
         arr, dtype = pretrained_matrix(embeddings, dtype)
+        if vocab is not None:
+            _check_vocab_rows(vocab, arr.shape[0])
         obj = cls.__new__(cls)
         Embedding.__init__(obj, arr.shape[0], arr.shape[1], padding_idx=None, max_norm=max_norm,
                            norm_type=norm_type, scale_grad_by_freq=scale_grad_by_freq,
@@ -585,3 +588,17 @@ class Embedding:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def _check_vocab_rows(vocab, rows):
+    """A vocabulary naming a row past the table is an error; one that names fewer rows than
+    the table has (a checkpoint padded past its tokenizer, as T5's 32128 rows for 32100 tokens)
+    is said, since those rows are then unreachable by name."""
+    ids = vocab.key_to_index.values()
+    top = max(ids, default=-1) + 1
+    if top > rows:
+        raise ValueError(f"the vocabulary has ids up to {top - 1} but embeddings has {rows} rows")
+    if top < rows:
+        warnings.warn(f"the vocabulary names {top} of the {rows} rows of embeddings: rows "
+                      f"{top}..{rows - 1} have no token (Vocab.from_tokenizer(tokenizer, "
+                      f"num_embeddings={rows}) names them)", stacklevel=3)

@@ -109,6 +109,61 @@ class Vocab:
         return cls(counts=counter, min_count=min_count, max_size=max_size, specials=specials,
                    unk_token=unk_token)
 
+    @classmethod
+    def from_tokenizer(cls, tokenizer, *, num_embeddings: int | None = None) -> Vocab:
+        """The vocabulary of a subword tokenizer, in id order, so that ``vocab.index_to_key[i]``
+        names row ``i`` of the model's token table.
+
+        ``tokenizer``: a :class:`pyembed.Tokenizer`, a ``tokenizers.Tokenizer`` or a
+        transformers tokenizer (anything with ``get_vocab()``, added tokens included). Its
+        unknown token, if any, becomes ``unk_token``; no specials are moved (their ids are the
+        tokenizer's).
+
+        ``num_embeddings``: the rows of the table the vocabulary will name, when the checkpoint
+        has more rows than the tokenizer has tokens (T5: 32128 rows for 32100 tokens; tables are
+        often padded to a multiple of 64 or 128). The rows past the tokenizer's, and any id the
+        tokenizer leaves unused, get placeholder names ``"<row N>"``: every row stays
+        addressable (``decode``/``encode`` of the name), and no text encodes to them. Fewer rows
+        than the tokenizer's largest id + 1 is a ValueError. Without it the vocabulary has
+        exactly the tokenizer's ids, and :meth:`pyembed.Embedding.from_pretrained` warns when
+        given a larger table.
+        """
+        get_vocab = getattr(tokenizer, "get_vocab", None)
+        if not callable(get_vocab):
+            raise TypeError(f"tokenizer must have get_vocab() (a pyembed.Tokenizer, a "
+                            f"tokenizers.Tokenizer or a transformers tokenizer), got "
+                            f"{type(tokenizer).__name__}")
+        mapping = dict(get_vocab())
+        bad = next((t for t, i in mapping.items() if not is_int(i) or i < 0), None)
+        if bad is not None:
+            raise ValueError(f"the tokenizer's vocabulary maps {bad!r} to {mapping[bad]!r}, "
+                             f"not an id >= 0")
+        size = max(mapping.values(), default=-1) + 1
+        if num_embeddings is not None:
+            if not is_int(num_embeddings):
+                raise TypeError(f"num_embeddings must be an int or None, got "
+                                f"{type(num_embeddings).__name__}")
+            if num_embeddings < size:
+                raise ValueError(f"num_embeddings={num_embeddings} is less than the tokenizer's "
+                                 f"{size} ids: the table would miss tokens")
+            size = int(num_embeddings)
+        tokens = [None] * size
+        for token, i in mapping.items():
+            tokens[i] = token
+        if len(mapping) < size:
+            taken = set(mapping)
+            for i, t in enumerate(tokens):
+                if t is None:
+                    name = f"<row {i}>"
+                    while name in taken:  # a tokenizer that already has the name: mark it again
+                        name = f"<{name}>"
+                    tokens[i] = name
+        unk = getattr(tokenizer, "unk_token", None)
+        if unk is None:  # a tokenizers.Tokenizer keeps it on its model (transformers' too)
+            backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+            unk = getattr(getattr(backend, "model", None), "unk_token", None)
+        return cls(tokens, specials=(), unk_token=unk if unk in mapping else None)
+
     # -- lookups -----------------------------------------------------------------------------------
     def __len__(self):
         return len(self.index_to_key)

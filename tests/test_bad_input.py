@@ -25,6 +25,7 @@ import bad_input_cases_inbwd as bci
 import bad_input_cases_adagrad as bca
 import bad_input_cases_memmap as bcmm
 import bad_input_cases_hf as bch
+import bad_input_cases_tok as bct
 from child import PKG_PARENT
 from bad_input_world import DIM, ROWS, World, changed, make_inputs, ones, snapshot
 
@@ -192,7 +193,7 @@ def _ids_params():
 ALL_CASES = (_ids_params() + bc.table_cases() + bc.embedding_cases() + bc.positional_cases()
              + bc.rope_cases() + bc.misc_cases() + bcm.vectors_cases() + bcm.io_cases()
              + bcm.word2vec_cases() + bcm.optim_cases() + bca.adagrad_cases() + bcm.plot_cases()
-             + bci.inbwd_cases() + bcmm.memmap_cases() + bch.hf_cases())
+             + bci.inbwd_cases() + bcmm.memmap_cases() + bch.hf_cases() + bct.tokenizer_cases())
 
 
 @pytest.mark.parametrize("call, exc, needles", ALL_CASES)
@@ -212,6 +213,7 @@ def test_every_public_name_has_cases():
                         (pyembed.Vocab, "Vocab"), (pyembed.Word2Vec, "Word2Vec"),
                         (pyembed.InputEmbedding, "InputEmbedding"),
                         (pyembed.PositionalEncoding, "PositionalEncoding"),
+                        (pyembed.Tokenizer, "Tokenizer"),
                         (pyembed.optim.Optimizer, "Adam")):
         names += [f"{prefix}.{m}" for m in vars(cls) if not m.startswith("_")]
     missing = [n for n in names if n not in NO_BAD_INPUT and not any(
@@ -235,6 +237,7 @@ NO_BAD_INPUT = {"get_num_threads"} | {f"{cls}.{name}" for cls, names in {
     "InputEmbedding": "zero_grad parameters d_model vocab_size dtype padding_idx num_segments",
     "PositionalEncoding": "max_len table backward parameters",
     "Adam": "zero_grad state_dict in_backward",  # in_backward: a flag, no arguments
+    "Tokenizer": "vocab_size get_vocab unk_token",
 }.items() for name in names.split()}
 
 
