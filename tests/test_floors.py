@@ -19,7 +19,8 @@ LAZY = {"torch", "gensim", "matplotlib", "tqdm", "scipy", "ml_dtypes", "mpi4py"}
 LAYERS = [
     ("base", {"_core", "_util", "_checks", "_version"}),
     ("tables", {"embedding", "positional", "optim._params",
-                "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext"}),
+                "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext",
+                "huffman"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
     ("algorithms", {"optim.adam", "optim.sgd", "optim.lr_scheduler", "vectors", "torch"}),
@@ -36,7 +37,8 @@ LAYERS = [
 TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"} | {
     m for _, mods in LAYERS for m in mods if m.startswith("optim")}
 WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train",
-                "corpus", "evaluation", "plot", "vecattr", "safetensors", "fasttext"}
+                "corpus", "evaluation", "plot", "vecattr", "safetensors", "fasttext",
+                "huffman"}
 
 
 def _name(path):
