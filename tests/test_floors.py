@@ -20,7 +20,7 @@ LAYERS = [
     ("base", {"_core", "_util", "_checks", "_version"}),
     ("tables", {"embedding", "positional", "optim._params",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext",
-                "huffman"}),
+                "huffman", "progress"}),
     ("composed", {"bag", "input_embedding", "rope", "optim.optimizer", "optim.clip_grad",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
     ("algorithms", {"optim.adam", "optim.sgd", "optim.lr_scheduler", "vectors", "torch"}),
@@ -38,7 +38,7 @@ TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"
     m for _, mods in LAYERS for m in mods if m.startswith("optim")}
 WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train",
                 "corpus", "evaluation", "plot", "vecattr", "safetensors", "fasttext",
-                "huffman"}
+                "huffman", "progress"}
 
 
 def _name(path):

@@ -265,10 +265,10 @@ def test_argument_errors(kw, err):
 
 
 def test_gensim_habits(tmp_path):
-    with pytest.raises(NotImplementedError, match="skip-gram"):
-        Word2Vec(TINY, sg=0)
-    with pytest.raises(NotImplementedError, match="hs=1"):
-        Word2Vec(TINY, hs=1)
+    # CBOW and hierarchical softmax exist now (tests/test_train_modes.py); other values refused
+    for kw in (dict(sg=2), dict(hs=-1), dict(cbow_mean=2), dict(hs=0, negative=0)):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            Word2Vec(TINY, **kw)
     p = tmp_path / "c.txt"
     p.write_text("\n".join(" ".join(s) for s in TINY), encoding="utf-8")
     a = Word2Vec(corpus_file=str(p), vector_size=8, min_count=1, epochs=1, workers=1, sg=1,
@@ -369,7 +369,7 @@ def test_demo_training_learns_the_known_relations():
 
 
 def test_progress_plain_lines_and_tqdm_bar(capsys, monkeypatch):
-    import pyembed.train as tr
+    import pyembed.progress as pr
 
     _tiny(progress=True, epochs=2, batch_words=10)
     out = capsys.readouterr().out.splitlines()
@@ -377,7 +377,7 @@ def test_progress_plain_lines_and_tqdm_bar(capsys, monkeypatch):
     assert all("loss" in ln and "words/s" in ln for ln in out)
     pct = [float(ln.split("%")[0]) for ln in out]
     assert pct == sorted(pct) and pct[0] >= 10
-    monkeypatch.setattr(tr, "_isatty", lambda: True)
+    monkeypatch.setattr(pr, "_isatty", lambda: True)
     _tiny(progress="auto", epochs=2)
     cap = capsys.readouterr()
     assert "training" in cap.err and "loss=" in cap.err and "word/s" in cap.err

@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import pyembed
 from pyembed import _core
 from pyembed.huffman import huffman_tree
+from pyembed.train import Word2Vec
 
 from reference_train import w2v_reference
 
@@ -133,3 +135,142 @@ def test_tree_table_must_not_share_memory():
     kw["hs_syn1"] = args[0]
     with pytest.raises(ValueError, match="share memory"):
         _core.sgns_train(*args, **kw)
+
+
+# -- Word2Vec in every mode ---------------------------------------------------------------------
+
+MODES = {"sg_ns": dict(sg=1), "cbow_mean_ns": dict(sg=0), "cbow_sum_ns": dict(sg=0, cbow_mean=0),
+         "sg_hs": dict(sg=1, hs=1, negative=0), "cbow_hs": dict(sg=0, hs=1, negative=0),
+         "cbow_sum_hs_ns": dict(sg=0, cbow_mean=0, hs=1, negative=3)}
+
+
+def _planted(seed=0, n=1500, length=8):
+    """Three groups of 8 words; a sentence draws its words from one group (70%) or from four
+    filler words: a word's neighbours should be its group."""
+    rng = np.random.default_rng(seed)
+    groups = [[f"{g}{i}" for i in range(8)] for g in "abc"]
+    fill = ["the", "of", "and", "to"]
+    sents = []
+    for _ in range(n):
+        g = groups[rng.integers(3)]
+        sents.append([g[rng.integers(8)] if rng.random() < 0.7 else fill[rng.integers(4)]
+                      for _ in range(length)])
+    return sents, groups
+
+
+def _group_precision(model, groups):
+    """Share of the 5 nearest neighbours of each group word that are in its group (chance:
+    7 of 27 words, about 0.26)."""
+    hits = [n[0] == w[0] for g in groups for w in g
+            for n, _ in model.wv.most_similar(w, topn=5)]
+    return float(np.mean(hits))
+
+
+def _model(sents, **kw):
+    args = dict(vector_size=16, window=3, min_count=1, epochs=5, workers=1, seed=1,
+                progress=False)
+    args.update(kw)
+    return Word2Vec(sents, **args)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_mode_learns_the_planted_groups(mode):
+    sents, groups = _planted()
+    m = _model(sents, **MODES[mode])
+    assert _group_precision(m, groups) >= 0.9
+    assert m.loss_history[-1] < m.loss_history[0]
+    untrained = _model(sents, **MODES[mode], alpha=0.0, min_alpha=0.0)  # the check can fail
+    assert _group_precision(untrained, groups) < 0.6
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_mode_is_deterministic_with_one_worker(mode):
+    a, b = _model(TINY_SENTS, **MODES[mode]), _model(TINY_SENTS, **MODES[mode])
+    np.testing.assert_array_equal(a.syn0, b.syn0)
+    np.testing.assert_array_equal(a.syn1neg, b.syn1neg)
+    if a.hs:
+        np.testing.assert_array_equal(a.syn1, b.syn1)
+        assert a.syn1.any() and a.syn1.shape == a.syn0.shape
+    assert a.loss_history == b.loss_history
+    assert not np.array_equal(a.syn0, _model(TINY_SENTS, **MODES[mode], seed=2).syn0)
+
+
+TINY_SENTS = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "log"],
+              ["a", "cat", "and", "a", "dog"]] * 20
+
+
+# -- continuing training ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sg_ns", "cbow_hs"])
+def test_training_split_in_calls_equals_one_go(mode):
+    """A constant learning rate: two calls of 2 epochs give the bits of one call of 4 (the random
+    draws go on where the last call stopped)."""
+    kw = dict(MODES[mode], alpha=0.02, min_alpha=0.02)
+    one = _model(TINY_SENTS, **kw, epochs=4)
+    split = Word2Vec(vector_size=16, window=3, min_count=1, workers=1, seed=1, progress=False,
+                     **kw).build_vocab(TINY_SENTS)
+    split.train(epochs=2).train(epochs=2)
+    np.testing.assert_array_equal(split.syn0, one.syn0)
+    np.testing.assert_array_equal(split.syn1neg, one.syn1neg)
+    # a falling rate split with start_alpha/end_alpha: the same run up to float rounding of alpha
+    one = _model(TINY_SENTS, **MODES[mode], epochs=4)
+    split = Word2Vec(vector_size=16, window=3, min_count=1, workers=1, seed=1, progress=False,
+                     **MODES[mode]).build_vocab(TINY_SENTS)
+    mid = split.alpha - (split.alpha - split.min_alpha) / 2
+    split.train(epochs=2, end_alpha=mid).train(epochs=2, start_alpha=mid)
+    np.testing.assert_allclose(split.syn0, one.syn0, rtol=1e-4, atol=1e-6)
+    # without the split rates each call falls from alpha again (gensim's rule): different
+    again = Word2Vec(vector_size=16, window=3, min_count=1, workers=1, seed=1, progress=False,
+                     **MODES[mode]).build_vocab(TINY_SENTS)
+    again.train(epochs=2).train(epochs=2)
+    assert not np.allclose(again.syn0, one.syn0, rtol=1e-4, atol=1e-6)
+
+
+def test_build_vocab_update_keeps_rows_and_adds_words():
+    m = _model(TINY_SENTS, sg=0, hs=1, negative=2)
+    old = [m.syn0.copy(), m.syn1neg.copy(), m.syn1.copy()]
+    V = len(m.index_to_key)
+    m.build_vocab([["the", "bird", "sat"], ["a", "bird", "flew"]] * 3, update=True)
+    assert m.index_to_key[V:] == ["bird", "flew"]
+    assert m.counts[m.key_to_index["the"]] == 80 + 3 and m.counts[V:].tolist() == [6, 3]
+    for new, before in zip((m.syn0, m.syn1neg, m.syn1), old):
+        np.testing.assert_array_equal(new[:V], before)
+    assert m.syn1neg[V:].any() == False and m.syn0[V:].any()  # noqa: E712
+    assert m._tree[2].size == V + 3  # the tree is rebuilt over every word
+    m.train()
+    assert m.syn1neg[V:].any()  # the new words trained
+
+
+def test_from_vectors_continues_from_loaded_vectors(tmp_path):
+    base = _model(TINY_SENTS)
+    path = tmp_path / "v.txt"
+    base.save(path, fvocab=tmp_path / "vocab.txt")
+    m = Word2Vec.from_vectors(pyembed.load_vectors(path, fvocab=tmp_path / "vocab.txt"),
+                              min_count=1, workers=1, seed=1, progress=False, window=3,
+                              sample=0)
+    assert m.index_to_key == base.index_to_key and m.counts.tolist() == base.counts.tolist()
+    np.testing.assert_allclose(m.syn0, base.syn0, rtol=1e-6, atol=1e-7)
+    assert not m.syn1neg.any()
+    with pytest.raises(ValueError, match="no corpus"):
+        m.train()
+    m.build_vocab([["the", "bird", "sat"]] * 4, update=True)
+    assert m.index_to_key[-1] == "bird"
+    before = m.syn0.copy()
+    m.train(epochs=2)
+    assert not np.array_equal(m.syn0, before)
+    # a path works as well (read without fvocab: gensim's made-up falling counts); a Vectors
+    # without counts: every word counts 1
+    m2 = Word2Vec.from_vectors(path, workers=1, progress=False)
+    assert m2.counts.tolist() == list(range(len(base.index_to_key), 0, -1))
+    m3 = Word2Vec.from_vectors(pyembed.Vectors(["x", "y"], np.ones((2, 3))), progress=False)
+    assert m3.counts.tolist() == [1, 1] and m3.vector_size == 3
+
+
+def test_intersect_vectors_copies_the_known_words():
+    m = _model(TINY_SENTS)
+    kv = pyembed.Vectors(["cat", "zebra", "dog"], np.arange(48, dtype=np.float32).reshape(3, 16))
+    assert m.intersect_vectors(kv) == 2
+    np.testing.assert_array_equal(m.syn0[m.key_to_index["cat"]], kv["cat"])
+    np.testing.assert_array_equal(m.wv["dog"], kv["dog"])
+    assert "zebra" not in m.key_to_index
