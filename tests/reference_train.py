@@ -4,6 +4,8 @@ kernel's order (dot products summed in 8 lanes with two accumulators, no FMA), s
 kernel must match it bit for bit. Slow (plain loops); for corpora of a few dozen tokens."""
 import numpy as np
 
+from pyembed import _core
+
 M64 = (1 << 64) - 1
 EXP_TABLE_SIZE = 1024
 MAX_EXP = 8.0
@@ -185,3 +187,17 @@ def w2v_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negative
                 for j in ctx:
                     syn0[kept[j][0]] = syn0[kept[j][0]] + acc
     return syn0, syn1, hs1, loss, pairs, words
+
+
+def sgns_problem(seed, V=7, D=11, n_tokens=40, n_sent=4):
+    """A small random problem: (syn0, syn1, tokens, bounds, keep_prob, alias)."""
+
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, V, n_tokens).astype(np.int32)
+    cuts = np.sort(rng.integers(0, n_tokens, n_sent - 1))
+    bounds = np.concatenate(([0], cuts, [n_tokens])).astype(np.int64)
+    syn0 = rng.normal(0, 0.5, (V, D)).astype(np.float32)
+    syn1 = rng.normal(0, 0.5, (V, D)).astype(np.float32)
+    keep = rng.uniform(0.5, 1.0, V)
+    alias = _core.alias_table(rng.uniform(0.1, 2.0, V))
+    return syn0, syn1, tokens, bounds, keep, alias

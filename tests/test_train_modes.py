@@ -11,21 +11,16 @@ from pyembed import _core
 from pyembed.huffman import huffman_tree
 from pyembed.train import Word2Vec
 
-from reference_train import w2v_reference
+from reference_train import sgns_problem, w2v_reference
 
 
-def _problem(seed, V=7, D=11, n_tokens=40, n_sent=4):
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, V, n_tokens).astype(np.int32)
-    cuts = np.sort(rng.integers(0, n_tokens, n_sent - 1))
-    bounds = np.concatenate(([0], cuts, [n_tokens])).astype(np.int64)
-    syn0 = rng.normal(0, 0.5, (V, D)).astype(np.float32)
-    syn1 = rng.normal(0, 0.5, (V, D)).astype(np.float32)
-    keep = rng.uniform(0.5, 1.0, V)
-    alias = _core.alias_table(rng.uniform(0.1, 2.0, V))
+def _problem(seed, V=7, D=11):
+    """test_train's SGNS problem plus a tree: hierarchical softmax rows and the Huffman paths of
+    random counts."""
+    rng = np.random.default_rng(seed + 1)
     counts = np.sort(rng.integers(1, 50, V))[::-1]
     hs1 = rng.normal(0, 0.5, (V, D)).astype(np.float32)
-    return (syn0, syn1, tokens, bounds, keep, alias), (hs1, *huffman_tree(counts))
+    return sgns_problem(seed, V=V, D=D), (hs1, *huffman_tree(counts))
 
 
 def _tree_kw(tree):
