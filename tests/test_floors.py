@@ -28,7 +28,7 @@ LAYERS = [
     ("packages", {"optim"}),
     ("bench harness", {"bench.harness"}),
     ("bench rows", {"bench.rows_core", "bench.rows_optim", "bench.rows_positional",
-                    "bench.rows_vectors", "bench.rows_train"}),
+                    "bench.rows_vectors", "bench.rows_train", "bench.rows_fasttext"}),
     ("bench command", {"bench.run"}),
     ("bench package", {"bench", "bench.__main__"}),
     ("cli", {"cli"}),

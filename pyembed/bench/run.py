@@ -19,11 +19,11 @@ import numpy as np
 
 from .. import _core
 from .._version import __version__
-from . import rows_core, rows_optim, rows_positional, rows_train, rows_vectors
+from . import rows_core, rows_fasttext, rows_optim, rows_positional, rows_train, rows_vectors
 from .harness import Context, fmt_row, measure_memcpy
 
 AREAS = {"core": rows_core.rows, "optim": rows_optim.rows, "positional": rows_positional.rows,
-         "vectors": rows_vectors.rows, "train": rows_train.rows}
+         "vectors": rows_vectors.rows, "fasttext": rows_fasttext.rows, "train": rows_train.rows}
 
 
 class _Parser(argparse.ArgumentParser):
