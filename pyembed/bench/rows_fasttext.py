@@ -1,4 +1,4 @@
-"""Bench row for fastText ``.bin`` models (python -m pyembed.bench --only vectors): pyembed's
+"""Bench row for fastText ``.bin`` models (python -m pyembed.bench --only fasttext): pyembed's
 ``load_vectors`` beside gensim's ``load_facebook_vectors`` on a synthetic model written here
 (no download): 30,000 words x 50 with 200,000 n-gram buckets (3,000 x 20,000 with ctx.quick).
 Both compose every word's vector from its n-grams at load, so the row is the whole load.
