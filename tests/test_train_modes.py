@@ -190,6 +190,12 @@ def test_every_mode_is_deterministic_with_one_worker(mode):
     assert not np.array_equal(a.syn0, _model(TINY_SENTS, **MODES[mode], seed=2).syn0)
 
 
+@pytest.mark.parametrize("mode", ["cbow_sum_hs_ns", "sg_hs"])
+def test_every_mode_trains_with_threads(mode):
+    m = _model(TINY_SENTS * 5, **MODES[mode], workers=2, batch_words=100)  # Hogwild
+    assert np.isfinite(m.syn0).all() and np.isfinite(m.syn1).all() and m.pairs_trained > 0
+
+
 TINY_SENTS = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "log"],
               ["a", "cat", "and", "a", "dog"]] * 20
 
