@@ -65,8 +65,7 @@ def read_corpus(path: str | os.PathLike, lowercase: bool = False) -> list[list[s
 
 
 class NoVocabularyError(ValueError, RuntimeError):
-    """No word of the corpus is kept: a ValueError (pyembed's bad input) and a RuntimeError
-    (what gensim raises), so that either ``except`` catches it."""
+    """No word kept: a ValueError (pyembed's bad input) and a RuntimeError (gensim's)."""
 
 
 def _pieces(ids, lengths):
@@ -121,10 +120,10 @@ class Word2Vec:
     for skip-gram, centers for CBOW), ``words_per_second``, ``train_seconds`` and
     ``pairs_trained`` (predictions) of the last :meth:`train`.
 
-    Training continues: ``build_vocab(sentences, update=True)`` adds the new words of a corpus
-    (gensim's online update) and each :meth:`train` call goes on from the current tables, its
-    random draws following those of the calls before. :meth:`from_vectors` starts a model from
-    loaded vectors; :meth:`intersect_vectors` copies loaded vectors into a model's vocabulary.
+    Training continues: ``build_vocab(sentences, update=True)`` adds a corpus's new words
+    (gensim's online update); each :meth:`train` goes on from the current tables and random
+    stream. :meth:`from_vectors` starts from loaded vectors; :meth:`intersect_vectors` copies
+    loaded vectors into the model's rows.
     """
 
     def __init__(self, sentences: Iterable[list[str]] | None = None, *,
@@ -267,7 +266,8 @@ class Word2Vec:
         tables = self._grow_tables(len(counts)) if update else self._new_tables(len(counts))
         self.index_to_key, self.key_to_index, self.counts = index_to_key, key_to_index, counts
         self._tokens, self._bounds = tokens, bounds
-        (self._keep, self._alias, self._tree), (self.syn0, self.syn1neg, self.syn1) = sampling, tables
+        self._keep, self._alias, self._tree = sampling
+        self.syn0, self.syn1neg, self.syn1 = tables
         if not update:
             self._ran = 0
         self._wv = None
@@ -320,8 +320,7 @@ class Word2Vec:
         ``"count"`` attribute (1 each without it; a file read without ``fvocab`` has gensim's
         made-up falling counts); the output tables start at zero.
         ``params``: the constructor's (``vector_size`` must be the vectors' if given)."""
-        if not isinstance(vectors, Vectors):
-            vectors = load_vectors(vectors)
+        vectors = vectors if isinstance(vectors, Vectors) else load_vectors(vectors)
         keys = list(vectors.index_to_key)
         bad = next((k for k in keys if not isinstance(k, str)), None)
         if bad is not None:
@@ -332,10 +331,10 @@ class Word2Vec:
         if params.setdefault("vector_size", D) != D:
             raise ValueError(f"vector_size={params['vector_size']!r} but the vectors have "
                              f"{D} dimensions")
-        for name in ("sentences", "corpus_file"):
-            if params.get(name) is not None:
-                raise TypeError(f"from_vectors takes no {name}: use "
-                                "build_vocab(sentences, update=True), then train()")
+        given = [n for n in ("sentences", "corpus_file") if params.get(n) is not None]
+        if given:
+            raise TypeError(f"from_vectors takes no {given[0]}: use build_vocab(sentences, "
+                            "update=True), then train()")
         model = cls(**params)
         counts = vectors.expandos.get("count") if hasattr(vectors, "expandos") else None
         counts = np.ones(len(keys), np.int64) if counts is None else \
@@ -346,7 +345,7 @@ class Word2Vec:
         model.index_to_key, model.key_to_index = keys, dict(zip(keys, range(len(keys))))
         model.counts = counts
         model._tokens, model._bounds = np.zeros(0, np.int32), np.zeros(1, np.int64)
-        (model._keep, model._alias, model._tree) = sampling
+        model._keep, model._alias, model._tree = sampling
         model.syn0, model.syn1neg, model.syn1 = syn0, syn1neg, syn1
         return model
 
@@ -356,8 +355,7 @@ class Word2Vec:
         left alone. ``vectors``: a :class:`Vectors` or a path. Returns the number copied."""
         if self.syn0 is None:
             raise RuntimeError("the model has no vocabulary yet: call build_vocab first")
-        if not isinstance(vectors, Vectors):
-            vectors = load_vectors(vectors)
+        vectors = vectors if isinstance(vectors, Vectors) else load_vectors(vectors)
         D = vectors.vectors.shape[1]
         if D != self.vector_size:
             raise ValueError(f"the vectors have {D} dimensions, the model {self.vector_size}")
@@ -370,7 +368,8 @@ class Word2Vec:
         return len(pairs)
 
     # -- training -----------------------------------------------------------------------------
-    def train(self, epochs: int | None = None, *, corpus_iterable: Iterable[list[str]] | None = None,
+    def train(self, epochs: int | None = None, *,
+              corpus_iterable: Iterable[list[str]] | None = None,
               corpus_file: str | os.PathLike | None = None, total_examples: int | None = None,
               total_words: int | None = None, start_alpha: float | None = None,
               end_alpha: float | None = None) -> Word2Vec:
@@ -414,8 +413,8 @@ class Word2Vec:
                                   dtype=np.int64, count=len(flat))
             tokens, bounds = _pieces(ids, lengths)
         if tokens.size == 0:
-            raise ValueError("no corpus to train on: the model has no sentences (from_vectors:"
-                             " call build_vocab(sentences, update=True) or pass corpus_iterable)")
+            raise ValueError("no corpus to train on: call build_vocab(sentences, update=True) "
+                             "or pass corpus_iterable")
         workers = self.workers if self.workers is not None else _core.get_num_threads()
         n_tokens = int(tokens.size)
         # batch boundaries: whole sentences of about batch_words tokens
@@ -463,19 +462,16 @@ class Word2Vec:
 
     @property
     def bytes_moved(self) -> int:
-        """The least memory traffic of the last train() (float32 rows read and written).
-        Skip-gram: per (center, context) pair the context row of syn0 once per objective and
-        the 1 + negative rows of syn1neg and the center's path rows of syn1. CBOW (an estimate):
-        per center, window + 1 context rows read twice and written once per objective."""
-        per = 0.0
-        if self.negative or not self.hs:
-            per += 2 * (1 + self.negative)
+        """The least memory traffic of the last train() (float32 rows read and written): per
+        prediction the 1 + negative rows of syn1neg, the mean path's rows of syn1, and per
+        objective the context row (skip-gram) or, an estimate, window + 1 context rows read
+        twice and written once (CBOW)."""
+        ns = bool(self.negative or not self.hs)
+        per = 2.0 * (1 + self.negative) if ns else 0.0
         if self.hs:
-            _, _, off = self._tree
-            lengths = np.diff(off)
+            lengths = np.diff(self._tree[2])
             per += 2 * float((lengths * self.counts).sum()) / max(float(self.counts.sum()), 1.0)
-        objectives = (1 if self.negative or not self.hs else 0) + (1 if self.hs else 0)
-        per += objectives * (2 if self.sg else 3 * (self.window + 1))
+        per += (ns + bool(self.hs)) * (2 if self.sg else 3 * (self.window + 1))
         return int(self.pairs_trained * per * self.vector_size * 4)
 
     # -- results ------------------------------------------------------------------------------

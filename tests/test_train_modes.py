@@ -97,16 +97,19 @@ def test_huffman_tree_equals_gensims(V):
     _assign_binary_codes(kv)
     points, codes, offsets = huffman_tree(counts)
     for w in range(V):
-        np.testing.assert_array_equal(points[offsets[w]:offsets[w + 1]], kv.get_vecattr(str(w), "point"))
-        np.testing.assert_array_equal(codes[offsets[w]:offsets[w + 1]], kv.get_vecattr(str(w), "code"))
+        path = slice(offsets[w], offsets[w + 1])
+        np.testing.assert_array_equal(points[path], kv.get_vecattr(str(w), "point"))
+        np.testing.assert_array_equal(codes[path], kv.get_vecattr(str(w), "code"))
 
 
 @pytest.mark.parametrize("change, match", [
     (dict(points=None), "go together"),
     (dict(hs_syn1=lambda h: h[:, :3].copy()), "hs_syn1 has shape"),
     (dict(hs_syn1=lambda h: None), "go together"),
-    (dict(points=lambda p: np.where(np.arange(p.size) == 1, 6, p).astype(np.int32)), r"points\[1\] = 6"),
-    (dict(codes=lambda c: np.where(np.arange(c.size) == 2, 2, c).astype(np.uint8)), r"codes\[2\] = 2"),
+    (dict(points=lambda p: np.where(np.arange(p.size) == 1, 6, p).astype(np.int32)),
+     r"points\[1\] = 6"),
+    (dict(codes=lambda c: np.where(np.arange(c.size) == 2, 2, c).astype(np.uint8)),
+     r"codes\[2\] = 2"),
     (dict(code_offsets=lambda o: o[::-1].copy()), "code_offsets"),
     (dict(code_offsets=lambda o: o[:-1].copy()), "code_offsets has shape"),
     (dict(codes=lambda c: c[:-1].copy()), "codes has shape"),

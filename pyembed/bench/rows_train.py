@@ -1,7 +1,8 @@
 """Benchmark rows for the word2vec trainer: pyembed's Word2Vec against gensim's, same corpus (the
 built-in grammar corpus) and settings (dim 100, window 5, 5 epochs, min_count 5, sample 1e-3, the
 same thread count), timing ``train`` alone (vocabulary building excluded on both sides), in four
-modes: skip-gram and CBOW (mean), each with 5 negatives or with hierarchical softmax alone. Quality is measured with gensim's own evaluators on both models:
+modes: skip-gram and CBOW (mean), each with 5 negatives or with hierarchical softmax alone.
+Quality is measured with gensim's own evaluators on both models:
 analogy accuracy on the grammar's questions-words file and the Spearman correlation on its word
 pairs. Also ``python -m pyembed.bench.rows_train [--threads N] [--quick]`` prints the comparison.
 Each trainer runs once (a run takes seconds), in one round of the harness's race.
@@ -32,7 +33,8 @@ def _quality(index_to_key, vectors, qw_path, pairs_path):
 
 #: the modes of the rows: name -> the arguments both trainers get
 MODES = {"SGNS": dict(sg=1, hs=0), "CBOW NS": dict(sg=0, hs=0, cbow_mean=1),
-         "SG HS": dict(sg=1, hs=1, negative=0), "CBOW HS": dict(sg=0, hs=1, negative=0, cbow_mean=1)}
+         "SG HS": dict(sg=1, hs=1, negative=0),
+         "CBOW HS": dict(sg=0, hs=1, negative=0, cbow_mean=1)}
 
 
 def compare(threads=1, quick=False, seed=0, mode="SGNS"):
