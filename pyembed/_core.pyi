@@ -255,6 +255,12 @@ def sgns_train(
     seed: int = 1,
     counter_base: int = 0,
     threads: int = 1,
+    sg: bool = True,
+    cbow_mean: bool = True,
+    hs_syn1: Optional[NDArray[np.float32]] = None,
+    points: Optional[NDArray[np.int32]] = None,
+    codes: Optional[NDArray[np.uint8]] = None,
+    code_offsets: Optional[NDArray[np.int64]] = None,
 ) -> tuple[float, int, int]: ...
 def alias_table(weights: ArrayLike, /) -> NDArray[np.uint64]: ...
 def topk(

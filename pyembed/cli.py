@@ -71,13 +71,19 @@ _positive_int = _arg_type(int, "an integer", lambda v: v >= 1, "an integer >= 1"
 _nonneg_float = _arg_type(float, "a number", lambda v: 0 <= v < float("inf"),
                           "a finite number >= 0")
 _seed = _arg_type(int, "an integer", lambda v: 0 <= v < 2**64, "an integer in [0, 2**64)")
+_nonneg_int = _arg_type(int, "an integer", lambda v: v >= 0, "an integer >= 0")
+_bit = _arg_type(int, "an integer", lambda v: v in (0, 1), "0 or 1")
 
 
 # the training options: flags, the Word2Vec argument (its default is Word2Vec's), type, help
 _TRAINING_FLAGS = (
     (("--vector-size", "--size"), "vector_size", _positive_int, "dimension of the vectors"),
     (("--window",), "window", _positive_int, "context window"),
-    (("--negative",), "negative", _positive_int, "noise words per pair, <= 64"),
+    (("--negative",), "negative", _nonneg_int, "noise words per prediction, <= 64 (0: only "
+     "with --hs 1)"),
+    (("--sg",), "sg", _bit, "1 skip-gram, 0 CBOW"),
+    (("--hs",), "hs", _bit, "1 adds hierarchical softmax"),
+    (("--cbow-mean",), "cbow_mean", _bit, "CBOW: 1 the mean of the context vectors, 0 the sum"),
     (("--min-count",), "min_count", _positive_int, "ignore words seen fewer times"),
     (("--sample",), "sample", _nonneg_float, "subsampling threshold for frequent words, 0 = off"),
     (("--epochs",), "epochs", _positive_int, "passes over the corpus"),
@@ -244,8 +250,11 @@ def run_demo(out_dir=".", *, seed=DEFAULTS["seed"], workers=1, epochs=DEFAULTS["
     sents = _builtin_corpus(args.corpus, args.seed, args.sentences)
     n_tok = sum(map(len, sents))
     print(f"corpus: {args.corpus} ({len(sents):,} sentences, {n_tok:,} words)", file=out)
-    print(f"training skip-gram with negative sampling: dim {args.vector_size}, window "
-          f"{args.window}, {args.negative} negatives, {args.epochs} epochs", file=out, flush=True)
+    how = " and ".join((["negative sampling"] if args.negative else [])
+                       + (["hierarchical softmax"] if args.hs else []))
+    print(f"training {'skip-gram' if args.sg else 'CBOW'} with {how}: dim {args.vector_size}, "
+          f"window {args.window}, {args.negative} negatives, {args.epochs} epochs", file=out,
+          flush=True)
     model = _word2vec(sents, args, progress=progress)
     print(f"trained in {model.train_seconds:.1f} s ({model.words_per_second / 1e6:.2f}M words/s); "
           f"loss per epoch: " + " -> ".join(f"{x:.3f}" for x in model.loss_history), file=out)

@@ -4,6 +4,8 @@ kernel's order (dot products summed in 8 lanes with two accumulators, no FMA), s
 kernel must match it bit for bit. Slow (plain loops); for corpora of a few dozen tokens."""
 import numpy as np
 
+from pyembed import _core
+
 M64 = (1 << 64) - 1
 EXP_TABLE_SIZE = 1024
 MAX_EXP = 8.0
@@ -88,12 +90,55 @@ def _sigmoid_loss(tables, f, label):
 def sgns_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negative, alpha_begin,
                    alpha_end, seed, counter_base=0):
     """Returns (syn0, syn1, loss, pairs, words) after one call (float32 copies updated)."""
+    r = w2v_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negative,
+                      alpha_begin, alpha_end, seed, counter_base)
+    return r[0], r[1], r[3], r[4], r[5]
+
+
+def _predict(x, acc, targets, syn, alpha, tables, skip_saturated):
+    """One objective, target by target as gensim's loops: targets are (row, label) pairs.
+    Returns the loss; updates syn's rows and acc in place."""
+    loss = 0.0
+    for t, label in targets:
+        f = dot32(x, syn[t])
+        sg, lk = _sigmoid_loss(tables, f, label)
+        loss += lk
+        if skip_saturated and not -MAX_EXP < f < MAX_EXP:
+            continue  # word2vec.c and gensim skip a saturated tree node
+        g = np.float32((np.float32(label) - np.float32(sg)) * alpha)
+        out = syn[t].copy()
+        acc += g * out
+        syn[t] = out + g * x
+    return loss
+
+
+def w2v_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negative, alpha_begin,
+                  alpha_end, seed, counter_base=0, sg=1, cbow_mean=1, tree=None):
+    """Skip-gram or CBOW, negative sampling and/or hierarchical softmax (tree = (hs_syn1, points,
+    codes, code_offsets)), written from sgns.h. Returns (syn0, syn1, hs_syn1, loss, pairs,
+    words) after one call (float32 copies updated)."""
     syn0 = syn0.astype(np.float32).copy()
     syn1 = syn1.astype(np.float32).copy()
+    hs1 = tree[0].astype(np.float32).copy() if tree is not None else None
+    use_ns = tree is None or negative > 0
     tables = _tables()
     first, last = int(bounds[0]), int(bounds[-1])
     slope = (alpha_end - alpha_begin) / (last - first - 1) if last - first > 1 else 0.0
     loss, pairs, words = 0.0, 0, 0
+
+    def path(w):
+        _, points, codes, offs = tree
+        return [(int(points[b]), 1 - int(codes[b])) for b in range(offs[w], offs[w + 1])]
+
+    def negatives(center, state, draw):
+        targets = [(center, 1)]
+        for _ in range(negative):
+            t = alias_draw(alias, hash64(state, draw))
+            draw += 1
+            if t != center:
+                targets.append((t, 0))
+        return targets, draw
+
     for s in range(len(bounds) - 1):
         kept = [(int(tokens[p]), p) for p in range(int(bounds[s]), int(bounds[s + 1]))
                 if u01(hash64(seed, counter_base + p)) < keep_prob[tokens[p]]]
@@ -104,27 +149,55 @@ def sgns_reference(syn0, syn1, tokens, bounds, keep_prob, alias, window, negativ
             span = window - hash64(state, 1) % window
             draw = 2
             alpha = np.float32(alpha_begin + slope * (pos - first))
-            for j in range(max(c - span, 0), min(c + span + 1, n)):
-                if j == c:
-                    continue
-                x = syn0[kept[j][0]]  # a view: updated in place after all targets
-                targets = [center]
-                for _ in range(negative):
-                    t = alias_draw(alias, hash64(state, draw))
-                    draw += 1
-                    if t != center:
-                        targets.append(t)
-                acc = np.zeros_like(x)
-                f = [None] * len(targets)
-                for k, t in enumerate(targets):
-                    f[k] = dot32(x, syn1[t])  # sequential, as word2vec.c
-                    label = np.float32(1.0 if k == 0 else 0.0)
-                    sg, lk = _sigmoid_loss(tables, f[k], k == 0)
-                    g = np.float32((label - np.float32(sg)) * alpha)
-                    loss += lk
-                    out = syn1[t].copy()
-                    acc = acc + g * out
-                    syn1[t] = out + g * x
-                syn0[kept[j][0]] = x + acc
-                pairs += 1
-    return syn0, syn1, loss, pairs, words
+            ctx = [j for j in range(max(c - span, 0), min(c + span + 1, n)) if j != c]
+            if sg:
+                for j in ctx:
+                    w = kept[j][0]
+                    pairs += 1
+                    if tree is not None:
+                        acc = np.zeros_like(syn0[w])
+                        loss += _predict(syn0[w], acc, path(center), hs1, alpha, tables, True)
+                        syn0[w] = syn0[w] + acc
+                    if use_ns:
+                        targets, draw = negatives(center, state, draw)
+                        acc = np.zeros_like(syn0[w])
+                        loss += _predict(syn0[w], acc, targets, syn1, alpha, tables, False)
+                        syn0[w] = syn0[w] + acc
+                continue
+            if not ctx:
+                continue
+            pairs += 1
+            inv = np.float32(1.0) / np.float32(len(ctx))
+            objectives = ([("hs", hs1)] if tree is not None else []) + (
+                [("ns", syn1)] if use_ns else [])
+            for kind, syn in objectives:
+                neu1 = np.zeros(syn0.shape[1], np.float32)
+                for j in ctx:
+                    neu1 = neu1 + syn0[kept[j][0]]
+                if cbow_mean:
+                    neu1 = neu1 * inv
+                if kind == "hs":
+                    targets = path(center)
+                else:
+                    targets, draw = negatives(center, state, draw)
+                acc = np.zeros_like(neu1)
+                loss += _predict(neu1, acc, targets, syn, alpha, tables, kind == "hs")
+                if not cbow_mean:
+                    acc = acc * inv
+                for j in ctx:
+                    syn0[kept[j][0]] = syn0[kept[j][0]] + acc
+    return syn0, syn1, hs1, loss, pairs, words
+
+
+def sgns_problem(seed, V=7, D=11, n_tokens=40, n_sent=4):
+    """A small random problem: (syn0, syn1, tokens, bounds, keep_prob, alias)."""
+
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(0, V, n_tokens).astype(np.int32)
+    cuts = np.sort(rng.integers(0, n_tokens, n_sent - 1))
+    bounds = np.concatenate(([0], cuts, [n_tokens])).astype(np.int64)
+    syn0 = rng.normal(0, 0.5, (V, D)).astype(np.float32)
+    syn1 = rng.normal(0, 0.5, (V, D)).astype(np.float32)
+    keep = rng.uniform(0.5, 1.0, V)
+    alias = _core.alias_table(rng.uniform(0.1, 2.0, V))
+    return syn0, syn1, tokens, bounds, keep, alias

@@ -1,5 +1,10 @@
 """The bench's timing harness (not speed: timings are never asserted)."""
+import numpy as np
+import pytest
+
+import pyembed
 import pyembed.bench as bench
+from pyembed.bench import rows_fasttext
 
 
 def test_race_interleaves_blocks_runs_setups_and_drops_the_first_calls():
@@ -22,3 +27,22 @@ def test_row_puts_pyembed_apart_from_its_anchors():
     assert r["kernel"] == "k" and r["bytes"] == 100 and r["extra"] == 1
     assert set(r["anchors"]) == {"np"} and r["pyembed_s"] >= 0
     assert "vs np" in bench.fmt_row(r, 10.0)
+
+
+def test_fasttext_row_writes_a_model_both_loaders_read_alike(tmp_path):
+    """The synthetic model of the fastText row is a real one: gensim's load_facebook_vectors and
+    pyembed's load_vectors give the same vectors, in and out of the vocabulary; the row runs."""
+    gensim_ft = pytest.importorskip("gensim.models.fasttext")
+    rng = np.random.default_rng(1)
+    words = ["cat", "dög", "mouse", "house"]
+    path = tmp_path / "m.bin"
+    rows_fasttext.write_fasttext_bin(path, words, [9, 7, 5, 3],
+                                     rng.standard_normal((4, 6)).astype(np.float32),
+                                     rng.standard_normal((50, 6)).astype(np.float32))
+    ours, theirs = pyembed.load_vectors(path), gensim_ft.load_facebook_vectors(str(path))
+    assert ours.index_to_key == theirs.index_to_key == words
+    np.testing.assert_array_equal(ours.vectors, theirs.vectors)
+    np.testing.assert_array_equal(ours["catalogue"], theirs["catalogue"])
+    (row,) = rows_fasttext.rows(bench.Context(quick=True, threads=1, torch=None))
+    assert row["kernel"] == "load fastText .bin" and set(row["anchors"]) == {
+        "gensim load_facebook_vectors"}

@@ -25,7 +25,7 @@ LAYERS = [
     ("tables", {"embedding", "positional", "optim._params", "optim.in_backward",
                 "distributed.mpi", "distributed.routing",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext",
-                "tokenizer"}),
+                "tokenizer", "huffman", "progress"}),
     ("composed", {"bag", "checkpoint", "rope", "optim.optimizer", "optim.clip_grad",
                   "distributed._replicated", "distributed.checkpoint",
                   "io", "writers", "kvedit", "kvstore", "neighbours"}),
@@ -37,7 +37,7 @@ LAYERS = [
     ("bench rows", {"bench.rows_adagrad", "bench.rows_core", "bench.rows_optim",
                     "bench.rows_positional", "bench.rows_vectors", "bench.rows_train",
                     "bench.rows_step", "bench.peak_rss", "bench.rows_distributed",
-                    "bench.rows_torch"}),
+                    "bench.rows_torch", "bench.rows_fasttext"}),
     ("bench command", {"bench.run"}),
     ("bench package", {"bench", "bench.__main__"}),
     ("cli", {"cli"}),
@@ -48,7 +48,8 @@ TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"
 # safetensors (a file-format reader over _util alone) and checkpoint (a Hugging Face folder's
 # input-stage tensors) are shared: InputEmbedding.from_pretrained reads checkpoints with them
 WORD_VECTORS = {"vectors", "vocab", "io", "writers", "kvedit", "kvstore", "neighbours", "train",
-                "corpus", "evaluation", "plot", "vecattr", "fasttext"}
+                "corpus", "evaluation", "plot", "vecattr", "fasttext",
+                "huffman", "progress"}
 
 
 def _name(path):

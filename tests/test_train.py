@@ -13,28 +13,16 @@ from pyembed.corpus import CATEGORIES, default_corpus, questions_words, stdlib_c
 from pyembed.train import Word2Vec, read_corpus
 
 from _demo_run import demo_run
-from reference_train import alias_probabilities, sgns_reference
+from reference_train import alias_probabilities, sgns_problem, sgns_reference
 
 # -- the kernel against the reference -------------------------------------------------------------
-
-
-def _problem(seed, V=7, D=11, n_tokens=40, n_sent=4):
-    rng = np.random.default_rng(seed)
-    tokens = rng.integers(0, V, n_tokens).astype(np.int32)
-    cuts = np.sort(rng.integers(0, n_tokens, n_sent - 1))
-    bounds = np.concatenate(([0], cuts, [n_tokens])).astype(np.int64)
-    syn0 = rng.normal(0, 0.5, (V, D)).astype(np.float32)
-    syn1 = rng.normal(0, 0.5, (V, D)).astype(np.float32)
-    keep = rng.uniform(0.5, 1.0, V)
-    alias = _core.alias_table(rng.uniform(0.1, 2.0, V))
-    return syn0, syn1, tokens, bounds, keep, alias
 
 
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**32), D=st.sampled_from([1, 7, 8, 16, 19, 33]),
        window=st.integers(1, 4), negative=st.integers(0, 6))
 def test_kernel_matches_reference(seed, D, window, negative):
-    syn0, syn1, tokens, bounds, keep, alias = _problem(seed, D=D)
+    syn0, syn1, tokens, bounds, keep, alias = sgns_problem(seed, D=D)
     kw = dict(window=window, negative=negative, alpha_begin=0.5, alpha_end=0.1, seed=seed,
               counter_base=123)
     r0, r1, rloss, rpairs, rwords = sgns_reference(syn0, syn1, tokens, bounds, keep, alias, **kw)
@@ -48,7 +36,7 @@ def test_kernel_matches_reference(seed, D, window, negative):
 
 @pytest.mark.parametrize("D", [5, 16, 100])
 def test_kernel_simd_paths_give_the_same_bits(D):
-    a = _problem(11, D=D)
+    a = sgns_problem(11, D=D)
     b = [x.copy() for x in a]
     kw = dict(window=3, negative=5, alpha_begin=0.3, alpha_end=0.1, seed=2)
     ra = _core.sgns_train(*a, **kw)
@@ -79,14 +67,14 @@ def test_kernel_score_just_below_the_table_edge():
 
 
 def test_kernel_nan_rows_do_not_index_out_of_the_table():
-    syn0, syn1, tokens, bounds, keep, alias = _problem(4)
+    syn0, syn1, tokens, bounds, keep, alias = sgns_problem(4)
     syn1[:] = np.nan
     loss, pairs, _ = _core.sgns_train(syn0, syn1, tokens, bounds, keep, alias, seed=1)
     assert pairs > 0 and np.isnan(loss)
 
 
 def test_kernel_trains_only_the_given_sentences():
-    syn0, syn1, tokens, bounds, keep, alias = _problem(3)
+    syn0, syn1, tokens, bounds, keep, alias = sgns_problem(3)
     tokens[: bounds[1]] = 10**6  # out of range, but outside the sentences we pass: never read
     keep[:] = 1.0
     s0, s1 = syn0.copy(), syn1.copy()
@@ -98,14 +86,14 @@ def test_kernel_trains_only_the_given_sentences():
 def test_kernel_deterministic_for_one_thread_and_any_split():
     """The draws are a function of (seed, position): one call or one call per sentence give the
     same pairs; two runs give the same bits."""
-    a = _problem(5)
+    a = sgns_problem(5)
     b = [x.copy() for x in a]
     kw = dict(window=3, negative=4, alpha_begin=0.1, alpha_end=0.1, seed=9)
     r1 = _core.sgns_train(*a, threads=1, **kw)
     r2 = _core.sgns_train(*b, threads=1, **kw)
     assert r1 == r2
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
-    c = _problem(5)
+    c = sgns_problem(5)
     pairs = 0
     for s in range(len(c[3]) - 1):
         pairs += _core.sgns_train(c[0], c[1], c[2], c[3][s:s + 2], c[4], c[5], **kw)[1]
@@ -116,11 +104,11 @@ def test_kernel_deterministic_for_one_thread_and_any_split():
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_kernel_threads_after_fork():
     """libgomp's pool does not survive fork: a child asking for 2 threads must still finish."""
-    _core.sgns_train(*_problem(6), threads=2)  # the parent's pool exists
+    _core.sgns_train(*sgns_problem(6), threads=2)  # the parent's pool exists
     pid = os.fork()
     if pid == 0:  # child: exit status 0 only if training works
         try:
-            _, pairs, _ = _core.sgns_train(*_problem(7), threads=2)
+            _, pairs, _ = _core.sgns_train(*sgns_problem(7), threads=2)
             os._exit(0 if pairs > 0 else 1)
         except BaseException:
             os._exit(2)
@@ -159,7 +147,7 @@ def test_alias_table_errors(w, err):
 
 
 def _bad_call(**change):
-    syn0, syn1, tokens, bounds, keep, alias = _problem(1)
+    syn0, syn1, tokens, bounds, keep, alias = sgns_problem(1)
     args = dict(syn0=syn0, syn1=syn1, tokens=tokens, bounds=bounds, keep_prob=keep, alias=alias)
     kw = dict(window=2, negative=2, alpha_begin=0.1, alpha_end=0.1, seed=1)
     for k, v in change.items():
@@ -198,7 +186,7 @@ def test_kernel_errors_change_nothing(change, err, match):
 
 
 def test_kernel_rejects_shared_and_readonly_tables():
-    syn0, syn1, tokens, bounds, keep, alias = _problem(2)
+    syn0, syn1, tokens, bounds, keep, alias = sgns_problem(2)
     with pytest.raises(ValueError, match="share memory"):
         _core.sgns_train(syn0, syn0, tokens, bounds, keep, alias)
     syn1.flags.writeable = False
@@ -265,10 +253,10 @@ def test_argument_errors(kw, err):
 
 
 def test_gensim_habits(tmp_path):
-    with pytest.raises(NotImplementedError, match="skip-gram"):
-        Word2Vec(TINY, sg=0)
-    with pytest.raises(NotImplementedError, match="hs=1"):
-        Word2Vec(TINY, hs=1)
+    # CBOW and hierarchical softmax exist now (tests/test_train_modes.py); other values refused
+    for kw in (dict(sg=2), dict(hs=-1), dict(cbow_mean=2), dict(hs=0, negative=0)):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            Word2Vec(TINY, **kw)
     p = tmp_path / "c.txt"
     p.write_text("\n".join(" ".join(s) for s in TINY), encoding="utf-8")
     a = Word2Vec(corpus_file=str(p), vector_size=8, min_count=1, epochs=1, workers=1, sg=1,
@@ -369,7 +357,7 @@ def test_demo_training_learns_the_known_relations():
 
 
 def test_progress_plain_lines_and_tqdm_bar(capsys, monkeypatch):
-    import pyembed.train as tr
+    import pyembed.progress as pr
 
     _tiny(progress=True, epochs=2, batch_words=10)
     out = capsys.readouterr().out.splitlines()
@@ -377,7 +365,7 @@ def test_progress_plain_lines_and_tqdm_bar(capsys, monkeypatch):
     assert all("loss" in ln and "words/s" in ln for ln in out)
     pct = [float(ln.split("%")[0]) for ln in out]
     assert pct == sorted(pct) and pct[0] >= 10
-    monkeypatch.setattr(tr, "_isatty", lambda: True)
+    monkeypatch.setattr(pr, "_isatty", lambda: True)
     _tiny(progress="auto", epochs=2)
     cap = capsys.readouterr()
     assert "training" in cap.err and "loss=" in cap.err and "word/s" in cap.err

@@ -1,4 +1,5 @@
-/* Skip-gram with negative sampling, fused (see sgns.h for the shapes and the promises).
+/* word2vec (skip-gram or CBOW, negative sampling and/or hierarchical softmax), fused (see sgns.h
+ * for the shapes and the promises).
  *
  * Why one kernel: a (center, context) pair moves 1 + negative rows of D floats and does ~6 D
  * multiply-adds; a batch glue of lookup + scatter-add + optimizer in separate passes would move
@@ -100,13 +101,13 @@ static size_t sentence_at(const int64_t *bounds, size_t S, int64_t pos) {
     return lo;
 }
 
-int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int32_t *tokens,
-                      const int64_t *bounds, size_t n_sentences, const double *keep_prob,
-                      const uint64_t *alias, size_t vocab, size_t dim, int window, int negative,
-                      double alpha_begin, double alpha_end, uint64_t seed, uint64_t counter_base,
-                      int nthreads) {
+int pe_w2v_train_f32(float *syn0, float *syn1, const pe_hs_tree *tree, pe_sgns_stats *stats,
+                     const int32_t *tokens, const int64_t *bounds, size_t n_sentences,
+                     const double *keep_prob, const uint64_t *alias, size_t vocab, size_t dim,
+                     const pe_w2v_opts *o) {
     memset(stats, 0, sizeof *stats);
-    if (window < 1 || negative < 0 || negative > MAX_NEGATIVE || vocab == 0) return PE_ERR_VALUE;
+    if (o->window < 1 || o->negative < 0 || o->negative > MAX_NEGATIVE || vocab == 0)
+        return PE_ERR_VALUE;
     if (n_sentences == 0) return PE_OK;
     const int64_t first = bounds[0], last = bounds[n_sentences];
     size_t maxlen = 0;
@@ -116,15 +117,16 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
     }
     /* libgomp's thread pool does not survive fork(): a forked child trains on one thread even
      * when the caller asks for more */
-    int nt = nthreads > 1 && !pe_forked_child() ? nthreads : 1;
+    int nt = o->nthreads > 1 && !pe_forked_child() ? o->nthreads : 1;
     if ((size_t)nt > n_sentences) nt = (int)n_sentences;
 #ifndef _OPENMP
     nt = 1;
 #endif
-    /* per thread: kept ids, kept positions, the D-float accumulator, each 64-byte aligned */
+    /* per thread: kept ids, kept positions, two D-float accumulators, each 64-byte aligned */
     size_t per = pe_mul_size(maxlen, sizeof(int32_t) + sizeof(int64_t));
-    if (per == SIZE_MAX || per > SIZE_MAX / 2) return PE_ERR_OVERFLOW;
-    per = (per + pe_mul_size(dim, sizeof(float)) + 3 * 64) & ~(size_t)63;
+    size_t vecs = pe_mul_size(dim, 2 * sizeof(float));
+    if (per == SIZE_MAX || per > SIZE_MAX / 4 || vecs > SIZE_MAX / 4) return PE_ERR_OVERFLOW;
+    per = (per + vecs + 4 * 64) & ~(size_t)63;
     char *scratch = (char *)pe_aligned_calloc(pe_mul_size(per, (size_t)nt));
     pe_sgns_stats *part = (pe_sgns_stats *)calloc((size_t)nt, sizeof(pe_sgns_stats));
     exp_tables *tab = (exp_tables *)malloc(sizeof(exp_tables));
@@ -136,11 +138,13 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
     }
     build_tables(tab);
     sgns_args a = {
-        .syn0 = syn0, .syn1 = syn1, .tokens = tokens, .keep_prob = keep_prob, .alias = alias,
-        .tab = tab, .vocab = vocab, .dim = dim, .window = window, .negative = negative,
-        .alpha_begin = alpha_begin,
-        .alpha_slope = last - first > 1 ? (alpha_end - alpha_begin) / (double)(last - first - 1) : 0.0,
-        .first = first, .seed = seed, .counter_base = counter_base,
+        .syn0 = syn0, .syn1 = syn1, .tree = tree, .sg = o->sg != 0, .cbow_mean = o->cbow_mean != 0,
+        .use_ns = tree == NULL || o->negative > 0, .tokens = tokens, .keep_prob = keep_prob,
+        .alias = alias, .tab = tab, .vocab = vocab, .dim = dim, .window = o->window,
+        .negative = o->negative, .alpha_begin = o->alpha_begin,
+        .alpha_slope = last - first > 1
+                           ? (o->alpha_end - o->alpha_begin) / (double)(last - first - 1) : 0.0,
+        .first = first, .seed = o->seed, .counter_base = o->counter_base,
     };
     const int use_avx2 = pe_simd_level() >= PE_SIMD_AVX2;
     (void)use_avx2; /* no AVX2 clone off x86-64 */
@@ -157,12 +161,13 @@ int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int3
         int64_t *kpos = (int64_t *)base;
         int32_t *kid = (int32_t *)(base + ((maxlen * sizeof(int64_t) + 63) & ~(size_t)63));
         float *acc = (float *)((char *)kid + ((maxlen * sizeof(int32_t) + 63) & ~(size_t)63));
+        float *neu1 = (float *)((char *)acc + ((dim * sizeof(float) + 63) & ~(size_t)63));
         if (s0 < s1) {
 #if PE_X86_DISPATCH
-            if (use_avx2) sgns_range_avx2(&a, bounds, s0, s1, kid, kpos, acc, &part[t]);
+            if (use_avx2) sgns_range_avx2(&a, bounds, s0, s1, kid, kpos, acc, neu1, &part[t]);
             else
 #endif
-                sgns_range_base(&a, bounds, s0, s1, kid, kpos, acc, &part[t]);
+                sgns_range_base(&a, bounds, s0, s1, kid, kpos, acc, neu1, &part[t]);
         }
     }
     for (int t = 0; t < nt; t++) { /* in thread order: the sums do not depend on timing */
@@ -236,6 +241,17 @@ int64_t pe_sgns_find_bad_bound(const int64_t *bounds, size_t n, int64_t n_tokens
         if (bounds[i] < 0 || bounds[i] > n_tokens) return (int64_t)i;
         if (i > 0 && bounds[i] < bounds[i - 1]) return (int64_t)i;
     }
+    return -1;
+}
+
+int64_t pe_hs_find_bad(const int32_t *points, const uint8_t *codes, size_t P,
+                       const int64_t *offsets, size_t vocab) {
+    for (size_t k = 0; k <= vocab; k++)
+        if (offsets[k] < 0 || (uint64_t)offsets[k] > P || (k > 0 && offsets[k] < offsets[k - 1]))
+            return (int64_t)k;
+    for (size_t i = 0; i < P; i++)
+        if (points[i] < 0 || (size_t)points[i] + 1 >= vocab || codes[i] > 1)
+            return (int64_t)(vocab + 1 + i);
     return -1;
 }
 

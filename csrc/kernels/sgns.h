@@ -2,28 +2,45 @@
 #define PE_SGNS_H
 #include "common.h"
 
-/* Skip-gram with negative sampling (Mikolov et al. 2013, "Distributed Representations of Words
- * and Phrases and their Compositionality"; the loop of word2vec.c), fused into one kernel.
+/* word2vec (Mikolov et al. 2013, "Efficient Estimation of Word Representations in Vector Space"
+ * and "Distributed Representations of Words and Phrases and their Compositionality"; the loops of
+ * word2vec.c and gensim's word2vec_inner.pyx): skip-gram or CBOW, negative sampling and/or
+ * hierarchical softmax, fused into one kernel.
  *
- * Shapes (V = vocab, D = dim, N = tokens, S = n_sentences):
+ * Shapes (V = vocab, D = dim, N = tokens, S = n_sentences, P = total Huffman path length):
  *   syn0   (V, D)  input vectors: the word vectors users keep            (updated in place)
- *   syn1   (V, D)  output vectors of the negative-sampling objective     (updated in place)
+ *   syn1   (V, D)  output vectors of negative sampling ("syn1neg")        (updated in place)
  *   stats  (1,)    what the call trained (written)
  *   tokens (N,)    word ids in [0, V), every sentence back to back
  *   bounds (S+1,)  sentence s is tokens[bounds[s] : bounds[s+1]], non-decreasing
  *   keep_prob (V,) probability of keeping each occurrence (frequent-word subsampling)
  *   alias  (V,)    the negative-sampling distribution as a packed alias table (pe_alias_build)
+ *   tree (optional, hierarchical softmax): syn1 (V, D) inner-node vectors (row V-1 unused),
+ *          points (P,) inner nodes in [0, V-1), codes (P,) 0/1, offsets (V+1,): word w's path
+ *          from the root is points/codes[offsets[w] : offsets[w+1]]
  *
  * For every sentence: drop each token with probability 1 - keep_prob[id]; then for every kept
- * position c (the center) draw a window reduction b in [0, window) and for every context position
- * j with 0 < |j - c| <= window - b: with x = syn0[tokens[j]] and targets t_0 = tokens[c]
- * (label 1) and `negative` ids t_k drawn from the alias table (label 0; a draw equal to t_0 is
- * skipped, as word2vec.c does), in order k = 0, 1, ...:
- *     f_k = x . syn1[t_k]
- *     g_k = alpha * (label_k - sigmoid(f_k))     (sigmoid from a table over [-8, 8], clamped)
- *     acc += g_k * syn1[t_k];   syn1[t_k] += g_k * x
- * and then syn0[tokens[j]] += acc (x itself does not change during the loop, so the scores of
- * distinct targets are computed up front, in parallel; a repeated target is rescored).
+ * position c (the center) draw a window reduction b in [0, window); the context is the kept
+ * positions j with 0 < |j - c| <= window - b.
+ * One "prediction" of the word w = tokens[c] from an input vector x, with gradient sum acc:
+ *   hierarchical softmax, for each node b of w's path, in order (a node whose score is outside
+ *   (-8, 8) is skipped, as word2vec.c and gensim skip it):
+ *     f = x . tree.syn1[point_b];  g = alpha * (1 - code_b - sigmoid(f))
+ *     acc += g * tree.syn1[point_b];  tree.syn1[point_b] += g * x
+ *   negative sampling, targets t_0 = w (label 1) and `negative` ids drawn from the alias table
+ *   (label 0; a draw equal to w is skipped, as word2vec.c does), in order k = 0, 1, ...:
+ *     f = x . syn1[t_k];  g = alpha * (label_k - sigmoid(f))  (sigmoid from a table over [-8, 8],
+ *     clamped);  acc += g * syn1[t_k];  syn1[t_k] += g * x
+ * Skip-gram (sg = 1): for every context j, x = syn0[tokens[j]]: hierarchical softmax then
+ *   syn0[tokens[j]] += acc, then negative sampling then syn0[tokens[j]] += acc (acc zeroed for
+ *   each); x does not change during one objective, so the scores of distinct negative-sampling
+ *   targets are computed up front, in parallel (a repeated target is rescored).
+ * CBOW (sg = 0; a center without context is skipped): for each objective in turn (hierarchical
+ *   softmax, then negative sampling), x = the sum of the context rows (in position order), times
+ *   1/count when cbow_mean; then acc is multiplied by 1/count when not cbow_mean (gensim's rule)
+ *   and added to every context row, in position order. 1/count is a float32.
+ * Negative sampling runs when negative > 0, or when there is no tree (then negative = 0 trains
+ * the positive target alone).
  * alpha falls linearly from alpha_begin at the first token of the call to alpha_end at the last.
  *
  * Randomness is counter based (rng.h): every draw of the token at absolute position p comes from
@@ -32,18 +49,37 @@
  * by one thread, updating the shared tables without locks ("Hogwild", Recht et al. 2011, as
  * word2vec.c and gensim do). With nthreads == 1 the result is a deterministic function of the
  * arguments; with more it depends on the interleaving of the threads.
- * Returns PE_OK or PE_ERR_NOMEM (nothing written then). */
+ * Returns PE_OK, PE_ERR_VALUE (an option out of range) or PE_ERR_NOMEM (nothing written then). */
 typedef struct {
-    double loss;    /* sum of -log sigmoid(+-f) over the trained (pair, target)s */
-    uint64_t pairs; /* (center, context) pairs trained */
+    double loss;    /* sum of -log sigmoid(+-f) over the trained (prediction, target)s */
+    uint64_t pairs; /* predictions trained: (center, context) pairs (sg), centers (CBOW) */
     uint64_t words; /* tokens kept after subsampling */
 } pe_sgns_stats;
 
-int pe_sgns_train_f32(float *syn0, float *syn1, pe_sgns_stats *stats, const int32_t *tokens,
-                      const int64_t *bounds, size_t n_sentences, const double *keep_prob,
-                      const uint64_t *alias, size_t vocab, size_t dim, int window, int negative,
-                      double alpha_begin, double alpha_end, uint64_t seed, uint64_t counter_base,
-                      int nthreads);
+typedef struct {
+    float *syn1;           /* (V, D) */
+    const int32_t *points; /* (P,) */
+    const uint8_t *codes;  /* (P,) */
+    const int64_t *offsets; /* (V+1,) */
+} pe_hs_tree;
+
+typedef struct {
+    int sg, cbow_mean, window, negative, nthreads;
+    double alpha_begin, alpha_end;
+    uint64_t seed, counter_base;
+} pe_w2v_opts;
+
+/* tree: NULL for negative sampling alone. */
+int pe_w2v_train_f32(float *syn0, float *syn1, const pe_hs_tree *tree, pe_sgns_stats *stats,
+                     const int32_t *tokens, const int64_t *bounds, size_t n_sentences,
+                     const double *keep_prob, const uint64_t *alias, size_t vocab, size_t dim,
+                     const pe_w2v_opts *opts);
+
+/* Argument check of a Huffman tree for the glue: -1 if good, else the index of the first bad
+ * offset (k < V+1: decreasing or outside [0, P]) or V + 1 + i for the first bad entry i of
+ * points (outside [0, V-1)) or codes (not 0 or 1). */
+int64_t pe_hs_find_bad(const int32_t *points, const uint8_t *codes, size_t P,
+                       const int64_t *offsets, size_t vocab);
 
 /* Vose's alias method: a table from which an id is drawn with probability weights[i] / sum in
  * O(1) (two hashes' worth of bits, one memory access).

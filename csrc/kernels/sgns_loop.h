@@ -68,6 +68,8 @@ static AI float sigmoid_loss(const exp_tables *t, float f, int label, float *los
 
 typedef struct {
     float *syn0, *syn1;
+    const pe_hs_tree *tree; /* NULL: no hierarchical softmax */
+    int sg, cbow_mean, use_ns;
     const int32_t *tokens;
     const double *keep_prob;
     const uint64_t *alias;
@@ -149,11 +151,80 @@ static AI void VNAME(update_all)(float *x, float *const *rows, const float *g, i
     }
 }
 
+/* x *= s */
+static AI void VNAME(scale)(float *x, float s, size_t D) {
+    const VT sv = V_SPLAT(s);
+    size_t k = 0;
+    for (; k + 8 <= D; k += 8) V_ST(x + k, V_MUL(V_LD(x + k), sv));
+    for (; k < D; k++) x[k] *= s;
+}
+
+/* Hierarchical softmax: predict `word` from x along its Huffman path; acc += the gradient of x.
+ * A node with a score outside (-MAX_EXP, MAX_EXP) (or NaN) is skipped as in word2vec.c and
+ * gensim; its loss (the table's asymptote) still counts. */
+static AI void VNAME(hs_predict)(const sgns_args *a, const float *x, float *acc, uint32_t word,
+                                 float alpha, double *loss) {
+    const size_t D = a->dim;
+    const pe_hs_tree *tr = a->tree;
+    for (int64_t b = tr->offsets[word]; b < tr->offsets[word + 1]; b++) {
+        float *row = tr->syn1 + (size_t)tr->points[b] * D;
+        const float f = VNAME(dot)(x, row, D);
+        const int label = 1 - (int)tr->codes[b];
+        float lk;
+        const float sg = sigmoid_loss(a->tab, f, label, &lk);
+        *loss += lk;
+        if (!(f > -MAX_EXP) || f >= MAX_EXP) continue;
+        VNAME(update_out)(acc, row, x, ((label ? 1.0f : 0.0f) - sg) * alpha, D);
+    }
+}
+
+/* Negative sampling, one target at a time (CBOW: x is the context vector, not a table row):
+ * acc += the gradient of x. */
+static AI void VNAME(ns_predict)(const sgns_args *a, const float *x, float *acc, uint32_t word,
+                                 uint64_t state, uint64_t *draw, float alpha, double *loss) {
+    const size_t D = a->dim;
+    for (int k = 0; k <= a->negative; k++) {
+        uint32_t t = word;
+        if (k > 0) {
+            t = pe_alias_draw(a->alias, a->vocab, pe_hash64(state, (*draw)++));
+            if (t == word) continue;
+        }
+        float *row = a->syn1 + (size_t)t * D;
+        float lk;
+        const float sg = sigmoid_loss(a->tab, VNAME(dot)(x, row, D), k == 0, &lk);
+        *loss += lk;
+        VNAME(update_out)(acc, row, x, ((k == 0 ? 1.0f : 0.0f) - sg) * alpha, D);
+    }
+}
+
+/* CBOW for the center c with context kept positions [lo, hi) minus c: each objective builds the
+ * context vector from the current rows (gensim recomputes it after the hierarchical softmax
+ * step has moved them), predicts, and spreads the gradient over the context rows. */
+static AI void VNAME(cbow_center)(const sgns_args *a, const int32_t *kept_id, size_t lo,
+                                  size_t hi, size_t c, float *neu1, float *acc, uint64_t state,
+                                  uint64_t draw, float alpha, double *loss) {
+    const size_t D = a->dim;
+    const float inv = 1.0f / (float)(hi - lo - 1);
+    for (int obj = 0; obj < 2; obj++) {
+        if (obj == 0 ? a->tree == NULL : !a->use_ns) continue;
+        memset(neu1, 0, D * sizeof(float));
+        for (size_t m = lo; m < hi; m++)
+            if (m != c) VNAME(add_row)(neu1, a->syn0 + (size_t)kept_id[m] * D, D);
+        if (a->cbow_mean) VNAME(scale)(neu1, inv, D);
+        memset(acc, 0, D * sizeof(float));
+        if (obj == 0) VNAME(hs_predict)(a, neu1, acc, (uint32_t)kept_id[c], alpha, loss);
+        else VNAME(ns_predict)(a, neu1, acc, (uint32_t)kept_id[c], state, &draw, alpha, loss);
+        if (!a->cbow_mean) VNAME(scale)(acc, inv, D);
+        for (size_t m = lo; m < hi; m++)
+            if (m != c) VNAME(add_row)(a->syn0 + (size_t)kept_id[m] * D, acc, D);
+    }
+}
+
 /* Train the sentences [s0, s1). kept_id / kept_pos: scratch for the longest sentence;
- * acc: scratch of D floats. */
+ * acc, neu1: scratch of D floats each. */
 V_TARGET static void VNAME(sgns_range)(const sgns_args *a, const int64_t *bounds, size_t s0,
                                       size_t s1, int32_t *kept_id, int64_t *kept_pos,
-                                      float *acc, pe_sgns_stats *st) {
+                                      float *acc, float *neu1, pe_sgns_stats *st) {
     const size_t D = a->dim;
     double loss = 0.0;
     uint64_t pairs = 0, words = 0;
@@ -185,9 +256,23 @@ V_TARGET static void VNAME(sgns_range)(const sgns_args *a, const int64_t *bounds
             const float alpha =
                 (float)(a->alpha_begin + a->alpha_slope * (double)(kept_pos[c] - a->first));
             const uint32_t center = (uint32_t)kept_id[c];
+            if (!a->sg) {
+                if (hi - lo > 1) {
+                    VNAME(cbow_center)(a, kept_id, lo, hi, c, neu1, acc, state, draw, alpha, &loss);
+                    pairs++;
+                }
+                continue;
+            }
             for (size_t j = lo; j < hi; j++) {
                 if (j == c) continue;
                 float *x = a->syn0 + (size_t)kept_id[j] * D;
+                pairs++;
+                if (a->tree) {
+                    memset(acc, 0, D * sizeof(float));
+                    VNAME(hs_predict)(a, x, acc, center, alpha, &loss);
+                    VNAME(add_row)(x, acc, D);
+                }
+                if (!a->use_ns) continue;
                 int nt = 0, any_dup = 0;
                 targets[nt] = center;
                 dup[nt++] = 0;
@@ -229,7 +314,6 @@ V_TARGET static void VNAME(sgns_range)(const sgns_args *a, const int64_t *bounds
                     }
                     VNAME(add_row)(x, acc, D);
                 }
-                pairs++;
             }
         }
     }

@@ -14,9 +14,14 @@
 
 PyDoc_STRVAR(sgns_train_doc,
 "sgns_train(syn0, syn1, tokens, bounds, keep_prob, alias, *, window=5, negative=5,\n"
-"           alpha_begin=0.025, alpha_end=0.025, seed=1, counter_base=0, threads=1)\n--\n\n"
-"Train skip-gram with negative sampling on the sentences tokens[bounds[s]:bounds[s+1]], updating\n"
-"syn0 and syn1 (float32 (V, D), C-contiguous) in place; see csrc/kernels/sgns.h.\n"
+"           alpha_begin=0.025, alpha_end=0.025, seed=1, counter_base=0, threads=1, sg=1,\n"
+"           cbow_mean=1, hs_syn1=None, points=None, codes=None, code_offsets=None)\n--\n\n"
+"Train word2vec on the sentences tokens[bounds[s]:bounds[s+1]], updating syn0 and syn1\n"
+"(float32 (V, D), C-contiguous) in place; see csrc/kernels/sgns.h. sg=0: CBOW (cbow_mean=1:\n"
+"the mean of the context, 0: the sum). hs_syn1 (float32 (V, D)) with points (int32 (P,)),\n"
+"codes (uint8 (P,)) and code_offsets (int64 (V+1,)): hierarchical softmax as well, along\n"
+"word w's Huffman path points/codes[code_offsets[w]:code_offsets[w+1]]; with it, negative=0\n"
+"turns negative sampling off.\n"
 "tokens: int32 (N,) ids in [0, V); bounds: int64 (S+1,) non-decreasing within [0, N];\n"
 "keep_prob: float64 (V,); alias: uint64 (V,) from alias_table. The random draws of the token\n"
 "at position p are a function of (seed, counter_base + p). threads > 1 updates the tables\n"
@@ -26,15 +31,24 @@ PyDoc_STRVAR(sgns_train_doc,
 static PyObject *sgns_train(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"syn0", "syn1", "tokens", "bounds", "keep_prob", "alias",
                              "window", "negative", "alpha_begin", "alpha_end", "seed",
-                             "counter_base", "threads", NULL};
+                             "counter_base", "threads", "sg", "cbow_mean", "hs_syn1", "points",
+                             "codes", "code_offsets", NULL};
     PyObject *syn0_o, *syn1_o, *tok_o, *bnd_o, *keep_o, *alias_o;
-    int window = 5, negative = 5, threads = 1;
+    PyObject *hs_o = Py_None, *pts_o = Py_None, *codes_o = Py_None, *offs_o = Py_None;
+    int window = 5, negative = 5, threads = 1, sg = 1, cbow_mean = 1;
     double a0 = 0.025, a1 = 0.025;
     unsigned long long seed = 1, counter_base = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOO|$iiddKKi:sgns_train", kwlist, &syn0_o,
-                                     &syn1_o, &tok_o, &bnd_o, &keep_o, &alias_o, &window,
-                                     &negative, &a0, &a1, &seed, &counter_base, &threads))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOO|$iiddKKippOOOO:sgns_train", kwlist,
+                                     &syn0_o, &syn1_o, &tok_o, &bnd_o, &keep_o, &alias_o, &window,
+                                     &negative, &a0, &a1, &seed, &counter_base, &threads, &sg,
+                                     &cbow_mean, &hs_o, &pts_o, &codes_o, &offs_o))
         return NULL;
+    const int hs = hs_o != Py_None;
+    if (hs != (pts_o != Py_None) || hs != (codes_o != Py_None) || hs != (offs_o != Py_None)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "hs_syn1, points, codes and code_offsets go together: give all or none");
+        return NULL;
+    }
     npy_intp free2[2] = {-1, -1}, free1[1] = {-1};
     if (pe_check_exact(syn0_o, "syn0", NPY_FLOAT32, 2, free2, 1, "sgns_train") < 0) return NULL;
     PyArrayObject *syn0 = (PyArrayObject *)syn0_o;
@@ -51,8 +65,13 @@ static PyObject *sgns_train(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *
                      (Py_ssize_t)V);
         return NULL;
     }
-    pe_span syns[2] = {pe_span_of("syn0", syn0), pe_span_of("syn1", syn1)};
-    if (pe_check_disjoint(syns, 2) < 0) return NULL;
+    pe_span syns[3] = {pe_span_of("syn0", syn0), pe_span_of("syn1", syn1)};
+    if (hs) {
+        if (pe_check_exact(hs_o, "hs_syn1", NPY_FLOAT32, 2, shape_vd, 1, "sgns_train") < 0)
+            return NULL;
+        syns[2] = pe_span_of("hs_syn1", (PyArrayObject *)hs_o);
+    }
+    if (pe_check_disjoint(syns, 2 + hs) < 0) return NULL;
     if (pe_check_exact(tok_o, "tokens", NPY_INT32, 1, free1, 0, "sgns_train") < 0) return NULL;
     if (pe_check_exact(keep_o, "keep_prob", NPY_FLOAT64, 1, shape_v, 0, "sgns_train") < 0) return NULL;
     if (pe_check_exact(bnd_o, "bounds", NPY_INT64, 1, free1, 0, "sgns_train") < 0) return NULL;
@@ -84,7 +103,40 @@ static PyObject *sgns_train(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *
         return NULL;
     }
     PyArrayObject *b_copy = NULL, *t_copy = NULL, *al_copy = NULL;
+    PyArrayObject *p_copy = NULL, *c_copy = NULL, *o_copy = NULL;
     PyObject *res = NULL;
+    pe_hs_tree tree = {0};
+    if (hs) {
+        npy_intp shape_off[1] = {V + 1};
+        if (pe_private_exact(pts_o, "points", NPY_INT32, 1, free1, "sgns_train", &p_copy) < 0)
+            goto done;
+        npy_intp shape_p[1] = {PyArray_DIM(p_copy, 0)};
+        if (pe_private_exact(codes_o, "codes", NPY_UINT8, 1, shape_p, "sgns_train", &c_copy) < 0 ||
+            pe_private_exact(offs_o, "code_offsets", NPY_INT64, 1, shape_off, "sgns_train",
+                             &o_copy) < 0)
+            goto done;
+        tree.syn1 = (float *)PyArray_DATA((PyArrayObject *)hs_o);
+        tree.points = (const int32_t *)PyArray_DATA(p_copy);
+        tree.codes = (const uint8_t *)PyArray_DATA(c_copy);
+        tree.offsets = (const int64_t *)PyArray_DATA(o_copy);
+        int64_t bad = pe_hs_find_bad(tree.points, tree.codes, (size_t)shape_p[0], tree.offsets,
+                                     (size_t)V);
+        if (bad >= 0 && bad <= V) {
+            PyErr_Format(PyExc_ValueError,
+                         "code_offsets[%lld] = %lld: code_offsets must be non-decreasing within "
+                         "[0, %zd]", (long long)bad, (long long)tree.offsets[bad],
+                         (Py_ssize_t)shape_p[0]);
+            goto done;
+        }
+        if (bad > V) {
+            npy_intp i = (npy_intp)(bad - V - 1);
+            PyErr_Format(PyExc_ValueError,
+                         "points[%zd] = %d, codes[%zd] = %d: points must be in [0, %zd) and "
+                         "codes 0 or 1", (Py_ssize_t)i, (int)tree.points[i], (Py_ssize_t)i,
+                         (int)tree.codes[i], (Py_ssize_t)(V - 1));
+            goto done;
+        }
+    }
     if (pe_private_exact(bnd_o, "bounds", NPY_INT64, 1, free1, "sgns_train", &b_copy) < 0 ||
         pe_private_exact(alias_o, "alias", NPY_UINT64, 1, shape_v, "sgns_train", &al_copy) < 0)
         goto done;
@@ -120,12 +172,16 @@ static PyObject *sgns_train(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *
         goto done;
     }
     pe_sgns_stats st;
+    const pe_w2v_opts opts = {.sg = sg, .cbow_mean = cbow_mean, .window = window,
+                              .negative = negative, .nthreads = threads, .alpha_begin = a0,
+                              .alpha_end = a1, .seed = (uint64_t)seed,
+                              .counter_base = (uint64_t)counter_base + (uint64_t)first};
     int rc;
     Py_BEGIN_ALLOW_THREADS /* word2vec batches are long: always worth releasing */
-    rc = pe_sgns_train_f32((float *)PyArray_DATA(syn0), (float *)PyArray_DATA(syn1), &st, t, b,
-                           (size_t)(nb - 1), (const double *)PyArray_DATA((PyArrayObject *)keep_o),
-                           al, (size_t)V, (size_t)D, window, negative, a0, a1, (uint64_t)seed,
-                           (uint64_t)counter_base + (uint64_t)first, threads);
+    rc = pe_w2v_train_f32((float *)PyArray_DATA(syn0), (float *)PyArray_DATA(syn1),
+                          hs ? &tree : NULL, &st, t, b, (size_t)(nb - 1),
+                          (const double *)PyArray_DATA((PyArrayObject *)keep_o), al, (size_t)V,
+                          (size_t)D, &opts);
     Py_END_ALLOW_THREADS
     if (rc != PE_OK) {
         pe_raise_kernel_error(rc, "sgns_train");
@@ -134,7 +190,7 @@ static PyObject *sgns_train(PyObject *Py_UNUSED(mod), PyObject *args, PyObject *
     res = Py_BuildValue("(dKK)", st.loss, (unsigned long long)st.pairs,
                         (unsigned long long)st.words);
 done:
-    PE_RELEASE(b_copy, t_copy, al_copy);
+    PE_RELEASE(b_copy, t_copy, al_copy, p_copy, c_copy, o_copy);
     return res;
 }
 

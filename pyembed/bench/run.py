@@ -23,15 +23,15 @@ import numpy as np
 from .. import _core
 from .._version import __version__
 from ..distributed.mpi import load_mpi
-from . import rows_adagrad, rows_core, rows_distributed, rows_optim, rows_positional, rows_step
-from . import rows_torch, rows_train, rows_vectors
+from . import rows_adagrad, rows_core, rows_distributed, rows_fasttext, rows_optim
+from . import rows_positional, rows_step, rows_torch, rows_train, rows_vectors
 from .harness import Context, fmt_row, measure_memcpy
 
 AREAS = {"core": rows_core.rows,
          "optim": lambda ctx: rows_optim.rows(ctx) + rows_adagrad.rows(ctx),
          "step": rows_step.rows,
          "positional": rows_positional.rows, "vectors": rows_vectors.rows,
-         "train": rows_train.rows, "torch": rows_torch.rows}
+         "fasttext": rows_fasttext.rows, "train": rows_train.rows, "torch": rows_torch.rows}
 
 
 class _Parser(argparse.ArgumentParser):
