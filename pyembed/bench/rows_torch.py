@@ -5,19 +5,25 @@ bags of Zipf ids, with
 
 - pyembed.torch.EmbeddingBag, dense gradient, torch.optim.Adam;
 - pyembed.torch.EmbeddingBag(sparse=True), torch.optim.SparseAdam (the head: Adam);
+- pyembed.torch.EmbeddingBag with pyembed.optim.Adam(bag, lazy=True, in_backward=True): the table
+  updated inside torch's backward, no weight gradient at all (the head: torch's Adam);
 
 against the same steps with torch.nn.EmbeddingBag (dense + Adam, sparse=True + SparseAdam),
 all four raced together. The head and the loss are the same torch code in every variant.
-(The optimizer applied in the backward, issue 12, adds a third pyembed variant when it lands.)
 """
 import numpy as np
 
+from .. import optim as pe_optim
 from .harness import zipf_ids
 
 
 def _trainer(torch, bag, head, sparse, ids, labels):
     """One training step of ``bag`` -> ``head`` -> cross-entropy, as a callable."""
-    if sparse:
+    if sparse == "in_backward":
+        # the pyembed optimizer is attached to the table; its step and zero_grad are no-ops
+        opts = [pe_optim.Adam(bag, lr=1e-3, lazy=True, in_backward=True),
+                torch.optim.Adam(head.parameters(), lr=1e-3)]
+    elif sparse:
         opts = [torch.optim.SparseAdam(bag.parameters(), lr=1e-3),
                 torch.optim.Adam(head.parameters(), lr=1e-3)]
     else:
@@ -51,10 +57,13 @@ def rows(ctx):
     steps = {}
     for name, module, sparse in (("pyembed dense", pe_torch.EmbeddingBag, False),
                                  ("pyembed sparse", pe_torch.EmbeddingBag, True),
+                                 ("pyembed Adam in backward", pe_torch.EmbeddingBag,
+                                  "in_backward"),
                                  ("torch.nn EmbeddingBag + Adam", torch.nn.EmbeddingBag, False),
                                  ("torch.nn EmbeddingBag(sparse) + SparseAdam",
                                   torch.nn.EmbeddingBag, True)):
-        bag = module.from_pretrained(weight.clone(), freeze=False, mode="sum", sparse=sparse)
+        bag = module.from_pretrained(weight.clone(), freeze=False, mode="sum",
+                                     sparse=sparse is True)
         head = torch.nn.Linear(D, 16)
         head.load_state_dict(head_init.state_dict())
         steps[name] = _trainer(torch, bag, head, sparse, ids, labels)
@@ -65,4 +74,6 @@ def rows(ctx):
     return [{"kernel": "torch step dense Adam", "shape": shape, "pyembed_s": t["pyembed dense"],
              "anchors": anchors, "bytes": None},
             {"kernel": "torch step SparseAdam", "shape": shape, "pyembed_s": t["pyembed sparse"],
-             "anchors": anchors, "bytes": None}]
+             "anchors": anchors, "bytes": None},
+            {"kernel": "torch step Adam in backward", "shape": shape,
+             "pyembed_s": t["pyembed Adam in backward"], "anchors": anchors, "bytes": None}]
