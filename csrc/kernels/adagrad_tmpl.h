@@ -1,5 +1,6 @@
 /* The body of adagrad.c for one element type (see adam_tmpl.h for the pattern). */
 #include "adagrad.h"
+#include "inbwd.h"
 #include "optim_loop.h"
 #include "simd.h"
 
@@ -208,4 +209,33 @@ int FN(pe_rowwise_adagrad_rows)(T *P, T *Acc, const T *G, int compact, const int
                                 const pe_adagrad_opts *o) {
     (void)nrows;
     return FN(adagrad_rows_walk)(P, Acc, G, compact, rows, n_list, frozen, dim, o, 1);
+}
+
+/* In the backward (inbwd.h): the row update and its context. */
+typedef struct {
+    T *P, *Acc;
+    size_t dim;
+    int rowwise;
+    FN(pe_adagrad_k) k;
+} FN(bwd_ctx);
+
+static void FN(bwd_row)(void *c, int64_t row, void *g, int64_t next) {
+    const FN(bwd_ctx) *x = (const FN(bwd_ctx) *)c;
+    size_t off = (size_t)row * x->dim;
+    if (x->rowwise) { /* one accumulator a row: the walk's row prefetch is for P alone */
+        void *const arrays[] = {x->P};
+        pe_prefetch_row(arrays, 1, next, x->dim * sizeof(T));
+        FN(rwrun)(x->P + off, x->Acc + row, (const T *)g, x->dim, &x->k);
+        return;
+    }
+    void *const arrays[] = {x->P, x->Acc};
+    pe_prefetch_row(arrays, 2, next, x->dim * sizeof(T));
+    FN(arun)(x->P + off, x->Acc + off, (const T *)g, x->dim, &x->k);
+}
+
+int FN(pe_adagrad_bwd)(T *P, T *Acc, int rowwise, const pe_bwd_batch *b, const pe_adagrad_opts *o,
+                       size_t *n_rows) {
+    FN(bwd_ctx) x = {P, Acc, b->dim, rowwise, {0}};
+    FN(pe_adagrad_prepare)(&x.k, o, rowwise);
+    return FN(pe_inbwd)(FN(bwd_row), &x, b, n_rows);
 }
