@@ -104,7 +104,7 @@ class Adagrad(_AdagradBase):
             decay with sparse gradients: a deliberate extension).
         in_backward: apply the update inside each table's backward (needs ``lazy``; the tables
             must be Embeddings): no gradient buffer, ``step()`` and ``zero_grad()`` are no-ops,
-            the same bits as backward-then-step (see :class:`~pyembed.optim.in_backward.InBackward`).
+            the same bits as backward-then-step (:class:`~pyembed.optim.in_backward.InBackward`).
 
     Without ``lazy``, a table is updated like torch's dense Adagrad. A row with no gradient
     cannot change then unless there is weight decay (or ``eps == 0``, where torch's dense step
