@@ -227,7 +227,10 @@ def adagrad_step(
     compact: bool = False,
     frozen: Optional[NDArray[Any]] = None,
     table: Optional[Table] = None,
-) -> None: ...
+    ids: Optional[ArrayLike] = None,
+    padding_idx: Optional[int] = None,
+    scale_grad_by_freq: bool = False,
+) -> Optional[int]: ...
 def grad_norm(
     grad: _FloatArray,
     rows: Optional[ArrayLike] = None,

@@ -1,5 +1,5 @@
 """Bad-input cases for issue 12's arguments: sparse=True tables, optimizers applied in the
-backward (in_backward=True) and the adam_step / sgd_step forms behind them (see
+backward (in_backward=True) and the adam_step / sgd_step / adagrad_step forms behind them (see
 bad_input_cases.py for the rules). Objects a case must change first are built inside the case."""
 import numpy as np
 
@@ -91,4 +91,20 @@ def inbwd_cases():
             zeros(3, 2), zeros(1, 2), ids=[1], padding_idx=7), ValueError, "padding_idx", "7"),
         case("sgd_step ids 1-D param", lambda w: _core.sgd_step(zeros(3), zeros(1, 3), ids=[0]),
              ValueError, "ids", "2-D"),
+        case("Adagrad(in_backward dense)", lambda w: optim.Adagrad(w.e1, in_backward=True),
+             ValueError, "in_backward", "lazy"),
+        case("RowWiseAdagrad(in_backward str)", lambda w: optim.RowWiseAdagrad(
+            w.e1, in_backward="yes"), TypeError, "in_backward"),
+        case("RowWiseAdagrad(in_backward Table)", lambda w: optim.RowWiseAdagrad(
+            w.t, in_backward=True), TypeError, "in_backward", "Table"),
+        case("adagrad_step ids+compact", lambda w: _core.adagrad_step(
+            zeros(3, 2), zeros(1, 2), zeros(3, 2), ids=[0], compact=True), ValueError, "ids",
+             "compact"),
+        case("adagrad_step rowwise ids range", lambda w: _core.adagrad_step(
+            zeros(3, 2), zeros(1, 2), zeros(3), rowwise=True, ids=[-4]), IndexError, "-4"),
+        case("adagrad_step ids grad shape", lambda w: _core.adagrad_step(
+            zeros(3, 2), zeros(2, 2), zeros(3, 2), ids=[1]), ValueError, "grad"),
+        case("adagrad_step scale_grad_by_freq w/o ids", lambda w: _core.adagrad_step(
+            zeros(3, 2), zeros(3, 2), zeros(3, 2), scale_grad_by_freq=True), ValueError,
+             "scale_grad_by_freq", "ids"),
     ]

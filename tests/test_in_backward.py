@@ -25,6 +25,14 @@ OPTS = {
                                                 lazy=True, in_backward=f),
     "sgd_wd_damp_lazy": lambda p, f: optim.SGD(p, lr=0.05, momentum=0.5, dampening=0.3,
                                                weight_decay=0.01, lazy=True, in_backward=f),
+    "adagrad_lazy_wd_decay_max": lambda p, f: optim.Adagrad(
+        p, lr=0.05, lr_decay=0.1, weight_decay=0.01, initial_accumulator_value=0.1,
+        maximize=True, lazy=True, in_backward=f),
+    "rowwise_adagrad_l2_decay": lambda p, f: optim.RowWiseAdagrad(
+        p, lr=0.05, weight_decay=0.01, lr_decay=0.1, in_backward=f),
+    "rowwise_adagrad_decoupled": lambda p, f: optim.RowWiseAdagrad(
+        p, lr=0.05, weight_decay=0.01, decoupled_weight_decay=True,
+        initial_accumulator_value=0.1, in_backward=f),
 }
 MODULES = ["emb", "emb_pad_freq_frozen", "emb_max_norm", "bag_sum_psw", "bag_mean_freq", "bag_max", "input"]
 ROWS, DIM = 300, 48  # 1536 ids x 48: past the size at which the kernels use threads
@@ -176,6 +184,9 @@ def test_what_cannot_run_in_the_backward_raises():
         optim.clip_grad_norm_(e, 1.0)
     with pytest.raises(ValueError, match="already"):
         optim.SGD(e, in_backward=True)
+    for kw in ({}, {"weight_decay": 0.1}, {"eps": 0.0}):  # torch's dense Adagrad: refused
+        with pytest.raises(ValueError, match="lazy=True"):
+            optim.Adagrad(pyembed.Embedding(4, 2), in_backward=True, **kw)
 
 
 def test_a_group_added_later_runs_in_the_backward_too():

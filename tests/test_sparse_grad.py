@@ -65,7 +65,13 @@ OPTS = [lambda p: optim.Adam(p, lr=0.05), lambda p: optim.Adam(p, lr=0.05, lazy=
         lambda p: optim.AdamW(p, lr=0.05, amsgrad=True, lazy=True, per_row_step=True),
         lambda p: optim.SparseAdam(p, lr=0.05), lambda p: optim.SGD(p, lr=0.05),
         lambda p: optim.SGD(p, lr=0.05, momentum=0.9),
-        lambda p: optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.1, lazy=True)]
+        lambda p: optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.1, lazy=True),
+        lambda p: optim.Adagrad(p, lr=0.05, lr_decay=0.1),
+        lambda p: optim.Adagrad(p, lr=0.05, weight_decay=0.1),  # every row: densified
+        lambda p: optim.Adagrad(p, lr=0.05, weight_decay=0.1, maximize=True, lazy=True),
+        lambda p: optim.RowWiseAdagrad(p, lr=0.05, weight_decay=0.1),
+        lambda p: optim.RowWiseAdagrad(p, lr=0.05, weight_decay=0.1,
+                                       decoupled_weight_decay=True)]
 
 
 @pytest.mark.parametrize("clip", [False, True])

@@ -1,6 +1,7 @@
 #ifndef PE_ADAGRAD_H
 #define PE_ADAGRAD_H
 #include "common.h"
+#include "inbwd.h"
 
 /* Adagrad (torch.optim.Adagrad, one accumulator per element) and row-wise Adagrad (FBGEMM's
  * EXACT_ROWWISE_ADAGRAD, one accumulator per row), each one fused pass.
@@ -87,5 +88,13 @@ int pe_rowwise_adagrad_rows_f32(float *P, float *S, const float *G, int compact,
 int pe_rowwise_adagrad_rows_f64(double *P, double *S, const double *G, int compact,
                                 const int64_t *rows, size_t n_list, const uint8_t *frozen,
                                 size_t nrows, size_t dim, const pe_adagrad_opts *o);
+
+/* In the backward (inbwd.h): the rows of batch b (frozen rows: b->frozen) updated as the rows
+ * variants above update them with the gradient the scatter-add would have summed: Adagrad, or
+ * row-wise Adagrad with rowwise (S of the matching shape); *n_rows: inbwd.h's. */
+int pe_adagrad_bwd_f32(float *P, float *S, int rowwise, const pe_bwd_batch *b,
+                       const pe_adagrad_opts *o, size_t *n_rows);
+int pe_adagrad_bwd_f64(double *P, double *S, int rowwise, const pe_bwd_batch *b,
+                       const pe_adagrad_opts *o, size_t *n_rows);
 
 #endif

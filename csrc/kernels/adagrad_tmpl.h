@@ -1,5 +1,6 @@
 /* The body of adagrad.c for one element type (see adam_tmpl.h for the pattern). */
 #include "adagrad.h"
+#include "inbwd.h"
 #include "optim_loop.h"
 #include "simd.h"
 
@@ -126,15 +127,15 @@ void FN(pe_rowwise_adagrad_row)(T *p, T *s, const T *g, size_t dim, const FN(pe_
 /* ---- the walks ------------------------------------------------------------------------------ */
 
 /* This thread's share of a dense update (optim_loop.h), called inside the parallel region. */
-static void FN(adagrad_dense_share)(T *P, T *Q, const T *G, const uint8_t *frozen, size_t nrows,
+static void FN(adagrad_dense_share)(T *P, T *Acc, const T *G, const uint8_t *frozen, size_t nrows,
                                     size_t dim, const FN(pe_adagrad_k) *k) {
     size_t nth, t = pe_team(&nth);
     pe_dense_walk w = pe_dense_walk_init(frozen, nrows, dim, t, nth);
     for (size_t off, len; pe_dense_next(&w, &off, &len);)
-        FN(arun)(P + off, Q + off, G + off, len, k);
+        FN(arun)(P + off, Acc + off, G + off, len, k);
 }
 
-int FN(pe_adagrad)(T *P, T *Q, const T *G, const uint8_t *frozen, size_t nrows, size_t dim,
+int FN(pe_adagrad)(T *P, T *Acc, const T *G, const uint8_t *frozen, size_t nrows, size_t dim,
                    const pe_adagrad_opts *o) {
     size_t n = pe_mul_size(nrows, dim);
     if (n == SIZE_MAX) return PE_ERR_OVERFLOW;
@@ -144,11 +145,11 @@ int FN(pe_adagrad)(T *P, T *Q, const T *G, const uint8_t *frozen, size_t nrows, 
     int nt = pe_threads_for(pe_mul_size(n, 5 * sizeof(T)), frozen ? nrows : (n + 63) / 64);
     (void)nt; /* unused in a serial build */
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
-    FN(adagrad_dense_share)(P, Q, G, frozen, nrows, dim, &k);
+    FN(adagrad_dense_share)(P, Acc, G, frozen, nrows, dim, &k);
     return PE_OK;
 }
 
-int FN(pe_rowwise_adagrad)(T *P, T *Q, const T *G, const uint8_t *frozen, size_t nrows,
+int FN(pe_rowwise_adagrad)(T *P, T *Acc, const T *G, const uint8_t *frozen, size_t nrows,
                            size_t dim, const pe_adagrad_opts *o) {
     size_t n = pe_mul_size(nrows, dim);
     if (n == SIZE_MAX) return PE_ERR_OVERFLOW;
@@ -160,7 +161,7 @@ int FN(pe_rowwise_adagrad)(T *P, T *Q, const T *G, const uint8_t *frozen, size_t
     {
         size_t nth, t = pe_team(&nth);
         for (size_t r = nrows * t / nth, hi = nrows * (t + 1) / nth; r < hi; r++)
-            if (!(frozen && frozen[r])) FN(rwrun)(P + r * dim, Q + r, G + r * dim, dim, &k);
+            if (!(frozen && frozen[r])) FN(rwrun)(P + r * dim, Acc + r, G + r * dim, dim, &k);
     }
     return PE_OK;
 }
@@ -169,7 +170,7 @@ int FN(pe_rowwise_adagrad)(T *P, T *Q, const T *G, const uint8_t *frozen, size_t
  * A compact G is read in list order (the walk's position, w.at - len, is the span's first
  * entry), which the hardware prefetcher follows: the walk's explicit prefetch, made for a G
  * indexed by row, is pointed at P instead (a second prefetch of the same line costs nothing). */
-static int FN(adagrad_rows_walk)(T *P, T *Q, const T *G, int compact, const int64_t *rows,
+static int FN(adagrad_rows_walk)(T *P, T *Acc, const T *G, int compact, const int64_t *rows,
                                  size_t n_list, const uint8_t *frozen, size_t dim,
                                  const pe_adagrad_opts *o, int rowwise) {
     FN(pe_adagrad_k) k;
@@ -180,32 +181,61 @@ static int FN(adagrad_rows_walk)(T *P, T *Q, const T *G, int compact, const int6
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
         size_t nth, t = pe_team(&nth);
-        /* row-wise Q (the sum) is one value a row, so the walk's per-row prefetch would miss it */
+        /* row-wise Acc is one value a row, so the walk's per-row prefetch would miss it */
         pe_rows_walk w = {.rows = rows, .frozen = frozen, .at = n_list * t / nth,
                           .hi = n_list * (t + 1) / nth, .merge = 1, .row_bytes = dim * sizeof(T),
-                          .w = {P, Q}, .nw = rowwise ? 1 : 2, .g = compact ? (const void *)P : G};
+                          .w = {P, Acc}, .nw = rowwise ? 1 : 2, .g = compact ? (const void *)P : G};
         for (size_t r, len; pe_rows_next(&w, &r, &len);) {
             const T *g = G + (compact ? w.at - len : r) * dim;
             if (!rowwise) {
-                FN(arun)(P + r * dim, Q + r * dim, g, len * dim, &k);
+                FN(arun)(P + r * dim, Acc + r * dim, g, len * dim, &k);
                 continue;
             }
             for (size_t q = 0; q < len; q++)
-                FN(rwrun)(P + (r + q) * dim, Q + r + q, g + q * dim, dim, &k);
+                FN(rwrun)(P + (r + q) * dim, Acc + r + q, g + q * dim, dim, &k);
         }
     }
     return PE_OK;
 }
 
-int FN(pe_adagrad_rows)(T *P, T *Q, const T *G, int compact, const int64_t *rows, size_t n_list,
+int FN(pe_adagrad_rows)(T *P, T *Acc, const T *G, int compact, const int64_t *rows, size_t n_list,
                         const uint8_t *frozen, size_t nrows, size_t dim, const pe_adagrad_opts *o) {
     (void)nrows;
-    return FN(adagrad_rows_walk)(P, Q, G, compact, rows, n_list, frozen, dim, o, 0);
+    return FN(adagrad_rows_walk)(P, Acc, G, compact, rows, n_list, frozen, dim, o, 0);
 }
 
-int FN(pe_rowwise_adagrad_rows)(T *P, T *Q, const T *G, int compact, const int64_t *rows,
+int FN(pe_rowwise_adagrad_rows)(T *P, T *Acc, const T *G, int compact, const int64_t *rows,
                                 size_t n_list, const uint8_t *frozen, size_t nrows, size_t dim,
                                 const pe_adagrad_opts *o) {
     (void)nrows;
-    return FN(adagrad_rows_walk)(P, Q, G, compact, rows, n_list, frozen, dim, o, 1);
+    return FN(adagrad_rows_walk)(P, Acc, G, compact, rows, n_list, frozen, dim, o, 1);
+}
+
+/* In the backward (inbwd.h): the row update and its context. */
+typedef struct {
+    T *P, *Acc;
+    size_t dim;
+    int rowwise;
+    FN(pe_adagrad_k) k;
+} FN(bwd_ctx);
+
+static void FN(bwd_row)(void *c, int64_t row, void *g, int64_t next) {
+    const FN(bwd_ctx) *x = (const FN(bwd_ctx) *)c;
+    size_t off = (size_t)row * x->dim;
+    if (x->rowwise) { /* one accumulator a row: the walk's row prefetch is for P alone */
+        void *const arrays[] = {x->P};
+        pe_prefetch_row(arrays, 1, next, x->dim * sizeof(T));
+        FN(rwrun)(x->P + off, x->Acc + row, (const T *)g, x->dim, &x->k);
+        return;
+    }
+    void *const arrays[] = {x->P, x->Acc};
+    pe_prefetch_row(arrays, 2, next, x->dim * sizeof(T));
+    FN(arun)(x->P + off, x->Acc + off, (const T *)g, x->dim, &x->k);
+}
+
+int FN(pe_adagrad_bwd)(T *P, T *Acc, int rowwise, const pe_bwd_batch *b, const pe_adagrad_opts *o,
+                       size_t *n_rows) {
+    FN(bwd_ctx) x = {P, Acc, b->dim, rowwise, {0}};
+    FN(pe_adagrad_prepare)(&x.k, o, rowwise);
+    return FN(pe_inbwd)(FN(bwd_row), &x, b, n_rows);
 }

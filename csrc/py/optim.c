@@ -357,28 +357,33 @@ fail:
 PyDoc_STRVAR(adagrad_step_doc,
 "adagrad_step(param, grad, state_sum, *, lr=1e-2, eps=1e-10, weight_decay=0.0,\n"
 "             decoupled=False, maximize=False, sparse_form=False, rowwise=False, rows=None,\n"
-"             compact=False, frozen=None, table=None)\n--\n\n"
+"             compact=False, frozen=None, table=None, ids=None, padding_idx=None,\n"
+"             scale_grad_by_freq=False)\n--\n\n"
 "One Adagrad step in place on param and state_sum (torch.optim.Adagrad's arithmetic; lr is the\n"
 "step's decayed rate). sparse_form: torch's sparse-gradient arithmetic. rowwise: FBGEMM's\n"
 "row-wise Adagrad, state_sum one value per row (shape (nrows,)), decoupled: its DECOUPLED\n"
 "weight decay (else L2). compact: grad is (len(rows), dim), grad[i] the gradient of rows[i].\n"
-"rows / frozen / table as in adam_step.");
+"rows / frozen / table / ids / padding_idx / scale_grad_by_freq (the step in the backward) as in\n"
+"adam_step; returns what adam_step returns.");
 
 /* One glue for both Adagrads: the state's shape is all that differs (rowwise: one per row). */
 static char *adagrad_kwlist[] = {"param", "grad", "state_sum", "lr", "eps", "weight_decay",
                                  "decoupled", "maximize", "sparse_form", "rowwise", "rows",
-                                 "compact", "frozen", "table", NULL};
+                                 "compact", "frozen", "table", "ids", "padding_idx",
+                                 "scale_grad_by_freq", NULL};
 
 static PyObject *adagrad_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     PyObject *p_o, *g_o, *s_o, *rows_o = Py_None, *fr_o = Py_None, *tab_o = Py_None;
+    PyObject *ids_o = Py_None, *pad_o = Py_None;
     double lr = 1e-2, eps = 1e-10, wd = 0.0;
-    int decoupled = 0, maximize = 0, sparse_form = 0, rowwise = 0, compact = 0;
-    PyArrayObject *p, *g, *s, *fr = NULL, *rows = NULL;
+    int decoupled = 0, maximize = 0, sparse_form = 0, rowwise = 0, compact = 0, scale = 0;
+    PyArrayObject *p, *s, *fr = NULL, *rows = NULL;
     PeTable *tab = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO|$dddppppOpOO:adagrad_step",
+    step_grad a = {0};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO|$dddppppOpOOOOp:adagrad_step",
                                      adagrad_kwlist, &p_o, &g_o, &s_o, &lr, &eps, &wd,
                                      &decoupled, &maximize, &sparse_form, &rowwise, &rows_o,
-                                     &compact, &fr_o, &tab_o))
+                                     &compact, &fr_o, &tab_o, &ids_o, &pad_o, &scale))
         return NULL;
     if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
     size_t nrows, dim;
@@ -386,43 +391,37 @@ static PyObject *adagrad_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     if ((rowwise ? check_vector(s_o, "state_sum", PyArray_TYPE(p), (npy_intp)nrows, 1, &s)
                  : check_array(s_o, "state_sum", p, 1, &s)) < 0)
         return NULL;
-    if (compact && rows_o == Py_None) {
-        PyErr_SetString(PyExc_ValueError, "compact=True needs rows (grad[i] is row rows[i]'s)");
-        return NULL;
-    }
     if (rows_o != Py_None) {
         if (need_2d(p, "rows") < 0) return NULL;
         if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
     }
-    if (compact) {
-        npy_intp shape[2] = {PyArray_SIZE(rows), (npy_intp)dim};
-        if (pe_check_exact(g_o, "grad", PyArray_TYPE(p), 2, shape, 0, "(len(rows), dim)") < 0)
-            return PE_RELEASE(rows), NULL;
-        g = (PyArrayObject *)g_o;
-    } else if (check_array(g_o, "grad", p, 0, &g) < 0) {
-        return PE_RELEASE(rows), NULL;
-    }
+    const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
+    if (parse_step_grad(g_o, ids_o, pad_o, scale, compact, p, rows, FR, &a) < 0) goto fail;
     {
-        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", g),
+        PyArrayObject *written[] = {p, s};
+        if (step_grad_unshare(&a, written, 2) < 0) goto fail;
+        pe_span spans[] = {pe_span_of("param", p), pe_span_of("grad", a.ids ? NULL : a.g),
                            pe_span_of("state_sum", s)};
-        if (pe_check_disjoint(spans, 3) < 0) return PE_RELEASE(rows), NULL;
+        if (pe_check_disjoint(spans, 3) < 0) goto fail;
     }
     pe_adagrad_opts o = {lr, eps, wd, decoupled, maximize, sparse_form};
     int rc;
+    size_t n_rows = 0;
     const int t = PyArray_TYPE(p);
-    void *P = PyArray_DATA(p), *G = PyArray_DATA(g), *S = PyArray_DATA(s);
-    const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
+    void *P = PyArray_DATA(p), *G = PyArray_DATA(a.g), *S = PyArray_DATA(s);
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
-    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : 0;
-    PE_LOCKED(tab, (R ? nl : nrows) * dim * 3 * PyArray_ITEMSIZE(p),
-              rc = R ? (rowwise ? PE_BY_DTYPE(t, pe_rowwise_adagrad_rows, P, S, G, compact, R, nl,
-                                              FR, nrows, dim, &o)
-                                : PE_BY_DTYPE(t, pe_adagrad_rows, P, S, G, compact, R, nl, FR,
-                                              nrows, dim, &o))
-                     : (rowwise ? PE_BY_DTYPE(t, pe_rowwise_adagrad, P, S, G, FR, nrows, dim, &o)
-                                : PE_BY_DTYPE(t, pe_adagrad, P, S, G, FR, nrows, dim, &o)));
-    PE_RELEASE(rows);
-    return pe_kernel_result(rc, "adagrad_step", Py_NewRef(Py_None));
+    size_t nl = rows ? (size_t)PyArray_SIZE(rows) : a.b.n;
+    PE_LOCKED(tab, (R || a.ids ? nl : nrows) * dim * 3 * PyArray_ITEMSIZE(p),
+              rc = a.ids ? PE_BY_DTYPE(t, pe_adagrad_bwd, P, S, rowwise, &a.b, &o, &n_rows)
+                   : R ? (rowwise ? PE_BY_DTYPE(t, pe_rowwise_adagrad_rows, P, S, G, compact, R,
+                                                nl, FR, nrows, dim, &o)
+                                  : PE_BY_DTYPE(t, pe_adagrad_rows, P, S, G, compact, R, nl, FR,
+                                                nrows, dim, &o))
+                       : (rowwise ? PE_BY_DTYPE(t, pe_rowwise_adagrad, P, S, G, FR, nrows, dim, &o)
+                                  : PE_BY_DTYPE(t, pe_adagrad, P, S, G, FR, nrows, dim, &o)));
+    return step_end(0, rc, "adagrad_step", &a, n_rows, rows);
+fail:
+    return step_end(1, PE_OK, "adagrad_step", &a, 0, rows);
 }
 
 /* ---- grad_norm / scale_grad ------------------------------------------------------------- */

@@ -5,8 +5,9 @@ Each configuration runs in its own child process (a fresh peak): a float32 table
 (default 64000 x 4096, 0.98 GiB) initialised N(0, 1), then S steps of N uniform ids with a
 fixed gradient, and the child's peak RSS (getrusage) is printed as a multiple of the table's
 bytes, beside the peak the interpreter and NumPy had before the table was made. Configurations:
-lazy Adam applied in the backward, Adam over a sparse=True table, and backward-then-step over
-the dense gradient buffer (what issue 12 measured at 4.12 GiB).
+lazy Adam applied in the backward, Adam over a sparse=True table, backward-then-step over
+the dense gradient buffer (what issue 12 measured at 4.12 GiB), and RowWiseAdagrad applied in
+the backward (issue 12's target: at most 1.1x the table).
 """
 import argparse
 import resource
@@ -27,6 +28,8 @@ CONFIGS = {
         {"sparse": True}, lambda e: optim.Adam(e, lr=1e-3, lazy=True)),
     "Adam(lazy), dense grad buffer": (
         {}, lambda e: optim.Adam(e, lr=1e-3, lazy=True)),
+    "RowWiseAdagrad(in_backward=True)": (
+        {}, lambda e: optim.RowWiseAdagrad(e, lr=1e-2, in_backward=True)),
 }
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _core
 from .._checks import as_float
-from ._params import aligned_zeros
+from ._params import aligned_zeros, densify
 from .optimizer import Optimizer
 
 __all__ = ["Adagrad", "RowWiseAdagrad"]
@@ -64,7 +64,7 @@ class _AdagradBase(Optimizer):
             return out
         return super()._restore_state(p, st, prefix)
 
-    def _update(self, group, p, grad, rows):
+    def _update(self, group, p, grad, rows, **form):
         st = self.state.get(p)
         if not st:
             s = aligned_zeros(self._sum_shape(p), p.dtype)
@@ -74,13 +74,17 @@ class _AdagradBase(Optimizer):
         step = st["step"] + 1
         # torch: clr = lr / (1 + (step - 1) * lr_decay), in double
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-        rows, sparse_form = self._rows(group, rows)
-        _core.adagrad_step(p.weight, grad, st["sum"], lr=clr, eps=group["eps"],
-                           weight_decay=group["weight_decay"],
-                           decoupled=group.get("decoupled_weight_decay", False),
-                           maximize=group["maximize"], sparse_form=sparse_form,
-                           rowwise=self._rowwise, rows=rows, frozen=p.frozen, table=p.table)
-        st["step"] = step
+        use_rows, sparse_form = self._rows(group, rows, "ids" in form)
+        if form.get("compact") and use_rows is None:
+            grad, form = densify(grad, rows, p.shape), {}
+        n = _core.adagrad_step(p.weight, grad, st["sum"], lr=clr, eps=group["eps"],
+                               weight_decay=group["weight_decay"],
+                               decoupled=group.get("decoupled_weight_decay", False),
+                               maximize=group["maximize"], sparse_form=sparse_form,
+                               rowwise=self._rowwise, rows=use_rows, frozen=p.frozen,
+                               table=p.table, **form)
+        if n != 0:  # a backward of padding alone is no step (n is None outside the backward)
+            st["step"] = step
 
 
 class Adagrad(_AdagradBase):
@@ -98,6 +102,9 @@ class Adagrad(_AdagradBase):
             the two agree to a rounding per step).
             With ``weight_decay`` the decay reaches the touched rows only (torch refuses weight
             decay with sparse gradients: a deliberate extension).
+        in_backward: apply the update inside each table's backward (needs ``lazy``; the tables
+            must be Embeddings): no gradient buffer, ``step()`` and ``zero_grad()`` are no-ops,
+            the same bits as backward-then-step (:class:`~pyembed.optim.in_backward.InBackward`).
 
     Without ``lazy``, a table is updated like torch's dense Adagrad. A row with no gradient
     cannot change then unless there is weight decay (or ``eps == 0``, where torch's dense step
@@ -115,18 +122,27 @@ class Adagrad(_AdagradBase):
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10, foreach: bool | None = None, *, maximize: bool = False,
-                 lazy: bool = False, fused: bool | None = None) -> None:
+                 lazy: bool = False, fused: bool | None = None,
+                 in_backward: bool = False) -> None:
         _check_ignored(foreach=foreach, fused=fused)
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps,
                         maximize=maximize, lazy=lazy)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, in_backward)
 
-    def _rows(self, group, rows):
+    def _check_in_backward(self, group):
+        if not group["lazy"]:
+            raise ValueError("Adagrad(in_backward=True) needs lazy=True: without it a step has "
+                             "torch's dense arithmetic and, with weight_decay or eps == 0, "
+                             "updates rows the batch does not touch; use lazy=True, or "
+                             "in_backward=False (the table with sparse=True keeps no dense "
+                             "gradient either)")
+
+    def _rows(self, group, rows, in_bwd=False):
+        if group["lazy"] and (rows is not None or in_bwd):
+            return rows, True
         if rows is None:
             return None, False
-        if group["lazy"]:
-            return rows, True
         exact = group["weight_decay"] == 0 and group["eps"] > 0
         return (rows if exact else None), False
 
@@ -150,6 +166,8 @@ class RowWiseAdagrad(_AdagradBase):
         lr_decay, initial_accumulator_value, maximize: as torch's Adagrad / TorchRec's
             RowWiseAdagrad (FBGEMM has no lr_decay or maximize; with their defaults the step is
             FBGEMM's).
+        in_backward: apply the update inside each table's backward (Embeddings only), as
+            :class:`Adagrad`'s ``in_backward``: the same bits as backward-then-step.
 
     A table is always updated on its touched rows only, as FBGEMM's backward does (with weight
     decay, only touched rows decay); an ``(array, grad)`` pair densely. State: ``step`` (an int)
@@ -166,14 +184,18 @@ class RowWiseAdagrad(_AdagradBase):
 
     def __init__(self, params, lr: float = 1e-2, eps: float = 1e-8, weight_decay: float = 0,
                  *, decoupled_weight_decay: bool = False, lr_decay: float = 0,
-                 initial_accumulator_value: float = 0, maximize: bool = False) -> None:
+                 initial_accumulator_value: float = 0, maximize: bool = False,
+                 in_backward: bool = False) -> None:
         defaults = dict(lr=lr, eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, lr_decay=lr_decay,
                         initial_accumulator_value=initial_accumulator_value, maximize=maximize)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, in_backward)
 
     def _sum_shape(self, p):
         return (p.shape[0],) if len(p.shape) == 2 else (1,)
 
-    def _rows(self, group, rows):
+    def _check_in_backward(self, group):
+        pass  # a table's update reaches its touched rows only
+
+    def _rows(self, group, rows, in_bwd=False):
         return rows, False
