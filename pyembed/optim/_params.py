@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_float_dtype
+from .._checks import check_float_dtype, is_half
 from .._core import Table
 
 
@@ -98,10 +98,6 @@ class Param:
         else:
             self.emb = obj
             self.table = obj.table
-        if self.table is not None and self.table.dtype.itemsize == 2:  # issue 12, item 4
-            raise TypeError(f"a {self.table.dtype} table is trained by the optimizers in float32 "
-                            f"with the update rounded back into it: not yet; train a float32 "
-                            f"table and convert it")
 
     @property
     def weight(self):
@@ -114,6 +110,16 @@ class Param:
     @property
     def dtype(self):
         return self.table.dtype if self.table is not None else self.array.dtype
+
+    @property
+    def half(self):
+        """True for a float16 / bfloat16 table (trained in float32, rounded back per row)."""
+        return self.table is not None and is_half(self.table.dtype)
+
+    @property
+    def state_dtype(self):
+        """The dtype of the gradient and of the optimizer state: float32 for a half table."""
+        return np.dtype(np.float32) if self.half else self.dtype
 
     @property
     def trainable(self):

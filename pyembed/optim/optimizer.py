@@ -136,6 +136,11 @@ class Optimizer:
         params = [Param(o) for o in flatten_params(group["params"])]
         if not params:
             raise ValueError("optimizer got an empty parameter list")
+        for p in params:
+            if p.half and not self._half_tables:
+                raise TypeError(f"{type(self).__name__} cannot train a {p.dtype} table (SGD, "
+                                f"Adam, AdamW and SparseAdam can): train a float32 table and "
+                                f"convert it")
         seen = {p.key() for g in self.param_groups for p in g["params"]}
         keys = [p.key() for p in params]
         if len(set(keys)) != len(keys) or seen.intersection(keys):
@@ -203,6 +208,32 @@ class Optimizer:
         self.in_backward = True
         for group in self.param_groups:
             self._attach(group)
+
+    # whether float16 / bfloat16 tables may be trained (in float32, each row rounded back)
+    _half_tables = False
+    # how the float32 result is rounded into a half table (_set_rounding)
+    _stochastic_rounding = False
+    _seed = 0
+
+    def _set_rounding(self, stochastic_rounding, seed):
+        """The constructor's ``stochastic_rounding`` (round a half table's updated rows to
+        nearest even, or stochastically: half.h's counter-based rounding with this ``seed``,
+        the counter being the step) and ``seed`` (an int in [0, 2**64)), checked."""
+        if not isinstance(stochastic_rounding, (bool, np.bool_)):
+            raise TypeError(f"stochastic_rounding must be a bool, got {stochastic_rounding!r}")
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an int, got {seed!r}")
+        if not 0 <= int(seed) < 2**64:
+            raise ValueError(f"seed must be within [0, 2**64), got {seed}")
+        self._stochastic_rounding, self._seed = bool(stochastic_rounding), int(seed)
+
+    def _rounding(self, p, step):
+        """The rounding arguments of a kernel call on ``p`` at ``step`` (none for a float
+        table)."""
+        if not p.half:
+            return {}
+        return dict(stochastic_rounding=self._stochastic_rounding, seed=self._seed,
+                    round_step=int(step))
 
     # constructor options accepted (in a group too) for torch's signature and then dropped:
     # every update is one fused C pass whatever they say
@@ -467,7 +498,7 @@ class Optimizer:
                                      f"shape {p.shape}")
                 if v.dtype.kind != "f":
                     raise ValueError(f"{prefix}{k} must be floating point, got dtype {v.dtype}")
-                a = aligned_zeros(p.shape, p.dtype)
+                a = aligned_zeros(p.shape, p.state_dtype)
                 a[...] = v
                 out[k] = a
         return out
