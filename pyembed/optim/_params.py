@@ -162,3 +162,23 @@ class Param:
     def __repr__(self):
         return f"<param {self.obj!r}>" if self.table is not None else \
             f"<param array {self.array.shape} {self.array.dtype}>"
+
+
+def check_rounding(stochastic_rounding, seed):
+    """An optimizer's ``stochastic_rounding`` (how a half table's updated rows are rounded back:
+    to nearest even, or stochastically with half.h's counter-based bits, the counter being the
+    step) and ``seed`` (an int in [0, 2**64)), checked: (bool, int)."""
+    if not isinstance(stochastic_rounding, (bool, np.bool_)):
+        raise TypeError(f"stochastic_rounding must be a bool, got {stochastic_rounding!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    if not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed must be within [0, 2**64), got {seed}")
+    return bool(stochastic_rounding), int(seed)
+
+
+def rounding_args(p, stochastic_rounding, seed, step):
+    """The rounding keywords of a kernel call on ``p`` at ``step`` (none for a float table)."""
+    if not p.half:
+        return {}
+    return dict(stochastic_rounding=stochastic_rounding, seed=seed, round_step=int(step))

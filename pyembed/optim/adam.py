@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _core
 from .._checks import as_float
-from ._params import aligned_zeros, densify
+from ._params import aligned_zeros, check_rounding, densify, rounding_args
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -58,7 +58,7 @@ class Adam(Optimizer):
                  lazy: bool = False, per_row_step: bool = False, foreach: bool | None = None,
                  fused: bool | None = None, in_backward: bool = False,
                  stochastic_rounding: bool = False, seed: int = 0) -> None:
-        self._set_rounding(stochastic_rounding, seed)
+        self._stochastic_rounding, self._seed = check_rounding(stochastic_rounding, seed)
         if decoupled_weight_decay is None:
             decoupled_weight_decay = self._decoupled_default
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -129,7 +129,8 @@ class Adam(Optimizer):
             decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
             sparse_form=self._sparse_form, rows=rows if lazy else None, row_step=row_step,
             frozen=p.frozen, table=p.table, **form,
-            **self._rounding(p, 0 if row_step is not None else step + 1))
+            **rounding_args(p, self._stochastic_rounding, self._seed,
+                            0 if row_step is not None else step + 1))
         if row_step is None and n != 0:  # a backward of padding alone is no step
             st["step"] = step + 1
 

@@ -211,30 +211,6 @@ class Optimizer:
 
     # whether float16 / bfloat16 tables may be trained (in float32, each row rounded back)
     _half_tables = False
-    # how the float32 result is rounded into a half table (_set_rounding)
-    _stochastic_rounding = False
-    _seed = 0
-
-    def _set_rounding(self, stochastic_rounding, seed):
-        """The constructor's ``stochastic_rounding`` (round a half table's updated rows to
-        nearest even, or stochastically: half.h's counter-based rounding with this ``seed``,
-        the counter being the step) and ``seed`` (an int in [0, 2**64)), checked."""
-        if not isinstance(stochastic_rounding, (bool, np.bool_)):
-            raise TypeError(f"stochastic_rounding must be a bool, got {stochastic_rounding!r}")
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed must be an int, got {seed!r}")
-        if not 0 <= int(seed) < 2**64:
-            raise ValueError(f"seed must be within [0, 2**64), got {seed}")
-        self._stochastic_rounding, self._seed = bool(stochastic_rounding), int(seed)
-
-    def _rounding(self, p, step):
-        """The rounding arguments of a kernel call on ``p`` at ``step`` (none for a float
-        table)."""
-        if not p.half:
-            return {}
-        return dict(stochastic_rounding=self._stochastic_rounding, seed=self._seed,
-                    round_step=int(step))
-
     # constructor options accepted (in a group too) for torch's signature and then dropped:
     # every update is one fused C pass whatever they say
     _ignored_options = ()

@@ -6,7 +6,7 @@ import math
 
 from .. import _core
 from .._checks import as_float
-from ._params import aligned_zeros, densify
+from ._params import aligned_zeros, check_rounding, densify, rounding_args
 from .optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -45,7 +45,7 @@ class SGD(Optimizer):
                  lazy: bool = False, foreach: bool | None = None,
                  fused: bool | None = None, in_backward: bool = False,
                  stochastic_rounding: bool = False, seed: int = 0) -> None:
-        self._set_rounding(stochastic_rounding, seed)
+        self._stochastic_rounding, self._seed = check_rounding(stochastic_rounding, seed)
         self._round_steps = {}
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
@@ -98,7 +98,8 @@ class SGD(Optimizer):
                        dampening=group["dampening"], weight_decay=group["weight_decay"],
                        nesterov=group["nesterov"], maximize=group["maximize"], first=first,
                        rows=use_rows, frozen=p.frozen, table=p.table, **form,
-                       **self._rounding(p, self._round_step(p)))
+                       **rounding_args(p, self._stochastic_rounding, self._seed,
+                                      self._round_step(p)))
         if buf is not None:
             st["momentum_buffer"] = buf
 
