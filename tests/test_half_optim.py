@@ -158,3 +158,24 @@ def test_bad_rounding_options_and_other_optimizers():
         optim.AdamW(e, seed=-1)
     with pytest.raises(TypeError, match="cannot train a float16 table"):
         optim.Adagrad(e)
+
+
+@pytest.mark.parametrize("opt_name", ["adam_lazy", "sparse_adam", "sgd"])
+def test_sparse_table_gives_the_dense_bits(opt_name):
+    """Embedding(sparse=True): the compact gradient (grad[i] of rows[i]) updates a half table to
+    the bits of the row-indexed one, stochastic rounding included."""
+    factory = OPTS[opt_name][0]
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 50, (4, 30))
+    g = rng.standard_normal((4, 30, DIM)).astype(np.float32)
+    out = []
+    for sparse in (False, True):
+        e = pyembed.Embedding(50, DIM, dtype=np.dtype(ml_dtypes.bfloat16), sparse=sparse, seed=2)
+        opt = factory(e, False, stochastic_rounding=True, seed=9)
+        for _ in range(2):
+            e(ids)
+            e.backward(ids, g)
+            opt.step()
+            opt.zero_grad()
+        out.append(e.table.weight.copy())
+    assert same_bits(out[0], out[1])
