@@ -190,6 +190,9 @@ def adam_step(
     ids: Optional[ArrayLike] = None,
     padding_idx: Optional[int] = None,
     scale_grad_by_freq: bool = False,
+    stochastic_rounding: bool = False,
+    seed: int = 0,
+    round_step: int = 0,
 ) -> Optional[int]: ...
 def sgd_step(
     param: _FloatArray,
@@ -210,6 +213,9 @@ def sgd_step(
     ids: Optional[ArrayLike] = None,
     padding_idx: Optional[int] = None,
     scale_grad_by_freq: bool = False,
+    stochastic_rounding: bool = False,
+    seed: int = 0,
+    round_step: int = 0,
 ) -> Optional[int]: ...
 def adagrad_step(
     param: _FloatArray,

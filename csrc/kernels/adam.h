@@ -2,6 +2,7 @@
 #define PE_ADAM_H
 #include "common.h"
 #include "inbwd.h"
+#include "half.h"
 
 /* Adam / AdamW / amsgrad / maximize / torch SparseAdam in one fused pass per element.
  *
@@ -57,5 +58,16 @@ int pe_adam_bwd_f32(float *P, float *M, float *V, float *Vmax, int64_t *row_step
                     const pe_bwd_batch *b, const pe_adam_opts *o, size_t *n_rows);
 int pe_adam_bwd_f64(double *P, double *M, double *V, double *Vmax, int64_t *row_step,
                     const pe_bwd_batch *b, const pe_adam_opts *o, size_t *n_rows);
+
+/* float16 / bfloat16 tables (W (nrows, dim) of h->kind; M, V, Vmax, G float32): each row
+ * widened, updated by the float32 arithmetic above and rounded back as h says (half.h); with
+ * row_step, stochastic rounding counts the row's step instead of h->step. rows NULL: every row. */
+int pe_adam_half_rows(uint16_t *W, float *M, float *V, float *Vmax, int64_t *row_step,
+                      const float *G, int compact, const int64_t *rows, size_t n_list,
+                      const uint8_t *frozen, size_t nrows, size_t dim, const pe_adam_opts *o,
+                      const pe_half_round *h);
+int pe_adam_half_bwd(uint16_t *W, float *M, float *V, float *Vmax, int64_t *row_step,
+                     const pe_bwd_batch *b, const pe_adam_opts *o, const pe_half_round *h,
+                     size_t *n_rows);
 
 #endif

@@ -177,3 +177,77 @@ int FN(pe_adam_bwd)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const pe_bwd_b
                      FN(make_consts)(o, row_step ? 1 : o->step), adam_mode(o, Vmax != NULL)};
     return FN(pe_inbwd)(FN(bwd_row), &x, b, n_rows);
 }
+
+#ifndef PE_ADAM_HALF_ONCE /* float16 / bfloat16 tables: the float32 instance's span, widened rows */
+#define PE_ADAM_HALF_ONCE
+
+/* Row `row` of W (M, V, Vmax float32): widened in chunks, updated by the float32 span, narrowed
+ * back. Stochastic rounding counts steps with h->step, or with the row's counter `rstep` (> 0). */
+static void pe_adam_half_row(uint16_t *W, float *M, float *V, float *Vmax, const float *g,
+                             int64_t row, size_t dim, const consts_f32 *k, int mode,
+                             const pe_half_round *h, int64_t rstep) {
+    const size_t off = (size_t)row * dim;
+    const uint64_t step = rstep > 0 ? (uint64_t)rstep : h->step;
+    const uint64_t key = h->mode == PE_ROUND_STOCHASTIC ? pe_sr_key(h->seed, step, (uint64_t)row) : 0;
+    float buf[PE_HALF_CHUNK];
+    for (size_t c = 0; c < dim; c += PE_HALF_CHUNK) {
+        const size_t n = dim - c < PE_HALF_CHUNK ? dim - c : PE_HALF_CHUNK;
+        pe_widen_row(buf, W + off + c, n, h->kind);
+        run_f32(buf, M + off + c, V + off + c, Vmax ? Vmax + off + c : NULL, g + c, n, k, mode);
+        pe_narrow_span(W + off + c, buf, n, h, key, c);
+    }
+}
+
+int pe_adam_half_rows(uint16_t *W, float *M, float *V, float *Vmax, int64_t *row_step,
+                      const float *G, int compact, const int64_t *rows, size_t n_list,
+                      const uint8_t *frozen, size_t nrows, size_t dim, const pe_adam_opts *o,
+                      const pe_half_round *h) {
+    if (!row_step && o->step < 1) return PE_ERR_VALUE;
+    if (!rows) n_list = nrows;
+    const consts_f32 k0 = make_consts_f32(o, row_step ? 1 : o->step);
+    const int mode = adam_mode(o, Vmax != NULL);
+    int nt = pe_threads_for(pe_mul_size(pe_mul_size(n_list, dim), 24), n_list);
+    (void)nt; /* unused in a serial build */
+    PE_OMP(omp parallel for num_threads(nt) if (nt > 1) schedule(static))
+    for (size_t i = 0; i < n_list; i++) {
+        const int64_t r = rows ? rows[i] : (int64_t)i;
+        if (frozen && frozen[r]) continue;
+        const int64_t rs = row_step ? ++row_step[r] : 0;
+        const consts_f32 k = row_step ? make_consts_f32(o, rs) : k0;
+        pe_adam_half_row(W, M, V, Vmax, G + (compact ? i : (size_t)r) * dim, r, dim, &k, mode, h,
+                         rs);
+    }
+    return PE_OK;
+}
+
+typedef struct {
+    uint16_t *W;
+    float *M, *V, *Vmax;
+    int64_t *row_step;
+    size_t dim;
+    const pe_adam_opts *o;
+    consts_f32 k;
+    int mode;
+    const pe_half_round *h;
+} pe_adam_half_ctx;
+
+static void pe_adam_half_bwd_row(void *c, int64_t row, void *g, int64_t next) {
+    const pe_adam_half_ctx *x = (const pe_adam_half_ctx *)c;
+    (void)next;
+    const int64_t rs = x->row_step ? ++x->row_step[row] : 0;
+    const consts_f32 k = x->row_step ? make_consts_f32(x->o, rs) : x->k;
+    pe_adam_half_row(x->W, x->M, x->V, x->Vmax, (const float *)g, row, x->dim, &k, x->mode, x->h,
+                     rs);
+}
+
+int pe_adam_half_bwd(uint16_t *W, float *M, float *V, float *Vmax, int64_t *row_step,
+                     const pe_bwd_batch *b, const pe_adam_opts *o, const pe_half_round *h,
+                     size_t *n_rows) {
+    *n_rows = 0;
+    if (!row_step && o->step < 1) return PE_ERR_VALUE;
+    pe_adam_half_ctx x = {W, M, V, Vmax, row_step, b->dim, o,
+                          make_consts_f32(o, row_step ? 1 : o->step), adam_mode(o, Vmax != NULL),
+                          h};
+    return pe_inbwd_f32(pe_adam_half_bwd_row, &x, b, n_rows);
+}
+#endif /* PE_ADAM_HALF_ONCE */

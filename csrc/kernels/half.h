@@ -179,4 +179,38 @@ static inline PE_ALWAYS_INLINE void pe_narrow_row(uint16_t *restrict dst, const 
     }
 }
 
+/* ---- optimizer updates on half rows ----------------------------------------------------- */
+
+/* How an optimizer writes its float32 result back into a half table: kind (PE_HALF_*), mode
+ * (PE_ROUND_*), and the seed and step of stochastic rounding (the random bits of element (r, c)
+ * are those pe_narrow_row draws for row r at this step: pe_sr_bits(pe_sr_key(seed, step, r), c)). */
+typedef struct {
+    int kind, mode;
+    uint64_t seed, step;
+} pe_half_round;
+
+/* An update kernel widens a half row PE_HALF_CHUNK elements at a time into a float32 buffer on
+ * its stack, runs its float32 span function on it and narrows it back: the arithmetic is
+ * elementwise, so the chunks give the bits of one float32 row. */
+#define PE_HALF_CHUNK 256
+
+/* dst[k] = round(src[k]), k < n: columns col0 .. col0 + n of a row whose stochastic-rounding key
+ * is `key` (pe_sr_key; unused when rounding to nearest). */
+static inline void pe_narrow_span(uint16_t *restrict dst, const float *restrict src, size_t n,
+                                  const pe_half_round *h, uint64_t key, size_t col0) {
+    if (h->mode == PE_ROUND_STOCHASTIC) {
+        if (h->kind == PE_HALF_BF16) {
+            for (size_t k = 0; k < n; k++)
+                dst[k] = pe_f32_to_bf16_sr(src[k], pe_sr_bits(key, col0 + k));
+        } else {
+            for (size_t k = 0; k < n; k++)
+                dst[k] = pe_f32_to_f16_sr(src[k], pe_sr_bits(key, col0 + k));
+        }
+    } else if (h->kind == PE_HALF_BF16) {
+        for (size_t k = 0; k < n; k++) dst[k] = pe_f32_to_bf16_rn(src[k]);
+    } else {
+        for (size_t k = 0; k < n; k++) dst[k] = pe_f32_to_f16_rn(src[k]);
+    }
+}
+
 #endif

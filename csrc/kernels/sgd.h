@@ -2,6 +2,7 @@
 #define PE_SGD_H
 #include "common.h"
 #include "inbwd.h"
+#include "half.h"
 
 /* SGD with momentum, dampening, Nesterov, L2 weight decay and maximize: one fused pass.
  *
@@ -41,5 +42,13 @@ int pe_sgd_bwd_f32(float *P, float *B, const pe_bwd_batch *b, const pe_sgd_opts 
                    size_t *n_rows);
 int pe_sgd_bwd_f64(double *P, double *B, const pe_bwd_batch *b, const pe_sgd_opts *o,
                    size_t *n_rows);
+
+/* float16 / bfloat16 tables (W (nrows, dim) of h->kind; B and G float32): each row widened, updated
+ * by the float32 arithmetic above and rounded back as h says (half.h). rows NULL: every row. */
+int pe_sgd_half_rows(uint16_t *W, float *B, const float *G, int compact, const int64_t *rows,
+                     size_t n_list, const uint8_t *frozen, size_t nrows, size_t dim,
+                     const pe_sgd_opts *o, const pe_half_round *h);
+int pe_sgd_half_bwd(uint16_t *W, float *B, const pe_bwd_batch *b, const pe_sgd_opts *o,
+                    const pe_half_round *h, size_t *n_rows);
 
 #endif

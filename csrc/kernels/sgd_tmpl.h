@@ -130,3 +130,60 @@ int FN(pe_sgd_bwd)(T *P, T *B, const pe_bwd_batch *b, const pe_sgd_opts *o, size
     FN(sbwd_ctx) x = {P, B, b->dim, FN(make_sconsts)(o), sgd_mode(o, B != NULL)};
     return FN(pe_inbwd)(FN(sbwd_row), &x, b, n_rows);
 }
+
+#ifndef PE_SGD_HALF_ONCE /* float16 / bfloat16 tables: the float32 instance's span, widened rows */
+#define PE_SGD_HALF_ONCE
+
+/* Row `row` of W (and of B): widened in chunks, updated by the float32 span, narrowed back. */
+static void pe_sgd_half_row(uint16_t *W, float *B, const float *g, int64_t row, size_t dim,
+                            const sconsts_f32 *k, int mode, const pe_half_round *h) {
+    const size_t off = (size_t)row * dim;
+    const uint64_t key = h->mode == PE_ROUND_STOCHASTIC ? pe_sr_key(h->seed, h->step, (uint64_t)row)
+                                                        : 0;
+    float buf[PE_HALF_CHUNK];
+    for (size_t c = 0; c < dim; c += PE_HALF_CHUNK) {
+        const size_t n = dim - c < PE_HALF_CHUNK ? dim - c : PE_HALF_CHUNK;
+        pe_widen_row(buf, W + off + c, n, h->kind);
+        srun_f32(buf, B ? B + off + c : NULL, g + c, n, k, mode);
+        pe_narrow_span(W + off + c, buf, n, h, key, c);
+    }
+}
+
+int pe_sgd_half_rows(uint16_t *W, float *B, const float *G, int compact, const int64_t *rows,
+                     size_t n_list, const uint8_t *frozen, size_t nrows, size_t dim,
+                     const pe_sgd_opts *o, const pe_half_round *h) {
+    if (!rows) n_list = nrows;
+    const sconsts_f32 k = make_sconsts_f32(o);
+    const int mode = sgd_mode(o, B != NULL);
+    int nt = pe_threads_for(pe_mul_size(pe_mul_size(n_list, dim), B ? 14 : 6), n_list);
+    (void)nt; /* unused in a serial build */
+    PE_OMP(omp parallel for num_threads(nt) if (nt > 1) schedule(static))
+    for (size_t i = 0; i < n_list; i++) {
+        const int64_t r = rows ? rows[i] : (int64_t)i;
+        if (frozen && frozen[r]) continue;
+        pe_sgd_half_row(W, B, G + (compact ? i : (size_t)r) * dim, r, dim, &k, mode, h);
+    }
+    return PE_OK;
+}
+
+typedef struct {
+    uint16_t *W;
+    float *B;
+    size_t dim;
+    sconsts_f32 k;
+    int mode;
+    const pe_half_round *h;
+} pe_sgd_half_ctx;
+
+static void pe_sgd_half_bwd_row(void *c, int64_t row, void *g, int64_t next) {
+    const pe_sgd_half_ctx *x = (const pe_sgd_half_ctx *)c;
+    (void)next;
+    pe_sgd_half_row(x->W, x->B, (const float *)g, row, x->dim, &x->k, x->mode, x->h);
+}
+
+int pe_sgd_half_bwd(uint16_t *W, float *B, const pe_bwd_batch *b, const pe_sgd_opts *o,
+                    const pe_half_round *h, size_t *n_rows) {
+    pe_sgd_half_ctx x = {W, B, b->dim, make_sconsts_f32(o), sgd_mode(o, B != NULL), h};
+    return pe_inbwd_f32(pe_sgd_half_bwd_row, &x, b, n_rows);
+}
+#endif /* PE_SGD_HALF_ONCE */

@@ -34,10 +34,42 @@ static int check_array(PyObject *obj, const char *name, PyArrayObject *like, int
                      (PyObject *)PyArray_DESCR(ref));
         return -1;
     }
-    if (pe_check_exact(obj, name, PyArray_TYPE(ref), PyArray_NDIM(ref), PyArray_DIMS(ref), write,
+    const int typenum = like && PyArray_ITEMSIZE(like) == 2 ? NPY_FLOAT32 : PyArray_TYPE(ref);
+    if (pe_check_exact(obj, name, typenum, PyArray_NDIM(ref), PyArray_DIMS(ref), write,
                        "the parameter") < 0)
         return -1;
     *out = (PyArrayObject *)obj;
+    return 0;
+}
+
+/* The dtype of a parameter's gradient and state: float32 for a float16 / bfloat16 parameter. */
+static int state_type(PyArrayObject *p) {
+    return PyArray_ITEMSIZE(p) == 2 ? NPY_FLOAT32 : PyArray_TYPE(p);
+}
+
+/* param: check_array's, or a float16 / bfloat16 table's weight (2-D, 16-bit, exact and writeable)
+ * when table= is such a table; *h says how the float32 update is rounded back (kind 0: not half).
+ * sr != 0: stochastic rounding with seed and step (half.h). Borrowed reference in *out. */
+static int check_param(PyObject *mod, PyObject *obj, PyObject *tab_o, int sr, unsigned long long seed,
+                       unsigned long long step, PyArrayObject **out, pe_half_round *h) {
+    memset(h, 0, sizeof *h);
+    if (!PyArray_Check(obj) || PyArray_ITEMSIZE((PyArrayObject *)obj) != 2)
+        return check_array(obj, "param", NULL, 1, out);
+    PeTable *t = NULL;
+    if (pe_parse_table(mod, tab_o, 1, &t) < 0) return -1;
+    PyArrayObject *p = (PyArrayObject *)obj;
+    if (!t || !t->half) {
+        PyErr_Format(PyExc_ValueError, "a float16 / bfloat16 param must be the weight of the "
+                     "half table given as table=, got dtype %S", (PyObject *)PyArray_DESCR(p));
+        return -1;
+    }
+    npy_intp shape[2] = {(npy_intp)t->rows, (npy_intp)t->dim};
+    if (pe_check_exact(obj, "param", PyArray_TYPE(p), 2, shape, 1, "the table") < 0) return -1;
+    h->kind = t->half;
+    h->mode = sr ? PE_ROUND_STOCHASTIC : PE_ROUND_NEAREST;
+    h->seed = (uint64_t)seed;
+    h->step = (uint64_t)step;
+    *out = p;
     return 0;
 }
 
@@ -139,7 +171,7 @@ static int parse_step_grad(PyObject *g_o, PyObject *ids_o, PyObject *pad_o, int 
             return -1;
         }
         npy_intp shape[2] = {PyArray_SIZE(rows), PyArray_DIM(p, 1)};
-        if (pe_check_exact(g_o, "grad", PyArray_TYPE(p), 2, shape, 0, "(len(rows), dim)") < 0)
+        if (pe_check_exact(g_o, "grad", state_type(p), 2, shape, 0, "(len(rows), dim)") < 0)
             return -1;
         a->g = (PyArrayObject *)g_o;
         return 0;
@@ -155,7 +187,7 @@ static int parse_step_grad(PyObject *g_o, PyObject *ids_o, PyObject *pad_o, int 
     if (pe_convert_ids(ids_o, "ids", nrows, &a->ids) < 0) return -1;
     npy_intp want[NPY_MAXDIMS];
     int nd = pe_row_shape(a->ids, "ids", PyArray_DIM(p, 1), want);
-    if (nd < 0 || pe_convert_float(g_o, "grad", PyArray_TYPE(p), &a->g) < 0) goto fail;
+    if (nd < 0 || pe_convert_float(g_o, "grad", state_type(p), &a->g) < 0) goto fail;
     if (PyArray_NDIM(a->g) != nd || !PyArray_CompareLists(PyArray_DIMS(a->g), want, nd)) {
         pe_shape_error("grad", PyArray_NDIM(a->g), PyArray_DIMS(a->g), nd, want,
                        "ids.shape + (dim,)");
@@ -192,7 +224,8 @@ PyDoc_STRVAR(adam_step_doc,
 "adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step=0, lr=1e-3,\n"
 "          beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False,\n"
 "          maximize=False, sparse_form=False, rows=None, row_step=None, frozen=None, table=None,\n"
-"          compact=False, ids=None, padding_idx=None, scale_grad_by_freq=False)\n"
+"          compact=False, ids=None, padding_idx=None, scale_grad_by_freq=False,\n"
+"          stochastic_rounding=False, seed=0, round_step=0)\n"
 "--\n\n"
 "One Adam step in place on param, exp_avg, exp_avg_sq (and max_exp_avg_sq: amsgrad).\n"
 "step is the step being taken (t >= 1); decoupled: AdamW decay; sparse_form: torch SparseAdam's\n"
@@ -203,7 +236,11 @@ PyDoc_STRVAR(adam_step_doc,
 "ids: the step in the backward: grad is the lookup's grad_output (ids.shape + (dim,)); the rows\n"
 "in ids are updated with the gradient Table.backward(ids, grad, padding_idx,\n"
 "scale_grad_by_freq) would have summed, without it. Returns the number of distinct rows in ids\n"
-"(padding_idx left out; a step counts when it is not 0); None in the other forms.");
+"(padding_idx left out; a step counts when it is not 0); None in the other forms.\n"
+"A float16 / bfloat16 param is the weight of the half table given as table=: grad and state\n"
+"float32, each row widened, updated in float32 and rounded back to nearest even, or with\n"
+"stochastic_rounding=True as narrow_rows(stochastic=True, seed=seed, step=round_step) rounds\n"
+"(with row_step: the row's new step instead of round_step).");
 
 /* The end of a step, rows and the gradient released: None, or (backward form) the number of rows
  * in the batch; NULL with the kernel's error, or when `failed` (an exception is set). */
@@ -221,21 +258,25 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
                              "step", "lr", "beta1", "beta2", "eps", "weight_decay", "decoupled",
                              "maximize", "sparse_form", "rows", "row_step", "frozen", "table",
-                             "compact", "ids", "padding_idx", "scale_grad_by_freq", NULL};
+                             "compact", "ids", "padding_idx", "scale_grad_by_freq",
+                             "stochastic_rounding", "seed", "round_step", NULL};
     PyObject *p_o, *g_o, *m_o, *v_o, *vmax_o = Py_None, *rows_o = Py_None, *rs_o = Py_None;
     PyObject *fr_o = Py_None, *tab_o = Py_None, *ids_o = Py_None, *pad_o = Py_None;
     long long step = 0;
     double lr = 1e-3, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.0;
-    int decoupled = 0, maximize = 0, sparse_form = 0, compact = 0, scale = 0;
+    int decoupled = 0, maximize = 0, sparse_form = 0, compact = 0, scale = 0, sr = 0;
+    unsigned long long seed = 0, rstep = 0;
+    pe_half_round h;
     PyArrayObject *p, *m, *v, *vmax = NULL, *rs = NULL, *fr = NULL, *rows = NULL;
     PeTable *tab = NULL;
     step_grad a = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|O$LdddddpppOOOOpOOp:adam_step", kwlist,
-                                     &p_o, &g_o, &m_o, &v_o, &vmax_o, &step, &lr, &b1, &b2, &eps,
-                                     &wd, &decoupled, &maximize, &sparse_form, &rows_o, &rs_o,
-                                     &fr_o, &tab_o, &compact, &ids_o, &pad_o, &scale))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO|O$LdddddpppOOOOpOOppKK:adam_step",
+                                     kwlist, &p_o, &g_o, &m_o, &v_o, &vmax_o, &step, &lr, &b1,
+                                     &b2, &eps, &wd, &decoupled, &maximize, &sparse_form, &rows_o,
+                                     &rs_o, &fr_o, &tab_o, &compact, &ids_o, &pad_o, &scale, &sr,
+                                     &seed, &rstep))
         return NULL;
-    if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
+    if (check_param(mod, p_o, tab_o, sr, seed, rstep, &p, &h) < 0) return NULL;
     if (check_array(m_o, "exp_avg", p, 1, &m) < 0) return NULL;
     if (check_array(v_o, "exp_avg_sq", p, 1, &v) < 0) return NULL;
     if (vmax_o != Py_None && check_array(vmax_o, "max_exp_avg_sq", p, 1, &vmax) < 0) return NULL;
@@ -275,6 +316,15 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     int64_t *RS = rs ? (int64_t *)PyArray_DATA(rs) : NULL;
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : a.b.n;
+    float *M32 = (float *)M, *V32 = (float *)V, *VM32 = (float *)VM;
+    if (h.kind)
+        PE_LOCKED(tab, (R || a.ids ? nl : nrows) * dim * 14,
+                  rc = a.ids ? pe_adam_half_bwd((uint16_t *)P, M32, V32, VM32, RS, &a.b, &o, &h,
+                                                &n_rows)
+                             : pe_adam_half_rows((uint16_t *)P, M32, V32, VM32, RS,
+                                                 (const float *)G, compact, R, nl, FR, nrows, dim,
+                                                 &o, &h));
+    else
     PE_LOCKED(tab, (R || a.ids ? nl : nrows) * dim * 4 * PyArray_ITEMSIZE(p),
               rc = a.ids ? PE_BY_DTYPE(t, pe_adam_bwd, P, M, V, VM, RS, &a.b, &o, &n_rows)
                    : R ? PE_BY_DTYPE(t, pe_adam_rows, P, M, V, VM, RS, G, compact, R, nl, FR,
@@ -291,29 +341,32 @@ PyDoc_STRVAR(sgd_step_doc,
 "sgd_step(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0.0, dampening=0.0,\n"
 "         weight_decay=0.0, nesterov=False, maximize=False, first=False, rows=None,\n"
 "         frozen=None, table=None, compact=False, ids=None, padding_idx=None,\n"
-"         scale_grad_by_freq=False)\n--\n\n"
+"         scale_grad_by_freq=False, stochastic_rounding=False, seed=0, round_step=0)\n--\n\n"
 "One SGD step in place (torch.optim.SGD's arithmetic). momentum_buffer is required when\n"
 "momentum != 0; first=True sets it to the gradient (torch's first step). rows / frozen / table /\n"
-"compact / ids / padding_idx / scale_grad_by_freq (and the result) as in adam_step.");
+"compact / ids / padding_idx / scale_grad_by_freq (and the result) and a float16 / bfloat16\n"
+"param (stochastic_rounding / seed / round_step) as in adam_step.");
 
 static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"param", "grad", "momentum_buffer", "lr", "momentum", "dampening",
                              "weight_decay", "nesterov", "maximize", "first", "rows", "frozen",
                              "table", "compact", "ids", "padding_idx", "scale_grad_by_freq",
-                             NULL};
+                             "stochastic_rounding", "seed", "round_step", NULL};
     PyObject *p_o, *g_o, *b_o = Py_None, *rows_o = Py_None, *fr_o = Py_None, *tab_o = Py_None;
     PyObject *ids_o = Py_None, *pad_o = Py_None;
     double lr = 1e-3, mom = 0.0, damp = 0.0, wd = 0.0;
-    int nesterov = 0, maximize = 0, first = 0, compact = 0, scale = 0;
+    int nesterov = 0, maximize = 0, first = 0, compact = 0, scale = 0, sr = 0;
+    unsigned long long seed = 0, rstep = 0;
+    pe_half_round h;
     PyArrayObject *p, *b = NULL, *fr = NULL, *rows = NULL;
     PeTable *tab = NULL;
     step_grad a = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$ddddpppOOOpOOp:sgd_step", kwlist, &p_o,
-                                     &g_o, &b_o, &lr, &mom, &damp, &wd, &nesterov, &maximize,
-                                     &first, &rows_o, &fr_o, &tab_o, &compact, &ids_o, &pad_o,
-                                     &scale))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$ddddpppOOOpOOppKK:sgd_step", kwlist,
+                                     &p_o, &g_o, &b_o, &lr, &mom, &damp, &wd, &nesterov,
+                                     &maximize, &first, &rows_o, &fr_o, &tab_o, &compact, &ids_o,
+                                     &pad_o, &scale, &sr, &seed, &rstep))
         return NULL;
-    if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
+    if (check_param(mod, p_o, tab_o, sr, seed, rstep, &p, &h) < 0) return NULL;
     if (mom != 0.0) {
         if (b_o == Py_None) {
             PyErr_SetString(PyExc_ValueError, "momentum != 0 needs a momentum_buffer");
@@ -343,6 +396,12 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     void *P = PyArray_DATA(p), *G = PyArray_DATA(a.g), *B = b ? PyArray_DATA(b) : NULL;
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : a.b.n;
+    if (h.kind)
+        PE_LOCKED(tab, (R || a.ids ? nl : nrows) * dim * 10,
+                  rc = a.ids ? pe_sgd_half_bwd((uint16_t *)P, (float *)B, &a.b, &o, &h, &n_rows)
+                             : pe_sgd_half_rows((uint16_t *)P, (float *)B, (const float *)G,
+                                                compact, R, nl, FR, nrows, dim, &o, &h));
+    else
     PE_LOCKED(tab, (R || a.ids ? nl : nrows) * dim * 3 * PyArray_ITEMSIZE(p),
               rc = a.ids ? PE_BY_DTYPE(t, pe_sgd_bwd, P, B, &a.b, &o, &n_rows)
                    : R ? PE_BY_DTYPE(t, pe_sgd_rows, P, B, G, compact, R, nl, FR, nrows, dim, &o)

@@ -4,10 +4,11 @@
 Each configuration runs in its own child process (a fresh peak): a float32 table of R x D
 (default 64000 x 4096, 0.98 GiB) initialised N(0, 1), then S steps of N uniform ids with a
 fixed gradient, and the child's peak RSS (getrusage) is printed as a multiple of the table's
-bytes, beside the peak the interpreter and NumPy had before the table was made. Configurations:
-lazy Adam applied in the backward, Adam over a sparse=True table, backward-then-step over
-the dense gradient buffer (what issue 12 measured at 4.12 GiB), and RowWiseAdagrad applied in
-the backward (issue 12's target: at most 1.1x the table).
+bytes (a bfloat16 table's too: the float32 table's bytes are the unit), beside the peak the
+interpreter and NumPy had before the table was made. Configurations: lazy Adam applied in the
+backward, Adam over a sparse=True table, backward-then-step over the dense gradient buffer (what
+issue 12 measured at 4.12 GiB), RowWiseAdagrad applied in the backward (issue 12's target: at most
+1.1x the table), and lazy Adam in the backward on a bfloat16 table (float32 moments).
 """
 import argparse
 import resource
@@ -30,6 +31,8 @@ CONFIGS = {
         {}, lambda e: optim.Adam(e, lr=1e-3, lazy=True)),
     "RowWiseAdagrad(in_backward=True)": (
         {}, lambda e: optim.RowWiseAdagrad(e, lr=1e-2, in_backward=True)),
+    "bfloat16 table, Adam(lazy, in_bwd)": (
+        {"dtype": "bfloat16"}, lambda e: optim.Adam(e, lr=1e-3, lazy=True, in_backward=True)),
 }
 
 
@@ -48,7 +51,7 @@ def child(name, rows, dim, steps, nids):
         emb.backward(rng.integers(0, rows, nids), g)
         opt.step()
         opt.zero_grad()
-    print(base * 1024, _peak_kib() * 1024, emb.nbytes)
+    print(base * 1024, _peak_kib() * 1024, rows * dim * 4)  # the float32 table's bytes
 
 
 def main(argv=None):
@@ -64,7 +67,7 @@ def main(argv=None):
         child(args.child, args.rows, args.dim, args.steps, args.ids)
         return 0
     print(f"peak RSS of {args.steps} steps of {args.ids} ids, a {args.rows} x {args.dim} float32 "
-          f"table, one child process each (x table bytes; 'before': the interpreter's peak)")
+          f"table, one child process each (x the float32 table's bytes; 'before': the interpreter's peak)")
     for name in CONFIGS:
         r = subprocess.run([sys.executable, "-m", "pyembed.bench.peak_rss", "--child", name,
                             "--rows", str(args.rows), "--dim", str(args.dim),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_float_dtype
+from .._checks import check_float_dtype, is_half
 from .._core import Table
 
 
@@ -98,10 +98,6 @@ class Param:
         else:
             self.emb = obj
             self.table = obj.table
-        if self.table is not None and self.table.dtype.itemsize == 2:  # issue 12, item 4
-            raise TypeError(f"a {self.table.dtype} table is trained by the optimizers in float32 "
-                            f"with the update rounded back into it: not yet; train a float32 "
-                            f"table and convert it")
         if self.table is not None and not self.table.weight.flags.writeable:
             raise ValueError("cannot optimize a read-only table (Embedding.from_memmap(..., "
                              "mode='r')?): map it with mode='r+' to train it")
@@ -123,6 +119,16 @@ class Param:
     @property
     def dtype(self):
         return self.table.dtype if self.table is not None else self.array.dtype
+
+    @property
+    def half(self):
+        """True for a float16 / bfloat16 table (trained in float32, rounded back per row)."""
+        return self.table is not None and is_half(self.table.dtype)
+
+    @property
+    def state_dtype(self):
+        """The dtype of the gradient and of the optimizer state: float32 for a half table."""
+        return np.dtype(np.float32) if self.half else self.dtype
 
     @property
     def trainable(self):
@@ -169,3 +175,23 @@ class Param:
     def __repr__(self):
         return f"<param {self.obj!r}>" if self.table is not None else \
             f"<param array {self.array.shape} {self.array.dtype}>"
+
+
+def check_rounding(stochastic_rounding, seed):
+    """An optimizer's ``stochastic_rounding`` (how a half table's updated rows are rounded back:
+    to nearest even, or stochastically with half.h's counter-based bits, the counter being the
+    step) and ``seed`` (an int in [0, 2**64)), checked: (bool, int)."""
+    if not isinstance(stochastic_rounding, (bool, np.bool_)):
+        raise TypeError(f"stochastic_rounding must be a bool, got {stochastic_rounding!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    if not 0 <= int(seed) < 2**64:
+        raise ValueError(f"seed must be within [0, 2**64), got {seed}")
+    return bool(stochastic_rounding), int(seed)
+
+
+def rounding_args(p, stochastic_rounding, seed, step):
+    """The rounding keywords of a kernel call on ``p`` at ``step`` (none for a float table)."""
+    if not p.half:
+        return {}
+    return dict(stochastic_rounding=stochastic_rounding, seed=seed, round_step=int(step))

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _core
 from .._checks import as_float
-from ._params import aligned_zeros, densify
+from ._params import aligned_zeros, check_rounding, densify, rounding_args
 from .optimizer import Optimizer
 
 __all__ = ["Adam", "AdamW"]
@@ -29,6 +29,12 @@ class Adam(Optimizer):
             must be Embeddings): no gradient buffer, ``step()`` and ``zero_grad()`` are no-ops,
             the same bits as backward-then-step (see :class:`~pyembed.optim.optimizer.InBackward`).
 
+    A float16 / bfloat16 table is trained in float32 (gradient and moments float32): each
+    updated row is widened, updated and rounded back to nearest even, or with
+    ``stochastic_rounding=True`` stochastically (unbiased), with random bits that depend only
+    on ``seed``, the row, the column and the step being taken (with ``per_row_step``, the
+    row's): the same bits for any thread count.
+
     Deliberate deviations from torch, on the lazy path only: weight decay (L2 or decoupled)
     is applied to the touched rows only (untouched rows do not decay), and ``per_row_step``
     has no torch counterpart. For torch.optim.SparseAdam's exact arithmetic use
@@ -42,6 +48,7 @@ class Adam(Optimizer):
     _decoupled_default = False
     _ignored_options = ("foreach", "fused")
     _sparse_form = False
+    _half_tables = True
     _required_state = ("step", "exp_avg", "exp_avg_sq")
     _optional_state = ("max_exp_avg_sq",)
 
@@ -49,7 +56,9 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
                  maximize: bool = False, decoupled_weight_decay: bool | None = None,
                  lazy: bool = False, per_row_step: bool = False, foreach: bool | None = None,
-                 fused: bool | None = None, in_backward: bool = False) -> None:
+                 fused: bool | None = None, in_backward: bool = False,
+                 stochastic_rounding: bool = False, seed: int = 0) -> None:
+        self._stochastic_rounding, self._seed = check_rounding(stochastic_rounding, seed)
         if decoupled_weight_decay is None:
             decoupled_weight_decay = self._decoupled_default
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
@@ -104,11 +113,11 @@ class Adam(Optimizer):
         st = self.state.get(p)
         if not st:
             st = {"step": np.zeros(p.shape[0], np.int64) if per_row else 0,
-                  "exp_avg": aligned_zeros(p.shape, p.dtype),
-                  "exp_avg_sq": aligned_zeros(p.shape, p.dtype)}
+                  "exp_avg": aligned_zeros(p.shape, p.state_dtype),
+                  "exp_avg_sq": aligned_zeros(p.shape, p.state_dtype)}
             self.state[p] = st
         if group["amsgrad"] and st.get("max_exp_avg_sq") is None:
-            st["max_exp_avg_sq"] = aligned_zeros(p.shape, p.dtype)
+            st["max_exp_avg_sq"] = aligned_zeros(p.shape, p.state_dtype)
         step = st["step"]
         row_step = step if isinstance(step, np.ndarray) else None  # agrees: _check_state
         b1, b2 = group["betas"]
@@ -119,7 +128,9 @@ class Adam(Optimizer):
             eps=group["eps"], weight_decay=group["weight_decay"],
             decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
             sparse_form=self._sparse_form, rows=rows if lazy else None, row_step=row_step,
-            frozen=p.frozen, table=p.table, **form)
+            frozen=p.frozen, table=p.table, **form,
+            **rounding_args(p, self._stochastic_rounding, self._seed,
+                            0 if row_step is not None else step + 1))
         if row_step is None and n != 0:  # a backward of padding alone is no step
             st["step"] = step + 1
 
@@ -135,7 +146,9 @@ class AdamW(Adam):
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
                  maximize: bool = False, lazy: bool = False, per_row_step: bool = False,
                  foreach: bool | None = None, fused: bool | None = None,
-                 in_backward: bool = False) -> None:
+                 in_backward: bool = False, stochastic_rounding: bool = False,
+                 seed: int = 0) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True,
-                         lazy=lazy, per_row_step=per_row_step, in_backward=in_backward)
+                         lazy=lazy, per_row_step=per_row_step, in_backward=in_backward,
+                         stochastic_rounding=stochastic_rounding, seed=seed)

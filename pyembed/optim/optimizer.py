@@ -142,6 +142,11 @@ class Optimizer:
         params = [Param(o) for o in flatten_params(group["params"])]
         if not params:
             raise ValueError("optimizer got an empty parameter list")
+        for p in params:
+            if p.half and not self._half_tables:
+                raise TypeError(f"{type(self).__name__} cannot train a {p.dtype} table (SGD, "
+                                f"Adam, AdamW and SparseAdam can): train a float32 table and "
+                                f"convert it")
         seen = {p.key() for g in self.param_groups for p in g["params"]}
         keys = [p.key() for p in params]
         if len(set(keys)) != len(keys) or seen.intersection(keys):
@@ -210,6 +215,8 @@ class Optimizer:
         for group in self.param_groups:
             self._attach(group)
 
+    # whether float16 / bfloat16 tables may be trained (in float32, each row rounded back)
+    _half_tables = False
     # constructor options accepted (in a group too) for torch's signature and then dropped:
     # every update is one fused C pass whatever they say
     _ignored_options = ()
@@ -473,7 +480,7 @@ class Optimizer:
                                      f"shape {p.shape}")
                 if v.dtype.kind != "f":
                     raise ValueError(f"{prefix}{k} must be floating point, got dtype {v.dtype}")
-                a = aligned_zeros(p.shape, p.dtype)
+                a = aligned_zeros(p.shape, p.state_dtype)
                 a[...] = v
                 out[k] = a
         return out

@@ -6,7 +6,7 @@ import math
 
 from .. import _core
 from .._checks import as_float
-from ._params import aligned_zeros, densify
+from ._params import aligned_zeros, check_rounding, densify, rounding_args
 from .optimizer import Optimizer
 
 __all__ = ["SGD"]
@@ -30,12 +30,23 @@ class SGD(Optimizer):
     needs ``lazy`` or no momentum and no weight decay, the updates that reach only touched rows):
     no gradient buffer, ``step()`` and ``zero_grad()`` are no-ops, the same bits as
     backward-then-step.
+
+    A float16 / bfloat16 table is trained in float32 (gradient and momentum buffer float32):
+    each updated row is widened, updated and rounded back to nearest even, or with
+    ``stochastic_rounding=True`` stochastically (unbiased), with random bits that depend only
+    on ``seed``, the row, the column and the step (this optimizer's count of updates of the
+    table, from 1; not kept in state_dict): the same bits for any thread count.
     """
+
+    _half_tables = True
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  lazy: bool = False, foreach: bool | None = None,
-                 fused: bool | None = None, in_backward: bool = False) -> None:
+                 fused: bool | None = None, in_backward: bool = False,
+                 stochastic_rounding: bool = False, seed: int = 0) -> None:
+        self._stochastic_rounding, self._seed = check_rounding(stochastic_rounding, seed)
+        self._round_steps = {}
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
                         lazy=lazy)
@@ -81,11 +92,21 @@ class SGD(Optimizer):
         if mom != 0:
             buf = st.get("momentum_buffer")
             if buf is None:
-                buf = aligned_zeros(p.shape, p.dtype)
+                buf = aligned_zeros(p.shape, p.state_dtype)
                 first = True
         _core.sgd_step(p.weight, grad, buf, lr=group["lr"], momentum=mom,
                        dampening=group["dampening"], weight_decay=group["weight_decay"],
                        nesterov=group["nesterov"], maximize=group["maximize"], first=first,
-                       rows=use_rows, frozen=p.frozen, table=p.table, **form)
+                       rows=use_rows, frozen=p.frozen, table=p.table, **form,
+                       **rounding_args(p, self._stochastic_rounding, self._seed,
+                                      self._round_step(p)))
         if buf is not None:
             st["momentum_buffer"] = buf
+
+    def _round_step(self, p):
+        """The step counter of a half table's stochastic rounding: 1, 2, ... per update."""
+        if not p.half:
+            return 0
+        n = self._round_steps.get(p.key(), 0) + 1
+        self._round_steps[p.key()] = n
+        return n

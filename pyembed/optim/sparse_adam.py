@@ -24,11 +24,13 @@ class SparseAdam(Adam):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, maximize: bool = False, *,
-                 per_row_step: bool = False, in_backward: bool = False) -> None:
+                 per_row_step: bool = False, in_backward: bool = False,
+                 stochastic_rounding: bool = False, seed: int = 0) -> None:
         if not 0.0 < as_float("lr", lr):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < as_float("eps", eps):
             raise ValueError(f"Invalid epsilon value: {eps}")
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=0, amsgrad=False,
                          maximize=maximize, decoupled_weight_decay=False, lazy=True,
-                         per_row_step=per_row_step, in_backward=in_backward)
+                         per_row_step=per_row_step, in_backward=in_backward,
+                         stochastic_rounding=stochastic_rounding, seed=seed)

@@ -1,0 +1,181 @@
+"""Optimizer updates on float16 / bfloat16 tables (issue 12, item 4): the gradient and the state
+are float32, each updated row is widened, updated by the float32 arithmetic and rounded back.
+Exactness: the half table's update is, bit for bit, the float32 optimizer's on the widened table
+(same gradient, same state) rounded back to nearest even, or rounded by
+``_core.narrow_rows(..., stochastic=True, seed, step)``; for SGD / Adam / AdamW / SparseAdam,
+lazy and in the backward, for 1 and 3 threads."""
+import numpy as np
+import pytest
+
+import pyembed
+from pyembed import _core, optim
+
+ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 tables need ml_dtypes")
+
+ROWS, DIM = 64, 300  # DIM > 256: a row spans several of the kernels' float32 chunks
+SEED = 12345
+
+OPTS = {  # name: (factory(params, in_backward, **rounding), the stochastic-rounding counter)
+    "sgd": (lambda p, f, **r: optim.SGD(p, lr=0.05, in_backward=f, **r), "updates"),
+    "sgd_mom_lazy": (lambda p, f, **r: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True,
+                                                 lazy=True, in_backward=f, **r), "updates"),
+    "sgd_wd_dense": (lambda p, f, **r: optim.SGD(p, lr=0.05, momentum=0.5, weight_decay=0.01,
+                                                 **r), "updates"),
+    "adam_lazy": (lambda p, f, **r: optim.Adam(p, lr=0.01, lazy=True, in_backward=f, **r),
+                  "step"),
+    "adamw_ams_lazy": (lambda p, f, **r: optim.AdamW(p, lr=0.01, amsgrad=True, lazy=True,
+                                                     in_backward=f, **r), "step"),
+    "adam_dense_wd": (lambda p, f, **r: optim.Adam(p, lr=0.01, weight_decay=0.1, **r), "step"),
+    "sparse_adam": (lambda p, f, **r: optim.SparseAdam(p, lr=0.01, in_backward=f, **r), "step"),
+    "adam_per_row": (lambda p, f, **r: optim.Adam(p, lr=0.01, lazy=True, per_row_step=True,
+                                                  in_backward=f, **r), "row"),
+}
+DENSE = {"sgd_wd_dense", "adam_dense_wd"}  # no in-backward form
+
+
+def half_dtype(name):
+    return np.dtype(np.float16) if name == "float16" else np.dtype(ml_dtypes.bfloat16)
+
+
+def make(dtype, pad):
+    extra = dict(padding_idx=3, scale_grad_by_freq=True) if pad else {}
+    e = pyembed.Embedding(ROWS, DIM, seed=1, dtype=dtype, **extra)
+    if pad:
+        e.freeze_rows([0, 5, 7])
+    return e
+
+
+def backward(e, rng):
+    ids = np.minimum(rng.zipf(1.3, (8, 64)) - 1, ROWS - 1)
+    g = rng.standard_normal((8, 64, DIM)).astype(np.float32)
+    e(ids)
+    e.backward(ids, g)
+    return ids
+
+
+def same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+@pytest.fixture
+def threads():
+    before = pyembed.get_num_threads()
+    yield pyembed.set_num_threads
+    pyembed.set_num_threads(before)
+
+
+@pytest.mark.parametrize("nt", [1, 3])
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("sr", [False, True])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("opt_name", sorted(OPTS))
+def test_half_update_is_float32_update_rounded(opt_name, dtype, sr, fused, nt, threads):
+    if fused and opt_name in DENSE:
+        pytest.skip("a dense update cannot run in the backward")
+    threads(nt)
+    factory, counter = OPTS[opt_name]
+    hd = half_dtype(dtype)
+    pad = opt_name in ("sgd", "adam_lazy")
+    half, ref, expect = make(hd, pad), make(np.float32, pad), make(hd, pad)
+    ref.table.weight[...] = half.table.weight.astype(np.float32)
+    opt = factory(half, fused, stochastic_rounding=sr, seed=SEED)
+    opt_ref = factory(ref, False)
+    rng_h, rng_r = np.random.default_rng(7), np.random.default_rng(7)
+    for step in range(1, 4):
+        before = half.table.weight.copy()
+        ref.table.weight[...] = before.astype(np.float32)
+        backward(half, rng_h)
+        backward(ref, rng_r)
+        opt.step()
+        opt.zero_grad()
+        opt_ref.step()
+        opt_ref.zero_grad()
+        new32 = ref.table.weight
+        if not sr:
+            want = new32.astype(hd)
+        elif counter == "row":
+            # each row rounded with its own step counter (after this step's increment)
+            expect.table.weight[...] = before
+            rs = opt.state[half.table]["step"]
+            for r in range(ROWS):
+                _core.narrow_rows(expect.table, np.ascontiguousarray(new32[r:r + 1]), [r],
+                                  stochastic=True, seed=SEED, step=int(rs[r]))
+            want = expect.table.weight
+        else:
+            expect.table.weight[...] = before
+            _core.narrow_rows(expect.table, np.ascontiguousarray(new32), stochastic=True,
+                              seed=SEED, step=step)
+            want = expect.table.weight
+        assert same_bits(half.table.weight, want), step
+        st, st_ref = opt.state.get(half.table, {}), opt_ref.state.get(ref.table, {})
+        assert sorted(st) == sorted(st_ref)
+        for k in st:
+            assert same_bits(st[k], st_ref[k]), k
+        assert not np.array_equal(half.table.weight, before)
+    if fused:
+        assert half.table.grad is None
+
+
+def test_stochastic_rounding_depends_on_seed_only(threads):
+    out = []
+    for seed, nt in ((1, 1), (1, 3), (2, 2)):
+        threads(nt)
+        e = make(np.float16, False)
+        opt = optim.Adam(e, lr=0.01, lazy=True, stochastic_rounding=True, seed=seed)
+        backward(e, np.random.default_rng(0))
+        opt.step()
+        out.append(e.table.weight.copy())
+    assert same_bits(out[0], out[1])
+    assert not same_bits(out[0], out[2])
+
+
+def test_stochastic_rounding_keeps_small_updates():
+    # updates far below a bfloat16 ulp: lost by round to nearest, kept on average by SR
+    w = {}
+    for sr in (False, True):
+        e = pyembed.Embedding(4, 512, dtype=half_dtype("bfloat16"))
+        e.table.weight[...] = 1.0
+        opt = optim.SGD(e, lr=1e-4, stochastic_rounding=sr, seed=3)
+        for _ in range(20):
+            ids = np.arange(4)
+            e(ids)
+            e.backward(ids, np.ones((4, 512), np.float32))
+            opt.step()
+            opt.zero_grad()
+        w[sr] = e.table.weight.astype(np.float64)
+    assert np.all(w[False] == 1.0)
+    assert abs(w[True].mean() - (1.0 - 20 * 1e-4)) < 2e-4
+
+
+def test_bad_rounding_options_and_other_optimizers():
+    e = make(np.float16, False)
+    with pytest.raises(TypeError, match="stochastic_rounding"):
+        optim.SGD(e, stochastic_rounding=1)
+    with pytest.raises(TypeError, match="seed"):
+        optim.Adam(e, seed=1.5)
+    with pytest.raises(ValueError, match="seed"):
+        optim.AdamW(e, seed=-1)
+    with pytest.raises(TypeError, match="cannot train a float16 table"):
+        optim.Adagrad(e)
+
+
+@pytest.mark.parametrize("opt_name", ["adam_lazy", "sparse_adam", "sgd"])
+def test_sparse_table_gives_the_dense_bits(opt_name):
+    """Embedding(sparse=True): the compact gradient (grad[i] of rows[i]) updates a half table to
+    the bits of the row-indexed one, stochastic rounding included."""
+    factory = OPTS[opt_name][0]
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 50, (4, 30))
+    g = rng.standard_normal((4, 30, DIM)).astype(np.float32)
+    out = []
+    for sparse in (False, True):
+        e = pyembed.Embedding(50, DIM, dtype=np.dtype(ml_dtypes.bfloat16), sparse=sparse, seed=2)
+        opt = factory(e, False, stochastic_rounding=True, seed=9)
+        for _ in range(2):
+            e(ids)
+            e.backward(ids, g)
+            opt.step()
+            opt.zero_grad()
+        out.append(e.table.weight.copy())
+    assert same_bits(out[0], out[1])
