@@ -71,9 +71,6 @@ from .embedding import Embedding as _PeEmbedding
 __all__ = ["Embedding", "EmbeddingBag"]
 
 _NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-_ISSUE_12 = ("attach_in_backward is not the way to apply a pyembed optimizer in the backward "
-             "(issue 12): build it on the module with in_backward=True, e.g. "
-             "pyembed.optim.Adam(module, lr=1e-3, lazy=True, in_backward=True)")
 
 
 def _np_dtype(dtype):
@@ -292,11 +289,6 @@ class Embedding(torch.nn.Module):
         return cls(*embeddings.shape, _weight=embeddings, _freeze=freeze,
                    padding_idx=padding_idx, max_norm=max_norm, norm_type=norm_type,
                    scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
-
-    def attach_in_backward(self, optimizer):
-        """Not the way: a pyembed optimizer built on this module with ``in_backward=True``
-        applies itself in the backward (NotImplementedError saying so)."""
-        raise NotImplementedError(_ISSUE_12)
 
     def _sync(self):
         """Push torch-side attribute changes to the pyembed object; re-share a replaced weight."""

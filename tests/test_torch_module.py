@@ -123,8 +123,6 @@ def test_bad_arguments():
     with pytest.raises(NotImplementedError, match="mode='sum'"):
         pt.EmbeddingBag(3, 2, mode="mean")(torch.tensor([[0, 1]]),
                                           per_sample_weights=torch.ones(1, 2))
-    with pytest.raises(NotImplementedError, match="issue 12"):
-        pt.Embedding(3, 2).attach_in_backward(object())
     with pytest.raises(IndexError):
         pt.Embedding(3, 2)(torch.tensor([3]))
 
