@@ -264,3 +264,29 @@ def test_embedding_bag_over_a_map(tmp_path):
     copy = bag.to_memmap(tmp_path / "c.f32")
     assert isinstance(copy, pyembed.EmbeddingBag) and copy.mode == "sum"
     assert np.array_equal(copy([3], [0]), ref([3], [0]))
+
+
+@pytest.mark.parametrize("make", [
+    lambda e: optim.Adam(e, lr=1e-2, lazy=True, in_backward=True),
+    lambda e: optim.RowWiseAdagrad(e, lr=0.1, in_backward=True),
+], ids=["adam", "rowwise_adagrad"])
+def test_optimizer_in_backward_over_a_map(tmp_path, make):
+    # the in-backward kernel writes the mapped rows directly: the same bits as the same optimizer
+    # over a table in memory, and the file holds them after flush
+    path = tmp_path / "t.bin"
+    e = pyembed.Embedding.from_memmap(path, 500, 12, mode="w+")
+    e.weight[:] = np.random.default_rng(0).standard_normal((500, 12), dtype=np.float32)
+    ref = pyembed.Embedding.from_pretrained(np.array(e.weight), freeze=False)
+    opts = [make(e), make(ref)]
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        ids = rng.integers(0, 500, 40)
+        g = rng.standard_normal((40, 12), dtype=np.float32)
+        for emb, opt in zip((e, ref), opts):
+            emb.backward(ids, g)
+            opt.step()
+            opt.zero_grad()
+    assert e.grad is None
+    assert np.array_equal(e.weight, ref.weight)
+    e.flush()
+    assert np.array_equal(np.fromfile(path, np.float32).reshape(500, 12), ref.weight)
