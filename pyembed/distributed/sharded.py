@@ -55,7 +55,9 @@ class ShardedEmbedding:
 
     Every method that communicates is collective: all ranks call it, in the same order.
     ``pyembed.optim`` optimizers step each rank's shard (``weight`` is the local rows); a step
-    is collective too (it asks whether any rank has gradient, as one process would).
+    is collective too (it asks whether any rank has gradient, as one process would). With
+    ``in_backward=True`` an owner updates its rows inside :meth:`backward` as their gradient rows
+    arrive (no gradient buffer; the same bits as one process's optimizer in the backward).
 
     Example (``mpiexec -n 4 python train.py``)::
 
@@ -84,6 +86,8 @@ class ShardedEmbedding:
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.padding_idx = padding_idx
         self.requires_grad = True
+        self.sparse = False
+        self.in_backward_hook = None  # an optim.InBackward when an optimizer runs in the backward
         self.table = Table(num_local_rows(num_embeddings, self.rank, self.size), embedding_dim, dt)
         w = self.table.weight
         if init == "normal":
@@ -163,6 +167,9 @@ class ShardedEmbedding:
         process's order. A no-op when ``requires_grad`` is False (on every rank). Collective."""
         if not self.requires_grad:
             return None
+        if self.in_backward_hook is not None:
+            # every rank has run the same backwards and steps: all raise here, none waits
+            self.in_backward_hook._begin()
         MPI = load_mpi()
         error = counts = None
         try:
@@ -198,9 +205,29 @@ class ShardedEmbedding:
 
     def accumulate(self, local_ids: np.ndarray, grad_rows: np.ndarray) -> None:
         """Where an owner's gradient rows land: ``np.add.at(grad, local_ids, grad_rows)`` on this
-        rank's table, in the order given. The one place to change for an optimizer applied in
-        the backward (it would update these rows here instead of accumulating)."""
-        self.table.backward(local_ids, grad_rows)
+        rank's table, in the order given; or, with an optimizer applied in the backward
+        (``in_backward=True``), that optimizer's update of these rows, summed in that order.
+        Collective with an optimizer in the backward: one process takes a step when any row of
+        the concatenated batches is not padding, so every rank steps (its counter advances) when
+        any rank received a row."""
+        hook = self.in_backward_hook
+        if hook is None:
+            self.table.backward(local_ids, grad_rows)
+            return
+        MPI = load_mpi()
+        if self.comm.allreduce(int(local_ids.size), op=MPI.SUM):
+            if local_ids.size:
+                hook.run(hook.group, grad_rows, None, ids=local_ids, padding_idx=None,
+                         scale_grad_by_freq=False)
+            else:  # no row here: the state (and its step counter) advance as one process's
+                hook.run(hook.group, np.zeros((0, self.embedding_dim), self.dtype),
+                         np.zeros(0, np.int64), compact=True)
+        hook.pending = True
+
+    def sparse_grad_buffer(self):
+        """None: a sharded table keeps a dense gradient of its own rows (``sparse=True`` is not
+        supported), or none at all with an optimizer applied in the backward."""
+        return None
 
     def step_grad(self) -> tuple[np.ndarray | None, np.ndarray | None]:
         """``(grad, touched local rows)`` for an optimizer step, ``(None, None)`` when no rank has

@@ -16,6 +16,18 @@ OPTIMIZERS = {
     "AdamW lazy per-row step": lambda p: optim.AdamW(p, lr=0.05, lazy=True, per_row_step=True),
     "SGD momentum nesterov": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
     "SGD": lambda p: optim.SGD(p, lr=0.1),
+    # applied in the backward: the owners update their rows as the gradient rows arrive
+    "Adam lazy in backward": lambda p: optim.Adam(p, lr=0.05, lazy=True, weight_decay=0.01,
+                                                  in_backward=True),
+    "SparseAdam in backward": lambda p: optim.SparseAdam(p, lr=0.05, in_backward=True),
+    "AdamW per-row step in backward": lambda p: optim.AdamW(p, lr=0.05, lazy=True,
+                                                            per_row_step=True, in_backward=True),
+    "SGD momentum in backward": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, lazy=True,
+                                                    in_backward=True),
+    "RowWiseAdagrad in backward": lambda p: optim.RowWiseAdagrad(p, lr=0.1, lr_decay=0.01,
+                                                                 in_backward=True),
+    "Adagrad lazy in backward": lambda p: optim.Adagrad(p, lr=0.1, lr_decay=0.01, lazy=True,
+                                                        in_backward=True),
 }
 
 
@@ -91,6 +103,28 @@ def test_adam_counter_same_on_every_rank(comm, agree):
     steps = comm.allgather(int(opt.state[opt.param_groups[0]["params"][0]]["step"]))
     assert agree(ok and same_bits(w, ref))
     assert steps == [3] * size
+
+
+@pytest.mark.parametrize("name", ["Adam lazy in backward", "Adagrad lazy in backward"])
+def test_in_backward_counter_same_on_every_rank(comm, agree, name):
+    """Applied in the backward: a rank that receives no row still counts the step when another
+    rank received one, an all-padding backward counts on no rank (as one process), the table
+    keeps no gradient, and a second backward without a step is refused on every rank."""
+    size = comm.Get_size()
+    data = draw(3, size, 4, 40, 2, np.float32)
+    data[2] = [(np.full((2, 2), 4), np.ones((2, 2, 2), np.float32))] * size  # padding only
+    data[3] = [(np.full((1, 2), 0), np.ones((1, 2, 2), np.float32))] + [
+        (np.zeros((0, 2), np.int64), np.zeros((0, 2, 2), np.float32))] * (size - 1)
+    w, ref, ok, opt = train(comm, data, 40, 2, OPTIMIZERS[name], padding_idx=4)
+    shard = opt.param_groups[0]["params"][0].emb
+    steps = comm.allgather(int(opt.state[opt.param_groups[0]["params"][0]]["step"]))
+    assert agree(ok and same_bits(w, ref))
+    assert steps == [3] * size
+    assert shard.grad is None
+    ids = np.zeros((1, 2), np.int64)
+    shard.backward(ids, np.ones((1, 2, 2), np.float32))
+    with pytest.raises(RuntimeError, match="without opt.step"):
+        shard.backward(ids, np.ones((1, 2, 2), np.float32))
 
 
 @pytest.mark.parametrize("init", ["normal", "uniform"])
