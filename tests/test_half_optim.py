@@ -178,3 +178,15 @@ def test_sparse_table_gives_the_dense_bits(opt_name):
             opt.zero_grad()
         out.append(e.table.weight.copy())
     assert same_bits(out[0], out[1])
+
+
+def test_half_param_must_be_the_weight_of_table():
+    # the rounding format and the lock come from table=: a bfloat16 weight given with a float16
+    # table= was rounded as float16 (silently wrong bits); now refused, nothing written
+    t16 = _core.Table(4, 4, np.float16)
+    tb = _core.Table(4, 4, ml_dtypes.bfloat16)
+    tb.weight = np.ones((4, 4))
+    before = tb.weight.tobytes()
+    with pytest.raises(ValueError, match="must be the weight of the half table"):
+        _core.sgd_step(tb.weight, np.ones((4, 4), np.float32), lr=0.5, table=t16)
+    assert tb.weight.tobytes() == before

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import reference as ref
-from pyembed import Table
+from pyembed import Table, _core
 
 FLOATS = (np.float32, np.float64)
 
@@ -543,3 +543,16 @@ def test_ids_aliasing_weight_with_max_norm():
     assert not out.any()
     np.testing.assert_array_equal(t.weight[0], [0.5, 0.5])
     assert not t.weight[1].any()
+
+
+def test_scale_grad_refuses_a_view_of_the_grad_as_another_dtype():
+    # the table's own grad is written under its lock; a float32 view of a float64 grad has the
+    # same address and byte count but is not the grad: it must stay read-only (it was scaled as
+    # float32 words, corrupting the gradient)
+    t = _core.Table(3, 2, np.float64)
+    t.backward(np.array([0]), np.ones((1, 2)))
+    with pytest.raises(ValueError, match="read-only"):
+        _core.scale_grad(t.grad.view(np.float32), 0.5, table=t)
+    assert t.grad[0].tolist() == [1.0, 1.0]
+    _core.scale_grad(t.grad, 0.5, table=t)
+    assert t.grad[0].tolist() == [0.5, 0.5]

@@ -63,6 +63,13 @@ static int check_param(PyObject *mod, PyObject *obj, PyObject *tab_o, int sr, un
                      "half table given as table=, got dtype %S", (PyObject *)PyArray_DESCR(p));
         return -1;
     }
+    /* the rounding format and the lock come from table=: param must be that table's weight */
+    if (PyArray_DATA(p) != (void *)t->weight || !PyArray_EquivTypes(PyArray_DESCR(p), t->wdescr)) {
+        PyErr_Format(PyExc_ValueError, "a float16 / bfloat16 param must be the weight of the "
+                     "half table given as table= (a %S table), got another array of dtype %S",
+                     (PyObject *)t->wdescr, (PyObject *)PyArray_DESCR(p));
+        return -1;
+    }
     npy_intp shape[2] = {(npy_intp)t->rows, (npy_intp)t->dim};
     if (pe_check_exact(obj, "param", PyArray_TYPE(p), 2, shape, 1, "the table") < 0) return -1;
     h->kind = t->half;
@@ -500,9 +507,13 @@ static int parse_grad_rows(PyObject *mod, PyObject *g_o, PyObject *rows_o, PyObj
     memset(a, 0, sizeof *a);
     if (pe_parse_table(mod, tab_o, 1, &a->tab) < 0) return -1;
     /* the table's own grad is read-only to users (table.c) but written here, under its lock */
+    /* only the grad itself (its dtype and shape, not a view of it as another dtype) */
     if (write && a->tab && a->tab->grad && PyArray_Check(g_o) &&
         PyArray_DATA((PyArrayObject *)g_o) == (void *)a->tab->grad &&
-        (size_t)PyArray_NBYTES((PyArrayObject *)g_o) == pe_table_nbytes(a->tab))
+        PyArray_TYPE((PyArrayObject *)g_o) == a->tab->typenum &&
+        PyArray_IS_C_CONTIGUOUS((PyArrayObject *)g_o) && PyArray_NDIM((PyArrayObject *)g_o) == 2 &&
+        PyArray_DIM((PyArrayObject *)g_o, 0) == (npy_intp)a->tab->rows &&
+        PyArray_DIM((PyArrayObject *)g_o, 1) == (npy_intp)a->tab->dim)
         write = 0;
     if (check_array(g_o, "grad", NULL, write, &a->g) < 0) return -1;
     rows_dim(a->g, &a->nrows, &a->dim);

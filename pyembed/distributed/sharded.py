@@ -169,7 +169,7 @@ class ShardedEmbedding:
             return None
         if self.in_backward_hook is not None:
             # every rank has run the same backwards and steps: all raise here, none waits
-            self.in_backward_hook._begin()
+            self.in_backward_hook.begin()
         MPI = load_mpi()
         error = counts = None
         try:

@@ -30,7 +30,9 @@ class InBackward:
     def __init__(self, name: str, group: dict, run: Callable) -> None:
         self.name, self.group, self.run, self.pending = name, group, run, False
 
-    def _begin(self):
+    def begin(self):
+        """Refuse a second backward without ``opt.step()`` in between (each backward is one step:
+        gradients cannot accumulate), naming the alternatives."""
         if self.pending:
             raise RuntimeError(
                 f"a second backward on a table whose optimizer ({self.name}) runs in the "
@@ -48,7 +50,7 @@ class InBackward:
                              f"is {want}")
         if g.dtype.kind not in "biuf":
             raise TypeError(f"grad_output must be real numbers, got dtype {g.dtype}")
-        self._begin()
+        self.begin()
         if ids.size and not (emb.padding_idx is not None and (ids == emb.padding_idx).all()):
             self.run(self.group, g, None, ids=ids, padding_idx=emb.padding_idx,
                      scale_grad_by_freq=emb.scale_grad_by_freq)
@@ -56,7 +58,7 @@ class InBackward:
 
     def compact(self, rows: np.ndarray, values: np.ndarray) -> None:
         """Apply a summed gradient: ``values[i]`` is row ``rows[i]``'s (sorted, unique)."""
-        self._begin()
+        self.begin()
         if len(rows):
             self.run(self.group, values, rows, compact=True)
         self.pending = True
