@@ -90,6 +90,12 @@ def bits(a):
     return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
 
 
+def same_bits(a, b):
+    """Whether two arrays are the same bits: shape, dtype and every byte (-0.0 != 0.0)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
 def numeric_grad(f, arr, eps=1e-6):
     """Central differences of the scalar ``f()`` with respect to every element of ``arr``,
     which is perturbed in place and put back."""

@@ -9,6 +9,7 @@ import pytest
 
 import pyembed
 from pyembed import _core, optim
+from reference import same_bits
 
 ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 tables need ml_dtypes")
 
@@ -51,18 +52,6 @@ def backward(e, rng):
     e(ids)
     e.backward(ids, g)
     return ids
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
-
-
-@pytest.fixture
-def threads():
-    before = pyembed.get_num_threads()
-    yield pyembed.set_num_threads
-    pyembed.set_num_threads(before)
 
 
 @pytest.mark.parametrize("nt", [1, 3])

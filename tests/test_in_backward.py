@@ -12,6 +12,7 @@ from hypothesis import given, settings, strategies as st
 import pyembed
 from pyembed import optim
 from child import PKG_PARENT
+from reference import same_bits
 
 OPTS = {
     "adam": lambda p, f: optim.Adam(p, lr=0.05, lazy=True, in_backward=f),
@@ -83,18 +84,6 @@ def train(kind, dtype, opt_name, fused, steps=3, seed=0):
     return [t.weight.copy() for t in tables], [
         {k: np.array(v, copy=True) for k, v in opt.state[t].items()} if t in opt.state else {}
         for t in tables], tables
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
-
-
-@pytest.fixture
-def threads():
-    before = pyembed.get_num_threads()
-    yield pyembed.set_num_threads
-    pyembed.set_num_threads(before)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

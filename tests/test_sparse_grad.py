@@ -6,13 +6,9 @@ import pytest
 
 import pyembed
 from pyembed import optim
+from reference import same_bits
 
 ROWS, DIM = 60, 6
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
 def batches(dtype, n=3, seed=0):
