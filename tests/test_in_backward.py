@@ -105,6 +105,35 @@ def test_in_backward_equals_backward_then_step(opt_name, kind, nt, dtype, thread
         assert t.table.grad is None and t.touched.size == 0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nt", [1, 3])
+@pytest.mark.parametrize("dim", [300, 1029])
+@pytest.mark.parametrize("opt_name", ["adam_wd_per_row", "sgd_nesterov_lazy",
+                                      "adagrad_lazy_wd_decay_max", "rowwise_adagrad_l2_decay"])
+def test_in_backward_long_rows(opt_name, dim, nt, dtype, threads):
+    """Rows longer than one part of the update (inbwd.h's PE_BWD_CHUNK, 512 bytes), with a short
+    last part, and segments long and short: each update sums the next row in parts while it
+    works, which must give the same bits as summing whole rows."""
+    out = []
+    for fused, n_threads in ((False, 1), (True, nt)):
+        threads(n_threads)
+        e = pyembed.Embedding(40, dim, padding_idx=2, scale_grad_by_freq=True, seed=3,
+                              dtype=dtype)
+        e.freeze_rows([5])
+        opt = OPTS[opt_name](e, fused)
+        r = np.random.default_rng(7)
+        for _ in range(2):
+            ids = zipf(r, 300, 40)  # row 0 ~ 100 times, most rows once or twice
+            g = r.standard_normal((300, dim)).astype(dtype)
+            e.backward(ids, g)
+            opt.step()
+            opt.zero_grad()
+        out.append((e.weight.copy(), {k: np.array(v) for k, v in opt.state.get(e, {}).items()}))
+    assert same_bits(out[0][0], out[1][0])
+    for k in out[0][1]:
+        assert same_bits(out[0][1][k], out[1][1][k]), k
+
+
 @settings(max_examples=20, deadline=None)
 @given(rows=st.integers(1, 12), dim=st.integers(1, 9), n=st.integers(0, 30),
        pad=st.one_of(st.none(), st.integers(-1, 0)), freq=st.booleans(),

@@ -219,18 +219,24 @@ typedef struct {
     FN(pe_adagrad_k) k;
 } FN(bwd_ctx);
 
-static void FN(bwd_row)(void *c, int64_t row, void *g, int64_t next) {
+static void FN(bwd_row)(void *c, int64_t row, void *g, const pe_bwd_next *next) {
     const FN(bwd_ctx) *x = (const FN(bwd_ctx) *)c;
     size_t off = (size_t)row * x->dim;
-    if (x->rowwise) { /* one accumulator a row: the walk's row prefetch is for P alone */
+    if (x->rowwise) { /* one accumulator a row, and the row's sum of squares comes first */
         void *const arrays[] = {x->P};
-        pe_prefetch_row(arrays, 1, next, x->dim * sizeof(T));
+        const pe_bwd_pf f = pe_bwd_pf_init(arrays, 1, next, x->dim * sizeof(T));
+        pe_bwd_part(&f, next, 0, x->dim, sizeof(T));
         FN(rwrun)(x->P + off, x->Acc + row, (const T *)g, x->dim, &x->k);
         return;
     }
     void *const arrays[] = {x->P, x->Acc};
-    pe_prefetch_row(arrays, 2, next, x->dim * sizeof(T));
-    FN(arun)(x->P + off, x->Acc + off, (const T *)g, x->dim, &x->k);
+    const pe_bwd_pf f = pe_bwd_pf_init(arrays, 2, next, x->dim * sizeof(T));
+    const size_t dim = x->dim, ch = PE_BWD_CHUNK / sizeof(T);
+    for (size_t c0 = 0; c0 < dim; c0 += ch) {
+        const size_t n = dim - c0 < ch ? dim - c0 : ch;
+        pe_bwd_part(&f, next, c0, c0 + n, sizeof(T));
+        FN(arun)(x->P + off + c0, x->Acc + off + c0, (const T *)g + c0, n, &x->k);
+    }
 }
 
 int FN(pe_adagrad_bwd)(T *P, T *Acc, int rowwise, const pe_bwd_batch *b, const pe_adagrad_opts *o,

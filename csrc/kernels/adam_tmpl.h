@@ -159,14 +159,18 @@ typedef struct {
     int mode;
 } FN(bwd_ctx);
 
-static void FN(bwd_row)(void *c, int64_t row, void *g, int64_t next) {
+static void FN(bwd_row)(void *c, int64_t row, void *g, const pe_bwd_next *next) {
     const FN(bwd_ctx) *x = (const FN(bwd_ctx) *)c;
     void *const arrays[] = {x->P, x->M, x->V, x->Vmax};
-    pe_prefetch_row(arrays, 4, next, x->dim * sizeof(T));
+    const pe_bwd_pf f = pe_bwd_pf_init(arrays, 4, next, x->dim * sizeof(T));
     const FN(consts) k = x->row_step ? FN(make_consts)(x->o, ++x->row_step[row]) : x->k;
-    size_t off = (size_t)row * x->dim;
-    FN(run)(x->P + off, x->M + off, x->V + off, x->Vmax ? x->Vmax + off : NULL, (const T *)g,
-            x->dim, &k, x->mode);
+    const size_t dim = x->dim, off = (size_t)row * dim, ch = PE_BWD_CHUNK / sizeof(T);
+    for (size_t c0 = 0; c0 < dim; c0 += ch) {
+        const size_t n = dim - c0 < ch ? dim - c0 : ch, o = off + c0;
+        pe_bwd_part(&f, next, c0, c0 + n, sizeof(T));
+        FN(run)(x->P + o, x->M + o, x->V + o, x->Vmax ? x->Vmax + o : NULL, (const T *)g + c0, n,
+                &k, x->mode);
+    }
 }
 
 int FN(pe_adam_bwd)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const pe_bwd_batch *b,
@@ -231,9 +235,9 @@ typedef struct {
     const pe_half_round *h;
 } pe_adam_half_ctx;
 
-static void pe_adam_half_bwd_row(void *c, int64_t row, void *g, int64_t next) {
+static void pe_adam_half_bwd_row(void *c, int64_t row, void *g, const pe_bwd_next *next) {
     const pe_adam_half_ctx *x = (const pe_adam_half_ctx *)c;
-    (void)next;
+    pe_bwd_side(next, 0, x->dim);
     const int64_t rs = x->row_step ? ++x->row_step[row] : 0;
     const consts_f32 k = x->row_step ? make_consts_f32(x->o, rs) : x->k;
     pe_adam_half_row(x->W, x->M, x->V, x->Vmax, (const float *)g, row, x->dim, &k, x->mode, x->h,

@@ -12,15 +12,63 @@
  *     g = (0 + dout[i0] (* s)) + dout[i1] (* s) + ...     (s = T(1 / count(r)) with scale_by_freq)
  * which is bit for bit what the scatter-add (scatter.h) leaves in a zero gradient row, and then
  * `update(ctx, r, g, next)` is called: the optimizer's update of that one row (its span
- * function over dim elements, with the per-row state it keeps). `next` is the row the calling
- * thread updates after this one (-1: none), for the update to prefetch; g may be overwritten.
+ * function over dim elements, with the per-row state it keeps); g may be overwritten.
+ * The driver is one row ahead: `next` names the row the calling thread updates after this one
+ * (-1: none) and carries the side job that sums that row's gradient into the thread's other
+ * buffer. The update must run the job (pe_bwd_side) over consecutive ranges covering [0, dim)
+ * once, in order; an elementwise update runs it part by part between its own parts
+ * (pe_bwd_part, PE_BWD_CHUNK bytes a part), so the next row's gradient loads overlap this row's
+ * arithmetic (Adam's divisions and square roots), and prefetches the next row's own arrays a
+ * part at a time. Summing in parts gives the same bits: each element is summed in the same order.
  * Rows go to threads in any order, each row to exactly one thread, so an update that touches
  * only row r (and per-row counters of r) gives the same bits for every thread count.
  *
  * *n_rows gets the number of distinct rows in the batch other than padding_idx, frozen ones
  * included (an unfused step counts a step whenever it is not 0). PE_OK, or PE_ERR_NOMEM before
  * anything was updated. */
-typedef void (*pe_row_update)(void *ctx, int64_t row, void *g, int64_t next);
+typedef struct pe_bwd_next {
+    int64_t row; /* the row this thread updates next, -1: none */
+    /* the side job: sums elements [e0, e1) of that row's gradient into its own buffer */
+    void (*sum)(const struct pe_bwd_next *self, size_t e0, size_t e1);
+    const void *job;
+} pe_bwd_next;
+typedef void (*pe_row_update)(void *ctx, int64_t row, void *g, const pe_bwd_next *next);
+
+/* Run the side job over [e0, e1): an update calls it over consecutive ranges that cover
+ * [0, dim) once, in order, between parts of its own work (the simplest: once over [0, dim)). */
+static inline void pe_bwd_side(const pe_bwd_next *next, size_t e0, size_t e1) {
+    if (next->sum) next->sum(next, e0, e1);
+}
+
+/* The next row's arrays, for an update to prefetch a part at a time while it works on its own
+ * row (a burst of a whole row's prefetches stalls on the fill buffers: the earlier whole-row
+ * prefetch spent 68% of an SGD step's time on it at dim 4096): the nw (num_rows, dim) arrays w
+ * (NULL entries skipped) at row next->row. */
+#ifndef PE_BWD_CHUNK
+#define PE_BWD_CHUNK 512 /* bytes of a row an update handles between two prefetches */
+#endif
+typedef struct {
+    const char *w[4];
+    int nw;
+} pe_bwd_pf;
+
+static inline pe_bwd_pf pe_bwd_pf_init(void *const *w, int nw, const pe_bwd_next *next,
+                                       size_t row_bytes) {
+    pe_bwd_pf f = {{NULL}, 0};
+    if (next->row >= 0)
+        for (int a = 0; a < nw && a < 4; a++)
+            if (w[a]) f.w[f.nw++] = (const char *)w[a] + (size_t)next->row * row_bytes;
+    return f;
+}
+
+/* One part of an update that works in parts: prefetch elements [e0, e1) of the next row's
+ * arrays and run the side job over them. */
+static inline void pe_bwd_part(const pe_bwd_pf *f, const pe_bwd_next *next, size_t e0, size_t e1,
+                               size_t esize) {
+    for (size_t b = e0 * esize; b < e1 * esize; b += 64)
+        for (int a = 0; a < f->nw; a++) PE_PREFETCH_T0(f->w[a] + b);
+    pe_bwd_side(next, e0, e1);
+}
 
 typedef struct {
     const int64_t *ids;

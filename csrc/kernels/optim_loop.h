@@ -123,15 +123,4 @@ static inline int pe_rows_next(pe_rows_walk *w, size_t *r, size_t *len) {
     return 0;
 }
 
-/* Prefetch for writing (into L2) the whole row `row` of each of the nw (nrows, dim) arrays w (NULL
- * entries skipped): the in-backward updates (inbwd.h) call it for the row they update next, one
- * row's sum and update ahead, which keeps several rows of loads in flight on one thread. */
-static inline void pe_prefetch_row(void *const *w, int nw, int64_t row, size_t row_bytes) {
-    if (row < 0) return;
-    for (int a = 0; a < nw; a++)
-        if (w[a])
-            for (size_t b = 0; b < row_bytes; b += 64)
-                PE_PREFETCH_W_T1((char *)w[a] + (size_t)row * row_bytes + b);
-}
-
 #endif

@@ -118,12 +118,16 @@ typedef struct {
     int mode;
 } FN(sbwd_ctx);
 
-static void FN(sbwd_row)(void *c, int64_t row, void *g, int64_t next) {
+static void FN(sbwd_row)(void *c, int64_t row, void *g, const pe_bwd_next *next) {
     const FN(sbwd_ctx) *x = (const FN(sbwd_ctx) *)c;
     void *const arrays[] = {x->P, x->B};
-    pe_prefetch_row(arrays, 2, next, x->dim * sizeof(T));
-    size_t off = (size_t)row * x->dim;
-    FN(srun)(x->P + off, x->B ? x->B + off : NULL, (const T *)g, x->dim, &x->k, x->mode);
+    const pe_bwd_pf f = pe_bwd_pf_init(arrays, 2, next, x->dim * sizeof(T));
+    const size_t dim = x->dim, off = (size_t)row * dim, ch = PE_BWD_CHUNK / sizeof(T);
+    for (size_t c0 = 0; c0 < dim; c0 += ch) {
+        const size_t n = dim - c0 < ch ? dim - c0 : ch, o = off + c0;
+        pe_bwd_part(&f, next, c0, c0 + n, sizeof(T));
+        FN(srun)(x->P + o, x->B ? x->B + o : NULL, (const T *)g + c0, n, &x->k, x->mode);
+    }
 }
 
 int FN(pe_sgd_bwd)(T *P, T *B, const pe_bwd_batch *b, const pe_sgd_opts *o, size_t *n_rows) {
@@ -175,9 +179,9 @@ typedef struct {
     const pe_half_round *h;
 } pe_sgd_half_ctx;
 
-static void pe_sgd_half_bwd_row(void *c, int64_t row, void *g, int64_t next) {
+static void pe_sgd_half_bwd_row(void *c, int64_t row, void *g, const pe_bwd_next *next) {
     const pe_sgd_half_ctx *x = (const pe_sgd_half_ctx *)c;
-    (void)next;
+    pe_bwd_side(next, 0, x->dim);
     pe_sgd_half_row(x->W, x->B, (const float *)g, row, x->dim, &x->k, x->mode, x->h);
 }
 
