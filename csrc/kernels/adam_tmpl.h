@@ -151,6 +151,7 @@ int FN(pe_adam_rows)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const T *G, i
 
 /* In the backward (inbwd.h): the row update and its context. */
 typedef struct {
+    __typeof__(&FN(run_base)) run; /* the level's variant, picked once a call */
     T *P, *M, *V, *Vmax;
     int64_t *row_step;
     size_t dim;
@@ -168,8 +169,8 @@ static void FN(bwd_row)(void *c, int64_t row, void *g, const pe_bwd_next *next) 
     for (size_t c0 = 0; c0 < dim; c0 += ch) {
         const size_t n = dim - c0 < ch ? dim - c0 : ch, o = off + c0;
         pe_bwd_part(&f, next, c0, c0 + n, sizeof(T));
-        FN(run)(x->P + o, x->M + o, x->V + o, x->Vmax ? x->Vmax + o : NULL, (const T *)g + c0, n,
-                &k, x->mode);
+        x->run(x->P + o, x->M + o, x->V + o, x->Vmax ? x->Vmax + o : NULL, (const T *)g + c0, n,
+               &k, x->mode);
     }
 }
 
@@ -177,7 +178,7 @@ int FN(pe_adam_bwd)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const pe_bwd_b
                     const pe_adam_opts *o, size_t *n_rows) {
     *n_rows = 0;
     if (!row_step && o->step < 1) return PE_ERR_VALUE;
-    FN(bwd_ctx) x = {P, M, V, Vmax, row_step, b->dim, o,
+    FN(bwd_ctx) x = {FN(run_pick)(), P, M, V, Vmax, row_step, b->dim, o,
                      FN(make_consts)(o, row_step ? 1 : o->step), adam_mode(o, Vmax != NULL)};
     return FN(pe_inbwd)(FN(bwd_row), &x, b, n_rows);
 }

@@ -44,8 +44,9 @@ static inline PE_ALWAYS_INLINE void FN(add_body)(T *restrict acc, const T *restr
  * the segment ends first). Whole rows (e0 = 0, e1 = dim) for the first row of a thread; the rest
  * is the side job of the update before (inbwd.h), a range at a time. */
 #define PE_SIDE_DIST 12
-static void FN(sum_range)(T *restrict acc, const T *dout, const size_t *perm, size_t s0, size_t s1,
-                          size_t dim, int scale, size_t e0, size_t e1) {
+typedef void (*FN(add_fn))(T *restrict, const T *restrict, const T *, size_t, T, int);
+static void FN(sum_range)(FN(add_fn) add, T *restrict acc, const T *dout, const size_t *perm,
+                          size_t s0, size_t s1, size_t dim, int scale, size_t e0, size_t e1) {
     const T sc = scale ? (T)(1.0 / (double)(s1 - s0)) : (T)1;
     const size_t len = e1 - e0, ns = s1 - s0;
     /* pieces are visited range by range (the update's parts are of equal length but the last) */
@@ -53,12 +54,13 @@ static void FN(sum_range)(T *restrict acc, const T *dout, const size_t *perm, si
     for (size_t k = s0; k < s1; k++) {
         const size_t qd = q0 + (k - s0) + PE_SIDE_DIST, at = qd / ns * len;
         const T *pf = at + len <= dim ? dout + perm[s0 + qd % ns] * dim + at : NULL;
-        FN(add_row)(acc + e0, dout + perm[k] * dim + e0, pf, len, sc,
+        add(acc + e0, dout + perm[k] * dim + e0, pf, len, sc,
                     (k == s0 ? 0 : 2) + (scale ? 1 : 0));
     }
 }
 
 typedef struct {
+    FN(add_fn) add;
     T *acc;
     const T *dout;
     const size_t *perm;
@@ -68,7 +70,7 @@ typedef struct {
 
 static void FN(side_sum)(const pe_bwd_next *nx, size_t e0, size_t e1) {
     const FN(side) *j = (const FN(side) *)nx->job;
-    FN(sum_range)(j->acc, j->dout, j->perm, j->s0, j->s1, j->dim, j->scale, e0, e1);
+    FN(sum_range)(j->add, j->acc, j->dout, j->perm, j->s0, j->s1, j->dim, j->scale, e0, e1);
 }
 
 int FN(pe_inbwd)(pe_row_update update, void *ctx, const pe_bwd_batch *b, size_t *n_rows) {
@@ -76,6 +78,7 @@ int FN(pe_inbwd)(pe_row_update update, void *ctx, const pe_bwd_batch *b, size_t 
     const T *dout = (const T *)b->dout;
     const int64_t *ids = b->ids;
     *n_rows = 0;
+    const FN(add_fn) add = FN(add_row_pick)();
     const int nt = pe_threads_for(pe_mul_size(pe_mul_size(n, dim), 2 * sizeof(T)), n);
     /* two dim-long buffers per thread, each on its own cache lines: the row being updated and
      * the next one, summed by the update while it works (inbwd.h's side job) */
@@ -102,10 +105,10 @@ int FN(pe_inbwd)(pe_row_update update, void *ctx, const pe_bwd_batch *b, size_t 
                 int64_t r = ids[perm[seg[k]]];
                 if (b->frozen && b->frozen[r]) continue;
                 if (row < 0) {
-                    FN(sum_range)(acc[cur], dout, perm, seg[k], seg[k + 1], dim, b->scale_by_freq,
+                    FN(sum_range)(add, acc[cur], dout, perm, seg[k], seg[k + 1], dim, b->scale_by_freq,
                                   0, dim);
                 } else {
-                    const FN(side) job = {acc[cur ^ 1], dout, perm, seg[k], seg[k + 1], dim,
+                    const FN(side) job = {add, acc[cur ^ 1], dout, perm, seg[k], seg[k + 1], dim,
                                           b->scale_by_freq};
                     const pe_bwd_next nx = {r, FN(side_sum), &job};
                     update(ctx, row, acc[cur], &nx);

@@ -15,20 +15,24 @@ PE_TARGET_AVX2 static void LV_NAME(_avx2) LV_PARAMS { LV_BODY LV_ARGS; }
 #endif
 static void LV_NAME(_base) LV_PARAMS { LV_BODY LV_ARGS; }
 
-static void LV_NAME() LV_PARAMS {
+/* LV_NAME(_pick)(): the variant for the level in use, for a caller that calls it many times on
+ * short spans (the in-backward updates' parts): one level check instead of one a call. */
+#if defined(__GNUC__)
+__attribute__((unused))
+#endif
+static __typeof__(&LV_NAME(_base)) LV_NAME(_pick)(void) {
 #if PE_X86_DISPATCH
     const int level = pe_simd_level();
-    if (level == PE_SIMD_AVX512) {
-        LV_NAME(_avx512) LV_ARGS;
-        return;
-    }
-    if (level == PE_SIMD_AVX2) {
-        LV_NAME(_avx2) LV_ARGS;
-        return;
-    }
+    if (level == PE_SIMD_AVX512) return LV_NAME(_avx512);
+    if (level == PE_SIMD_AVX2) return LV_NAME(_avx2);
 #endif
-    LV_NAME(_base) LV_ARGS;
+    return LV_NAME(_base);
 }
+
+#if defined(__GNUC__)
+__attribute__((unused))
+#endif
+static void LV_NAME() LV_PARAMS { LV_NAME(_pick)() LV_ARGS; }
 
 #undef LV_NAME
 #undef LV_BODY
