@@ -224,17 +224,17 @@ static void FN(bwd_row)(void *c, int64_t row, void *g, const pe_bwd_next *next) 
     size_t off = (size_t)row * x->dim;
     if (x->rowwise) { /* one accumulator a row, and the row's sum of squares comes first */
         void *const arrays[] = {x->P};
-        const pe_bwd_pf f = pe_bwd_pf_init(arrays, 1, next, x->dim * sizeof(T));
-        pe_bwd_part(&f, next, 0, x->dim, sizeof(T));
+        const pe_bwd_pf f = pe_bwd_pf_init(arrays, 1, next, x->dim, sizeof(T));
+        pe_bwd_part(&f, next, 0, x->dim);
         FN(rwrun)(x->P + off, x->Acc + row, (const T *)g, x->dim, &x->k);
         return;
     }
     void *const arrays[] = {x->P, x->Acc};
-    const pe_bwd_pf f = pe_bwd_pf_init(arrays, 2, next, x->dim * sizeof(T));
+    const pe_bwd_pf f = pe_bwd_pf_init(arrays, 2, next, x->dim, sizeof(T));
     const size_t dim = x->dim, ch = PE_BWD_CHUNK / sizeof(T);
     for (size_t c0 = 0; c0 < dim; c0 += ch) {
         const size_t n = dim - c0 < ch ? dim - c0 : ch;
-        pe_bwd_part(&f, next, c0, c0 + n, sizeof(T));
+        pe_bwd_part(&f, next, c0, c0 + n);
         FN(arun)(x->P + off + c0, x->Acc + off + c0, (const T *)g + c0, n, &x->k);
     }
 }

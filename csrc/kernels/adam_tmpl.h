@@ -163,12 +163,12 @@ typedef struct {
 static void FN(bwd_row)(void *c, int64_t row, void *g, const pe_bwd_next *next) {
     const FN(bwd_ctx) *x = (const FN(bwd_ctx) *)c;
     void *const arrays[] = {x->P, x->M, x->V, x->Vmax};
-    const pe_bwd_pf f = pe_bwd_pf_init(arrays, 4, next, x->dim * sizeof(T));
+    const pe_bwd_pf f = pe_bwd_pf_init(arrays, 4, next, x->dim, sizeof(T));
     const FN(consts) k = x->row_step ? FN(make_consts)(x->o, ++x->row_step[row]) : x->k;
     const size_t dim = x->dim, off = (size_t)row * dim, ch = PE_BWD_CHUNK / sizeof(T);
     for (size_t c0 = 0; c0 < dim; c0 += ch) {
         const size_t n = dim - c0 < ch ? dim - c0 : ch, o = off + c0;
-        pe_bwd_part(&f, next, c0, c0 + n, sizeof(T));
+        pe_bwd_part(&f, next, c0, c0 + n);
         x->run(x->P + o, x->M + o, x->V + o, x->Vmax ? x->Vmax + o : NULL, (const T *)g + c0, n,
                &k, x->mode);
     }
@@ -187,16 +187,24 @@ int FN(pe_adam_bwd)(T *P, T *M, T *V, T *Vmax, int64_t *row_step, const pe_bwd_b
 #define PE_ADAM_HALF_ONCE
 
 /* Row `row` of W (M, V, Vmax float32): widened in chunks, updated by the float32 span, narrowed
- * back. Stochastic rounding counts steps with h->step, or with the row's counter `rstep` (> 0). */
+ * back. Stochastic rounding counts steps with h->step, or with the row's counter `rstep` (> 0).
+ * In the backward (next not NULL) each chunk is a part of inbwd.h's: g summed a chunk at a time. */
 static void pe_adam_half_row(uint16_t *W, float *M, float *V, float *Vmax, const float *g,
                              int64_t row, size_t dim, const consts_f32 *k, int mode,
-                             const pe_half_round *h, int64_t rstep) {
+                             const pe_half_round *h, int64_t rstep, const pe_bwd_next *next) {
     const size_t off = (size_t)row * dim;
     const uint64_t step = rstep > 0 ? (uint64_t)rstep : h->step;
     const uint64_t key = h->mode == PE_ROUND_STOCHASTIC ? pe_sr_key(h->seed, step, (uint64_t)row) : 0;
+    pe_bwd_pf f = {.nw = 0};
+    if (next) {
+        pe_bwd_pf_add(&f, W, dim, sizeof *W, next);
+        void *const st[] = {M, V, Vmax};
+        for (int a = 0; a < 3; a++) pe_bwd_pf_add(&f, st[a], dim, sizeof(float), next);
+    }
     float buf[PE_HALF_CHUNK];
     for (size_t c = 0; c < dim; c += PE_HALF_CHUNK) {
         const size_t n = dim - c < PE_HALF_CHUNK ? dim - c : PE_HALF_CHUNK;
+        if (next) pe_bwd_part(&f, next, c, c + n);
         pe_widen_row(buf, W + off + c, n, h->kind);
         run_f32(buf, M + off + c, V + off + c, Vmax ? Vmax + off + c : NULL, g + c, n, k, mode);
         pe_narrow_span(W + off + c, buf, n, h, key, c);
@@ -220,7 +228,7 @@ int pe_adam_half_rows(uint16_t *W, float *M, float *V, float *Vmax, int64_t *row
         const int64_t rs = row_step ? ++row_step[r] : 0;
         const consts_f32 k = row_step ? make_consts_f32(o, rs) : k0;
         pe_adam_half_row(W, M, V, Vmax, G + (compact ? i : (size_t)r) * dim, r, dim, &k, mode, h,
-                         rs);
+                         rs, NULL);
     }
     return PE_OK;
 }
@@ -238,11 +246,10 @@ typedef struct {
 
 static void pe_adam_half_bwd_row(void *c, int64_t row, void *g, const pe_bwd_next *next) {
     const pe_adam_half_ctx *x = (const pe_adam_half_ctx *)c;
-    pe_bwd_side(next, 0, x->dim);
     const int64_t rs = x->row_step ? ++x->row_step[row] : 0;
     const consts_f32 k = x->row_step ? make_consts_f32(x->o, rs) : x->k;
     pe_adam_half_row(x->W, x->M, x->V, x->Vmax, (const float *)g, row, x->dim, &k, x->mode, x->h,
-                     rs);
+                     rs, next);
 }
 
 int pe_adam_half_bwd(uint16_t *W, float *M, float *V, float *Vmax, int64_t *row_step,

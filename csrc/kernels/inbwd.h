@@ -48,25 +48,36 @@ static inline void pe_bwd_side(const pe_bwd_next *next, size_t e0, size_t e1) {
 #define PE_BWD_CHUNK 512 /* bytes of a row an update handles between two prefetches */
 #endif
 typedef struct {
-    const char *w[4];
+    const char *w[6];
+    size_t esize[6];
     int nw;
 } pe_bwd_pf;
 
+/* Add the next row of `a` ((num_rows, dim) elements of esize bytes; NULL: none) to f. */
+static inline void pe_bwd_pf_add(pe_bwd_pf *f, const void *a, size_t dim, size_t esize,
+                                 const pe_bwd_next *next) {
+    if (a && next->row >= 0 && f->nw < 6) {
+        f->w[f->nw] = (const char *)a + (size_t)next->row * dim * esize;
+        f->esize[f->nw++] = esize;
+    }
+}
+
+/* f for nw arrays of the same element size. */
 static inline pe_bwd_pf pe_bwd_pf_init(void *const *w, int nw, const pe_bwd_next *next,
-                                       size_t row_bytes) {
-    pe_bwd_pf f = {{NULL}, 0};
-    if (next->row >= 0)
-        for (int a = 0; a < nw && a < 4; a++)
-            if (w[a]) f.w[f.nw++] = (const char *)w[a] + (size_t)next->row * row_bytes;
+                                       size_t dim, size_t esize) {
+    pe_bwd_pf f;
+    f.nw = 0;
+    for (int a = 0; a < nw; a++) pe_bwd_pf_add(&f, w[a], dim, esize, next);
     return f;
 }
 
 /* One part of an update that works in parts: prefetch elements [e0, e1) of the next row's
  * arrays and run the side job over them. */
-static inline void pe_bwd_part(const pe_bwd_pf *f, const pe_bwd_next *next, size_t e0, size_t e1,
-                               size_t esize) {
-    for (size_t b = e0 * esize; b < e1 * esize; b += 64)
-        for (int a = 0; a < f->nw; a++) PE_PREFETCH_T0(f->w[a] + b);
+static inline void pe_bwd_part(const pe_bwd_pf *f, const pe_bwd_next *next, size_t e0,
+                               size_t e1) {
+    for (int a = 0; a < f->nw; a++)
+        for (size_t b = e0 * f->esize[a]; b < e1 * f->esize[a]; b += 64)
+            PE_PREFETCH_T0(f->w[a] + b);
     pe_bwd_side(next, e0, e1);
 }
 

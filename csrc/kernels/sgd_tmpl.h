@@ -121,11 +121,11 @@ typedef struct {
 static void FN(sbwd_row)(void *c, int64_t row, void *g, const pe_bwd_next *next) {
     const FN(sbwd_ctx) *x = (const FN(sbwd_ctx) *)c;
     void *const arrays[] = {x->P, x->B};
-    const pe_bwd_pf f = pe_bwd_pf_init(arrays, 2, next, x->dim * sizeof(T));
+    const pe_bwd_pf f = pe_bwd_pf_init(arrays, 2, next, x->dim, sizeof(T));
     const size_t dim = x->dim, off = (size_t)row * dim, ch = PE_BWD_CHUNK / sizeof(T);
     for (size_t c0 = 0; c0 < dim; c0 += ch) {
         const size_t n = dim - c0 < ch ? dim - c0 : ch, o = off + c0;
-        pe_bwd_part(&f, next, c0, c0 + n, sizeof(T));
+        pe_bwd_part(&f, next, c0, c0 + n);
         FN(srun)(x->P + o, x->B ? x->B + o : NULL, (const T *)g + c0, n, &x->k, x->mode);
     }
 }
@@ -138,15 +138,23 @@ int FN(pe_sgd_bwd)(T *P, T *B, const pe_bwd_batch *b, const pe_sgd_opts *o, size
 #ifndef PE_SGD_HALF_ONCE /* float16 / bfloat16 tables: the float32 instance's span, widened rows */
 #define PE_SGD_HALF_ONCE
 
-/* Row `row` of W (and of B): widened in chunks, updated by the float32 span, narrowed back. */
+/* Row `row` of W (and of B): widened in chunks, updated by the float32 span, narrowed back.
+ * In the backward (next not NULL) each chunk is a part of inbwd.h's: g summed a chunk at a time. */
 static void pe_sgd_half_row(uint16_t *W, float *B, const float *g, int64_t row, size_t dim,
-                            const sconsts_f32 *k, int mode, const pe_half_round *h) {
+                            const sconsts_f32 *k, int mode, const pe_half_round *h,
+                            const pe_bwd_next *next) {
     const size_t off = (size_t)row * dim;
     const uint64_t key = h->mode == PE_ROUND_STOCHASTIC ? pe_sr_key(h->seed, h->step, (uint64_t)row)
                                                         : 0;
+    pe_bwd_pf f = {.nw = 0};
+    if (next) {
+        pe_bwd_pf_add(&f, W, dim, sizeof *W, next);
+        pe_bwd_pf_add(&f, B, dim, sizeof *B, next);
+    }
     float buf[PE_HALF_CHUNK];
     for (size_t c = 0; c < dim; c += PE_HALF_CHUNK) {
         const size_t n = dim - c < PE_HALF_CHUNK ? dim - c : PE_HALF_CHUNK;
+        if (next) pe_bwd_part(&f, next, c, c + n);
         pe_widen_row(buf, W + off + c, n, h->kind);
         srun_f32(buf, B ? B + off + c : NULL, g + c, n, k, mode);
         pe_narrow_span(W + off + c, buf, n, h, key, c);
@@ -165,7 +173,7 @@ int pe_sgd_half_rows(uint16_t *W, float *B, const float *G, int compact, const i
     for (size_t i = 0; i < n_list; i++) {
         const int64_t r = rows ? rows[i] : (int64_t)i;
         if (frozen && frozen[r]) continue;
-        pe_sgd_half_row(W, B, G + (compact ? i : (size_t)r) * dim, r, dim, &k, mode, h);
+        pe_sgd_half_row(W, B, G + (compact ? i : (size_t)r) * dim, r, dim, &k, mode, h, NULL);
     }
     return PE_OK;
 }
@@ -181,8 +189,7 @@ typedef struct {
 
 static void pe_sgd_half_bwd_row(void *c, int64_t row, void *g, const pe_bwd_next *next) {
     const pe_sgd_half_ctx *x = (const pe_sgd_half_ctx *)c;
-    pe_bwd_side(next, 0, x->dim);
-    pe_sgd_half_row(x->W, x->B, (const float *)g, row, x->dim, &x->k, x->mode, x->h);
+    pe_sgd_half_row(x->W, x->B, (const float *)g, row, x->dim, &x->k, x->mode, x->h, next);
 }
 
 int pe_sgd_half_bwd(uint16_t *W, float *B, const pe_bwd_batch *b, const pe_sgd_opts *o,
