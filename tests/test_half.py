@@ -407,9 +407,13 @@ def test_bad_calls_change_nothing(dt):
         (lambda: e(np.zeros(3, int), out=np.empty((3, 37), np.float64)), ValueError, "float64"),
         (lambda: setattr(e, "weight", np.ones((40, 37), complex)), ValueError, "complex128"),
         (lambda: setattr(e, "weight", np.ones((4, 37))), ValueError, r"\(4, 37\)"),
-        # SGD and Adam train half tables (test_half_optim.py); the Adagrads do not yet
-        (lambda: pyembed.optim.Adagrad(e.parameters()), TypeError, str(dt)),
-        (lambda: pyembed.optim.RowWiseAdagrad(e.parameters(), lr=0.1), TypeError, str(dt)),
+        # every optimizer trains half tables (test_half_optim.py): its state is float32
+        (lambda: _core.adagrad_step(t.weight, x, np.zeros(40), rowwise=True, rows=[1], table=t),
+         ValueError, "float32"),
+        (lambda: _core.adagrad_step(t.weight, x, x.astype(np.float16), rows=[1], table=t),
+         ValueError, "float32"),
+        (lambda: _core.adagrad_step(t.weight, x, np.zeros(40, np.float32), rowwise=True,
+                                    ids=[1, 40], table=t), IndexError, "40"),
     ]
     for call, exc, needle in bad:
         with pytest.raises(exc, match=needle):
