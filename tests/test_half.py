@@ -315,6 +315,17 @@ def test_dtype_spellings_and_seeded_init(spec):
     assert not z.weight.astype(np.float32).any()
 
 
+@pytest.mark.parametrize("init", ["normal", "uniform"])
+@pytest.mark.parametrize("dt", HALF, ids=str)
+def test_seeded_init_over_several_blocks(dt, init, monkeypatch):
+    """A half table's random init is made a block of rows at a time (no float32 copy of the
+    whole table): the blocks, the last one partial, give the float32 table's values rounded."""
+    monkeypatch.setattr(pyembed.embedding, "_FILL_BLOCK_BYTES", 7 * 37 * 4)
+    e = pyembed.Embedding(50, 37, dtype=dt, seed=5, init=init, std=0.5, padding_idx=49)
+    f = pyembed.Embedding(50, 37, seed=5, init=init, std=0.5, padding_idx=49)
+    np.testing.assert_array_equal(bits(e.weight), bits(f.weight.astype(dt)))
+
+
 @pytest.mark.parametrize("dt", HALF, ids=str)
 def test_pickle_round_trip(dt):
     e, _ = _pair(dt)
