@@ -236,6 +236,9 @@ def adagrad_step(
     ids: Optional[ArrayLike] = None,
     padding_idx: Optional[int] = None,
     scale_grad_by_freq: bool = False,
+    stochastic_rounding: bool = False,
+    seed: int = 0,
+    round_step: int = 0,
 ) -> Optional[int]: ...
 def grad_norm(
     grad: _FloatArray,

@@ -31,6 +31,26 @@ def _seed_or_random(seed):
     return int.from_bytes(os.urandom(8), "little") if seed is None else seed
 
 
+# A half table's random init is made in float32 and rounded this many bytes of rows at a time:
+# a float32 copy of the whole table would cost twice the half table's bytes at its peak.
+_FILL_BLOCK_BYTES = 1 << 20
+
+
+def _fill(table, fill, seed, a, b):
+    """``fill(weight, seed, a, b)`` (fill_normal / fill_uniform, values a function of the seed and
+    the element's index); a half table gets the float32 table's values, rounded to nearest."""
+    if not is_half(table.dtype):
+        fill(table.weight, seed, a, b)
+        return
+    rows, dim = table.shape
+    block = max(1, _FILL_BLOCK_BYTES // (4 * dim) if dim else rows)
+    buf = np.empty((min(block, rows), dim), np.float32)
+    for r0 in range(0, rows, block):
+        w = buf[:min(block, rows - r0)]
+        fill(w, seed, a, b, r0, 1)
+        narrow_rows(table, w, np.arange(r0, r0 + len(w)))
+
+
 class Embedding:
     """A lookup table of ``num_embeddings`` rows of size ``embedding_dim``, like
     ``torch.nn.Embedding``.
@@ -120,16 +140,11 @@ class Embedding:
         self._state_maps = []  # the mmaps of state_memmaps
         if isinstance(init, str):
             s = _seed_or_random(seed)
-            # a half table gets the float32 table's values of the same seed, rounded to nearest
-            widen = is_half(dt) and init != "zeros"
-            w = np.empty(self.shape, np.float32) if widen else self.table.weight
             if init == "normal":
-                fill_normal(w, s, 0.0, std)
+                _fill(self.table, fill_normal, s, 0.0, std)
             elif init == "uniform":
                 b = bound if bound is not None else float(np.sqrt(3.0) * std)
-                fill_uniform(w, s, -b, b)
-            if widen:
-                narrow_rows(self.table, w)
+                _fill(self.table, fill_uniform, s, -b, b)
         else:
             self.table.weight = init
         if padding_idx is not None:

@@ -4,7 +4,8 @@ import pytest
 
 import pyembed
 import pyembed.bench as bench
-from pyembed.bench import rows_fasttext
+from child import PKG_PARENT
+from pyembed.bench import peak_rss, rows_fasttext
 
 
 def test_race_interleaves_blocks_runs_setups_and_drops_the_first_calls():
@@ -46,3 +47,16 @@ def test_fasttext_row_writes_a_model_both_loaders_read_alike(tmp_path):
     (row,) = rows_fasttext.rows(bench.Context(quick=True, threads=1, torch=None))
     assert row["kernel"] == "load fastText .bin" and set(row["anchors"]) == {
         "gensim load_facebook_vectors"}
+
+
+def test_peak_rss_runs_the_chosen_configurations(monkeypatch, capsys):
+    """The peak-memory script runs each configuration in a child (here tiny, with --only
+    choosing the two bfloat16 ones) and prints one line each, in units of the float32 table."""
+    pytest.importorskip("ml_dtypes", reason="bfloat16 tables need ml_dtypes")
+    monkeypatch.chdir(PKG_PARENT)  # the children import the package these tests import
+    assert peak_rss.main(["--rows", "64", "--dim", "8", "--steps", "1", "--ids", "16",
+                          "--only", "bfloat16"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert [ln.split(" peak ")[0].strip() for ln in lines] == [
+        "bfloat16 table, Adam(lazy, in_bwd)", "bfloat16 table, RowWiseAdagrad(in_bwd)"]
+    assert all("x the table" in ln for ln in lines)

@@ -315,6 +315,17 @@ def test_dtype_spellings_and_seeded_init(spec):
     assert not z.weight.astype(np.float32).any()
 
 
+@pytest.mark.parametrize("init", ["normal", "uniform"])
+@pytest.mark.parametrize("dt", HALF, ids=str)
+def test_seeded_init_over_several_blocks(dt, init, monkeypatch):
+    """A half table's random init is made a block of rows at a time (no float32 copy of the
+    whole table): the blocks, the last one partial, give the float32 table's values rounded."""
+    monkeypatch.setattr(pyembed.embedding, "_FILL_BLOCK_BYTES", 7 * 37 * 4)
+    e = pyembed.Embedding(50, 37, dtype=dt, seed=5, init=init, std=0.5, padding_idx=49)
+    f = pyembed.Embedding(50, 37, seed=5, init=init, std=0.5, padding_idx=49)
+    np.testing.assert_array_equal(bits(e.weight), bits(f.weight.astype(dt)))
+
+
 @pytest.mark.parametrize("dt", HALF, ids=str)
 def test_pickle_round_trip(dt):
     e, _ = _pair(dt)
@@ -407,9 +418,13 @@ def test_bad_calls_change_nothing(dt):
         (lambda: e(np.zeros(3, int), out=np.empty((3, 37), np.float64)), ValueError, "float64"),
         (lambda: setattr(e, "weight", np.ones((40, 37), complex)), ValueError, "complex128"),
         (lambda: setattr(e, "weight", np.ones((4, 37))), ValueError, r"\(4, 37\)"),
-        # SGD and Adam train half tables (test_half_optim.py); the Adagrads do not yet
-        (lambda: pyembed.optim.Adagrad(e.parameters()), TypeError, str(dt)),
-        (lambda: pyembed.optim.RowWiseAdagrad(e.parameters(), lr=0.1), TypeError, str(dt)),
+        # every optimizer trains half tables (test_half_optim.py): its state is float32
+        (lambda: _core.adagrad_step(t.weight, x, np.zeros(40), rowwise=True, rows=[1], table=t),
+         ValueError, "float32"),
+        (lambda: _core.adagrad_step(t.weight, x, x.astype(np.float16), rows=[1], table=t),
+         ValueError, "float32"),
+        (lambda: _core.adagrad_step(t.weight, x, np.zeros(40, np.float32), rowwise=True,
+                                    ids=[1, 40], table=t), IndexError, "40"),
     ]
     for call, exc, needle in bad:
         with pytest.raises(exc, match=needle):

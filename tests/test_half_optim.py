@@ -2,8 +2,8 @@
 are float32, each updated row is widened, updated by the float32 arithmetic and rounded back.
 Exactness: the half table's update is, bit for bit, the float32 optimizer's on the widened table
 (same gradient, same state) rounded back to nearest even, or rounded by
-``_core.narrow_rows(..., stochastic=True, seed, step)``; for SGD / Adam / AdamW / SparseAdam,
-lazy and in the backward, for 1 and 3 threads."""
+``_core.narrow_rows(..., stochastic=True, seed, step)``; for SGD / Adam / AdamW / SparseAdam /
+Adagrad / RowWiseAdagrad, lazy, dense and in the backward, for 1, 2 and 3 threads."""
 import numpy as np
 import pytest
 
@@ -30,8 +30,19 @@ OPTS = {  # name: (factory(params, in_backward, **rounding), the stochastic-roun
     "sparse_adam": (lambda p, f, **r: optim.SparseAdam(p, lr=0.01, in_backward=f, **r), "step"),
     "adam_per_row": (lambda p, f, **r: optim.Adam(p, lr=0.01, lazy=True, per_row_step=True,
                                                   in_backward=f, **r), "row"),
+    "adagrad_lazy": (lambda p, f, **r: optim.Adagrad(p, lr=0.05, lazy=True, in_backward=f, **r),
+                     "step"),
+    "adagrad_dense_wd": (lambda p, f, **r: optim.Adagrad(p, lr=0.05, weight_decay=0.1,
+                                                         initial_accumulator_value=0.1, **r),
+                         "step"),
+    "rowwise": (lambda p, f, **r: optim.RowWiseAdagrad(p, lr=0.05, in_backward=f, **r), "step"),
+    "rowwise_l2": (lambda p, f, **r: optim.RowWiseAdagrad(p, lr=0.05, weight_decay=0.1,
+                                                          in_backward=f, **r), "step"),
+    "rowwise_decoupled": (lambda p, f, **r: optim.RowWiseAdagrad(
+        p, lr=0.05, weight_decay=0.1, decoupled_weight_decay=True, maximize=True,
+        in_backward=f, **r), "step"),
 }
-DENSE = {"sgd_wd_dense", "adam_dense_wd"}  # no in-backward form
+DENSE = {"sgd_wd_dense", "adam_dense_wd", "adagrad_dense_wd"}  # no in-backward form
 
 
 def half_dtype(name):
@@ -54,7 +65,7 @@ def backward(e, rng):
     return ids
 
 
-@pytest.mark.parametrize("nt", [1, 3])
+@pytest.mark.parametrize("nt", [1, 2, 3])
 @pytest.mark.parametrize("sr", [False, True])
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 # a dense update cannot run in the backward: those pairs are not generated
@@ -64,7 +75,7 @@ def test_half_update_is_float32_update_rounded(opt_name, dtype, sr, fused, nt, t
     threads(nt)
     factory, counter = OPTS[opt_name]
     hd = half_dtype(dtype)
-    pad = opt_name in ("sgd", "adam_lazy")
+    pad = opt_name in ("sgd", "adam_lazy", "adagrad_lazy", "rowwise_l2")
     half, ref, expect = make(hd, pad), make(np.float32, pad), make(hd, pad)
     ref.table.weight[...] = half.table.weight.astype(np.float32)
     opt = factory(half, fused, stochastic_rounding=sr, seed=SEED)
@@ -96,7 +107,9 @@ def test_half_update_is_float32_update_rounded(opt_name, dtype, sr, fused, nt, t
                               seed=SEED, step=step)
             want = expect.table.weight
         assert same_bits(half.table.weight, want), step
-        st, st_ref = opt.state.get(half.table, {}), opt_ref.state.get(ref.table, {})
+        st, st_ref = dict(opt.state.get(half.table, {})), opt_ref.state.get(ref.table, {})
+        if counter == "updates":  # SGD counts a half table's updates (its rounding's step)
+            assert st.pop("step") == step
         assert sorted(st) == sorted(st_ref)
         for k in st:
             assert same_bits(st[k], st_ref[k]), k
@@ -136,7 +149,7 @@ def test_stochastic_rounding_keeps_small_updates():
     assert abs(w[True].mean() - (1.0 - 20 * 1e-4)) < 2e-4
 
 
-def test_bad_rounding_options_and_other_optimizers():
+def test_bad_rounding_options():
     e = make(np.float16, False)
     with pytest.raises(TypeError, match="stochastic_rounding"):
         optim.SGD(e, stochastic_rounding=1)
@@ -144,11 +157,14 @@ def test_bad_rounding_options_and_other_optimizers():
         optim.Adam(e, seed=1.5)
     with pytest.raises(ValueError, match="seed"):
         optim.AdamW(e, seed=-1)
-    with pytest.raises(TypeError, match="cannot train a float16 table"):
-        optim.Adagrad(e)
+    with pytest.raises(TypeError, match="stochastic_rounding"):
+        optim.Adagrad(e, stochastic_rounding="yes")
+    with pytest.raises(ValueError, match="seed"):
+        optim.RowWiseAdagrad(e, seed=2**64)
 
 
-@pytest.mark.parametrize("opt_name", ["adam_lazy", "sparse_adam", "sgd"])
+@pytest.mark.parametrize("opt_name", ["adam_lazy", "sparse_adam", "sgd", "adagrad_lazy",
+                                      "rowwise_l2"])
 def test_sparse_table_gives_the_dense_bits(opt_name):
     """Embedding(sparse=True): the compact gradient (grad[i] of rows[i]) updates a half table to
     the bits of the row-indexed one, stochastic rounding included."""
@@ -179,3 +195,60 @@ def test_half_param_must_be_the_weight_of_table():
     with pytest.raises(ValueError, match="must be the weight of the half table"):
         _core.sgd_step(tb.weight, np.ones((4, 4), np.float32), lr=0.5, table=t16)
     assert tb.weight.tobytes() == before
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("opt_name", ["rowwise_l2", "adagrad_lazy"])
+def test_many_rows_split_over_threads(opt_name, fused, threads):
+    """Enough touched rows that the rows kernel too splits them over threads (the table above is
+    too small for that): each thread widens into its own row buffer; 1, 2 and 3 threads give
+    the float32 update rounded stochastically."""
+    factory = OPTS[opt_name][0]
+    rows, dim = 1200, 300
+    rng = np.random.default_rng(5)
+    ids = rng.permutation(rows)[:1000]
+    g = rng.standard_normal((1000, dim)).astype(np.float32)
+    ref = pyembed.Embedding(rows, dim, seed=3)
+    opt_ref = factory(ref, False)
+    start = pyembed.Embedding(rows, dim, seed=3, dtype=np.dtype(ml_dtypes.bfloat16))
+    ref.table.weight[...] = start.table.weight.astype(np.float32)
+    ref(ids)
+    ref.backward(ids, g)
+    opt_ref.step()
+    _core.narrow_rows(start.table, np.ascontiguousarray(ref.table.weight), stochastic=True,
+                      seed=SEED, step=1)
+    for nt in (1, 2, 3):
+        threads(nt)
+        e = pyembed.Embedding(rows, dim, seed=3, dtype=np.dtype(ml_dtypes.bfloat16))
+        opt = factory(e, fused, stochastic_rounding=True, seed=SEED)
+        e(ids)
+        e.backward(ids, g)
+        opt.step()
+        assert same_bits(e.table.weight, start.table.weight), nt
+        assert same_bits(opt.state[e]["sum"], opt_ref.state[ref]["sum"]), nt
+
+
+def test_sgd_rounding_step_is_saved_with_the_state():
+    """SGD counts a half table's updates for its stochastic rounding: the count is the state's
+    ``step`` and goes through state_dict, so a reloaded run rounds as the uninterrupted one (it
+    used to start again from 1 and reuse the first steps' random bits)."""
+    hd = np.dtype(ml_dtypes.bfloat16)
+    a, b = make(hd, False), make(hd, False)
+    opt_a = optim.SGD(a, lr=0.05, stochastic_rounding=True, seed=SEED)
+    rng = np.random.default_rng(1)
+    for _ in range(2):
+        backward(a, rng)
+        opt_a.step()
+        opt_a.zero_grad()
+    assert opt_a.state[a]["step"] == 2
+    b.table.weight[...] = a.table.weight
+    opt_b = optim.SGD(b, lr=0.05, stochastic_rounding=True, seed=SEED)
+    opt_b.load_state_dict(opt_a.state_dict())
+    for e, opt in ((a, opt_a), (b, opt_b)):
+        backward(e, np.random.default_rng(2))
+        opt.step()
+    assert same_bits(a.table.weight, b.table.weight)
+    sd = opt_a.state_dict()
+    sd["state.0.step"] = np.arange(ROWS)
+    with pytest.raises(ValueError, match="one counter"):
+        opt_b.load_state_dict(sd)

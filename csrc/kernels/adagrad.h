@@ -2,6 +2,7 @@
 #define PE_ADAGRAD_H
 #include "common.h"
 #include "inbwd.h"
+#include "half.h"
 
 /* Adagrad (torch.optim.Adagrad, one accumulator per element) and row-wise Adagrad (FBGEMM's
  * EXACT_ROWWISE_ADAGRAD, one accumulator per row), each one fused pass.
@@ -96,5 +97,15 @@ int pe_adagrad_bwd_f32(float *P, float *S, int rowwise, const pe_bwd_batch *b,
                        const pe_adagrad_opts *o, size_t *n_rows);
 int pe_adagrad_bwd_f64(double *P, double *S, int rowwise, const pe_bwd_batch *b,
                        const pe_adagrad_opts *o, size_t *n_rows);
+
+/* float16 / bfloat16 tables (W (nrows, dim) of h->kind; Acc, the state S above, and G float32):
+ * each row widened, updated by the float32 arithmetic above (Adagrad, or row-wise with rowwise)
+ * and rounded back as h says (half.h). rows NULL: every row (frozen ones excepted). PE_ERR_NOMEM
+ * (nothing written) when the row-wise update's per-thread row buffers cannot be allocated. */
+int pe_adagrad_half_rows(uint16_t *W, float *Acc, const float *G, int rowwise, int compact,
+                         const int64_t *rows, size_t n_list, const uint8_t *frozen, size_t nrows,
+                         size_t dim, const pe_adagrad_opts *o, const pe_half_round *h);
+int pe_adagrad_half_bwd(uint16_t *W, float *Acc, int rowwise, const pe_bwd_batch *b,
+                        const pe_adagrad_opts *o, const pe_half_round *h, size_t *n_rows);
 
 #endif

@@ -245,3 +245,120 @@ int FN(pe_adagrad_bwd)(T *P, T *Acc, int rowwise, const pe_bwd_batch *b, const p
     FN(pe_adagrad_prepare)(&x.k, o, rowwise);
     return FN(pe_inbwd)(FN(bwd_row), &x, b, n_rows);
 }
+
+#ifndef PE_ADAGRAD_HALF_ONCE /* float16 / bfloat16 tables: the float32 instance on widened rows */
+#define PE_ADAGRAD_HALF_ONCE
+
+/* One update's view of a half table. Adagrad widens PE_HALF_CHUNK elements at a time on the
+ * stack (elementwise arithmetic: the chunks give the bits of the whole row); row-wise Adagrad
+ * needs the row's mean square before it writes an element, and with L2 decay that reads the
+ * weight, so it widens the whole row into a float32 buffer of the calling thread -- `nbuf` of
+ * them, `stride` floats apart, and one more, the spare (below) -- and runs the float32 row
+ * function on it: too big for the stack at large dims. */
+typedef struct {
+    uint16_t *W;
+    float *Acc;
+    size_t dim;
+    int rowwise;
+    pe_adagrad_k_f32 k;
+    const pe_half_round *h;
+    float *bufs;
+    size_t stride, nbuf;
+} pe_adagrad_half_ctx;
+
+/* Row `row` of W (its accumulator(s) in Acc): widened, updated as a float32 row, narrowed back.
+ * buf: a thread's dim-long row buffer (row-wise only). */
+static void pe_adagrad_half_row(const pe_adagrad_half_ctx *x, int64_t row, const float *g,
+                                float *buf) {
+    const pe_half_round *h = x->h;
+    const size_t dim = x->dim, off = (size_t)row * dim;
+    const uint64_t key = h->mode == PE_ROUND_STOCHASTIC ? pe_sr_key(h->seed, h->step, (uint64_t)row)
+                                                        : 0;
+    if (x->rowwise) {
+        pe_widen_row(buf, x->W + off, dim, h->kind);
+        rwrun_f32(buf, x->Acc + row, g, dim, &x->k);
+        pe_narrow_span(x->W + off, buf, dim, h, key, 0);
+        return;
+    }
+    float chunk[PE_HALF_CHUNK];
+    for (size_t c = 0; c < dim; c += PE_HALF_CHUNK) {
+        const size_t n = dim - c < PE_HALF_CHUNK ? dim - c : PE_HALF_CHUNK;
+        pe_widen_row(chunk, x->W + off + c, n, h->kind);
+        arun_f32(chunk, x->Acc + off + c, g + c, n, &x->k);
+        pe_narrow_span(x->W + off + c, chunk, n, h, key, c);
+    }
+}
+
+/* The context of a step over dim-long rows, with (row-wise) nbuf + 1 row buffers; PE_ERR_NOMEM
+ * when they cannot be allocated (free with pe_adagrad_half_done). */
+static int pe_adagrad_half_init(pe_adagrad_half_ctx *x, uint16_t *W, float *Acc, int rowwise,
+                                size_t dim, size_t nbuf, const pe_adagrad_opts *o,
+                                const pe_half_round *h) {
+    memset(x, 0, sizeof *x);
+    x->W = W;
+    x->Acc = Acc;
+    x->dim = dim;
+    x->rowwise = rowwise;
+    x->h = h;
+    pe_adagrad_prepare_f32(&x->k, o, rowwise);
+    if (!rowwise) return PE_OK;
+    x->stride = (dim + 15) / 16 * 16; /* whole cache lines: no two threads share one */
+    x->nbuf = nbuf;
+    x->bufs = (float *)pe_aligned_calloc(
+        pe_mul_size(pe_mul_size(x->stride ? x->stride : 16, nbuf + 1), sizeof(float)));
+    return x->bufs ? PE_OK : PE_ERR_NOMEM;
+}
+
+static void pe_adagrad_half_done(pe_adagrad_half_ctx *x) { pe_aligned_free(x->bufs); }
+
+/* The row buffer of the calling thread (NULL for Adagrad, which needs none). */
+static float *pe_adagrad_half_buf(const pe_adagrad_half_ctx *x, size_t t) {
+    return x->bufs ? x->bufs + t * x->stride : NULL;
+}
+
+int pe_adagrad_half_rows(uint16_t *W, float *Acc, const float *G, int rowwise, int compact,
+                         const int64_t *rows, size_t n_list, const uint8_t *frozen, size_t nrows,
+                         size_t dim, const pe_adagrad_opts *o, const pe_half_round *h) {
+    if (!rows) n_list = nrows;
+    /* bytes per element: the weight read and written (2 + 2), g; Adagrad's sum read and written */
+    int nt = pe_threads_for(pe_mul_size(pe_mul_size(n_list, dim), rowwise ? 8 : 16), n_list);
+    pe_adagrad_half_ctx x;
+    if (pe_adagrad_half_init(&x, W, Acc, rowwise, dim, (size_t)nt, o, h) != PE_OK)
+        return PE_ERR_NOMEM;
+    PE_OMP(omp parallel for num_threads(nt) if (nt > 1) schedule(static))
+    for (size_t i = 0; i < n_list; i++) {
+        const int64_t r = rows ? rows[i] : (int64_t)i;
+        if (frozen && frozen[r]) continue;
+        pe_adagrad_half_row(&x, r, G + (compact ? i : (size_t)r) * dim,
+                            pe_adagrad_half_buf(&x, pe_team(NULL)));
+    }
+    pe_adagrad_half_done(&x);
+    return PE_OK;
+}
+
+static void pe_adagrad_half_bwd_row(void *c, int64_t row, void *g, const pe_bwd_next *next) {
+    const pe_adagrad_half_ctx *x = (const pe_adagrad_half_ctx *)c;
+    pe_bwd_side(next, 0, x->dim);
+    const size_t t = pe_team(NULL);
+    if (!x->rowwise || t < x->nbuf) {
+        pe_adagrad_half_row(x, row, (const float *)g, pe_adagrad_half_buf(x, t));
+        return;
+    }
+    /* the driver sized its team after we counted the threads: a set_num_threads() from another
+     * Python thread in between can make it larger. Such threads share the spare buffer. */
+    PE_OMP(omp critical(pe_adagrad_half_spare))
+    pe_adagrad_half_row(x, row, (const float *)g, pe_adagrad_half_buf(x, x->nbuf));
+}
+
+int pe_adagrad_half_bwd(uint16_t *W, float *Acc, int rowwise, const pe_bwd_batch *b,
+                        const pe_adagrad_opts *o, const pe_half_round *h, size_t *n_rows) {
+    *n_rows = 0;
+    pe_adagrad_half_ctx x;
+    /* the driver's team is at most the thread count (pe_threads_for) */
+    int rc = pe_adagrad_half_init(&x, W, Acc, rowwise, b->dim, (size_t)pe_get_num_threads(), o,
+                                  h);
+    if (rc == PE_OK) rc = pe_inbwd_f32(pe_adagrad_half_bwd_row, &x, b, n_rows);
+    pe_adagrad_half_done(&x);
+    return rc;
+}
+#endif /* PE_ADAGRAD_HALF_ONCE */

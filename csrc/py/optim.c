@@ -424,37 +424,44 @@ PyDoc_STRVAR(adagrad_step_doc,
 "adagrad_step(param, grad, state_sum, *, lr=1e-2, eps=1e-10, weight_decay=0.0,\n"
 "             decoupled=False, maximize=False, sparse_form=False, rowwise=False, rows=None,\n"
 "             compact=False, frozen=None, table=None, ids=None, padding_idx=None,\n"
-"             scale_grad_by_freq=False)\n--\n\n"
+"             scale_grad_by_freq=False, stochastic_rounding=False, seed=0, round_step=0)\n"
+"--\n\n"
 "One Adagrad step in place on param and state_sum (torch.optim.Adagrad's arithmetic; lr is the\n"
 "step's decayed rate). sparse_form: torch's sparse-gradient arithmetic. rowwise: FBGEMM's\n"
 "row-wise Adagrad, state_sum one value per row (shape (nrows,)), decoupled: its DECOUPLED\n"
 "weight decay (else L2). compact: grad is (len(rows), dim), grad[i] the gradient of rows[i].\n"
 "rows / frozen / table / ids / padding_idx / scale_grad_by_freq (the step in the backward) as in\n"
-"adam_step; returns what adam_step returns.");
+"adam_step; returns what adam_step returns. A float16 / bfloat16 param (stochastic_rounding /\n"
+"seed / round_step) as in adam_step.");
 
 /* One glue for both Adagrads: the state's shape is all that differs (rowwise: one per row). */
 static char *adagrad_kwlist[] = {"param", "grad", "state_sum", "lr", "eps", "weight_decay",
                                  "decoupled", "maximize", "sparse_form", "rowwise", "rows",
                                  "compact", "frozen", "table", "ids", "padding_idx",
-                                 "scale_grad_by_freq", NULL};
+                                 "scale_grad_by_freq", "stochastic_rounding", "seed",
+                                 "round_step", NULL};
 
 static PyObject *adagrad_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     PyObject *p_o, *g_o, *s_o, *rows_o = Py_None, *fr_o = Py_None, *tab_o = Py_None;
     PyObject *ids_o = Py_None, *pad_o = Py_None;
     double lr = 1e-2, eps = 1e-10, wd = 0.0;
     int decoupled = 0, maximize = 0, sparse_form = 0, rowwise = 0, compact = 0, scale = 0;
+    int sr = 0;
+    unsigned long long seed = 0, rstep = 0;
+    pe_half_round h;
     PyArrayObject *p, *s, *fr = NULL, *rows = NULL;
     PeTable *tab = NULL;
     step_grad a = {0};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO|$dddppppOpOOOOp:adagrad_step",
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO|$dddppppOpOOOOppKK:adagrad_step",
                                      adagrad_kwlist, &p_o, &g_o, &s_o, &lr, &eps, &wd,
                                      &decoupled, &maximize, &sparse_form, &rowwise, &rows_o,
-                                     &compact, &fr_o, &tab_o, &ids_o, &pad_o, &scale))
+                                     &compact, &fr_o, &tab_o, &ids_o, &pad_o, &scale, &sr, &seed,
+                                     &rstep))
         return NULL;
-    if (check_array(p_o, "param", NULL, 1, &p) < 0) return NULL;
+    if (check_param(mod, p_o, tab_o, sr, seed, rstep, &p, &h) < 0) return NULL;
     size_t nrows, dim;
     if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
-    if ((rowwise ? check_vector(s_o, "state_sum", PyArray_TYPE(p), (npy_intp)nrows, 1, &s)
+    if ((rowwise ? check_vector(s_o, "state_sum", state_type(p), (npy_intp)nrows, 1, &s)
                  : check_array(s_o, "state_sum", p, 1, &s)) < 0)
         return NULL;
     if (rows_o != Py_None) {
@@ -477,6 +484,14 @@ static PyObject *adagrad_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     void *P = PyArray_DATA(p), *G = PyArray_DATA(a.g), *S = PyArray_DATA(s);
     const int64_t *R = rows ? (const int64_t *)PyArray_DATA(rows) : NULL;
     size_t nl = rows ? (size_t)PyArray_SIZE(rows) : a.b.n;
+    if (h.kind)
+        PE_LOCKED(tab, (R || a.ids ? nl : nrows) * dim * 10,
+                  rc = a.ids ? pe_adagrad_half_bwd((uint16_t *)P, (float *)S, rowwise, &a.b, &o,
+                                                   &h, &n_rows)
+                             : pe_adagrad_half_rows((uint16_t *)P, (float *)S, (const float *)G,
+                                                    rowwise, compact, R, nl, FR, nrows, dim, &o,
+                                                    &h));
+    else
     PE_LOCKED(tab, (R || a.ids ? nl : nrows) * dim * 3 * PyArray_ITEMSIZE(p),
               rc = a.ids ? PE_BY_DTYPE(t, pe_adagrad_bwd, P, S, rowwise, &a.b, &o, &n_rows)
                    : R ? (rowwise ? PE_BY_DTYPE(t, pe_rowwise_adagrad_rows, P, S, G, compact, R,

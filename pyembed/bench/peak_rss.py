@@ -1,5 +1,5 @@
 """Peak memory of training a big table (issue 12): python -m pyembed.bench.peak_rss [--rows R]
-[--dim D] [--steps S] [--ids N]
+[--dim D] [--steps S] [--ids N] [--only TEXT]
 
 Each configuration runs in its own child process (a fresh peak): a float32 table of R x D
 (default 64000 x 4096, 0.98 GiB) initialised N(0, 1), then S steps of N uniform ids with a
@@ -8,7 +8,9 @@ bytes (a bfloat16 table's too: the float32 table's bytes are the unit), beside t
 interpreter and NumPy had before the table was made. Configurations: lazy Adam applied in the
 backward, Adam over a sparse=True table, backward-then-step over the dense gradient buffer (what
 issue 12 measured at 4.12 GiB), RowWiseAdagrad applied in the backward (issue 12's target: at most
-1.1x the table), and lazy Adam in the backward on a bfloat16 table (float32 moments).
+1.1x the table), lazy Adam in the backward on a bfloat16 table (float32 moments), and
+RowWiseAdagrad in the backward on a bfloat16 table (issue 12's target: at most 0.6x the float32
+table). --only runs the configurations whose name contains TEXT.
 """
 import argparse
 import resource
@@ -18,6 +20,7 @@ import sys
 import numpy as np
 
 from .. import optim
+from .._checks import check_table_dtype
 from ..embedding import Embedding
 
 # name: (the Embedding's extra arguments, the optimizer made on it). A new optimizer or table
@@ -33,6 +36,8 @@ CONFIGS = {
         {}, lambda e: optim.RowWiseAdagrad(e, lr=1e-2, in_backward=True)),
     "bfloat16 table, Adam(lazy, in_bwd)": (
         {"dtype": "bfloat16"}, lambda e: optim.Adam(e, lr=1e-3, lazy=True, in_backward=True)),
+    "bfloat16 table, RowWiseAdagrad(in_bwd)": (
+        {"dtype": "bfloat16"}, lambda e: optim.RowWiseAdagrad(e, lr=1e-2, in_backward=True)),
 }
 
 
@@ -42,10 +47,14 @@ def _peak_kib():
 
 def child(name, rows, dim, steps, nids):
     table_kw, make_opt = CONFIGS[name]
+    # the libraries the run loads (NumPy's random module, 5 MiB; ml_dtypes for a bfloat16 table,
+    # 2 MiB) are the interpreter's share, counted before the table
+    rng = np.random.default_rng(0)
+    if "dtype" in table_kw:
+        table_kw = dict(table_kw, dtype=check_table_dtype(table_kw["dtype"]))
     base = _peak_kib()
     emb = Embedding(rows, dim, seed=0, **table_kw)
     opt = make_opt(emb)
-    rng = np.random.default_rng(0)
     g = np.ones((nids, dim), np.float32)
     for _ in range(steps):
         emb.backward(rng.integers(0, rows, nids), g)
@@ -61,24 +70,28 @@ def main(argv=None):
     ap.add_argument("--dim", type=int, default=4096)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--ids", type=int, default=4096)
+    ap.add_argument("--only", default="", metavar="TEXT",
+                    help="only the configurations whose name contains TEXT")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         child(args.child, args.rows, args.dim, args.steps, args.ids)
         return 0
     print(f"peak RSS of {args.steps} steps of {args.ids} ids, a {args.rows} x {args.dim} float32 "
-          f"table, one child process each (x the float32 table's bytes; 'before': the interpreter's peak)")
-    for name in CONFIGS:
+          f"table, one child process each (x the float32 table's bytes; 'before': the "
+          f"interpreter's peak)")
+    for name in (n for n in CONFIGS if args.only in n):
         r = subprocess.run([sys.executable, "-m", "pyembed.bench.peak_rss", "--child", name,
                             "--rows", str(args.rows), "--dim", str(args.dim),
                             "--steps", str(args.steps), "--ids", str(args.ids)],
                            capture_output=True, text=True)
         if r.returncode != 0:
-            print(f"{name:<34} failed: {r.stderr.strip().splitlines()[-1:]}")
+            print(f"{name:<38} failed: {r.stderr.strip().splitlines()[-1:]}")
             continue
         base, peak, nb = (int(x) for x in r.stdout.split())
-        print(f"{name:<34} peak {peak / 2**30:6.2f} GiB = {peak / nb:5.2f}x the table "
-              f"(before the table {base / nb:4.2f}x, so {(peak - base) / nb:5.2f}x for training)")
+        # three decimals: the targets (issue 12: 1.1x, 0.6x) are met or missed in the third
+        print(f"{name:<38} peak {peak / 2**30:6.2f} GiB = {peak / nb:6.3f}x the table "
+              f"(before the table {base / nb:5.3f}x, so {(peak - base) / nb:6.3f}x for training)")
     return 0
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import _core
 from .._checks import as_float
-from ._params import aligned_zeros, densify
+from ._params import aligned_zeros, check_rounding, densify, rounding_args
 from .optimizer import Optimizer
 
 __all__ = ["Adagrad", "RowWiseAdagrad"]
@@ -59,7 +59,7 @@ class _AdagradBase(Optimizer):
             if s.dtype.kind != "f":
                 raise ValueError(f"{prefix}sum must be floating point, got dtype {s.dtype}")
             out = super()._restore_state(p, {k: v for k, v in st.items() if k != "sum"}, prefix)
-            out["sum"] = aligned_zeros(shape, p.dtype)
+            out["sum"] = aligned_zeros(shape, p.state_dtype)
             out["sum"][...] = s
             return out
         return super()._restore_state(p, st, prefix)
@@ -67,7 +67,7 @@ class _AdagradBase(Optimizer):
     def _update(self, group, p, grad, rows, **form):
         st = self.state.get(p)
         if not st:
-            s = aligned_zeros(self._sum_shape(p), p.dtype)
+            s = aligned_zeros(self._sum_shape(p), p.state_dtype)
             if group["initial_accumulator_value"]:
                 s.fill(group["initial_accumulator_value"])
             st = self.state[p] = {"step": 0, "sum": s}
@@ -82,7 +82,8 @@ class _AdagradBase(Optimizer):
                                decoupled=group.get("decoupled_weight_decay", False),
                                maximize=group["maximize"], sparse_form=sparse_form,
                                rowwise=self._rowwise, rows=use_rows, frozen=p.frozen,
-                               table=p.table, **form)
+                               table=p.table, **form,
+                               **rounding_args(p, self._stochastic_rounding, self._seed, step))
         if n != 0:  # a backward of padding alone is no step (n is None outside the backward)
             st["step"] = step
 
@@ -105,6 +106,14 @@ class Adagrad(_AdagradBase):
         in_backward: apply the update inside each table's backward (needs ``lazy``; the tables
             must be Embeddings): no gradient buffer, ``step()`` and ``zero_grad()`` are no-ops,
             the same bits as backward-then-step (:class:`~pyembed.optim.in_backward.InBackward`).
+        stochastic_rounding, seed: how a float16 / bfloat16 table's updated rows are rounded
+            back (below).
+
+    A float16 / bfloat16 table is trained in float32 (gradient and ``sum`` float32): each
+    updated row is widened, updated and rounded back to nearest even, or with
+    ``stochastic_rounding=True`` stochastically (unbiased), with random bits that depend only
+    on ``seed``, the row, the column and the step being taken: the same bits for any thread
+    count.
 
     Without ``lazy``, a table is updated like torch's dense Adagrad. A row with no gradient
     cannot change then unless there is weight decay (or ``eps == 0``, where torch's dense step
@@ -123,8 +132,10 @@ class Adagrad(_AdagradBase):
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10, foreach: bool | None = None, *, maximize: bool = False,
                  lazy: bool = False, fused: bool | None = None,
-                 in_backward: bool = False) -> None:
+                 in_backward: bool = False, stochastic_rounding: bool = False,
+                 seed: int = 0) -> None:
         _check_ignored(foreach=foreach, fused=fused)
+        self._stochastic_rounding, self._seed = check_rounding(stochastic_rounding, seed)
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps,
                         maximize=maximize, lazy=lazy)
@@ -168,6 +179,8 @@ class RowWiseAdagrad(_AdagradBase):
             FBGEMM's).
         in_backward: apply the update inside each table's backward (Embeddings only), as
             :class:`Adagrad`'s ``in_backward``: the same bits as backward-then-step.
+        stochastic_rounding, seed: a float16 / bfloat16 table is trained as :class:`Adagrad`
+            trains one (the whole row widened to float32, since its mean square comes first).
 
     A table is always updated on its touched rows only, as FBGEMM's backward does (with weight
     decay, only touched rows decay); an ``(array, grad)`` pair densely. State: ``step`` (an int)
@@ -185,7 +198,9 @@ class RowWiseAdagrad(_AdagradBase):
     def __init__(self, params, lr: float = 1e-2, eps: float = 1e-8, weight_decay: float = 0,
                  *, decoupled_weight_decay: bool = False, lr_decay: float = 0,
                  initial_accumulator_value: float = 0, maximize: bool = False,
-                 in_backward: bool = False) -> None:
+                 in_backward: bool = False, stochastic_rounding: bool = False,
+                 seed: int = 0) -> None:
+        self._stochastic_rounding, self._seed = check_rounding(stochastic_rounding, seed)
         defaults = dict(lr=lr, eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, lr_decay=lr_decay,
                         initial_accumulator_value=initial_accumulator_value, maximize=maximize)

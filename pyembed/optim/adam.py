@@ -48,7 +48,6 @@ class Adam(Optimizer):
     _decoupled_default = False
     _ignored_options = ("foreach", "fused")
     _sparse_form = False
-    _half_tables = True
     _required_state = ("step", "exp_avg", "exp_avg_sq")
     _optional_state = ("max_exp_avg_sq",)
 

@@ -92,6 +92,13 @@ class _State(dict):
                     return v
         raise KeyError(key)
 
+    def get(self, key, default=None):
+        # dict.get skips __missing__: opt.state.get(emb) would never find emb's state
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
 
 class Optimizer:
     """Base class with torch.optim.Optimizer's interface: ``param_groups`` (list of dicts, options
@@ -142,11 +149,6 @@ class Optimizer:
         params = [Param(o) for o in flatten_params(group["params"])]
         if not params:
             raise ValueError("optimizer got an empty parameter list")
-        for p in params:
-            if p.half and not self._half_tables:
-                raise TypeError(f"{type(self).__name__} cannot train a {p.dtype} table (SGD, "
-                                f"Adam, AdamW and SparseAdam can): train a float32 table and "
-                                f"convert it")
         seen = {p.key() for g in self.param_groups for p in g["params"]}
         keys = [p.key() for p in params]
         if len(set(keys)) != len(keys) or seen.intersection(keys):
@@ -215,8 +217,6 @@ class Optimizer:
         for group in self.param_groups:
             self._attach(group)
 
-    # whether float16 / bfloat16 tables may be trained (in float32, each row rounded back)
-    _half_tables = False
     # constructor options accepted (in a group too) for torch's signature and then dropped:
     # every update is one fused C pass whatever they say
     _ignored_options = ()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import _core
 from .._checks import as_float
 from ._params import aligned_zeros, check_rounding, densify, rounding_args
@@ -35,10 +37,9 @@ class SGD(Optimizer):
     each updated row is widened, updated and rounded back to nearest even, or with
     ``stochastic_rounding=True`` stochastically (unbiased), with random bits that depend only
     on ``seed``, the row, the column and the step (this optimizer's count of updates of the
-    table, from 1; not kept in state_dict): the same bits for any thread count.
+    table, from 1: the state's ``step``, which only a half table has, saved and loaded with
+    the state dict): the same bits for any thread count.
     """
-
-    _half_tables = True
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
@@ -46,7 +47,6 @@ class SGD(Optimizer):
                  fused: bool | None = None, in_backward: bool = False,
                  stochastic_rounding: bool = False, seed: int = 0) -> None:
         self._stochastic_rounding, self._seed = check_rounding(stochastic_rounding, seed)
-        self._round_steps = {}
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
                         lazy=lazy)
@@ -77,7 +77,7 @@ class SGD(Optimizer):
         for k in ("nesterov", "maximize", "lazy"):
             group[k] = bool(group[k])
 
-    _optional_state = ("momentum_buffer",)
+    _optional_state = ("momentum_buffer", "step")
     _ignored_options = ("foreach", "fused")
 
     def _update(self, group, p, grad, rows, **form):
@@ -86,27 +86,28 @@ class SGD(Optimizer):
         use_rows = rows if rows is not None and (group["lazy"] or exact_sparse) else None
         if form.get("compact") and use_rows is None:
             grad, form = densify(grad, rows, p.shape), {}
-        # without momentum no state entry at all, as torch
-        st = self.state.setdefault(p, {}) if mom != 0 else {}
+        # without momentum no state entry at all, as torch, unless a half table's rounding
+        # counts steps
+        st = self.state.setdefault(p, {}) if mom != 0 or p.half else {}
+        step = st.get("step", 0) + 1 if p.half else 0
         buf, first = None, False
         if mom != 0:
             buf = st.get("momentum_buffer")
             if buf is None:
                 buf = aligned_zeros(p.shape, p.state_dtype)
                 first = True
-        _core.sgd_step(p.weight, grad, buf, lr=group["lr"], momentum=mom,
-                       dampening=group["dampening"], weight_decay=group["weight_decay"],
-                       nesterov=group["nesterov"], maximize=group["maximize"], first=first,
-                       rows=use_rows, frozen=p.frozen, table=p.table, **form,
-                       **rounding_args(p, self._stochastic_rounding, self._seed,
-                                      self._round_step(p)))
+        n = _core.sgd_step(p.weight, grad, buf, lr=group["lr"], momentum=mom,
+                           dampening=group["dampening"], weight_decay=group["weight_decay"],
+                           nesterov=group["nesterov"], maximize=group["maximize"], first=first,
+                           rows=use_rows, frozen=p.frozen, table=p.table, **form,
+                           **rounding_args(p, self._stochastic_rounding, self._seed, step))
         if buf is not None:
             st["momentum_buffer"] = buf
+        if p.half and n != 0:  # a backward of padding alone is no step
+            st["step"] = step
 
-    def _round_step(self, p):
-        """The step counter of a half table's stochastic rounding: 1, 2, ... per update."""
-        if not p.half:
-            return 0
-        n = self._round_steps.get(p.key(), 0) + 1
-        self._round_steps[p.key()] = n
-        return n
+    def _check_state(self, group, p, st, where):
+        super()._check_state(group, p, st, where)
+        if "step" in st and not isinstance(st["step"], (int, np.integer)):
+            raise ValueError(f"{where}SGD's step is one counter (a half table's stochastic "
+                             f"rounding), got an array of shape {np.shape(st['step'])}")
