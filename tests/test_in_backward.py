@@ -105,7 +105,7 @@ def test_in_backward_equals_backward_then_step(opt_name, kind, nt, dtype, thread
         assert t.table.grad is None and t.touched.size == 0
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, "bfloat16"])
 @pytest.mark.parametrize("nt", [1, 3])
 @pytest.mark.parametrize("dim", [300, 1029])
 @pytest.mark.parametrize("opt_name", ["adam_wd_per_row", "sgd_nesterov_lazy",
@@ -113,7 +113,12 @@ def test_in_backward_equals_backward_then_step(opt_name, kind, nt, dtype, thread
 def test_in_backward_long_rows(opt_name, dim, nt, dtype, threads):
     """Rows longer than one part of the update (inbwd.h's PE_BWD_CHUNK, 512 bytes), with a short
     last part, and segments long and short: each update sums the next row in parts while it
-    works, which must give the same bits as summing whole rows."""
+    works, which must give the same bits as summing whole rows (half tables: a part is a
+    widening chunk)."""
+    if dtype == "bfloat16":
+        pytest.importorskip("ml_dtypes", reason="bfloat16 tables need ml_dtypes")
+    half = dtype in (np.float16, "bfloat16")
+    gdtype = np.float32 if half else dtype
     out = []
     for fused, n_threads in ((False, 1), (True, nt)):
         threads(n_threads)
@@ -124,7 +129,7 @@ def test_in_backward_long_rows(opt_name, dim, nt, dtype, threads):
         r = np.random.default_rng(7)
         for _ in range(2):
             ids = zipf(r, 300, 40)  # row 0 ~ 100 times, most rows once or twice
-            g = r.standard_normal((300, dim)).astype(dtype)
+            g = r.standard_normal((300, dim)).astype(gdtype)
             e.backward(ids, g)
             opt.step()
             opt.zero_grad()

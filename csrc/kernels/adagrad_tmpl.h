@@ -267,14 +267,21 @@ typedef struct {
 } pe_adagrad_half_ctx;
 
 /* Row `row` of W (its accumulator(s) in Acc): widened, updated as a float32 row, narrowed back.
- * buf: a thread's dim-long row buffer (row-wise only). */
+ * buf: a thread's dim-long row buffer (row-wise only). In the backward (next not NULL) g is
+ * summed as inbwd.h's parts: a widening chunk at a time (Adagrad), or whole (row-wise). */
 static void pe_adagrad_half_row(const pe_adagrad_half_ctx *x, int64_t row, const float *g,
-                                float *buf) {
+                                float *buf, const pe_bwd_next *next) {
     const pe_half_round *h = x->h;
     const size_t dim = x->dim, off = (size_t)row * dim;
     const uint64_t key = h->mode == PE_ROUND_STOCHASTIC ? pe_sr_key(h->seed, h->step, (uint64_t)row)
                                                         : 0;
+    pe_bwd_pf f = {.nw = 0};
+    if (next) {
+        pe_bwd_pf_add(&f, x->W, dim, sizeof *x->W, next);
+        if (!x->rowwise) pe_bwd_pf_add(&f, x->Acc, dim, sizeof *x->Acc, next);
+    }
     if (x->rowwise) {
+        if (next) pe_bwd_part(&f, next, 0, dim);
         pe_widen_row(buf, x->W + off, dim, h->kind);
         rwrun_f32(buf, x->Acc + row, g, dim, &x->k);
         pe_narrow_span(x->W + off, buf, dim, h, key, 0);
@@ -283,6 +290,7 @@ static void pe_adagrad_half_row(const pe_adagrad_half_ctx *x, int64_t row, const
     float chunk[PE_HALF_CHUNK];
     for (size_t c = 0; c < dim; c += PE_HALF_CHUNK) {
         const size_t n = dim - c < PE_HALF_CHUNK ? dim - c : PE_HALF_CHUNK;
+        if (next) pe_bwd_part(&f, next, c, c + n);
         pe_widen_row(chunk, x->W + off + c, n, h->kind);
         arun_f32(chunk, x->Acc + off + c, g + c, n, &x->k);
         pe_narrow_span(x->W + off + c, chunk, n, h, key, c);
@@ -330,7 +338,7 @@ int pe_adagrad_half_rows(uint16_t *W, float *Acc, const float *G, int rowwise, i
         const int64_t r = rows ? rows[i] : (int64_t)i;
         if (frozen && frozen[r]) continue;
         pe_adagrad_half_row(&x, r, G + (compact ? i : (size_t)r) * dim,
-                            pe_adagrad_half_buf(&x, pe_team(NULL)));
+                            pe_adagrad_half_buf(&x, pe_team(NULL)), NULL);
     }
     pe_adagrad_half_done(&x);
     return PE_OK;
@@ -338,16 +346,15 @@ int pe_adagrad_half_rows(uint16_t *W, float *Acc, const float *G, int rowwise, i
 
 static void pe_adagrad_half_bwd_row(void *c, int64_t row, void *g, const pe_bwd_next *next) {
     const pe_adagrad_half_ctx *x = (const pe_adagrad_half_ctx *)c;
-    pe_bwd_side(next, 0, x->dim);
     const size_t t = pe_team(NULL);
     if (!x->rowwise || t < x->nbuf) {
-        pe_adagrad_half_row(x, row, (const float *)g, pe_adagrad_half_buf(x, t));
+        pe_adagrad_half_row(x, row, (const float *)g, pe_adagrad_half_buf(x, t), next);
         return;
     }
     /* the driver sized its team after we counted the threads: a set_num_threads() from another
      * Python thread in between can make it larger. Such threads share the spare buffer. */
     PE_OMP(omp critical(pe_adagrad_half_spare))
-    pe_adagrad_half_row(x, row, (const float *)g, pe_adagrad_half_buf(x, x->nbuf));
+    pe_adagrad_half_row(x, row, (const float *)g, pe_adagrad_half_buf(x, x->nbuf), next);
 }
 
 int pe_adagrad_half_bwd(uint16_t *W, float *Acc, int rowwise, const pe_bwd_batch *b,
