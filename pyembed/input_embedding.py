@@ -38,7 +38,7 @@ class InputEmbedding:
         scale: ``"sqrt"`` (sqrt(d_model), the paper), a number, or ``None`` (1).
         padding_idx: the token table's padding row (zeros, no gradient), as ``Embedding``.
         dtype: float32 (default) or float64; float16 or bfloat16 tables (:class:`Embedding`)
-            compute and return float32.
+            compute and return float32, with float32 LayerNorm parameters and gradients.
         std: token init std (default ``d_model ** -0.5``, fairseq's choice for scaled
             embeddings; 1.0, torch's default, when ``scale`` is not ``"sqrt"``).
         pos_std: learned position init std (0.02, as BERT / GPT-2).
@@ -57,7 +57,7 @@ class InputEmbedding:
     S[segment_ids]) + P`` with segments, the order of Hugging Face's ``BertEmbeddings``). With
     LayerNorm each row's mean and variance are two-pass sums in float64 (8 fixed lanes, so the
     bits never depend on the vector level or the thread count) and the normalisation is computed
-    in the table's dtype, as torch's ``layer_norm``.
+    in the table's dtype (float32 for a half table), as torch's ``layer_norm``.
 
     Example:
         >>> import numpy as np, pyembed
@@ -118,9 +118,6 @@ class InputEmbedding:
                                      seed=None if seed is None else seed + 2)
         if norm not in _NORMS:
             raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
-        if is_half(dt) and (num_segments is not None or norm is not None):
-            raise ValueError(f"num_segments and norm need a float32 or float64 dtype, not {dt} "
-                             f"(not yet)")
         self.norm = norm
         if isinstance(eps, (bool, np.bool_)) or not isinstance(eps, (int, float, np.number)):
             raise TypeError(f"eps must be a number, got {type(eps).__name__}")
@@ -131,8 +128,10 @@ class InputEmbedding:
         # (array, grad) pairs every pyembed.optim optimizer takes
         self.gamma = self.beta = self.gamma_grad = self.beta_grad = None
         if norm == "layernorm":
-            self.gamma, self.beta = np.ones(d_model, dt), np.zeros(d_model, dt)
-            self.gamma_grad, self.beta_grad = np.zeros(d_model, dt), np.zeros(d_model, dt)
+            # float32 beside a half table: they are few, and the kernel computes in float32
+            ct = compute_dtype(dt)
+            self.gamma, self.beta = np.ones(d_model, ct), np.zeros(d_model, ct)
+            self.gamma_grad, self.beta_grad = np.zeros(d_model, ct), np.zeros(d_model, ct)
 
     @classmethod
     def from_pretrained(cls, path, *, dtype: DTypeLike = np.float32) -> InputEmbedding:

@@ -11,6 +11,15 @@ from bad_input_world import DIM, ROWS, ones
 NAN = math.nan
 
 
+def half_stage(segment_dtype=np.float16):
+    """A float16 BERT-style stage, its segment table replaced by one of `segment_dtype`."""
+    inp = pyembed.InputEmbedding(ROWS, DIM, max_len=8, positional="learned", num_segments=2,
+                                 norm="layernorm", dtype=np.float16, seed=16)
+    if segment_dtype != np.float16:
+        inp.segment = pyembed.Embedding(2, DIM, dtype=segment_dtype, seed=17)
+    return inp
+
+
 def hf_cases():
     I = pyembed.InputEmbedding
     fp = I.from_pretrained
@@ -42,6 +51,15 @@ def hf_cases():
              IndexError, str(ROWS)),
         case("InputEmbedding(layernorm) out dtype",
              lambda w: w.inpb([1, 2], out=np.zeros((2, DIM))), ValueError, "out", "float64"),
+        case("InputEmbedding(float16, layernorm) out float16",
+             lambda w: half_stage()([1, 2], out=np.zeros((2, DIM), np.float16)), ValueError,
+             "out", "float16", "float32"),
+        case("InputEmbedding(float16) float32 segment table",
+             lambda w: half_stage(np.float32)([1, 2]), ValueError, "segment table", "float32",
+             "float16"),
+        case("InputEmbedding.backward(float16) float32 segment table",
+             lambda w: half_stage(np.float32).backward([1, 2], ones(2, DIM)), ValueError,
+             "segment table", "float32", "float16"),
         case("InputEmbedding.backward segment_ids 5 of 2",
              lambda w: w.inpb.backward([[1, 2]], ones(1, 2, DIM), segment_ids=[[0, 5]]),
              IndexError, "segment_ids", "5"),

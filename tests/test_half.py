@@ -437,17 +437,3 @@ def test_bad_calls_change_nothing(dt):
             _core.Table(3, 2, spec)
     with pytest.raises(ValueError, match="native byte order"):
         _core.Table(3, 2, np.dtype(">f2"))
-
-
-def test_segments_and_layernorm_refuse_half_tables():
-    # the fused LayerNorm kernel reads rows as float32/float64: a 16-bit table must be refused,
-    # in Python and in the C entry point, before anything reads it
-    with pytest.raises(ValueError, match="num_segments and norm need"):
-        pyembed.InputEmbedding(50, 8, dtype=np.float16, norm="layernorm")
-    with pytest.raises(ValueError, match="num_segments and norm need"):
-        pyembed.InputEmbedding(50, 8, dtype=np.float16, num_segments=2)
-    t = _core.Table(50, 8, np.float16)
-    ids = np.zeros((2, 3), np.int64)
-    with pytest.raises(ValueError, match="float16/bfloat16"):
-        _core.embed_layernorm(t, ids, None, None, None, np.ones(8, np.float32),
-                              np.zeros(8, np.float32), 1.0, 1e-5, None)

@@ -14,6 +14,7 @@ import pyembed
 import reference_positional as ref
 from pyembed import _core
 from reference import bits as ref_bits
+from reference import same_bits
 from reference import numeric_grad
 
 TOL = {np.float32: 2e-6, np.float64: 1e-13}
@@ -227,3 +228,112 @@ def test_no_reference_leaks_in_the_glue():
         one_round()
     gc.collect()
     assert [sys.getrefcount(x) for x in inputs] == refs
+
+
+# ---- float16 / bfloat16 tables (issue 12, item 4): the float32 stage on the widened tables ------
+
+try:
+    import ml_dtypes
+except ImportError:  # bfloat16 tables need ml_dtypes (extra "half"); float16 ones do not
+    ml_dtypes = None
+HALF = ["float16", pytest.param("bfloat16", marks=pytest.mark.skipif(
+    ml_dtypes is None, reason="bfloat16 tables need ml_dtypes"))]
+
+
+def half_and_float32(dt, positional, num_segments, norm, V=61, D=131):
+    """A half stage (random gamma, beta) and a float32 one holding its widened tables and the same
+    gamma and beta."""
+    h = stage(dt, positional, num_segments, norm, scale="sqrt", V=V, D=D, seed=3)
+    f = stage(np.float32, positional, num_segments, norm, scale="sqrt", V=V, D=D, seed=3)
+    for name in ("token", "position", "segment"):
+        if isinstance(getattr(h, name), pyembed.Embedding):
+            getattr(f, name).weight = getattr(h, name).weight.astype(np.float32)
+    if norm:
+        assert h.gamma.dtype == h.gamma_grad.dtype == np.float32
+        f.gamma[...], f.beta[...] = h.gamma, h.beta
+    return h, f
+
+
+@pytest.mark.parametrize("nt", [1, 3])
+@pytest.mark.parametrize("positional", ["learned", "sinusoidal"])
+@pytest.mark.parametrize("num_segments, norm", [(2, "layernorm"), (None, "layernorm"),
+                                                (3, None)])
+@pytest.mark.parametrize("dt", HALF)
+def test_half_tables_give_the_bits_of_the_widened_float32_stage(dt, num_segments, norm,
+                                                                positional, nt, threads):
+    """Forward, and every gradient of the backward (tables, gamma, beta), bit for bit those of the
+    float32 stage built from the widened tables; 64 x 12 ids x 131 columns run the kernels on 3
+    threads when given them (and on 1: the bits never depend on it), with tails of the 8 lanes."""
+    threads(nt)
+    h, f = half_and_float32(dt, positional, num_segments, norm)
+    rng = np.random.default_rng(11)
+    ids = rng.integers(0, h.vocab_size, (64, 12))
+    seg = rng.integers(0, num_segments, ids.shape) if num_segments else None
+    y = h(ids, 3, segment_ids=seg)
+    assert y.dtype == np.float32
+    assert ref_bits(y).tobytes() == ref_bits(f(ids, 3, segment_ids=seg)).tobytes()
+    out = np.empty_like(y)
+    assert h(ids, 3, out, segment_ids=seg) is out and (ref_bits(out) == ref_bits(y)).all()
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    for _ in range(2):  # gradients accumulate across calls
+        h.backward(ids, g, 3, segment_ids=seg)
+        f.backward(ids, g, 3, segment_ids=seg)
+    for a, b in zip(h.parameters(), f.parameters()):
+        ga, gb = (a[1], b[1]) if isinstance(a, tuple) else (a.grad, b.grad)
+        assert ga.dtype == np.float32 and ref_bits(ga).tobytes() == ref_bits(gb).tobytes()
+    assert h.token.weight.dtype == np.dtype(dt)
+
+
+@pytest.mark.parametrize("dt", HALF)
+def test_half_stage_in_backward_equals_backward_then_step(dt, threads):
+    """Adam(lazy=True) on the three half tables, applied in the backward (3 threads) or after it
+    (1 thread), with gamma and beta stepped by a second Adam: the same bits in every table,
+    moment and LayerNorm parameter after three steps."""
+    results = []
+    for fused, nt in ((False, 1), (True, 3)):
+        threads(nt)
+        inp, _ = half_and_float32(dt, "learned", 2, "layernorm", V=300, D=48)
+        tabs = [p for p in inp.parameters() if not isinstance(p, tuple)]
+        opts = [pyembed.optim.Adam(tabs, lr=0.05, lazy=True, in_backward=fused),
+                pyembed.optim.Adam([p for p in inp.parameters() if isinstance(p, tuple)],
+                                   lr=0.05)]
+        rng = np.random.default_rng(12)
+        for _ in range(3):
+            ids = np.minimum(rng.zipf(1.3, (24, 16)) - 1, 299)
+            seg = rng.integers(0, 2, ids.shape)
+            inp(ids, segment_ids=seg)
+            inp.backward(ids, rng.standard_normal((24, 16, 48)).astype(np.float32),
+                         segment_ids=seg)
+            for opt in opts:
+                opt.step()
+                opt.zero_grad()
+        results.append([t.weight.copy() for t in tabs] + [inp.gamma.copy(), inp.beta.copy()]
+                       + [np.array(v) for t in tabs for _, v in sorted(opts[0].state[t].items())])
+        assert all(t.table.grad is None for t in tabs) == fused
+    assert len(results[0]) == len(results[1]) == 3 + 2 + 3 * 3
+    for a, b in zip(*results):
+        assert same_bits(a, b)
+
+
+@pytest.mark.parametrize("dt", HALF)
+def test_half_stage_refuses_a_segment_table_of_another_dtype(dt):
+    """The kernel reads token and segment rows through one stored type: a segment table of
+    another dtype (16-bit or not: float32 shares a half table's compute dtype) is refused,
+    naming both dtypes, before anything is written."""
+    other = "bfloat16" if dt == "float16" else "float16"
+    for seg_dt in (np.float32, other):
+        if seg_dt == "bfloat16" and ml_dtypes is None:
+            continue
+        inp = stage(dt, D=8)
+        inp.segment = pyembed.Embedding(2, 8, dtype=seg_dt, seed=0)
+        ids, seg = np.array([[1, 2]]), np.array([[0, 1]])
+        out = np.full((1, 2, 8), 7, np.float32)
+        before = [inp.gamma_grad.copy(), inp.beta_grad.copy(), inp.segment.weight.copy()]
+        want = rf"segment table \(dtype {np.dtype(seg_dt)}\).*token table's dtype {np.dtype(dt)}"
+        with pytest.raises(ValueError, match=want):
+            inp(ids, out=out, segment_ids=seg)
+        with pytest.raises(ValueError, match=want):
+            inp.backward(ids, np.ones((1, 2, 8), np.float32), segment_ids=seg)
+        assert (out == 7).all() and inp.token.grad is None and inp.segment.grad is None
+        for a, b in zip(before, [inp.gamma_grad, inp.beta_grad, inp.segment.weight]):
+            assert same_bits(a, b)

@@ -1,5 +1,8 @@
-/* The body of layernorm.c for one element type, included twice (float, double).
- * Before including: T (the element type), FN(name) (adds the _f32 / _f64 suffix).
+/* The body of layernorm.c for one element type: float, double (float_types.h), and float
+ * computed from float16 / bfloat16 token and segment rows (half_types.h).
+ * Before including: T (the element type), S and LD (the stored type of W and SG and its exact
+ * load), FN(name) (adds the _f32 / _f64 / _f16 / _bf16 suffix). Positions, gamma, beta and every
+ * output are T.
  * Uses only the headers below and what this header defines. */
 #include "layernorm.h"
 #include "simd.h"
@@ -28,18 +31,19 @@ static inline size_t ln_chunk(size_t n) {
 #endif
 
 /* x = (w * scale + s) + p, each operation rounded in T: BertEmbeddings adds the token-type rows
- * to the word rows first, then the positions. */
-static inline PE_ALWAYS_INLINE void FN(ln_build)(T *restrict x, const T *restrict w,
-                                                 const T *restrict s, const T *restrict p,
+ * to the word rows first, then the positions. A half row is widened exactly first, so the bits
+ * are those of the float32 kernel on the widened tables. */
+static inline PE_ALWAYS_INLINE void FN(ln_build)(T *restrict x, const S *restrict w,
+                                                 const S *restrict s, const T *restrict p,
                                                  size_t dim, T scale) {
     if (s && p)
-        for (size_t j = 0; j < dim; j++) x[j] = (w[j] * scale + s[j]) + p[j];
+        for (size_t j = 0; j < dim; j++) x[j] = (LD(w[j]) * scale + LD(s[j])) + p[j];
     else if (s)
-        for (size_t j = 0; j < dim; j++) x[j] = w[j] * scale + s[j];
+        for (size_t j = 0; j < dim; j++) x[j] = LD(w[j]) * scale + LD(s[j]);
     else if (p)
-        for (size_t j = 0; j < dim; j++) x[j] = w[j] * scale + p[j];
+        for (size_t j = 0; j < dim; j++) x[j] = LD(w[j]) * scale + p[j];
     else
-        for (size_t j = 0; j < dim; j++) x[j] = w[j] * scale;
+        for (size_t j = 0; j < dim; j++) x[j] = LD(w[j]) * scale;
 }
 
 /* mean and 1 / sqrt(var + eps) of a row (dim > 0), two passes in double: the second pass sums
@@ -71,18 +75,18 @@ static inline PE_ALWAYS_INLINE void FN(ln_stats)(const T *restrict x, size_t dim
  * for the lines to arrive in time, and the first two lines PE_PREFETCH_DIST ids ahead (the
  * gather's scheme) left the backward waiting on the rest (BERT-base rows, 2048 ids: 2.8 -> 2.1
  * ms backward, 1.3 -> 1.05 ms forward, one thread, noisy shared machine). */
-static inline PE_ALWAYS_INLINE void FN(ln_prefetch)(const T *W, const int64_t *ids, size_t r,
+static inline PE_ALWAYS_INLINE void FN(ln_prefetch)(const S *W, const int64_t *ids, size_t r,
                                                     size_t hi, size_t dim) {
     if (r + 2 < hi) {
         const char *pf = (const char *)(W + (size_t)ids[r + 2] * dim);
-        for (size_t k = 0; k < dim * sizeof(T); k += 64) PE_PREFETCH_T0(pf + k);
+        for (size_t k = 0; k < dim * sizeof(S); k += 64) PE_PREFETCH_T0(pf + k);
     }
 }
 
 /* Rows lo .. hi of the forward. */
 static inline PE_ALWAYS_INLINE void
-FN(ln_rows_body)(T *restrict out, const T *restrict W, const int64_t *restrict ids,
-                 const T *restrict P, const T *restrict SG, const int64_t *restrict seg,
+FN(ln_rows_body)(T *restrict out, const S *restrict W, const int64_t *restrict ids,
+                 const T *restrict P, const S *restrict SG, const int64_t *restrict seg,
                  const T *restrict gamma, const T *restrict beta, size_t lo, size_t hi, size_t seq,
                  size_t dim, T scale, double eps) {
     for (size_t r = lo; r < hi; r++) {
@@ -100,8 +104,8 @@ FN(ln_rows_body)(T *restrict out, const T *restrict W, const int64_t *restrict i
 
 #define LV_NAME(s) FN(ln_rows##s)
 #define LV_BODY FN(ln_rows_body)
-#define LV_PARAMS (T *restrict out, const T *restrict W, const int64_t *restrict ids, \
-    const T *restrict P, const T *restrict SG, const int64_t *restrict seg, \
+#define LV_PARAMS (T *restrict out, const S *restrict W, const int64_t *restrict ids, \
+    const T *restrict P, const S *restrict SG, const int64_t *restrict seg, \
     const T *restrict gamma, const T *restrict beta, size_t lo, size_t hi, size_t seq, \
     size_t dim, T scale, double eps)
 #define LV_ARGS (out, W, ids, P, SG, seg, gamma, beta, lo, hi, seq, dim, scale, eps)
@@ -110,8 +114,8 @@ FN(ln_rows_body)(T *restrict out, const T *restrict W, const int64_t *restrict i
 /* Rows lo .. hi of the backward; their dgamma / dbeta sums go to pg, pb (dim,), in row order. */
 static inline PE_ALWAYS_INLINE void
 FN(ln_back_body)(T *restrict dx, double *restrict pg, double *restrict pb,
-                 const T *restrict dout, const T *restrict W, const int64_t *restrict ids,
-                 const T *restrict P, const T *restrict SG, const int64_t *restrict seg,
+                 const T *restrict dout, const S *restrict W, const int64_t *restrict ids,
+                 const T *restrict P, const S *restrict SG, const int64_t *restrict seg,
                  const T *restrict gamma, size_t lo, size_t hi, size_t seq, size_t dim, T scale,
                  double eps) {
     const size_t full = dim - dim % LN_LANES;
@@ -149,13 +153,13 @@ FN(ln_back_body)(T *restrict dx, double *restrict pg, double *restrict pb,
 #define LV_NAME(s) FN(ln_back##s)
 #define LV_BODY FN(ln_back_body)
 #define LV_PARAMS (T *restrict dx, double *restrict pg, double *restrict pb, \
-    const T *restrict dout, const T *restrict W, const int64_t *restrict ids, \
-    const T *restrict P, const T *restrict SG, const int64_t *restrict seg, \
+    const T *restrict dout, const S *restrict W, const int64_t *restrict ids, \
+    const T *restrict P, const S *restrict SG, const int64_t *restrict seg, \
     const T *restrict gamma, size_t lo, size_t hi, size_t seq, size_t dim, T scale, double eps)
 #define LV_ARGS (dx, pg, pb, dout, W, ids, P, SG, seg, gamma, lo, hi, seq, dim, scale, eps)
 #include "simd_levels.h"
 
-int FN(pe_embed_layernorm)(T *out, const T *W, const int64_t *ids, const T *P, const T *SG,
+int FN(pe_embed_layernorm)(T *out, const S *W, const int64_t *ids, const T *P, const S *SG,
                            const int64_t *seg, const T *gamma, const T *beta, size_t nb,
                            size_t seq, size_t dim, T scale, double eps) {
     const size_t n = pe_mul_size(nb, seq);
@@ -173,8 +177,8 @@ int FN(pe_embed_layernorm)(T *out, const T *W, const int64_t *ids, const T *P, c
     return PE_OK;
 }
 
-int FN(pe_embed_layernorm_backward)(T *dx, T *dgamma, T *dbeta, const T *dout, const T *W,
-                                    const int64_t *ids, const T *P, const T *SG,
+int FN(pe_embed_layernorm_backward)(T *dx, T *dgamma, T *dbeta, const T *dout, const S *W,
+                                    const int64_t *ids, const T *P, const S *SG,
                                     const int64_t *seg, const T *gamma, size_t nb, size_t seq,
                                     size_t dim, T scale, double eps) {
     const size_t n = pe_mul_size(nb, seq);

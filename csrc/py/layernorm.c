@@ -47,12 +47,6 @@ static int ln_parse(PyObject *mod, PyObject *table, PyObject *ids, PyObject *pos
     a->eps = eps;
     if (pe_parse_table(mod, table, 0, &a->t) < 0 || pe_parse_table(mod, segments, 1, &a->s) < 0)
         return -1;
-    /* the kernel reads rows as T: a 16-bit table would be read past its end */
-    if (a->t->half || (a->s && a->s->half)) {
-        PyErr_SetString(PyExc_ValueError, "segment embeddings and LayerNorm need float32 or "
-                                          "float64 tables, not float16/bfloat16 (not yet)");
-        return -1;
-    }
     if (!isfinite(a->scale)) {
         PyErr_SetString(PyExc_ValueError, "scale must be finite");
         return -1;
@@ -67,6 +61,13 @@ static int ln_parse(PyObject *mod, PyObject *table, PyObject *ids, PyObject *pos
         PyErr_Format(PyExc_ValueError,
                      "the segment table (width %lld) must have the token table's width %lld and "
                      "dtype", (long long)a->s->dim, (long long)a->t->dim);
+        return -1;
+    }
+    /* one kernel reads both tables through one stored type: a float32 and a float16 table share
+     * the compute typenum, so the storage is compared as well */
+    if (a->s && a->s->half != a->t->half) {
+        PyErr_Format(PyExc_ValueError, "the segment table (dtype %S) must have the token "
+                     "table's dtype %S", (PyObject *)a->s->wdescr, (PyObject *)a->t->wdescr);
         return -1;
     }
     if ((a->s == NULL) != (segment_ids == Py_None)) {
@@ -124,9 +125,9 @@ static PyObject *py_embed_layernorm(PyObject *mod, PyObject *args, PyObject *kwd
         goto fail;
     }
     {
-        pe_span in[5] = {{"the token table", a.t->weight, pe_table_nbytes(a.t)},
+        pe_span in[5] = {{"the token table", a.t->weight, pe_table_weight_nbytes(a.t)},
                          {"the segment table", a.s ? a.s->weight : NULL,
-                          a.s ? pe_table_nbytes(a.s) : 0},
+                          a.s ? pe_table_weight_nbytes(a.s) : 0},
                          pe_span_of("positions", a.pos), pe_span_of("gamma", a.gamma),
                          pe_span_of("beta", a.extra)};
         out = pe_out_or_pool(out_obj, a.t->typenum, a.nd + 1, a.shape, in, 5);
@@ -138,7 +139,7 @@ static PyObject *py_embed_layernorm(PyObject *mod, PyObject *args, PyObject *kwd
     const void *pp = LN_DATA(a.pos), *gp = LN_DATA(a.gamma), *bp = LN_DATA(a.extra);
     const void *wp = a.t->weight, *spw = a.s ? a.s->weight : NULL;
     PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
-                   rc = PE_BY_DTYPE(a.t->typenum, pe_embed_layernorm, o, wp, ip, pp, spw, sp, gp,
+                   rc = PE_BY_TABLE(a.t, pe_embed_layernorm, o, wp, ip, pp, spw, sp, gp,
                                     bp, (size_t)a.nb, (size_t)a.seq, (size_t)a.t->dim, scale,
                                     eps));
     return ln_finish(&a, out, rc, "embed_layernorm");
@@ -174,9 +175,9 @@ static PyObject *py_embed_layernorm_backward(PyObject *mod, PyObject *args, PyOb
         goto fail;
     {
         PyArrayObject *dg = (PyArrayObject *)dg_obj, *db = (PyArrayObject *)db_obj;
-        pe_span in[7] = {{"the token table", a.t->weight, pe_table_nbytes(a.t)},
+        pe_span in[7] = {{"the token table", a.t->weight, pe_table_weight_nbytes(a.t)},
                          {"the segment table", a.s ? a.s->weight : NULL,
-                          a.s ? pe_table_nbytes(a.s) : 0},
+                          a.s ? pe_table_weight_nbytes(a.s) : 0},
                          pe_span_of("positions", a.pos), pe_span_of("gamma", a.gamma),
                          pe_span_of("grad_output", g), pe_span_of("dgamma", dg),
                          pe_span_of("dbeta", db)};
@@ -193,7 +194,7 @@ static PyObject *py_embed_layernorm_backward(PyObject *mod, PyObject *args, PyOb
     const void *pp = LN_DATA(a.pos), *gp = LN_DATA(a.gamma), *gop = PyArray_DATA(g);
     const void *wp = a.t->weight, *spw = a.s ? a.s->weight : NULL;
     PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
-                   rc = PE_BY_DTYPE(a.t->typenum, pe_embed_layernorm_backward, o, dgp, dbp, gop,
+                   rc = PE_BY_TABLE(a.t, pe_embed_layernorm_backward, o, dgp, dbp, gop,
                                     wp, ip, pp, spw, sp, gp, (size_t)a.nb, (size_t)a.seq,
                                     (size_t)a.t->dim, scale, eps));
     return ln_finish(&a, out, rc, "embed_layernorm_backward");
