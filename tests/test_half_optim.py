@@ -4,7 +4,6 @@ Exactness: the half table's update is, bit for bit, the float32 optimizer's on t
 (same gradient, same state) rounded back to nearest even, or rounded by
 ``_core.narrow_rows(..., stochastic=True, seed, step)``; for SGD / Adam / AdamW / SparseAdam /
 Adagrad / RowWiseAdagrad, lazy, dense and in the backward, for 1, 2 and 3 threads."""
-import os
 import subprocess
 import sys
 import textwrap
@@ -280,8 +279,6 @@ ROW_BUFFERS = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc: Linux")
-@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="ASan reserves terabytes of address space: no RLIMIT_AS under it")
 def test_rowwise_row_buffers_are_the_teams():
     """The half row-wise Adagrad in the backward widens each row into a buffer of the thread:
     as many as the driver's team, not as set_num_threads says (4097 row buffers of 32 KiB, for
