@@ -4,11 +4,16 @@ Exactness: the half table's update is, bit for bit, the float32 optimizer's on t
 (same gradient, same state) rounded back to nearest even, or rounded by
 ``_core.narrow_rows(..., stochastic=True, seed, step)``; for SGD / Adam / AdamW / SparseAdam /
 Adagrad / RowWiseAdagrad, lazy, dense and in the backward, for 1, 2 and 3 threads."""
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
 import pyembed
 from pyembed import _core, optim
+from child import PKG_PARENT
 from reference import same_bits
 
 ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 tables need ml_dtypes")
@@ -252,3 +257,32 @@ def test_sgd_rounding_step_is_saved_with_the_state():
     sd["state.0.step"] = np.arange(ROWS)
     with pytest.raises(ValueError, match="one counter"):
         opt_b.load_state_dict(sd)
+
+
+ROW_BUFFERS = textwrap.dedent("""
+    import resource
+    import numpy as np, pyembed
+    from pyembed import optim
+    pyembed.set_num_threads(4096)
+    e = pyembed.Embedding(8, 8192, dtype="bfloat16", seed=0)
+    opt = optim.RowWiseAdagrad(e, lr=0.1, in_backward=True)
+    ids, g = np.array([1, 2]), np.ones((2, 8192), np.float32)
+    e.backward(ids, g)  # the state exists and every library is loaded before the limit
+    opt.step()
+    with open("/proc/self/status") as f:
+        vm = next(int(x.split()[1]) for x in f if x.startswith("VmSize")) * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (vm + (64 << 20), resource.RLIM_INFINITY))
+    before = e.weight.copy()
+    e.backward(ids, g)
+    assert not np.array_equal(before.view(np.uint16), e.weight.view(np.uint16))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc: Linux")
+def test_rowwise_row_buffers_are_the_teams():
+    """The half row-wise Adagrad in the backward widens each row into a buffer of the thread:
+    as many as the driver's team, not as set_num_threads says (4097 row buffers of 32 KiB, for
+    a batch of two rows that one thread updates, were a MemoryError under 64 MiB to spare)."""
+    r = subprocess.run([sys.executable, "-c", ROW_BUFFERS], cwd=PKG_PARENT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

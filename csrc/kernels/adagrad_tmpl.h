@@ -361,9 +361,10 @@ int pe_adagrad_half_bwd(uint16_t *W, float *Acc, int rowwise, const pe_bwd_batch
                         const pe_adagrad_opts *o, const pe_half_round *h, size_t *n_rows) {
     *n_rows = 0;
     pe_adagrad_half_ctx x;
-    /* the driver's team is at most the thread count (pe_threads_for) */
-    int rc = pe_adagrad_half_init(&x, W, Acc, rowwise, b->dim, (size_t)pe_get_num_threads(), o,
-                                  h);
+    /* the driver's team, not the thread count: with set_num_threads(4096) a batch of two rows
+     * allocated 4097 row buffers (a MemoryError where the team of one needs one) */
+    int rc = pe_adagrad_half_init(&x, W, Acc, rowwise, b->dim,
+                                  (size_t)pe_inbwd_threads(b, sizeof(float)), o, h);
     if (rc == PE_OK) rc = pe_inbwd_f32(pe_adagrad_half_bwd_row, &x, b, n_rows);
     pe_adagrad_half_done(&x);
     return rc;

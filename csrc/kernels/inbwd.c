@@ -9,5 +9,10 @@
 
 #include <stdlib.h>
 
+int pe_inbwd_threads(const pe_bwd_batch *b, size_t esize) {
+    /* each gradient element is read once and summed into a buffer that is read once */
+    return pe_threads_for(pe_mul_size(pe_mul_size(b->n, b->dim), 2 * esize), b->n);
+}
+
 #define PE_TMPL "inbwd_tmpl.h"
 #include "float_types.h"

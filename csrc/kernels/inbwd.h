@@ -90,6 +90,12 @@ typedef struct {
     const uint8_t *frozen;
 } pe_bwd_batch;
 
+/* The team pe_inbwd_* asks for on batch b (gradient elements of esize bytes), for an update that
+ * sizes per-thread buffers of its own: the team it gets is no larger unless set_num_threads()
+ * runs in between (from another Python thread: the GIL is released), so such an update still
+ * needs a fallback for a thread number at or past this. */
+int pe_inbwd_threads(const pe_bwd_batch *b, size_t esize);
+
 int pe_inbwd_f32(pe_row_update update, void *ctx, const pe_bwd_batch *b, size_t *n_rows);
 int pe_inbwd_f64(pe_row_update update, void *ctx, const pe_bwd_batch *b, size_t *n_rows);
 

@@ -79,7 +79,7 @@ int FN(pe_inbwd)(pe_row_update update, void *ctx, const pe_bwd_batch *b, size_t 
     const int64_t *ids = b->ids;
     *n_rows = 0;
     const FN(add_fn) add = FN(add_row_pick)();
-    const int nt = pe_threads_for(pe_mul_size(pe_mul_size(n, dim), 2 * sizeof(T)), n);
+    const int nt = pe_inbwd_threads(b, sizeof(T));
     /* two dim-long buffers per thread, each on its own cache lines: the row being updated and
      * the next one, summed by the update while it works (inbwd.h's side job) */
     const size_t stride = (dim * sizeof(T) + 63) / 64 * 64;
