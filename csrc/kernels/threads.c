@@ -1,6 +1,7 @@
 /* Thread policy and aligned buffers shared by every kernel (see common.h). */
 #include "common.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 #include <omp.h>
 #endif
 
-static int g_num_threads = 0; /* 0: not yet read from the environment */
+static atomic_int g_num_threads = 0; /* 0: not yet read from the environment */
 static int g_forked_child = 0;
 static pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
 
@@ -46,14 +47,20 @@ static int pe_default_threads(void) {
 #endif
 }
 
+/* g_num_threads is read by kernels running without the GIL while another Python thread may set
+ * it: relaxed atomics (any value read is one that was set; no ordering is needed). */
 int pe_get_num_threads(void) {
-    if (g_num_threads == 0) g_num_threads = pe_default_threads();
-    return pe_forked_child() ? 1 : g_num_threads;
+    int n = atomic_load_explicit(&g_num_threads, memory_order_relaxed);
+    if (n == 0) {
+        n = pe_default_threads();
+        atomic_store_explicit(&g_num_threads, n, memory_order_relaxed);
+    }
+    return pe_forked_child() ? 1 : n;
 }
 
 void pe_set_num_threads(int n) {
     (void)pe_get_num_threads(); /* registers the fork handler */
-    g_num_threads = n >= 1 ? n : 1;
+    atomic_store_explicit(&g_num_threads, n >= 1 ? n : 1, memory_order_relaxed);
 }
 
 int pe_have_openmp(void) {
