@@ -225,7 +225,7 @@ static void FN(bwd_row)(void *c, int64_t row, void *g, const pe_bwd_next *next) 
     if (x->rowwise) { /* one accumulator a row, and the row's sum of squares comes first */
         void *const arrays[] = {x->P};
         const pe_bwd_pf f = pe_bwd_pf_init(arrays, 1, next, x->dim, sizeof(T));
-        pe_bwd_part(&f, next, 0, x->dim);
+        pe_bwd_parts_all(&f, next, x->dim, sizeof(T));
         FN(rwrun)(x->P + off, x->Acc + row, (const T *)g, x->dim, &x->k);
         return;
     }
@@ -281,7 +281,7 @@ static void pe_adagrad_half_row(const pe_adagrad_half_ctx *x, int64_t row, const
         if (!x->rowwise) pe_bwd_pf_add(&f, x->Acc, dim, sizeof *x->Acc, next);
     }
     if (x->rowwise) {
-        if (next) pe_bwd_part(&f, next, 0, dim);
+        if (next) pe_bwd_parts_all(&f, next, dim, sizeof(float));
         pe_widen_row(buf, x->W + off, dim, h->kind);
         rwrun_f32(buf, x->Acc + row, g, dim, &x->k);
         pe_narrow_span(x->W + off, buf, dim, h, key, 0);

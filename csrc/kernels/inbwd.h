@@ -81,6 +81,14 @@ static inline void pe_bwd_part(const pe_bwd_pf *f, const pe_bwd_next *next, size
     pe_bwd_side(next, e0, e1);
 }
 
+/* The whole of g summed before the update reads any of it (row-wise updates need the row's sum
+ * of squares first), still in parts, so the next row's prefetches are spread over the sum. */
+static inline void pe_bwd_parts_all(const pe_bwd_pf *f, const pe_bwd_next *next, size_t dim,
+                                    size_t esize) {
+    const size_t ch = PE_BWD_CHUNK / esize;
+    for (size_t c0 = 0; c0 < dim; c0 += ch) pe_bwd_part(f, next, c0, dim - c0 < ch ? dim : c0 + ch);
+}
+
 typedef struct {
     const int64_t *ids;
     const void *dout;
