@@ -210,6 +210,7 @@ def test_every_public_name_has_cases():
     names += [n for n in pyembed.optim.__all__ if n != "Optimizer"] + list(pyembed.plot.__all__)
     for cls, prefix in ((pyembed.Table, "Table"), (pyembed.Vectors, "Vectors"),
                         (pyembed.Embedding, "Embedding"), (pyembed.EmbeddingBag, "EmbeddingBag"),
+                        (pyembed.embedding_memmap.MemmapMixin, "Embedding"),  # from_memmap etc.
                         (pyembed.Vocab, "Vocab"), (pyembed.Word2Vec, "Word2Vec"),
                         (pyembed.InputEmbedding, "InputEmbedding"),
                         (pyembed.PositionalEncoding, "PositionalEncoding"),

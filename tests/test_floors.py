@@ -22,6 +22,7 @@ LAZY_MODULES = {"torch"}
 # share only the base.
 LAYERS = [
     ("base", {"_core", "_util", "_checks", "_version", "_mapfile"}),
+    ("table parts", {"embedding_memmap"}),
     ("tables", {"embedding", "positional", "optim._params", "optim.in_backward",
                 "distributed.mpi", "distributed.routing",
                 "vocab", "vecattr", "safetensors", "evaluation", "corpus", "fasttext",
@@ -43,7 +44,7 @@ LAYERS = [
     ("cli", {"cli"}),
     ("entry", {"__init__", "__main__"}),
 ]
-TRAINING = {"embedding", "positional", "rope", "bag", "input_embedding", "torch"} | {
+TRAINING = {"embedding", "embedding_memmap", "positional", "rope", "bag", "input_embedding", "torch"} | {
     m for _, mods in LAYERS for m in mods if m.startswith(("optim", "distributed"))}
 # safetensors (a file-format reader over _util alone) and checkpoint (a Hugging Face folder's
 # input-stage tensors) are shared: InputEmbedding.from_pretrained reads checkpoints with them

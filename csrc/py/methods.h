@@ -4,7 +4,7 @@
 
 #include <Python.h>
 
-extern PyMethodDef pe_table_functions[];      /* table.c: unpickling */
+extern PyMethodDef pe_table_functions[];      /* table_memory.c: unpickling */
 extern PyMethodDef pe_pool_functions[];       /* pool.c: release_memory */
 extern PyMethodDef pe_parse_functions[];      /* parse.c: word-vector files */
 extern PyMethodDef pe_topk_functions[];       /* topk.c */

@@ -48,6 +48,19 @@ int pe_table_refuse_readonly(PeTable *t, const char *what);
 /* Allocate grad, mark and touched if not yet there (GIL held). 0, or -1 with MemoryError. */
 int pe_table_ensure_grad(PeTable *t);
 
+/* The weight dtype d as a table stores it: *typenum the arithmetic (NPY_FLOAT32 / NPY_FLOAT64),
+ * *half PE_HALF_* or 0. 0, or -1 with ValueError naming `what` (and `shown`, when not NULL, as
+ * the value given) for any other dtype or a non-native byte order. */
+int pe_table_dtype(PyArray_Descr *d, const char *what, PyObject *shown, int *typenum, int *half);
+
+/* The Table type's constructors and dealloc, defined in table_memory.c and named by table.c's
+ * slots and method table: tp_new (Table(num_embeddings, embedding_dim, dtype)), tp_dealloc, and
+ * the class method wrap (METH_O | METH_CLASS) with its docstring. */
+PyObject *pe_table_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
+void pe_table_dealloc(PeTable *self);
+PyObject *pe_table_wrap(PyTypeObject *type, PyObject *arg);
+extern const char pe_table_wrap_doc[];
+
 /* Bytes of the grad buffer (and of the weight, unless the table is stored in half precision). */
 static inline size_t pe_table_nbytes(const PeTable *t) {
     return (size_t)t->rows * (size_t)t->dim * t->itemsize;
