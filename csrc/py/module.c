@@ -148,6 +148,7 @@ static PyMethodDef *const glue_tables[] = {
     pe_pool_functions,
     pe_sgns_functions,
     pe_optim_functions,
+    pe_gradnorm_functions,
     pe_positional_functions,
     pe_bag_functions,
     pe_half_functions,

@@ -1,4 +1,4 @@
-/* Glue for the optimizer kernels (adam.c, sgd.c, adagrad.c, gradnorm.c).
+/* Glue for the optimizer kernels (adam.c, sgd.c, adagrad.c; the gradient norms: gradnorm.c).
  *
  * Every function takes NumPy arrays it updates in place. All arguments are checked before
  * anything is written: arrays that are written must be exact (C-contiguous, aligned, writeable,
@@ -13,19 +13,18 @@
  * gives NaN weights, never a crash).
  */
 #include "methods.h"
+#include "optim_args.h"
 #include "table.h"
 #include "kernels/adagrad.h"
 #include "kernels/adam.h"
 #include "kernels/sgd.h"
-#include "kernels/gradnorm.h"
-#include "kernels/simd.h"
 
 #include <math.h>
 #include <string.h>
 
 /* An ndarray of the parameter's dtype and shape (the parameter itself: float32 or float64, any
  * shape), C-contiguous and aligned; writeable when `write`. Borrowed reference in *out. */
-static int check_array(PyObject *obj, const char *name, PyArrayObject *like, int write,
+int pe_opt_check_array(PyObject *obj, const char *name, PyArrayObject *like, int write,
                        PyArrayObject **out) {
     if (!PyArray_Check(obj)) return pe_check_exact(obj, name, NPY_FLOAT32, 0, NULL, write, NULL);
     PyArrayObject *ref = like ? like : (PyArrayObject *)obj;
@@ -47,14 +46,14 @@ static int state_type(PyArrayObject *p) {
     return PyArray_ITEMSIZE(p) == 2 ? NPY_FLOAT32 : PyArray_TYPE(p);
 }
 
-/* param: check_array's, or a float16 / bfloat16 table's weight (2-D, 16-bit, exact and writeable)
- * when table= is such a table; *h says how the float32 update is rounded back (kind 0: not half).
+/* param: pe_opt_check_array's, or a float16 / bfloat16 table's weight (2-D, 16-bit, exact and
+ * writeable) when table= is such a table; *h says how the float32 update is rounded back (kind 0: not half).
  * sr != 0: stochastic rounding with seed and step (half.h). Borrowed reference in *out. */
 static int check_param(PyObject *mod, PyObject *obj, PyObject *tab_o, int sr, unsigned long long seed,
                        unsigned long long step, PyArrayObject **out, pe_half_round *h) {
     memset(h, 0, sizeof *h);
     if (!PyArray_Check(obj) || PyArray_ITEMSIZE((PyArrayObject *)obj) != 2)
-        return check_array(obj, "param", NULL, 1, out);
+        return pe_opt_check_array(obj, "param", NULL, 1, out);
     PeTable *t = NULL;
     if (pe_parse_table(mod, tab_o, 1, &t) < 0) return -1;
     PyArrayObject *p = (PyArrayObject *)obj;
@@ -95,7 +94,7 @@ static int check_vector(PyObject *obj, const char *name, int typenum, npy_intp n
 }
 
 /* rows: ids of any integer dtype, in [0, nrows), strictly increasing (a new reference). */
-static int convert_rows(PyObject *obj, int64_t nrows, PyArrayObject **out) {
+int pe_opt_convert_rows(PyObject *obj, int64_t nrows, PyArrayObject **out) {
     if (pe_convert_ids(obj, "rows", nrows, out) < 0) return -1;
     if (PyArray_NDIM(*out) != 1) {
         PyErr_Format(PyExc_ValueError, "rows must be 1-D, got %d dimensions", PyArray_NDIM(*out));
@@ -118,7 +117,7 @@ static int convert_rows(PyObject *obj, int64_t nrows, PyArrayObject **out) {
 }
 
 /* The (nrows, dim) view of a parameter: 2-D as is; otherwise one row of all its elements. */
-static void rows_dim(PyArrayObject *p, size_t *nrows, size_t *dim) {
+void pe_opt_rows_dim(PyArrayObject *p, size_t *nrows, size_t *dim) {
     if (PyArray_NDIM(p) == 2) {
         *nrows = (size_t)PyArray_DIM(p, 0);
         *dim = (size_t)PyArray_DIM(p, 1);
@@ -128,7 +127,7 @@ static void rows_dim(PyArrayObject *p, size_t *nrows, size_t *dim) {
     }
 }
 
-static int need_2d(PyArrayObject *p, const char *what) {
+int pe_opt_need_2d(PyArrayObject *p, const char *what) {
     if (PyArray_NDIM(p) != 2) {
         PyErr_Format(PyExc_ValueError, "%s needs a 2-D parameter (a table of rows), got %d-D",
                      what, PyArray_NDIM(p));
@@ -143,9 +142,9 @@ static int parse_table_frozen(PyObject *mod, PyObject *tab_o, PyObject *fr_o, Py
                               PeTable **tab, PyArrayObject **fr, size_t *nrows, size_t *dim) {
     if (pe_parse_table(mod, tab_o, 1, tab) < 0) return -1;
     if (*tab && pe_table_refuse_readonly(*tab, "an optimizer step") < 0) return -1;
-    rows_dim(p, nrows, dim);
+    pe_opt_rows_dim(p, nrows, dim);
     if (fr_o == Py_None) return 0;
-    if (need_2d(p, "frozen") < 0) return -1;
+    if (pe_opt_need_2d(p, "frozen") < 0) return -1;
     return check_vector(fr_o, "frozen", NPY_UINT8, (npy_intp)*nrows, 0, fr);
 }
 
@@ -172,7 +171,7 @@ static int parse_step_grad(PyObject *g_o, PyObject *ids_o, PyObject *pad_o, int 
                                               "in-backward form)");
             return -1;
         }
-        if (!compact) return check_array(g_o, "grad", p, 0, &a->g);
+        if (!compact) return pe_opt_check_array(g_o, "grad", p, 0, &a->g);
         if (!rows) {
             PyErr_SetString(PyExc_ValueError, "compact=True needs rows (grad[i] is rows[i]'s)");
             return -1;
@@ -188,7 +187,7 @@ static int parse_step_grad(PyObject *g_o, PyObject *ids_o, PyObject *pad_o, int 
                                           "or compact=True");
         return -1;
     }
-    if (need_2d(p, "ids") < 0) return -1;
+    if (pe_opt_need_2d(p, "ids") < 0) return -1;
     int64_t nrows = (int64_t)PyArray_DIM(p, 0), pad;
     if (pe_parse_padding_idx(pad_o, nrows, &pad) < 0) return -1;
     if (pe_convert_ids(ids_o, "ids", nrows, &a->ids) < 0) return -1;
@@ -284,9 +283,10 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
                                      &seed, &rstep))
         return NULL;
     if (check_param(mod, p_o, tab_o, sr, seed, rstep, &p, &h) < 0) return NULL;
-    if (check_array(m_o, "exp_avg", p, 1, &m) < 0) return NULL;
-    if (check_array(v_o, "exp_avg_sq", p, 1, &v) < 0) return NULL;
-    if (vmax_o != Py_None && check_array(vmax_o, "max_exp_avg_sq", p, 1, &vmax) < 0) return NULL;
+    if (pe_opt_check_array(m_o, "exp_avg", p, 1, &m) < 0) return NULL;
+    if (pe_opt_check_array(v_o, "exp_avg_sq", p, 1, &v) < 0) return NULL;
+    if (vmax_o != Py_None && pe_opt_check_array(vmax_o, "max_exp_avg_sq", p, 1, &vmax) < 0)
+        return NULL;
     size_t nrows, dim;
     if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
     if (rs_o != Py_None) {
@@ -301,8 +301,8 @@ static PyObject *adam_step(PyObject *mod, PyObject *args, PyObject *kwds) {
         return NULL;
     }
     if (rows_o != Py_None) {
-        if (need_2d(p, "rows") < 0) return NULL;
-        if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
+        if (pe_opt_need_2d(p, "rows") < 0) return NULL;
+        if (pe_opt_convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
     }
     const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
     if (parse_step_grad(g_o, ids_o, pad_o, scale, compact, p, rows, FR, &a) < 0) goto fail;
@@ -379,13 +379,13 @@ static PyObject *sgd_step(PyObject *mod, PyObject *args, PyObject *kwds) {
             PyErr_SetString(PyExc_ValueError, "momentum != 0 needs a momentum_buffer");
             return NULL;
         }
-        if (check_array(b_o, "momentum_buffer", p, 1, &b) < 0) return NULL;
+        if (pe_opt_check_array(b_o, "momentum_buffer", p, 1, &b) < 0) return NULL;
     }
     size_t nrows, dim;
     if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
     if (rows_o != Py_None) {
-        if (need_2d(p, "rows") < 0) return NULL;
-        if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
+        if (pe_opt_need_2d(p, "rows") < 0) return NULL;
+        if (pe_opt_convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
     }
     const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
     if (parse_step_grad(g_o, ids_o, pad_o, scale, compact, p, rows, FR, &a) < 0) goto fail;
@@ -462,11 +462,11 @@ static PyObject *adagrad_step(PyObject *mod, PyObject *args, PyObject *kwds) {
     size_t nrows, dim;
     if (parse_table_frozen(mod, tab_o, fr_o, p, &tab, &fr, &nrows, &dim) < 0) return NULL;
     if ((rowwise ? check_vector(s_o, "state_sum", state_type(p), (npy_intp)nrows, 1, &s)
-                 : check_array(s_o, "state_sum", p, 1, &s)) < 0)
+                 : pe_opt_check_array(s_o, "state_sum", p, 1, &s)) < 0)
         return NULL;
     if (rows_o != Py_None) {
-        if (need_2d(p, "rows") < 0) return NULL;
-        if (convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
+        if (pe_opt_need_2d(p, "rows") < 0) return NULL;
+        if (pe_opt_convert_rows(rows_o, (int64_t)nrows, &rows) < 0) return NULL;
     }
     const uint8_t *FR = fr ? (const uint8_t *)PyArray_DATA(fr) : NULL;
     if (parse_step_grad(g_o, ids_o, pad_o, scale, compact, p, rows, FR, &a) < 0) goto fail;
@@ -505,107 +505,9 @@ fail:
     return step_end(1, PE_OK, "adagrad_step", &a, 0, rows);
 }
 
-/* ---- grad_norm / scale_grad ------------------------------------------------------------- */
-
-/* The (grad, rows, table) arguments shared by grad_norm and scale_grad: grad a float array
- * (writeable when `write`), rows None or ids of grad's rows (a private copy), table None or the
- * Table whose lock to hold. */
-typedef struct {
-    PyArrayObject *g, *rows; /* g borrowed, rows owned */
-    PeTable *tab;
-    const int64_t *R;        /* NULL: every row */
-    size_t nl, nrows, dim, work_bytes;
-} grad_rows;
-
-static int parse_grad_rows(PyObject *mod, PyObject *g_o, PyObject *rows_o, PyObject *tab_o,
-                           int write, grad_rows *a) {
-    memset(a, 0, sizeof *a);
-    if (pe_parse_table(mod, tab_o, 1, &a->tab) < 0) return -1;
-    /* the table's own grad is read-only to users (table.c) but written here, under its lock */
-    /* only the grad itself (its dtype and shape, not a view of it as another dtype) */
-    if (write && a->tab && a->tab->grad && PyArray_Check(g_o) &&
-        PyArray_DATA((PyArrayObject *)g_o) == (void *)a->tab->grad &&
-        PyArray_TYPE((PyArrayObject *)g_o) == a->tab->typenum &&
-        PyArray_IS_C_CONTIGUOUS((PyArrayObject *)g_o) && PyArray_NDIM((PyArrayObject *)g_o) == 2 &&
-        PyArray_DIM((PyArrayObject *)g_o, 0) == (npy_intp)a->tab->rows &&
-        PyArray_DIM((PyArrayObject *)g_o, 1) == (npy_intp)a->tab->dim)
-        write = 0;
-    if (check_array(g_o, "grad", NULL, write, &a->g) < 0) return -1;
-    rows_dim(a->g, &a->nrows, &a->dim);
-    if (rows_o != Py_None) {
-        if (need_2d(a->g, "rows") < 0) return -1;
-        if (convert_rows(rows_o, (int64_t)a->nrows, &a->rows) < 0) return -1;
-        a->R = (const int64_t *)PyArray_DATA(a->rows);
-        a->nl = (size_t)PyArray_SIZE(a->rows);
-    }
-    a->work_bytes = (a->R ? a->nl : a->nrows) * a->dim * (size_t)PyArray_ITEMSIZE(a->g);
-    return 0;
-}
-
-PyDoc_STRVAR(grad_norm_doc,
-"grad_norm(grad, rows=None, norm_type=2.0, table=None)\n--\n\n"
-"sum(|g|**norm_type) over rows of a 2-D grad (all of grad when rows is None), in double; the\n"
-"max |g| when norm_type is inf. Bitwise identical for every thread count.");
-
-static PyObject *grad_norm(PyObject *mod, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"grad", "rows", "norm_type", "table", NULL};
-    PyObject *g_o, *rows_o = Py_None, *tab_o = Py_None;
-    double nt = 2.0, out = 0.0;
-    grad_rows a;
-    int rc;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OdO:grad_norm", kwlist, &g_o, &rows_o, &nt,
-                                     &tab_o))
-        return NULL;
-    if (!(nt > 0.0)) {
-        PyObject *v = PyFloat_FromDouble(nt);
-        if (v) PyErr_Format(PyExc_ValueError, "norm_type must be > 0, got %R", v);
-        Py_XDECREF(v);
-        return NULL;
-    }
-    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 0, &a) < 0) return PE_RELEASE(a.rows), NULL;
-    PE_LOCKED(a.tab, a.work_bytes,
-              rc = PE_BY_DTYPE(PyArray_TYPE(a.g), pe_grad_norm, &out, PyArray_DATA(a.g), a.R, a.nl,
-                               a.nrows, a.dim, nt));
-    PE_RELEASE(a.rows);
-    return pe_kernel_result(rc, "grad_norm", rc == PE_OK ? PyFloat_FromDouble(out) : NULL);
-}
-
-PyDoc_STRVAR(scale_grad_doc,
-"scale_grad(grad, coef, rows=None, table=None)\n--\n\n"
-"grad[rows] *= coef in place (all of grad when rows is None); coef rounded to grad's dtype.");
-
-static PyObject *scale_grad(PyObject *mod, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"grad", "coef", "rows", "table", NULL};
-    PyObject *g_o, *rows_o = Py_None, *tab_o = Py_None;
-    double coef;
-    grad_rows a;
-    int rc;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "Od|OO:scale_grad", kwlist, &g_o, &coef, &rows_o,
-                                     &tab_o))
-        return NULL;
-    if (parse_grad_rows(mod, g_o, rows_o, tab_o, 1, &a) < 0) return PE_RELEASE(a.rows), NULL;
-    PE_LOCKED(a.tab, a.work_bytes,
-              rc = PE_BY_DTYPE(PyArray_TYPE(a.g), pe_scale_rows, PyArray_DATA(a.g), a.R, a.nl,
-                               a.nrows, a.dim, coef));
-    PE_RELEASE(a.rows);
-    return pe_kernel_result(rc, "scale_grad", Py_NewRef(Py_None));
-}
-
-static PyObject *set_simd_level(PyObject *Py_UNUSED(mod), PyObject *arg) {
-    long level = PyLong_AsLong(arg);
-    if (level == -1 && PyErr_Occurred()) return NULL;
-    return PyLong_FromLong(pe_set_simd_level(level < -1 ? -1 : (int)level));
-}
-
 PyMethodDef pe_optim_functions[] = {
-    {"_set_simd_level", set_simd_level, METH_O,
-     "_set_simd_level(level)\n--\n\nUse at most this vector level in the optimizer loops (0 "
-     "baseline, 1 AVX2, 2 AVX-512, -1 the best the CPU has); returns the level now in use. For "
-     "tests: every level gives the same bits."},
     PE_KW_METHOD("adam_step", adam_step, adam_step_doc),
     PE_KW_METHOD("sgd_step", sgd_step, sgd_step_doc),
     PE_KW_METHOD("adagrad_step", adagrad_step, adagrad_step_doc),
-    PE_KW_METHOD("grad_norm", grad_norm, grad_norm_doc),
-    PE_KW_METHOD("scale_grad", scale_grad, scale_grad_doc),
     {NULL, NULL, 0, NULL},
 };
