@@ -135,24 +135,31 @@ def embedding_bag(W, ids, offsets=None, mode="mean", per_sample_weights=None,
     return out
 
 
-def embed_layernorm(W, ids, scale, P=None, S=None, seg=None, gamma=None, beta=None, eps=1e-5):
+def embed_layernorm(W, ids, scale, P=None, S=None, seg=None, gamma=None, beta=None, eps=1e-5,
+                    position_ids=None):
     """LayerNorm(E[ids] * scale + S[seg] + P) * gamma + beta in float64 (Ba et al. 2016); P holds
-    the seq position rows; S, P None: no such term; gamma None: the sum alone."""
-    x = _layernorm_input(W, ids, scale, P, S, seg)
+    the seq position rows (with position_ids, of ids' shape or (seq,): the table they index);
+    S, P None: no such term; gamma None: the sum alone."""
+    x = _layernorm_input(W, ids, scale, P, S, seg, position_ids)
     if gamma is None:
         return x
     xh, _ = _normalise(x, eps)
     return xh * np.asarray(gamma, np.float64) + np.asarray(beta, np.float64)
 
 
-def embed_layernorm_backward(W, ids, scale, P, S, seg, gamma, dout, eps=1e-5):
+def embed_layernorm_backward(W, ids, scale, P, S, seg, gamma, dout, eps=1e-5,
+                             position_ids=None):
     """Gradients of sum(out * dout), by the chain rule in float64: (dW, dP, dS, dgamma, dbeta)
-    as dense arrays of the tables' shapes (dP: (seq, dim); dS None without S)."""
-    x = _layernorm_input(W, ids, scale, P, S, seg)
+    as dense arrays of the tables' shapes (dP: (seq, dim), or P's shape with position_ids; dS
+    None without S). gamma None: no LayerNorm (dgamma, dbeta None)."""
+    x = _layernorm_input(W, ids, scale, P, S, seg, position_ids)
     dout = np.asarray(dout, np.float64)
-    xh, rstd = _normalise(x, eps)
-    g = dout * np.asarray(gamma, np.float64)
-    dx = rstd * (g - g.mean(-1, keepdims=True) - xh * (g * xh).mean(-1, keepdims=True))
+    if gamma is None:
+        dx = dout
+    else:
+        xh, rstd = _normalise(x, eps)
+        g = dout * np.asarray(gamma, np.float64)
+        dx = rstd * (g - g.mean(-1, keepdims=True) - xh * (g * xh).mean(-1, keepdims=True))
     lead = tuple(range(dx.ndim - 1))
     dW = np.zeros(np.shape(W))
     np.add.at(dW, ids, dx * scale)
@@ -160,16 +167,23 @@ def embed_layernorm_backward(W, ids, scale, P, S, seg, gamma, dout, eps=1e-5):
     if S is not None:
         dS = np.zeros(np.shape(S))
         np.add.at(dS, seg, dx)
-    dP = dx.sum(0) if dx.ndim == 3 else dx
+    if position_ids is None:
+        dP = dx.sum(0) if dx.ndim == 3 else dx
+    else:
+        dP = np.zeros(np.shape(P))
+        np.add.at(dP, np.broadcast_to(position_ids, np.shape(ids)), dx)
+    if gamma is None:
+        return dW, dP, dS, None, None
     return dW, dP, dS, (dout * xh).sum(lead), dout.sum(lead)
 
 
-def _layernorm_input(W, ids, scale, P, S, seg):
+def _layernorm_input(W, ids, scale, P, S, seg, position_ids=None):
     x = np.asarray(W, np.float64)[ids] * scale
     if S is not None:
         x = x + np.asarray(S, np.float64)[seg]
     if P is not None:
-        x = x + np.asarray(P, np.float64)
+        P = np.asarray(P, np.float64)
+        x = x + (P if position_ids is None else P[position_ids])
     return x
 
 
