@@ -11,8 +11,8 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
-from ._checks import (as_ids, check_float_dtype, check_ids, check_int, check_table_dtype,
-                      compute_dtype, is_half, is_int)
+from ._checks import (as_ids, check_ids, check_int, check_table_dtype, compute_dtype, is_half,
+                      is_int)
 from .checkpoint import read_input_stage
 from .embedding import Embedding
 from .positional import PositionalEncoding
@@ -137,21 +137,25 @@ class InputEmbedding:
             self.gamma_grad, self.beta_grad = np.zeros(d_model, ct), np.zeros(d_model, ct)
 
     @classmethod
-    def from_pretrained(cls, path, *, dtype: DTypeLike = np.float32) -> InputEmbedding:
+    def from_pretrained(cls, path, *, dtype: DTypeLike | None = np.float32) -> InputEmbedding:
         """The input stage of a local Hugging Face model folder (``config.json`` +
         ``model.safetensors``; nothing is downloaded and torch is not needed), read with
         pyembed's safetensors reader. BERT (``model_type`` ``"bert"``): word + learned position
         + token-type tables and LayerNorm with the config's ``layer_norm_eps`` and
         ``pad_token_id`` as ``padding_idx``; GPT-2 (``"gpt2"``): ``wte`` + ``wpe``, and
         :meth:`attend` is its tied output head. An unknown model_type or a missing tensor raises
-        an error naming it (see :func:`pyembed.checkpoint.read_input_stage`).
+        an error naming it (see :func:`pyembed.checkpoint.read_input_stage`). ``dtype``: the
+        tables' dtype, float32 (default), float64, float16 or ``"bfloat16"`` (half tables compute
+        in float32, with float32 LayerNorm parameters), or None to keep the checkpoint's (an F16
+        or BF16 checkpoint gives a half stage, as :meth:`Embedding.from_pretrained` keeps an
+        array's dtype).
 
         Example (with a folder written by ``BertModel(...).save_pretrained(path)``)::
 
             inp = pyembed.InputEmbedding.from_pretrained(path)
             x = inp(ids, segment_ids=token_type_ids)   # == BertEmbeddings(...) in eval mode
         """
-        stage = read_input_stage(path, dtype=check_float_dtype(dtype))
+        stage = read_input_stage(path, dtype=None if dtype is None else check_table_dtype(dtype))
         inp = cls(**stage.kwargs, seed=0)
         inp.token.weight = stage.tensors["token"]
         inp.position.weight = stage.tensors["position"]
