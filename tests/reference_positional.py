@@ -4,6 +4,8 @@ Nothing here is fast; everything is obviously the formula.
 """
 import numpy as np
 
+import pyembed
+
 
 def frequencies(dim, base=10000.0, exponent="2i/d"):
     """w_i for every frequency the table carries (ceil(dim/2) for "2i/d", dim//2 otherwise)."""
@@ -191,3 +193,31 @@ def _normalise(x, eps):
     m = x.mean(-1, keepdims=True)
     rstd = 1.0 / np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + eps)
     return (x - m) * rstd, rstd
+
+
+# ---- test inputs for the input stage (not references: shared by its test files) ---------------
+
+def random_stage(dtype=np.float32, positional="learned", num_segments=2, norm="layernorm",
+                 scale=None, V=23, D=13, seed=0, max_len=16):
+    """A pyembed.InputEmbedding whose every parameter is random (gamma and beta too)."""
+    inp = pyembed.InputEmbedding(V, D, max_len=max_len, positional=positional, scale=scale,
+                                 num_segments=num_segments, norm=norm, dtype=dtype, seed=seed,
+                                 pos_std=1.0)
+    if norm:
+        rng = np.random.default_rng(seed)
+        inp.gamma[...] = rng.standard_normal(D)
+        inp.beta[...] = rng.standard_normal(D)
+    return inp
+
+
+def packed_positions(rng, nb, seq, max_len):
+    """(nb, seq) positions of packed rows: texts of random lengths 1 .. max_len, each counting from
+    0 (Tokenizer.pack's positions)."""
+    pos = np.empty((nb, seq), np.int64)
+    for b in range(nb):
+        t = 0
+        while t < seq:
+            n = int(rng.integers(1, max_len + 1))
+            pos[b, t:t + n] = np.arange(min(n, seq - t))
+            t += n
+    return pos

@@ -2,8 +2,8 @@
 position_ids) for learned and sinusoidal positions, with and without segments and LayerNorm, on
 float32/float64/float16/bfloat16 tables: against the float64 NumPy reference
 (reference_positional.py), against start= when positions = start + arange, the same bits for any
-thread count, BertEmbeddings(position_ids=), Tokenizer.pack() end to end, and an optimizer applied
-in the backward."""
+thread count, BertEmbeddings(position_ids=) and Tokenizer.pack() end to end. (An optimizer
+applied in the backward with positions=: test_layernorm_input.py.)"""
 import numpy as np
 import pytest
 
@@ -25,27 +25,11 @@ MAX_LEN = 9
 
 
 def stage(dtype, positional, num_segments, norm, V=23, D=13, seed=0):
-    """A stage whose every parameter is random (gamma and beta too)."""
-    inp = pyembed.InputEmbedding(V, D, max_len=MAX_LEN, positional=positional,
-                                 num_segments=num_segments, norm=norm, dtype=dtype, seed=seed,
-                                 pos_std=1.0)
-    if norm:
-        rng = np.random.default_rng(seed)
-        inp.gamma[...] = rng.standard_normal(D)
-        inp.beta[...] = rng.standard_normal(D)
-    return inp
+    return ref.random_stage(dtype, positional, num_segments, norm, "sqrt", V, D, seed, MAX_LEN)
 
 
 def packed_positions(rng, nb, seq):
-    """Positions restarting at 0 for each text of random length (<= MAX_LEN) in each row."""
-    pos = np.empty((nb, seq), np.int64)
-    for b in range(nb):
-        t = 0
-        while t < seq:
-            n = int(rng.integers(1, MAX_LEN + 1))
-            pos[b, t:t + n] = np.arange(min(n, seq - t))
-            t += n
-    return pos
+    return ref.packed_positions(rng, nb, seq, MAX_LEN)
 
 
 def position_table(inp):
@@ -183,34 +167,6 @@ def test_positions_may_outrun_max_len_in_a_long_packed_row():
     assert same_bits(inp(ids, positions=pos)[MAX_LEN:], inp(ids[MAX_LEN:]))
     with pytest.raises(ValueError, match="max_len"):
         inp(ids)
-
-
-def test_in_backward_adam_equals_backward_then_step(threads):
-    """Lazy Adam on the three tables applied in the backward (3 threads) equals backward, then
-    step (1 thread), bit for bit, with packed positions; gamma and beta by a second Adam."""
-    results = []
-    for fused, nt in ((False, 1), (True, 3)):
-        threads(nt)
-        inp = stage("float32", "learned", 2, "layernorm", V=300, D=48)
-        tabs = [p for p in inp.parameters() if not isinstance(p, tuple)]
-        opts = [pyembed.optim.Adam(tabs, lr=0.05, lazy=True, in_backward=fused),
-                pyembed.optim.Adam([p for p in inp.parameters() if isinstance(p, tuple)],
-                                   lr=0.05)]
-        rng = np.random.default_rng(12)
-        for _ in range(3):
-            ids = np.minimum(rng.zipf(1.3, (24, 16)) - 1, 299)
-            pos, seg = packed_positions(rng, 24, 16), rng.integers(0, 2, ids.shape)
-            inp(ids, segment_ids=seg, positions=pos)
-            inp.backward(ids, rng.standard_normal((24, 16, 48)).astype(np.float32),
-                         segment_ids=seg, positions=pos)
-            for opt in opts:
-                opt.step()
-                opt.zero_grad()
-        results.append([t.weight.copy() for t in tabs] + [inp.gamma.copy(), inp.beta.copy()]
-                       + [np.array(v) for t in tabs for _, v in sorted(opts[0].state[t].items())])
-        assert all(t.table.grad is None for t in tabs) == fused
-    assert len(results[0]) == 3 + 2 + 3 * 3
-    assert all(same_bits(a, b) for a, b in zip(*results))
 
 
 # ---- Hugging Face: BertEmbeddings(position_ids=) and Tokenizer.pack() ---------------------------
