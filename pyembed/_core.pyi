@@ -98,6 +98,8 @@ def embed_layernorm(
     scale: float,
     eps: float,
     out: Optional[_FloatArray] = None,
+    *,
+    position_ids: Optional[ArrayLike] = None,
 ) -> _FloatArray: ...
 def embed_layernorm_backward(
     table: Table,
@@ -112,6 +114,8 @@ def embed_layernorm_backward(
     scale: float,
     eps: float,
     out: Optional[_FloatArray] = None,
+    *,
+    position_ids: Optional[ArrayLike] = None,
 ) -> _FloatArray: ...
 def embed_positions(
     table: Table,
@@ -119,6 +123,8 @@ def embed_positions(
     positions: Optional[ArrayLike],
     scale: float,
     out: Optional[_FloatArray] = None,
+    *,
+    position_ids: Optional[ArrayLike] = None,
 ) -> _FloatArray: ...
 def rope(
     x: ArrayLike, positions: Optional[ArrayLike] = None, base: float = 10000.0,

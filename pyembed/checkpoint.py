@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import DTypeLike
 
+from ._checks import check_table_dtype, compute_dtype
 from .safetensors import load_safetensors, safetensors_names
 
 __all__ = ["InputStage", "read_input_stage"]
@@ -88,8 +89,18 @@ def _find(names, prefixes, want):
     return None
 
 
-def read_input_stage(folder: str | os.PathLike, *, dtype: DTypeLike = np.float32) -> InputStage:
+# a checkpoint's float tensor types as table dtypes (bfloat16 through ml_dtypes, imported then)
+_TABLE_DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16, "BF16": "bfloat16"}
+
+
+def read_input_stage(folder: str | os.PathLike, *,
+                     dtype: DTypeLike | None = np.float32) -> InputStage:
     """The input stage of the checkpoint in ``folder`` (config.json + model.safetensors).
+
+    ``dtype``: the tables' dtype (float32, float64, float16 or ``"bfloat16"``), or None for the
+    stored type of the token table (F16 stays float16, BF16 bfloat16: as
+    :meth:`pyembed.Embedding.from_pretrained` keeps an array's dtype). LayerNorm's gamma and
+    beta come in the dtype the stage computes in (float32 beside a half table).
 
     Raises FileNotFoundError for a missing folder or file, ValueError for an unknown
     ``model_type`` or a config without the sizes, KeyError naming every missing tensor, and
@@ -135,9 +146,13 @@ def read_input_stage(folder: str | os.PathLike, *, dtype: DTypeLike = np.float32
         sizes = {"token": _int_key(cfg_path, cfg, "vocab_size"),
                  "position": _int_key(cfg_path, cfg, "n_positions", "max_position_embeddings")}
         kwargs = {}
+    if dtype is None:
+        dtype = _TABLE_DTYPES.get(names[found["token"]][0], np.float32)
+    dtype = check_table_dtype(dtype)
     tensors = {}
     for role, name in found.items():
-        arr = load_safetensors(st_path, name, dtype=dtype)
+        arr = load_safetensors(st_path, name,
+                               dtype=dtype if role in sizes else compute_dtype(dtype))
         want = (sizes[role], width) if role in sizes else (width,)
         if arr.shape != want:
             raise ValueError(f"{st_path}: {name} has shape {arr.shape} but config.json says "

@@ -11,8 +11,8 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import _core
-from ._checks import (as_ids, check_float_dtype, check_ids, check_int, check_table_dtype,
-                      compute_dtype, is_half, is_int)
+from ._checks import (as_ids, check_ids, check_int, check_table_dtype, compute_dtype, is_half,
+                      is_int)
 from .checkpoint import read_input_stage
 from .embedding import Embedding
 from .positional import PositionalEncoding
@@ -26,6 +26,9 @@ _NORMS = ("layernorm", None)
 class InputEmbedding:
     """The input stage of a transformer: ``E[ids] * scale + P[start : start + seq]``, with
     optional segment rows and LayerNorm: ``LayerNorm((E[ids] * scale + S[segment_ids]) + P)``.
+    ``positions=`` (Hugging Face's ``position_ids``) picks the position rows per token instead:
+    ``P[positions]``, for packed rows whose positions restart at 0 for each text
+    (:meth:`pyembed.Tokenizer.pack`).
 
     Args:
         vocab_size: rows of the token table.
@@ -134,21 +137,25 @@ class InputEmbedding:
             self.gamma_grad, self.beta_grad = np.zeros(d_model, ct), np.zeros(d_model, ct)
 
     @classmethod
-    def from_pretrained(cls, path, *, dtype: DTypeLike = np.float32) -> InputEmbedding:
+    def from_pretrained(cls, path, *, dtype: DTypeLike | None = np.float32) -> InputEmbedding:
         """The input stage of a local Hugging Face model folder (``config.json`` +
         ``model.safetensors``; nothing is downloaded and torch is not needed), read with
         pyembed's safetensors reader. BERT (``model_type`` ``"bert"``): word + learned position
         + token-type tables and LayerNorm with the config's ``layer_norm_eps`` and
         ``pad_token_id`` as ``padding_idx``; GPT-2 (``"gpt2"``): ``wte`` + ``wpe``, and
         :meth:`attend` is its tied output head. An unknown model_type or a missing tensor raises
-        an error naming it (see :func:`pyembed.checkpoint.read_input_stage`).
+        an error naming it (see :func:`pyembed.checkpoint.read_input_stage`). ``dtype``: the
+        tables' dtype, float32 (default), float64, float16 or ``"bfloat16"`` (half tables compute
+        in float32, with float32 LayerNorm parameters), or None to keep the checkpoint's (an F16
+        or BF16 checkpoint gives a half stage, as :meth:`Embedding.from_pretrained` keeps an
+        array's dtype).
 
         Example (with a folder written by ``BertModel(...).save_pretrained(path)``)::
 
             inp = pyembed.InputEmbedding.from_pretrained(path)
             x = inp(ids, segment_ids=token_type_ids)   # == BertEmbeddings(...) in eval mode
         """
-        stage = read_input_stage(path, dtype=check_float_dtype(dtype))
+        stage = read_input_stage(path, dtype=None if dtype is None else check_table_dtype(dtype))
         inp = cls(**stage.kwargs, seed=0)
         inp.token.weight = stage.tensors["token"]
         inp.position.weight = stage.tensors["position"]
@@ -168,7 +175,7 @@ class InputEmbedding:
         return ids
 
     def _check_start(self, start, seq):
-        start = check_int("start", start, 0)
+        start = 0 if start is None else check_int("start", start, 0)
         if self.positional == "learned" and start + seq > self.max_len:
             raise ValueError(f"positions {start} .. {start + seq - 1} exceed the learned table's "
                              f"max_len {self.max_len}")
@@ -196,7 +203,37 @@ class InputEmbedding:
         except IndexError as e:
             raise IndexError(f"segment_ids: {e}") from None
 
-    def _positions(self, start, seq):
+    def _check_positions(self, positions, start, ids):
+        """``positions`` as a private int64 copy (so that the forward of a LayerNorm backward
+        and the position table's scatter see the same values whatever another thread writes),
+        of ids' shape or (seq,), each in [0, max_len); or None when not given."""
+        if positions is None:
+            return None
+        if start is not None:
+            raise ValueError("start and positions are two ways to say where the positions are: "
+                             "pass one (positions = start + np.arange(seq) is start=)")
+        if self.positional is None:
+            raise ValueError("positions given but this InputEmbedding has no position term "
+                             "(positional=None)")
+        pos = np.asarray(positions)
+        if pos.dtype == np.bool_ or not (pos.dtype.kind in "iu" or pos.size == 0):
+            raise TypeError(f"positions must be integers, got an array of dtype {pos.dtype}")
+        if pos.shape != ids.shape and pos.shape != ids.shape[-1:]:
+            raise ValueError(f"positions has shape {pos.shape} but ids have shape {ids.shape} "
+                             f"(positions must have the ids' shape, or (seq,) = "
+                             f"{ids.shape[-1:]} for every row)")
+        bad = (pos < 0) | (pos >= self.max_len)
+        if bad.any():
+            at = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise IndexError(f"positions[{', '.join(map(str, at))}] = {pos[at]} is out of range "
+                             f"[0, max_len={self.max_len})")
+        return pos.astype(np.int64)
+
+    def _positions(self, start, seq, positions=None):
+        """The position rows the kernels add: rows start .. start + seq, or with ``positions``
+        the whole table (max_len rows) that they index."""
+        if positions is not None:
+            start, seq = 0, self.max_len
         if self.positional == "learned":
             p = self.position.weight[start:start + seq]
             return p.astype(np.float32) if is_half(p.dtype) else p
@@ -204,40 +241,51 @@ class InputEmbedding:
             return self.position.encoding(seq, start)
         return None
 
-    def __call__(self, ids: ArrayLike, start: int = 0, out: np.ndarray | None = None, *,
-                 segment_ids: ArrayLike | None = None) -> np.ndarray:
-        return self.forward(ids, start, out, segment_ids=segment_ids)
+    def __call__(self, ids: ArrayLike, start: int | None = None, out: np.ndarray | None = None,
+                 *, segment_ids: ArrayLike | None = None,
+                 positions: ArrayLike | None = None) -> np.ndarray:
+        return self.forward(ids, start, out, segment_ids=segment_ids, positions=positions)
 
-    def forward(self, ids: ArrayLike, start: int = 0, out: np.ndarray | None = None, *,
-                segment_ids: ArrayLike | None = None) -> np.ndarray:
+    def forward(self, ids: ArrayLike, start: int | None = None, out: np.ndarray | None = None,
+                *, segment_ids: ArrayLike | None = None,
+                positions: ArrayLike | None = None) -> np.ndarray:
         """``E[ids] * scale + P[start:start+seq]`` for ids of shape (seq,) or (batch, seq),
         giving ``ids.shape + (d_model,)``; plus ``S[segment_ids]`` (ids' shape; all zeros when
         not given) with a segment table, and LayerNorm'd with ``norm="layernorm"``. ``start``
-        offsets the positions (a KV-cache decode step). An id out of range raises IndexError
-        naming it; nothing is written then."""
+        (default 0) offsets the positions (a KV-cache decode step). ``positions`` (Hugging
+        Face's ``position_ids``: integers of ids' shape, or (seq,) for every row, each in
+        ``[0, max_len)``) adds ``P[positions]`` instead, e.g. the positions of
+        :meth:`pyembed.Tokenizer.pack`'s packed rows; it and ``start`` are refused together. An
+        id or position out of range raises IndexError naming it; nothing is written then."""
         ids = self._check_ids(ids)
         seg = self._check_segment_ids(segment_ids, ids)
-        start = self._check_start(start, ids.shape[-1])
-        pos = self._positions(start, ids.shape[-1])
+        pid = self._check_positions(positions, start, ids)
+        start = 0 if pid is not None else self._check_start(start, ids.shape[-1])
+        pos = self._positions(start, ids.shape[-1], pid)
         if seg is None and self.norm is None:
-            return _core.embed_positions(self.token.table, ids, pos, self.scale, out)
+            return _core.embed_positions(self.token.table, ids, pos, self.scale, out,
+                                         position_ids=pid)
         return _core.embed_layernorm(self.token.table, ids, pos,
                                      None if seg is None else self.segment.table, seg,
-                                     self.gamma, self.beta, self.scale, self.eps, out)
+                                     self.gamma, self.beta, self.scale, self.eps, out,
+                                     position_ids=pid)
 
-    def backward(self, ids: ArrayLike, grad_output: ArrayLike, start: int = 0, *,
-                 segment_ids: ArrayLike | None = None) -> None:
+    def backward(self, ids: ArrayLike, grad_output: ArrayLike, start: int | None = None, *,
+                 segment_ids: ArrayLike | None = None,
+                 positions: ArrayLike | None = None) -> None:
         """Accumulate the gradient: ``scale * grad_output`` into the token table (padding row
         excluded, rows summed in order of appearance as ``Embedding.backward``), for learned
-        positions ``grad_output`` summed over the batch into rows ``start .. start + seq``, and
-        into the segment rows of ``segment_ids``. With LayerNorm, ``grad_output`` is first taken
+        positions ``grad_output`` summed over the batch into rows ``start .. start + seq`` (or
+        into the rows of ``positions``, in order of appearance as ``Embedding.backward``: the
+        same bits for any thread count), and into the segment rows of ``segment_ids``. With LayerNorm, ``grad_output`` is first taken
         back through it in C (each row rebuilt from the tables: call this before the optimizer
         step changes them) and the gamma and beta gradients are added into :attr:`gamma_grad`
         and :attr:`beta_grad` (float64 sums over fixed chunks of rows: any thread count, the
         same bits)."""
         ids = self._check_ids(ids)
         seg = self._check_segment_ids(segment_ids, ids)
-        start = self._check_start(start, ids.shape[-1])
+        pid = self._check_positions(positions, start, ids)
+        start = 0 if pid is not None else self._check_start(start, ids.shape[-1])
         g = np.asarray(grad_output)
         want = ids.shape + (self.d_model,)
         if g.shape != want:
@@ -248,15 +296,16 @@ class InputEmbedding:
         g = g.astype(dt, copy=False)
         if self.norm is not None:
             g = _core.embed_layernorm_backward(
-                self.token.table, ids, self._positions(start, ids.shape[-1]),
+                self.token.table, ids, self._positions(start, ids.shape[-1], pid),
                 None if seg is None else self.segment.table, seg, self.gamma, g, self.gamma_grad,
-                self.beta_grad, self.scale, self.eps)
+                self.beta_grad, self.scale, self.eps, position_ids=pid)
         # the token table validates ids and the gradient before it writes anything, so it goes
         # first: a bad call leaves the tables unchanged
         self.token.backward(ids, np.multiply(g, dt.type(self.scale)) if self.scale != 1.0 else g)
         if self.positional == "learned":
-            pos = np.broadcast_to(np.arange(start, start + ids.shape[-1]), ids.shape)
-            self.position.backward(pos, g)
+            if pid is None:
+                pid = np.arange(start, start + ids.shape[-1])
+            self.position.backward(np.broadcast_to(pid, ids.shape), g)
         if seg is not None:
             self.segment.backward(seg, g)
 

@@ -4,6 +4,8 @@ Nothing here is fast; everything is obviously the formula.
 """
 import numpy as np
 
+import pyembed
+
 
 def frequencies(dim, base=10000.0, exponent="2i/d"):
     """w_i for every frequency the table carries (ceil(dim/2) for "2i/d", dim//2 otherwise)."""
@@ -135,24 +137,31 @@ def embedding_bag(W, ids, offsets=None, mode="mean", per_sample_weights=None,
     return out
 
 
-def embed_layernorm(W, ids, scale, P=None, S=None, seg=None, gamma=None, beta=None, eps=1e-5):
+def embed_layernorm(W, ids, scale, P=None, S=None, seg=None, gamma=None, beta=None, eps=1e-5,
+                    position_ids=None):
     """LayerNorm(E[ids] * scale + S[seg] + P) * gamma + beta in float64 (Ba et al. 2016); P holds
-    the seq position rows; S, P None: no such term; gamma None: the sum alone."""
-    x = _layernorm_input(W, ids, scale, P, S, seg)
+    the seq position rows (with position_ids, of ids' shape or (seq,): the table they index);
+    S, P None: no such term; gamma None: the sum alone."""
+    x = _layernorm_input(W, ids, scale, P, S, seg, position_ids)
     if gamma is None:
         return x
     xh, _ = _normalise(x, eps)
     return xh * np.asarray(gamma, np.float64) + np.asarray(beta, np.float64)
 
 
-def embed_layernorm_backward(W, ids, scale, P, S, seg, gamma, dout, eps=1e-5):
+def embed_layernorm_backward(W, ids, scale, P, S, seg, gamma, dout, eps=1e-5,
+                             position_ids=None):
     """Gradients of sum(out * dout), by the chain rule in float64: (dW, dP, dS, dgamma, dbeta)
-    as dense arrays of the tables' shapes (dP: (seq, dim); dS None without S)."""
-    x = _layernorm_input(W, ids, scale, P, S, seg)
+    as dense arrays of the tables' shapes (dP: (seq, dim), or P's shape with position_ids; dS
+    None without S). gamma None: no LayerNorm (dgamma, dbeta None)."""
+    x = _layernorm_input(W, ids, scale, P, S, seg, position_ids)
     dout = np.asarray(dout, np.float64)
-    xh, rstd = _normalise(x, eps)
-    g = dout * np.asarray(gamma, np.float64)
-    dx = rstd * (g - g.mean(-1, keepdims=True) - xh * (g * xh).mean(-1, keepdims=True))
+    if gamma is None:
+        dx = dout
+    else:
+        xh, rstd = _normalise(x, eps)
+        g = dout * np.asarray(gamma, np.float64)
+        dx = rstd * (g - g.mean(-1, keepdims=True) - xh * (g * xh).mean(-1, keepdims=True))
     lead = tuple(range(dx.ndim - 1))
     dW = np.zeros(np.shape(W))
     np.add.at(dW, ids, dx * scale)
@@ -160,16 +169,23 @@ def embed_layernorm_backward(W, ids, scale, P, S, seg, gamma, dout, eps=1e-5):
     if S is not None:
         dS = np.zeros(np.shape(S))
         np.add.at(dS, seg, dx)
-    dP = dx.sum(0) if dx.ndim == 3 else dx
+    if position_ids is None:
+        dP = dx.sum(0) if dx.ndim == 3 else dx
+    else:
+        dP = np.zeros(np.shape(P))
+        np.add.at(dP, np.broadcast_to(position_ids, np.shape(ids)), dx)
+    if gamma is None:
+        return dW, dP, dS, None, None
     return dW, dP, dS, (dout * xh).sum(lead), dout.sum(lead)
 
 
-def _layernorm_input(W, ids, scale, P, S, seg):
+def _layernorm_input(W, ids, scale, P, S, seg, position_ids=None):
     x = np.asarray(W, np.float64)[ids] * scale
     if S is not None:
         x = x + np.asarray(S, np.float64)[seg]
     if P is not None:
-        x = x + np.asarray(P, np.float64)
+        P = np.asarray(P, np.float64)
+        x = x + (P if position_ids is None else P[position_ids])
     return x
 
 
@@ -177,3 +193,31 @@ def _normalise(x, eps):
     m = x.mean(-1, keepdims=True)
     rstd = 1.0 / np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + eps)
     return (x - m) * rstd, rstd
+
+
+# ---- test inputs for the input stage (not references: shared by its test files) ---------------
+
+def random_stage(dtype=np.float32, positional="learned", num_segments=2, norm="layernorm",
+                 scale=None, V=23, D=13, seed=0, max_len=16):
+    """A pyembed.InputEmbedding whose every parameter is random (gamma and beta too)."""
+    inp = pyembed.InputEmbedding(V, D, max_len=max_len, positional=positional, scale=scale,
+                                 num_segments=num_segments, norm=norm, dtype=dtype, seed=seed,
+                                 pos_std=1.0)
+    if norm:
+        rng = np.random.default_rng(seed)
+        inp.gamma[...] = rng.standard_normal(D)
+        inp.beta[...] = rng.standard_normal(D)
+    return inp
+
+
+def packed_positions(rng, nb, seq, max_len):
+    """(nb, seq) positions of packed rows: texts of random lengths 1 .. max_len, each counting from
+    0 (Tokenizer.pack's positions)."""
+    pos = np.empty((nb, seq), np.int64)
+    for b in range(nb):
+        t = 0
+        while t < seq:
+            n = int(rng.integers(1, max_len + 1))
+            pos[b, t:t + n] = np.arange(min(n, seq - t))
+            t += n
+    return pos

@@ -2,7 +2,9 @@
 BERT and GPT-2 checkpoints built and saved here with transformers (nothing downloaded), against
 BertEmbeddings in eval mode and GPT-2's wte + wpe; the fused LayerNorm's forward and backward
 against torch autograd in float64 and float32. Skipped without transformers (CI installs it)."""
+import copy
 import inspect
+import json
 
 import numpy as np
 import pytest
@@ -101,6 +103,43 @@ def test_from_pretrained_in_float64(bert):
     with torch.no_grad():
         want = emb(input_ids=torch.from_numpy(ids)).numpy()
     np.testing.assert_allclose(inp(ids), want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_from_pretrained_half_tables(bert, dt, tmp_path):
+    """dtype="float16"/"bfloat16" rounds the tables (gamma and beta stay float32); dtype=None keeps
+    a half checkpoint's type. Equal to BertEmbeddings holding the same rounded tables."""
+    pytest.importorskip("ml_dtypes", reason="bfloat16 tables need ml_dtypes")
+    folder, emb = bert
+    inp = pyembed.InputEmbedding.from_pretrained(folder, dtype=dt)
+    assert inp.dtype == inp.position.dtype == inp.segment.dtype == pyembed.Embedding(
+        1, 1, dtype=dt).dtype
+    assert inp.gamma.dtype == np.float32
+    f32 = pyembed.InputEmbedding.from_pretrained(folder)
+    np.testing.assert_array_equal(inp.gamma, f32.gamma)
+    ids, seg = np.array([[1, 2, 3, 4], [5, 6, 7, 8]]), np.array([[0, 0, 1, 1], [0, 1, 1, 1]])
+    tdt = {"float16": torch.float16, "bfloat16": torch.bfloat16}[dt]
+    half = copy.deepcopy(emb)
+    with torch.no_grad():
+        for m in (half.word_embeddings, half.position_embeddings, half.token_type_embeddings):
+            m.weight.copy_(m.weight.to(tdt).float())  # the rounded tables, computed in float32
+        want = half(input_ids=torch.from_numpy(ids), token_type_ids=torch.from_numpy(seg))
+    np.testing.assert_allclose(inp(ids, segment_ids=seg), want.numpy(), rtol=0, atol=1e-5)
+    model = transformers.BertModel(transformers.BertConfig(**json_config(folder))).eval()
+    model.embeddings.load_state_dict(half.state_dict())
+    kept = pyembed.InputEmbedding.from_pretrained(save(model.to(tdt), tmp_path), dtype=None)
+    assert kept.dtype == inp.dtype and kept.gamma.dtype == np.float32
+    assert all((a == b).all() for a, b in zip(
+        (kept.token.weight, kept.position.weight, kept.segment.weight),
+        (inp.token.weight, inp.position.weight, inp.segment.weight)))
+
+
+def json_config(folder):
+    with open(folder / "config.json") as f:
+        cfg = json.load(f)
+    return {k: v for k, v in cfg.items() if k in ("vocab_size", "hidden_size",
+            "num_hidden_layers", "num_attention_heads", "intermediate_size",
+            "max_position_embeddings", "type_vocab_size")}
 
 
 def torch_stage(inp, ids, seg, start, dtype):

@@ -20,17 +20,7 @@ from reference import numeric_grad
 TOL = {np.float32: 2e-6, np.float64: 1e-13}
 
 
-def stage(dtype=np.float32, positional="learned", num_segments=2, norm="layernorm", scale=None,
-          V=23, D=13, seed=0):
-    """An InputEmbedding whose every parameter is random (gamma and beta too)."""
-    inp = pyembed.InputEmbedding(V, D, max_len=16, positional=positional, scale=scale,
-                                 num_segments=num_segments, norm=norm, dtype=dtype, seed=seed,
-                                 pos_std=1.0)
-    if norm:
-        rng = np.random.default_rng(seed)
-        inp.gamma[...] = rng.standard_normal(D)
-        inp.beta[...] = rng.standard_normal(D)
-    return inp
+stage = ref.random_stage  # an InputEmbedding whose every parameter is random
 
 
 def tables(inp, start, seq):
@@ -284,11 +274,13 @@ def test_half_tables_give_the_bits_of_the_widened_float32_stage(dt, num_segments
     assert h.token.weight.dtype == np.dtype(dt)
 
 
-@pytest.mark.parametrize("dt", HALF)
-def test_half_stage_in_backward_equals_backward_then_step(dt, threads):
-    """Adam(lazy=True) on the three half tables, applied in the backward (3 threads) or after it
-    (1 thread), with gamma and beta stepped by a second Adam: the same bits in every table,
-    moment and LayerNorm parameter after three steps."""
+@pytest.mark.parametrize("packed", [False, True], ids=["start", "packed"])
+@pytest.mark.parametrize("dt", HALF + ["float32"])
+def test_half_stage_in_backward_equals_backward_then_step(dt, packed, threads):
+    """Adam(lazy=True) on the three tables (half, and float32), applied in the backward (3 threads)
+    or after it (1 thread), with gamma and beta stepped by a second Adam: the same bits in every
+    table, moment and LayerNorm parameter after three steps; also with the positions of packed
+    rows (positions=)."""
     results = []
     for fused, nt in ((False, 1), (True, 3)):
         threads(nt)
@@ -301,9 +293,10 @@ def test_half_stage_in_backward_equals_backward_then_step(dt, threads):
         for _ in range(3):
             ids = np.minimum(rng.zipf(1.3, (24, 16)) - 1, 299)
             seg = rng.integers(0, 2, ids.shape)
-            inp(ids, segment_ids=seg)
+            kw = dict(positions=ref.packed_positions(rng, 24, 16, 16)) if packed else {}
+            inp(ids, segment_ids=seg, **kw)
             inp.backward(ids, rng.standard_normal((24, 16, 48)).astype(np.float32),
-                         segment_ids=seg)
+                         segment_ids=seg, **kw)
             for opt in opts:
                 opt.step()
                 opt.zero_grad()

@@ -4,11 +4,14 @@
 
 /* pe_embed_layernorm_<sfx>: BERT's input stage in one pass, token + segment + position, then
  * LayerNorm (Ba et al. 2016).
- *   x[r, :]   = (W[ids[r], :] * scale + SG[seg[r], :]) + P[r % seq, :]      (rounded in T, no FMA,
+ *   x[r, :]   = (W[ids[r], :] * scale + SG[seg[r], :]) + P[p(r), :]        (rounded in T, no FMA,
  *               the order of Hugging Face's BertEmbeddings; SG or P NULL: that term left out)
  *   out[r, :] = (x - mean(x)) * rstd * gamma + beta,   rstd = 1 / sqrt(var(x) + eps)
  *   out (n, dim), n = nb * seq    W (num_rows, dim)   ids (n,), checked in range
- *   P (seq, dim): position rows start .. start + seq, already offset by the caller, or NULL
+ *   pos NULL: p(r) = r % seq and P (seq, dim) the position rows start .. start + seq, already
+ *   offset by the caller, or NULL; else pos (pos_len,), pos_len == seq (shared by every
+ *   sequence) or n (packed rows), p(r) = pos[r % pos_len], each value checked by the caller
+ *   against the rows of P (a private copy: Hugging Face's position_ids)
  *   SG (num_segments, dim) or NULL; seg (n,), checked in range (NULL when SG is)
  *   gamma, beta (dim,), or both NULL: no normalisation, out = x
  * The statistics of each row are two-pass sums in double over the float row, in 8 fixed lanes
@@ -33,14 +36,15 @@
  * tables. One macro, so the four signatures cannot drift apart. */
 #define PE_LAYERNORM_KERNELS(sfx, real, stored)                                                    \
     int pe_embed_layernorm_##sfx(real *out, const stored *W, const int64_t *ids, const real *P,   \
-                                 const stored *SG, const int64_t *seg, const real *gamma,         \
-                                 const real *beta, size_t nb, size_t seq, size_t dim, real scale, \
-                                 double eps);                                                      \
+                                 const int64_t *pos, const stored *SG, const int64_t *seg,        \
+                                 const real *gamma, const real *beta, size_t nb, size_t seq,      \
+                                 size_t pos_len, size_t dim, real scale, double eps);             \
     int pe_embed_layernorm_backward_##sfx(real *dx, real *dgamma, real *dbeta, const real *dout,  \
                                           const stored *W, const int64_t *ids, const real *P,     \
-                                          const stored *SG, const int64_t *seg,                   \
-                                          const real *gamma, size_t nb, size_t seq, size_t dim,   \
-                                          real scale, double eps)
+                                          const int64_t *pos, const stored *SG,                   \
+                                          const int64_t *seg, const real *gamma, size_t nb,       \
+                                          size_t seq, size_t pos_len, size_t dim, real scale,     \
+                                          double eps)
 PE_LAYERNORM_KERNELS(f32, float, float);
 PE_LAYERNORM_KERNELS(f64, double, double);
 PE_LAYERNORM_KERNELS(f16, float, uint16_t);

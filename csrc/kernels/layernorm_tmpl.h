@@ -28,6 +28,11 @@ static inline size_t ln_chunk(size_t n) {
     size_t c = (n + 63) / 64;
     return c < 64 ? 64 : c;
 }
+
+/* The P row that row r adds (see layernorm.h). */
+static inline size_t ln_p_row(const int64_t *pos, size_t pos_len, size_t r, size_t seq) {
+    return pos ? (size_t)pos[r % pos_len] : r % seq;
+}
 #endif
 
 /* x = (w * scale + s) + p, each operation rounded in T: BertEmbeddings adds the token-type rows
@@ -86,14 +91,15 @@ static inline PE_ALWAYS_INLINE void FN(ln_prefetch)(const S *W, const int64_t *i
 /* Rows lo .. hi of the forward. */
 static inline PE_ALWAYS_INLINE void
 FN(ln_rows_body)(T *restrict out, const S *restrict W, const int64_t *restrict ids,
-                 const T *restrict P, const S *restrict SG, const int64_t *restrict seg,
-                 const T *restrict gamma, const T *restrict beta, size_t lo, size_t hi, size_t seq,
-                 size_t dim, T scale, double eps) {
+                 const T *restrict P, const int64_t *restrict pos, const S *restrict SG,
+                 const int64_t *restrict seg, const T *restrict gamma, const T *restrict beta,
+                 size_t lo, size_t hi, size_t seq, size_t pos_len, size_t dim, T scale,
+                 double eps) {
     for (size_t r = lo; r < hi; r++) {
         FN(ln_prefetch)(W, ids, r, hi, dim);
         T *restrict o = out + r * dim;
         FN(ln_build)(o, W + (size_t)ids[r] * dim, SG ? SG + (size_t)seg[r] * dim : NULL,
-                     P ? P + (r % seq) * dim : NULL, dim, scale);
+                     P ? P + ln_p_row(pos, pos_len, r, seq) * dim : NULL, dim, scale);
         if (!gamma) continue;
         double mean, rstd;
         FN(ln_stats)(o, dim, eps, &mean, &rstd);
@@ -105,26 +111,26 @@ FN(ln_rows_body)(T *restrict out, const S *restrict W, const int64_t *restrict i
 #define LV_NAME(s) FN(ln_rows##s)
 #define LV_BODY FN(ln_rows_body)
 #define LV_PARAMS (T *restrict out, const S *restrict W, const int64_t *restrict ids, \
-    const T *restrict P, const S *restrict SG, const int64_t *restrict seg, \
-    const T *restrict gamma, const T *restrict beta, size_t lo, size_t hi, size_t seq, \
-    size_t dim, T scale, double eps)
-#define LV_ARGS (out, W, ids, P, SG, seg, gamma, beta, lo, hi, seq, dim, scale, eps)
+    const T *restrict P, const int64_t *restrict pos, const S *restrict SG, \
+    const int64_t *restrict seg, const T *restrict gamma, const T *restrict beta, size_t lo, \
+    size_t hi, size_t seq, size_t pos_len, size_t dim, T scale, double eps)
+#define LV_ARGS (out, W, ids, P, pos, SG, seg, gamma, beta, lo, hi, seq, pos_len, dim, scale, eps)
 #include "simd_levels.h"
 
 /* Rows lo .. hi of the backward; their dgamma / dbeta sums go to pg, pb (dim,), in row order. */
 static inline PE_ALWAYS_INLINE void
 FN(ln_back_body)(T *restrict dx, double *restrict pg, double *restrict pb,
                  const T *restrict dout, const S *restrict W, const int64_t *restrict ids,
-                 const T *restrict P, const S *restrict SG, const int64_t *restrict seg,
-                 const T *restrict gamma, size_t lo, size_t hi, size_t seq, size_t dim, T scale,
-                 double eps) {
+                 const T *restrict P, const int64_t *restrict pos, const S *restrict SG,
+                 const int64_t *restrict seg, const T *restrict gamma, size_t lo, size_t hi,
+                 size_t seq, size_t pos_len, size_t dim, T scale, double eps) {
     const size_t full = dim - dim % LN_LANES;
     for (size_t r = lo; r < hi; r++) {
         FN(ln_prefetch)(W, ids, r, hi, dim);
         T *restrict d = dx + r * dim; /* holds x until the last loop overwrites it */
         const T *restrict go = dout + r * dim;
         FN(ln_build)(d, W + (size_t)ids[r] * dim, SG ? SG + (size_t)seg[r] * dim : NULL,
-                     P ? P + (r % seq) * dim : NULL, dim, scale);
+                     P ? P + ln_p_row(pos, pos_len, r, seq) * dim : NULL, dim, scale);
         double mean, rstd;
         FN(ln_stats)(d, dim, eps, &mean, &rstd);
         const T m = (T)mean, rs = (T)rstd;
@@ -154,37 +160,42 @@ FN(ln_back_body)(T *restrict dx, double *restrict pg, double *restrict pb,
 #define LV_BODY FN(ln_back_body)
 #define LV_PARAMS (T *restrict dx, double *restrict pg, double *restrict pb, \
     const T *restrict dout, const S *restrict W, const int64_t *restrict ids, \
-    const T *restrict P, const S *restrict SG, const int64_t *restrict seg, \
-    const T *restrict gamma, size_t lo, size_t hi, size_t seq, size_t dim, T scale, double eps)
-#define LV_ARGS (dx, pg, pb, dout, W, ids, P, SG, seg, gamma, lo, hi, seq, dim, scale, eps)
+    const T *restrict P, const int64_t *restrict pos, const S *restrict SG, \
+    const int64_t *restrict seg, const T *restrict gamma, size_t lo, size_t hi, size_t seq, \
+    size_t pos_len, size_t dim, T scale, double eps)
+#define LV_ARGS (dx, pg, pb, dout, W, ids, P, pos, SG, seg, gamma, lo, hi, seq, pos_len, dim, \
+    scale, eps)
 #include "simd_levels.h"
 
-int FN(pe_embed_layernorm)(T *out, const S *W, const int64_t *ids, const T *P, const S *SG,
-                           const int64_t *seg, const T *gamma, const T *beta, size_t nb,
-                           size_t seq, size_t dim, T scale, double eps) {
+int FN(pe_embed_layernorm)(T *out, const S *W, const int64_t *ids, const T *P,
+                           const int64_t *pos, const S *SG, const int64_t *seg, const T *gamma,
+                           const T *beta, size_t nb, size_t seq, size_t pos_len, size_t dim,
+                           T scale, double eps) {
     const size_t n = pe_mul_size(nb, seq);
     const size_t total = pe_mul_size(pe_mul_size(n, dim), sizeof(T));
     if (n == SIZE_MAX || total == SIZE_MAX) return PE_ERR_OVERFLOW;
     if (n == 0 || dim == 0) return PE_OK;
+    if (pos && pos_len != seq && pos_len != n) return PE_ERR_VALUE;
     int nt = pe_threads_for(total * 2, n);
     (void)nt; /* unused in a serial build */
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
         size_t nth, t = pe_team(&nth);
-        FN(ln_rows)(out, W, ids, P, SG, seg, gamma, beta, n * t / nth, n * (t + 1) / nth, seq, dim,
-                    scale, eps);
+        FN(ln_rows)(out, W, ids, P, pos, SG, seg, gamma, beta, n * t / nth, n * (t + 1) / nth, seq,
+                    pos_len, dim, scale, eps);
     }
     return PE_OK;
 }
 
 int FN(pe_embed_layernorm_backward)(T *dx, T *dgamma, T *dbeta, const T *dout, const S *W,
-                                    const int64_t *ids, const T *P, const S *SG,
-                                    const int64_t *seg, const T *gamma, size_t nb, size_t seq,
-                                    size_t dim, T scale, double eps) {
+                                    const int64_t *ids, const T *P, const int64_t *pos,
+                                    const S *SG, const int64_t *seg, const T *gamma, size_t nb,
+                                    size_t seq, size_t pos_len, size_t dim, T scale, double eps) {
     const size_t n = pe_mul_size(nb, seq);
     const size_t total = pe_mul_size(pe_mul_size(n, dim), sizeof(T));
     if (n == SIZE_MAX || total == SIZE_MAX) return PE_ERR_OVERFLOW;
     if (n == 0 || dim == 0) return PE_OK;
+    if (pos && pos_len != seq && pos_len != n) return PE_ERR_VALUE;
     const size_t chunk = ln_chunk(n), nc = (n + chunk - 1) / chunk;
     const size_t part_bytes = pe_mul_size(pe_mul_size(nc, 2 * dim), sizeof(double));
     if (part_bytes == SIZE_MAX) return PE_ERR_OVERFLOW;
@@ -198,8 +209,8 @@ int FN(pe_embed_layernorm_backward)(T *dx, T *dgamma, T *dbeta, const T *dout, c
         for (size_t c = nc * t / nth; c < nc * (t + 1) / nth; c++) {
             const size_t lo = c * chunk, hi = lo + chunk < n ? lo + chunk : n;
             double *pg = part + c * 2 * dim;
-            FN(ln_back)(dx, pg, pg + dim, dout, W, ids, P, SG, seg, gamma, lo, hi, seq, dim, scale,
-                        eps);
+            FN(ln_back)(dx, pg, pg + dim, dout, W, ids, P, pos, SG, seg, gamma, lo, hi, seq, pos_len,
+                        dim, scale, eps);
         }
     }
     for (size_t j = 0; j < dim; j++) {

@@ -214,6 +214,41 @@ fail:
     return -1;
 }
 
+int pe_convert_positions(PyObject *pos_obj, PyObject *pid_obj, int typenum, npy_intp dim, int nd,
+                         const npy_intp *shape, PyArrayObject **pos, PyArrayObject **pid,
+                         size_t *pid_len) {
+    *pos = *pid = NULL;
+    *pid_len = 0;
+    if (pos_obj == Py_None) {
+        if (pid_obj == Py_None) return 0;
+        PyErr_SetString(PyExc_ValueError, "position_ids given without positions (the position "
+                                          "table they index)");
+        return -1;
+    }
+    if (pe_convert_float(pos_obj, "positions", typenum, pos) < 0) return -1;
+    npy_intp want[2] = {pid_obj == Py_None ? shape[nd - 1] : PyArray_DIM(*pos, 0), dim};
+    if (PyArray_NDIM(*pos) != 2 || !PyArray_CompareLists(PyArray_DIMS(*pos), want, 2)) {
+        pe_shape_error("positions", PyArray_NDIM(*pos), PyArray_DIMS(*pos), 2, want,
+                       pid_obj == Py_None ? "ids of this length" : "a table of this width");
+        goto fail;
+    }
+    if (pid_obj == Py_None) return 0;
+    if (pe_convert_ids(pid_obj, "position_ids", (int64_t)PyArray_DIM(*pos, 0), pid) < 0) goto fail;
+    PyArrayObject *a = *pid;
+    int same = PyArray_NDIM(a) == nd && PyArray_CompareLists(PyArray_DIMS(a), shape, nd);
+    if (!same && !(PyArray_NDIM(a) == 1 && PyArray_DIM(a, 0) == shape[nd - 1])) {
+        pe_shape_error("position_ids", PyArray_NDIM(a), PyArray_DIMS(a), nd, shape,
+                       "ids (or shape (seq,))");
+        goto fail;
+    }
+    *pid_len = (size_t)PyArray_SIZE(a);
+    return 0;
+fail:
+    Py_CLEAR(*pos);
+    Py_CLEAR(*pid);
+    return -1;
+}
+
 int pe_convert_float(PyObject *obj, const char *name, int typenum, PyArrayObject **out) {
     PyArrayObject *arr = NULL, *conv = NULL;
     PyArray_Descr *want = NULL;

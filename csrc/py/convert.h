@@ -18,6 +18,16 @@
  * checks the copy). bool and non-integer dtypes -> TypeError. */
 int pe_convert_ids(PyObject *obj, const char *name, int64_t num_rows, PyArrayObject **out);
 
+/* The position term of the input stage for ids of shape `shape` (`nd` dims): `pos_obj` None
+ * (*pos NULL; then `pid_obj` must be None too), else cast to `typenum` into *pos, of shape
+ * (seq, dim) when `pid_obj` is None (the rows start .. start + seq), else any (rows, dim) table
+ * with *pid Hugging Face's position_ids: a private checked copy as pe_convert_ids (each value in
+ * [0, rows)), of the ids' shape (one position per token: packed rows) or of shape (seq,) (shared
+ * by every sequence), *pid_len its number of values. ValueError naming both shapes otherwise. */
+int pe_convert_positions(PyObject *pos_obj, PyObject *pid_obj, int typenum, npy_intp dim, int nd,
+                         const npy_intp *shape, PyArrayObject **pos, PyArrayObject **pid,
+                         size_t *pid_len);
+
 /* A real-valued array cast to `typenum` (same_kind casting), C-contiguous. Complex, object,
  * string -> TypeError. */
 int pe_convert_float(PyObject *obj, const char *name, int typenum, PyArrayObject **out);

@@ -12,8 +12,10 @@
 typedef struct {
     PeTable *t, *s;                      /* token table; segment table or NULL */
     PyArrayObject *ids, *pos, *seg, *gamma; /* private ids copies; pos, seg, gamma maybe NULL */
+    PyArrayObject *pid;                  /* private position_ids copy, or NULL */
     PyArrayObject *extra;                /* beta (forward) or grad_output (backward) */
     npy_intp nb, seq, shape[3];          /* shape: ids.shape + (dim,) */
+    size_t pid_len;                      /* values in pid: seq or nb * seq */
     int nd;
     double scale, eps;
 } ln_args;
@@ -22,7 +24,7 @@ typedef struct {
  * takes over), or NULL (out NULL: an exception is set); every array of `a` released. */
 static PyObject *ln_finish(ln_args *a, PyObject *out, int rc, const char *what) {
     PyObject *res = out ? pe_kernel_result(rc, what, out) : NULL;
-    PE_RELEASE(a->ids, a->pos, a->seg, a->gamma, a->extra);
+    PE_RELEASE(a->ids, a->pos, a->pid, a->seg, a->gamma, a->extra);
     return res;
 }
 
@@ -40,8 +42,8 @@ static int ln_vector(PyObject *obj, const char *name, const PeTable *t, int allo
 }
 
 static int ln_parse(PyObject *mod, PyObject *table, PyObject *ids, PyObject *pos,
-                    PyObject *segments, PyObject *segment_ids, PyObject *gamma, int gamma_needed,
-                    double scale, double eps, ln_args *a) {
+                    PyObject *position_ids, PyObject *segments, PyObject *segment_ids,
+                    PyObject *gamma, int gamma_needed, double scale, double eps, ln_args *a) {
     memset(a, 0, sizeof *a);
     a->scale = scale;
     a->eps = eps;
@@ -93,13 +95,9 @@ static int ln_parse(PyObject *mod, PyObject *table, PyObject *ids, PyObject *pos
             return pe_shape_error("segment_ids", PyArray_NDIM(a->seg), PyArray_DIMS(a->seg),
                                   a->nd, a->shape, "ids");
     }
-    if (pos != Py_None) {
-        npy_intp want[2] = {a->seq, (npy_intp)a->t->dim};
-        if (pe_convert_float(pos, "positions", a->t->typenum, &a->pos) < 0) return -1;
-        if (PyArray_NDIM(a->pos) != 2 || !PyArray_CompareLists(PyArray_DIMS(a->pos), want, 2))
-            return pe_shape_error("positions", PyArray_NDIM(a->pos), PyArray_DIMS(a->pos), 2,
-                                  want, "ids of this length");
-    }
+    if (pe_convert_positions(pos, position_ids, a->t->typenum, (npy_intp)a->t->dim, a->nd,
+                             a->shape, &a->pos, &a->pid, &a->pid_len) < 0)
+        return -1;
     return ln_vector(gamma, "gamma", a->t, !gamma_needed, &a->gamma);
 }
 
@@ -107,17 +105,18 @@ static int ln_parse(PyObject *mod, PyObject *table, PyObject *ids, PyObject *pos
 
 static PyObject *py_embed_layernorm(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"table", "ids", "positions", "segments", "segment_ids", "gamma",
-                             "beta", "scale", "eps", "out", NULL};
+                             "beta", "scale", "eps", "out", "position_ids", NULL};
     PyObject *table, *ids, *pos, *segments, *segment_ids, *gamma, *beta_obj, *out_obj = Py_None;
-    PyObject *out = NULL;
+    PyObject *pid_obj = Py_None, *out = NULL;
     ln_args a;
     double scale, eps;
     int rc;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOdd|O:embed_layernorm", kwlist, &table,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOdd|O$O:embed_layernorm", kwlist, &table,
                                      &ids, &pos, &segments, &segment_ids, &gamma, &beta_obj,
-                                     &scale, &eps, &out_obj))
+                                     &scale, &eps, &out_obj, &pid_obj))
         return NULL;
-    if (ln_parse(mod, table, ids, pos, segments, segment_ids, gamma, 0, scale, eps, &a) < 0)
+    if (ln_parse(mod, table, ids, pos, pid_obj, segments, segment_ids, gamma, 0, scale, eps,
+                 &a) < 0)
         goto fail;
     if (ln_vector(beta_obj, "beta", a.t, a.gamma == NULL, &a.extra) < 0) goto fail;
     if ((a.gamma == NULL) != (a.extra == NULL)) {
@@ -135,13 +134,13 @@ static PyObject *py_embed_layernorm(PyObject *mod, PyObject *args, PyObject *kwd
     if (!out) goto fail;
     void *o = PyArray_DATA((PyArrayObject *)out);
     const int64_t *ip = (const int64_t *)PyArray_DATA(a.ids);
-    const int64_t *sp = (const int64_t *)LN_DATA(a.seg);
+    const int64_t *sp = (const int64_t *)LN_DATA(a.seg), *pip = (const int64_t *)LN_DATA(a.pid);
     const void *pp = LN_DATA(a.pos), *gp = LN_DATA(a.gamma), *bp = LN_DATA(a.extra);
     const void *wp = a.t->weight, *spw = a.s ? a.s->weight : NULL;
     PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
-                   rc = PE_BY_TABLE(a.t, pe_embed_layernorm, o, wp, ip, pp, spw, sp, gp,
-                                    bp, (size_t)a.nb, (size_t)a.seq, (size_t)a.t->dim, scale,
-                                    eps));
+                   rc = PE_BY_TABLE(a.t, pe_embed_layernorm, o, wp, ip, pp, pip, spw, sp, gp,
+                                    bp, (size_t)a.nb, (size_t)a.seq, a.pid_len,
+                                    (size_t)a.t->dim, scale, eps));
     return ln_finish(&a, out, rc, "embed_layernorm");
 fail:
     return ln_finish(&a, NULL, 0, NULL);
@@ -149,18 +148,20 @@ fail:
 
 static PyObject *py_embed_layernorm_backward(PyObject *mod, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"table", "ids", "positions", "segments", "segment_ids", "gamma",
-                             "grad_output", "dgamma", "dbeta", "scale", "eps", "out", NULL};
+                             "grad_output", "dgamma", "dbeta", "scale", "eps", "out",
+                             "position_ids", NULL};
     PyObject *table, *ids, *pos, *segments, *segment_ids, *gamma, *g_obj, *dg_obj, *db_obj;
-    PyObject *out_obj = Py_None, *out = NULL;
+    PyObject *out_obj = Py_None, *pid_obj = Py_None, *out = NULL;
     PyArrayObject *g;
     ln_args a;
     double scale, eps;
     int rc;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOdd|O:embed_layernorm_backward", kwlist,
-                                     &table, &ids, &pos, &segments, &segment_ids, &gamma, &g_obj,
-                                     &dg_obj, &db_obj, &scale, &eps, &out_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOOOOOdd|O$O:embed_layernorm_backward",
+                                     kwlist, &table, &ids, &pos, &segments, &segment_ids, &gamma,
+                                     &g_obj, &dg_obj, &db_obj, &scale, &eps, &out_obj, &pid_obj))
         return NULL;
-    if (ln_parse(mod, table, ids, pos, segments, segment_ids, gamma, 1, scale, eps, &a) < 0)
+    if (ln_parse(mod, table, ids, pos, pid_obj, segments, segment_ids, gamma, 1, scale, eps,
+                 &a) < 0)
         goto fail;
     if (pe_convert_float(g_obj, "grad_output", a.t->typenum, &a.extra) < 0) goto fail;
     g = a.extra;
@@ -190,13 +191,13 @@ static PyObject *py_embed_layernorm_backward(PyObject *mod, PyObject *args, PyOb
     void *o = PyArray_DATA((PyArrayObject *)out);
     void *dgp = PyArray_DATA((PyArrayObject *)dg_obj), *dbp = PyArray_DATA((PyArrayObject *)db_obj);
     const int64_t *ip = (const int64_t *)PyArray_DATA(a.ids);
-    const int64_t *sp = (const int64_t *)LN_DATA(a.seg);
+    const int64_t *sp = (const int64_t *)LN_DATA(a.seg), *pip = (const int64_t *)LN_DATA(a.pid);
     const void *pp = LN_DATA(a.pos), *gp = LN_DATA(a.gamma), *gop = PyArray_DATA(g);
     const void *wp = a.t->weight, *spw = a.s ? a.s->weight : NULL;
     PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
                    rc = PE_BY_TABLE(a.t, pe_embed_layernorm_backward, o, dgp, dbp, gop,
-                                    wp, ip, pp, spw, sp, gp, (size_t)a.nb, (size_t)a.seq,
-                                    (size_t)a.t->dim, scale, eps));
+                                    wp, ip, pp, pip, spw, sp, gp, (size_t)a.nb, (size_t)a.seq,
+                                    a.pid_len, (size_t)a.t->dim, scale, eps));
     return ln_finish(&a, out, rc, "embed_layernorm_backward");
 fail:
     return ln_finish(&a, NULL, 0, NULL);
@@ -204,12 +205,13 @@ fail:
 
 /* The docstrings, short: pyembed.InputEmbedding documents the stage. */
 PyDoc_STRVAR(embed_layernorm_doc,
-"embed_layernorm(table, ids, positions, segments, segment_ids, gamma, beta, scale, eps, out=None)"
-"\n--\n\nLayerNorm((W[ids] * scale + S[segment_ids]) + positions) * gamma + beta in one pass;\n"
-"segments, positions None: no such term; gamma, beta None: the sum alone.");
+"embed_layernorm(table, ids, positions, segments, segment_ids, gamma, beta, scale, eps, out=None,"
+" *,\nposition_ids=None)\n--\n\nLayerNorm((W[ids] * scale + S[segment_ids]) + positions) * gamma"
+" + beta in one pass;\nsegments, positions None: no such term; gamma, beta None: the sum alone."
+"\nposition_ids (ids' shape or (seq,)): positions[position_ids] instead of the rows in order.");
 PyDoc_STRVAR(embed_layernorm_backward_doc,
 "embed_layernorm_backward(table, ids, positions, segments, segment_ids, gamma, grad_output,\n"
-"dgamma, dbeta, scale, eps, out=None)\n--\n\nReturns dx (per-row gradient of the sum, rows rebuilt"
+"dgamma, dbeta, scale, eps, out=None, *, position_ids=None)\n--\n\nReturns dx (per-row gradient of the sum, rows rebuilt"
 " from the tables)\nand adds into dgamma, dbeta ((dim,) arrays): the same bits at any thread count.");
 
 PyMethodDef pe_layernorm_functions[] = {

@@ -76,19 +76,23 @@ static PyObject *py_sinusoidal(PyObject *Py_UNUSED(mod), PyObject *args, PyObjec
 }
 
 PyDoc_STRVAR(embed_positions_doc,
-"embed_positions(table, ids, positions, scale, out=None)\n--\n\n"
+"embed_positions(table, ids, positions, scale, out=None, *, position_ids=None)\n--\n\n"
 "W[ids] * scale + positions, fused: ids (seq,) or (batch, seq) into the Table `table`;\n"
 "positions None or an array of shape (seq, dim) (the rows start .. start + seq). The result\n"
-"has the bits of NumPy's W[ids] * dtype(scale) + positions.");
+"has the bits of NumPy's W[ids] * dtype(scale) + positions. With position_ids (ids' shape, or\n"
+"(seq,); each in [0, len(positions))), positions is any (rows, dim) table and the sum is\n"
+"W[ids] * scale + positions[position_ids]: Hugging Face's position_ids, packed rows.");
 
 static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"table", "ids", "positions", "scale", "out", NULL};
-    PyObject *table_obj, *ids_obj, *pos_obj, *out_obj = Py_None, *out = NULL, *res = NULL;
-    PyArrayObject *ids = NULL, *pos = NULL;
+    static char *kwlist[] = {"table", "ids", "positions", "scale", "out", "position_ids", NULL};
+    PyObject *table_obj, *ids_obj, *pos_obj, *out_obj = Py_None, *pid_obj = Py_None;
+    PyObject *out = NULL, *res = NULL;
+    PyArrayObject *ids = NULL, *pos = NULL, *pid = NULL;
+    size_t pid_len = 0;
     double scale;
     int rc;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOd|O:embed_positions", kwlist, &table_obj,
-                                     &ids_obj, &pos_obj, &scale, &out_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOd|O$O:embed_positions", kwlist, &table_obj,
+                                     &ids_obj, &pos_obj, &scale, &out_obj, &pid_obj))
         return NULL;
     PeTable *t;
     if (pe_parse_table(mod, table_obj, 0, &t) < 0) return NULL;
@@ -107,15 +111,9 @@ static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwd
     npy_intp shape[3];
     memcpy(shape, PyArray_DIMS(ids), (size_t)nd * sizeof(npy_intp));
     shape[nd] = (npy_intp)t->dim;
-    if (pos_obj != Py_None) {
-        npy_intp want[2] = {seq, (npy_intp)t->dim};
-        if (pe_convert_float(pos_obj, "positions", t->typenum, &pos) < 0) goto fail;
-        if (PyArray_NDIM(pos) != 2 || !PyArray_CompareLists(PyArray_DIMS(pos), want, 2)) {
-            pe_shape_error("positions", PyArray_NDIM(pos), PyArray_DIMS(pos), 2, want,
-                           "ids of this length");
-            goto fail;
-        }
-    }
+    if (pe_convert_positions(pos_obj, pid_obj, t->typenum, (npy_intp)t->dim, nd, shape, &pos, &pid,
+                             &pid_len) < 0)
+        goto fail;
     pe_span inputs[2] = {{"the token table", t->weight, pe_table_weight_nbytes(t)},
                          pe_span_of("positions", pos)};
     out = pe_out_or_pool(out_obj, t->typenum, nd + 1, shape, inputs, 2);
@@ -125,11 +123,12 @@ static PyObject *py_embed_positions(PyObject *mod, PyObject *args, PyObject *kwd
     const void *pp = pos ? PyArray_DATA(pos) : NULL;
     PE_NOGIL_ABOVE((size_t)PyArray_NBYTES((PyArrayObject *)out),
                    rc = PE_BY_TABLE(t, pe_embed_positions, o, (void *)t->weight, ip, pp,
-                                    (size_t)nb, (size_t)seq, (size_t)t->dim, scale));
+                                    (const int64_t *)(pid ? PyArray_DATA(pid) : NULL), (size_t)nb,
+                                    (size_t)seq, pid_len, (size_t)t->dim, scale));
     res = pe_kernel_result(rc, "embed_positions", out);
     out = NULL;
 fail:
-    PE_RELEASE(ids, pos, out);
+    PE_RELEASE(ids, pos, pid, out);
     return res;
 }
 
