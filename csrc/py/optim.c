@@ -47,8 +47,8 @@ static int state_type(PyArrayObject *p) {
 }
 
 /* param: pe_opt_check_array's, or a float16 / bfloat16 table's weight (2-D, 16-bit, exact and
- * writeable) when table= is such a table; *h says how the float32 update is rounded back (kind 0: not half).
- * sr != 0: stochastic rounding with seed and step (half.h). Borrowed reference in *out. */
+ * writeable) when table= is such a table; *h says how the float32 update is rounded back (kind 0:
+ * not half). sr != 0: stochastic rounding with seed and step (half.h). Borrowed reference in *out. */
 static int check_param(PyObject *mod, PyObject *obj, PyObject *tab_o, int sr, unsigned long long seed,
                        unsigned long long step, PyArrayObject **out, pe_half_round *h) {
     memset(h, 0, sizeof *h);
