@@ -66,10 +66,16 @@ typedef struct {
     const size_t *perm;
     size_t s0, s1, dim;
     int scale;
+    const T *ahead; /* the first row of the segment after, most likely this thread's next */
 } FN(side);
 
 static void FN(side_sum)(const pe_bwd_next *nx, size_t e0, size_t e1) {
     const FN(side) *j = (const FN(side) *)nx->job;
+    /* the pieces sum_range prefetches are a range ahead within the segment: the start of the
+     * next segment's first row would come in unasked, so it is fetched a row ahead here */
+    if (j->ahead)
+        for (size_t b = e0 * sizeof(T); b < e1 * sizeof(T); b += 64)
+            PE_PREFETCH_T1((const char *)j->ahead + b);
     FN(sum_range)(j->add, j->acc, j->dout, j->perm, j->s0, j->s1, j->dim, j->scale, e0, e1);
 }
 
@@ -109,7 +115,8 @@ int FN(pe_inbwd)(pe_row_update update, void *ctx, const pe_bwd_batch *b, size_t 
                                   0, dim);
                 } else {
                     const FN(side) job = {add, acc[cur ^ 1], dout, perm, seg[k], seg[k + 1], dim,
-                                          b->scale_by_freq};
+                                          b->scale_by_freq,
+                                          k + 1 < nseg ? dout + perm[seg[k + 1]] * dim : NULL};
                     const pe_bwd_next nx = {r, FN(side_sum), &job};
                     update(ctx, row, acc[cur], &nx);
                     cur ^= 1;
