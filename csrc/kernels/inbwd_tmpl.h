@@ -39,10 +39,10 @@ static inline PE_ALWAYS_INLINE void FN(add_body)(T *restrict acc, const T *restr
 #include "simd_levels.h"
 
 /* acc = 0 + d0 (* sc), then acc += dk (* sc) in order: scatter_tmpl.h's arithmetic, bit for bit,
- * over elements [e0, e1) of the gradient of segment [s0, s1) of the grouped batch. Each piece of a
- * row prefetches the piece PE_SIDE_DIST rows further on (from the next range [e1, 2 e1 - e0) when
- * the segment ends first). Whole rows (e0 = 0, e1 = dim) for the first row of a thread; the rest
- * is the side job of the update before (inbwd.h), a range at a time. */
+ * over elements [e0, e1) of the gradient of segment [s0, s1) of the grouped batch. Pieces are
+ * visited range by range, and each prefetches the piece PE_SIDE_DIST further on in that order (in
+ * a later range once the segment's rows run out). Whole rows (e0 = 0, e1 = dim) for the first row
+ * of a thread; the rest is the side job of the update before (inbwd.h), a range at a time. */
 #define PE_SIDE_DIST 12
 typedef void (*FN(add_fn))(T *restrict, const T *restrict, const T *, size_t, T, int);
 static void FN(sum_range)(FN(add_fn) add, T *restrict acc, const T *dout, const size_t *perm,
@@ -54,8 +54,7 @@ static void FN(sum_range)(FN(add_fn) add, T *restrict acc, const T *dout, const 
     for (size_t k = s0; k < s1; k++) {
         const size_t qd = q0 + (k - s0) + PE_SIDE_DIST, at = qd / ns * len;
         const T *pf = at + len <= dim ? dout + perm[s0 + qd % ns] * dim + at : NULL;
-        add(acc + e0, dout + perm[k] * dim + e0, pf, len, sc,
-                    (k == s0 ? 0 : 2) + (scale ? 1 : 0));
+        add(acc + e0, dout + perm[k] * dim + e0, pf, len, sc, (k == s0 ? 0 : 2) + (scale ? 1 : 0));
     }
 }
 
@@ -111,8 +110,8 @@ int FN(pe_inbwd)(pe_row_update update, void *ctx, const pe_bwd_batch *b, size_t 
                 int64_t r = ids[perm[seg[k]]];
                 if (b->frozen && b->frozen[r]) continue;
                 if (row < 0) {
-                    FN(sum_range)(add, acc[cur], dout, perm, seg[k], seg[k + 1], dim, b->scale_by_freq,
-                                  0, dim);
+                    FN(sum_range)(add, acc[cur], dout, perm, seg[k], seg[k + 1], dim,
+                                  b->scale_by_freq, 0, dim);
                 } else {
                     const FN(side) job = {add, acc[cur ^ 1], dout, perm, seg[k], seg[k + 1], dim,
                                           b->scale_by_freq,
