@@ -105,6 +105,18 @@ def test_in_backward_equals_backward_then_step(opt_name, kind, nt, dtype, thread
         assert t.table.grad is None and t.touched.size == 0
 
 
+def snapshot(e, opt):
+    """The table's weight and its optimizer state after a run, copied."""
+    return e.weight.copy(), {k: np.array(v) for k, v in opt.state.get(e, {}).items()}
+
+
+def assert_same_run(a, b):
+    """Two snapshots hold the same bits: the weight and every state entry of the first."""
+    assert same_bits(a[0], b[0])
+    for k in a[1]:
+        assert same_bits(a[1][k], b[1][k]), k
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16, "bfloat16"])
 @pytest.mark.parametrize("nt", [1, 3])
 @pytest.mark.parametrize("dim", [300, 1029])
@@ -133,10 +145,8 @@ def test_in_backward_long_rows(opt_name, dim, nt, dtype, threads):
             e.backward(ids, g)
             opt.step()
             opt.zero_grad()
-        out.append((e.weight.copy(), {k: np.array(v) for k, v in opt.state.get(e, {}).items()}))
-    assert same_bits(out[0][0], out[1][0])
-    for k in out[0][1]:
-        assert same_bits(out[0][1][k], out[1][1][k]), k
+        out.append(snapshot(e, opt))
+    assert_same_run(*out)
 
 
 @settings(max_examples=20, deadline=None)
@@ -161,10 +171,8 @@ def test_in_backward_hypothesis(rows, dim, n, pad, freq, frozen, seed, f64, opt_
             e.backward(ids, g)
             opt.step()
             opt.zero_grad()
-        out.append((e.weight.copy(), {k: np.array(v) for k, v in opt.state.get(e, {}).items()}))
-    assert same_bits(out[0][0], out[1][0])
-    for k in out[0][1]:
-        assert same_bits(out[0][1][k], out[1][1][k]), k
+        out.append(snapshot(e, opt))
+    assert_same_run(*out)
 
 
 def fused_emb(**kw):
