@@ -58,7 +58,7 @@ class InputEmbedding:
     The forward is one C pass (each output row read from the tables once, written once), with
     the bits of NumPy's ``W[ids] * dtype(scale) + P[start:start+seq]`` (``(W[ids] * scale +
     S[segment_ids]) + P`` with segments, the order of Hugging Face's ``BertEmbeddings``). With
-    LayerNorm each row's mean and variance are two-pass sums in float64 (8 fixed lanes, so the
+    LayerNorm each row's mean and variance are two-pass sums in float64 (32 fixed lanes, so the
     bits never depend on the vector level or the thread count) and the normalisation is computed
     in the table's dtype (float32 for a half table), as torch's ``layer_norm``.
 

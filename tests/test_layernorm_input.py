@@ -253,7 +253,7 @@ def test_half_tables_give_the_bits_of_the_widened_float32_stage(dt, num_segments
                                                                 positional, nt, threads):
     """Forward, and every gradient of the backward (tables, gamma, beta), bit for bit those of the
     float32 stage built from the widened tables; 64 x 12 ids x 131 columns run the kernels on 3
-    threads when given them (and on 1: the bits never depend on it), with tails of the 8 lanes."""
+    threads when given them (and on 1: the bits never depend on it), with tails of the 32 lanes."""
     threads(nt)
     h, f = half_and_float32(dt, positional, num_segments, norm)
     rng = np.random.default_rng(11)

@@ -11,13 +11,18 @@
 
 #ifndef PE_LAYERNORM_TMPL_ONCE
 #define PE_LAYERNORM_TMPL_ONCE
-/* Row sums run in 8 double lanes, lane l taking the columns j with j % 8 == l, folded in one
+/* Row sums run in 32 double lanes, lane l taking the columns j with j % 32 == l, folded in one
  * fixed tree: a single double accumulator is a 4-cycle dependency per element (768 columns ~ 1 us
- * a row), the lanes let the compiler use whole vectors, and the order never changes. */
-enum { LN_LANES = 8 };
+ * a row), the lanes let the compiler use whole vectors, and the order never changes. 32 lanes are
+ * four AVX-512 accumulators (eight AVX2 ones): with 8 lanes each of a row's four sums was one
+ * chain of 96 dependent vector adds at BERT's 768 columns, which made the sums most of the
+ * backward's time. */
+enum { LN_LANES = 32 };
 
 static inline double ln_fold(const double *a) {
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    double h[8];
+    for (int l = 0; l < 8; l++) h[l] = (a[l] + a[l + 8]) + (a[l + 16] + a[l + 24]);
+    return ((h[0] + h[1]) + (h[2] + h[3])) + ((h[4] + h[5]) + (h[6] + h[7]));
 }
 
 /* Rows per chunk of the dgamma / dbeta sums: a function of n alone (never of the thread count,
@@ -76,17 +81,28 @@ static inline PE_ALWAYS_INLINE void FN(ln_stats)(const T *restrict x, size_t dim
     *rstd = 1.0 / sqrt(ln_fold(b) / (double)dim + eps);
 }
 
-/* The whole token row two rows ahead: each row is worked on long enough (three or four passes)
- * for the lines to arrive in time, and the first two lines PE_PREFETCH_DIST ids ahead (the
- * gather's scheme) left the backward waiting on the rest (BERT-base rows, 2048 ids: 2.8 -> 2.1
- * ms backward, 1.3 -> 1.05 ms forward, one thread, noisy shared machine). */
-static inline PE_ALWAYS_INLINE void FN(ln_prefetch)(const S *W, const int64_t *ids, size_t r,
-                                                    size_t hi, size_t dim) {
-    if (r + 2 < hi) {
-        const char *pf = (const char *)(W + (size_t)ids[r + 2] * dim);
-        for (size_t k = 0; k < dim * sizeof(S); k += 64) PE_PREFETCH_T0(pf + k);
-    }
+/* The token row two rows ahead, W's row of ids[r + 2] (NULL: none), prefetched a line at a time
+ * by the row's last loop (FN(ln_last)): each row is worked on long enough (several passes) for
+ * the lines to arrive in time. The first two lines PE_PREFETCH_DIST ids ahead (the gather's
+ * scheme) left the backward waiting on the rest (BERT-base rows, 2048 ids: 2.8 -> 2.1 ms), and a
+ * burst of the whole row's prefetches at the start of a row stalled on the fill buffers (23% of
+ * the backward's time in the prefetch loop). */
+static inline PE_ALWAYS_INLINE const char *FN(ln_ahead)(const S *W, const int64_t *ids, size_t r,
+                                                        size_t hi, size_t dim) {
+    return r + 2 < hi ? (const char *)(W + (size_t)ids[r + 2] * dim) : NULL;
 }
+
+/* for j in [0, dim): BODY, in blocks of one 64-byte line of S, each prefetching that line of pf
+ * (a row of dim S; NULL: none) */
+#define LN_LAST(BODY)                                                                          \
+    do {                                                                                       \
+        const size_t blk_ = 64 / sizeof(S);                                                    \
+        for (size_t j0 = 0; j0 < dim; j0 += blk_) {                                            \
+            const size_t j1 = dim - j0 < blk_ ? dim : j0 + blk_;                               \
+            if (pf) PE_PREFETCH_T0(pf + j0 * sizeof(S));                                       \
+            for (size_t j = j0; j < j1; j++) BODY;                                             \
+        }                                                                                      \
+    } while (0)
 
 /* Rows lo .. hi of the forward. */
 static inline PE_ALWAYS_INLINE void
@@ -96,15 +112,18 @@ FN(ln_rows_body)(T *restrict out, const S *restrict W, const int64_t *restrict i
                  size_t lo, size_t hi, size_t seq, size_t pos_len, size_t dim, T scale,
                  double eps) {
     for (size_t r = lo; r < hi; r++) {
-        FN(ln_prefetch)(W, ids, r, hi, dim);
+        const char *pf = FN(ln_ahead)(W, ids, r, hi, dim);
         T *restrict o = out + r * dim;
         FN(ln_build)(o, W + (size_t)ids[r] * dim, SG ? SG + (size_t)seg[r] * dim : NULL,
                      P ? P + ln_p_row(pos, pos_len, r, seq) * dim : NULL, dim, scale);
-        if (!gamma) continue;
+        if (!gamma) {
+            for (size_t k = 0; pf && k < dim * sizeof(S); k += 64) PE_PREFETCH_T0(pf + k);
+            continue;
+        }
         double mean, rstd;
         FN(ln_stats)(o, dim, eps, &mean, &rstd);
         const T m = (T)mean, rs = (T)rstd;
-        for (size_t j = 0; j < dim; j++) o[j] = (o[j] - m) * rs * gamma[j] + beta[j];
+        LN_LAST(o[j] = (o[j] - m) * rs * gamma[j] + beta[j]);
     }
 }
 
@@ -126,7 +145,7 @@ FN(ln_back_body)(T *restrict dx, double *restrict pg, double *restrict pb,
                  size_t seq, size_t pos_len, size_t dim, T scale, double eps) {
     const size_t full = dim - dim % LN_LANES;
     for (size_t r = lo; r < hi; r++) {
-        FN(ln_prefetch)(W, ids, r, hi, dim);
+        const char *pf = FN(ln_ahead)(W, ids, r, hi, dim);
         T *restrict d = dx + r * dim; /* holds x until the last loop overwrites it */
         const T *restrict go = dout + r * dim;
         FN(ln_build)(d, W + (size_t)ids[r] * dim, SG ? SG + (size_t)seg[r] * dim : NULL,
@@ -136,23 +155,27 @@ FN(ln_back_body)(T *restrict dx, double *restrict pg, double *restrict pb,
         const T m = (T)mean, rs = (T)rstd;
         /* simple loops over the row (it sits in L1), each of one form the compiler vectorises;
          * one loop mixing the lane sums with the per-column updates stayed scalar (4x slower) */
-        for (size_t j = 0; j < dim; j++) d[j] = (d[j] - m) * rs; /* xhat, as the forward's */
         for (size_t j = 0; j < dim; j++) {
-            pg[j] += (double)go[j] * (double)d[j];
+            const T xh = (d[j] - m) * rs; /* xhat, as the forward's */
+            d[j] = xh;
+            pg[j] += (double)go[j] * (double)xh;
             pb[j] += (double)go[j];
         }
         double a[LN_LANES] = {0}, b[LN_LANES] = {0}; /* sum of g, sum of g * xhat */
         size_t j = 0;
         for (; j < full; j += LN_LANES)
-            for (size_t l = 0; l < LN_LANES; l++) a[l] += (double)(go[j + l] * gamma[j + l]);
-        for (size_t l = 0; j + l < dim; l++) a[l] += (double)(go[j + l] * gamma[j + l]);
-        for (j = 0; j < full; j += LN_LANES)
-            for (size_t l = 0; l < LN_LANES; l++)
-                b[l] += (double)(go[j + l] * gamma[j + l]) * (double)d[j + l];
-        for (size_t l = 0; j + l < dim; l++)
-            b[l] += (double)(go[j + l] * gamma[j + l]) * (double)d[j + l];
+            for (size_t l = 0; l < LN_LANES; l++) {
+                const T gg = go[j + l] * gamma[j + l];
+                a[l] += (double)gg;
+                b[l] += (double)gg * (double)d[j + l];
+            }
+        for (size_t l = 0; j + l < dim; l++) {
+            const T gg = go[j + l] * gamma[j + l];
+            a[l] += (double)gg;
+            b[l] += (double)gg * (double)d[j + l];
+        }
         const T mg = (T)(ln_fold(a) / (double)dim), mgx = (T)(ln_fold(b) / (double)dim);
-        for (j = 0; j < dim; j++) d[j] = rs * ((go[j] * gamma[j] - mg) - d[j] * mgx);
+        LN_LAST(d[j] = rs * ((go[j] * gamma[j] - mg) - d[j] * mgx));
     }
 }
 
@@ -225,3 +248,5 @@ int FN(pe_embed_layernorm_backward)(T *dx, T *dgamma, T *dbeta, const T *dout, c
     pe_aligned_free(part);
     return PE_OK;
 }
+
+#undef LN_LAST
