@@ -216,6 +216,27 @@ def test_lookup_equals_the_widened_float32_table(dt, level):
         _core._set_simd_level(prev)
 
 
+@pytest.mark.parametrize("dim", [20, 37, 64, 100])
+@pytest.mark.parametrize("dt", HALF, ids=str)
+def test_lookup_streamed_or_cached_gives_the_widened_bits(dt, dim, stores):
+    """The widening lookup through the cache and, for bfloat16 outputs past twice the streaming
+    threshold (`stores` streams every output), with streaming stores: the bits of the float32
+    lookup on the widened table, for outputs whose rows start at each 16-byte offset in a line
+    (the partial head and tail lines go through the cache) and at 4 bytes (never streamed)."""
+    e = pyembed.Embedding(50, dim, dtype=dt, seed=1)
+    f = pyembed.Embedding(50, dim, init=e.weight.astype(np.float32))
+    ids = np.random.default_rng(0).integers(0, 50, 300)
+    want = bits(f(ids))
+    np.testing.assert_array_equal(bits(e(ids)), want)
+    buf = np.zeros(ids.size * dim + 32, np.float32)
+    base = (-buf.ctypes.data % 64) // 4  # the first element on a 64-byte line
+    for off in (0, 1, 4, 8, 12):
+        out = buf[base + off:base + off + ids.size * dim].reshape(ids.size, dim)
+        assert e(ids, out=out) is out
+        np.testing.assert_array_equal(bits(out), want)
+    assert not buf[:base].any() and not buf[base + 12 + ids.size * dim:].any()
+
+
 @pytest.mark.parametrize("mode", ["sum", "mean", "max"])
 @pytest.mark.parametrize("dt", HALF, ids=str)
 def test_bags_equal_the_widened_float32_table(dt, mode):
