@@ -1,6 +1,7 @@
 /* The row loops of float16 / bfloat16 tables (half_rows.h): the widening lookup and the rounding
  * write-back. The per-element work is half.h's; each loop is compiled for every vector level of
- * simd_levels.h (the conversions are integer selects the compiler vectorises; same bits on all).
+ * simd_levels.h (the conversions are integer selects the compiler vectorises; same bits on all),
+ * and the float16 lookup also by hand with the vector conversion instruction (same bits again).
  * Shapes: W (num_rows, dim) 16-bit; out / src (n, dim) float32; ids / rows (n,). */
 #include "half_rows.h"
 #include "stream.h"
@@ -33,9 +34,9 @@ static inline PE_ALWAYS_INLINE void widen_body(float *restrict out, const uint16
  * first reads the line it fills, so a 4096-wide lookup moved 5 bytes for every 2 it read from the
  * table and ran at 0.5-0.9x the float32 lookup. Widening a bfloat16 is a 16-bit shift, two SSE2
  * unpacks per 8 values, so each whole 64-byte output line is made in registers and streamed;
- * a row's partial head and tail lines go through the cache. float16 is not streamed: its
- * conversion is arithmetic (the compute, not the stores, bounds it; streaming it through a
- * buffer measured slower). */
+ * a row's partial head and tail lines go through the cache. float16 streams from the vector
+ * conversions below (widen_f16_avx512 / _avx2); its integer conversion (no AVX2) is not: there
+ * the arithmetic, not the stores, bounds it. */
 static void widen_bf16_stream(float *restrict out, const uint16_t *restrict W,
                               const int64_t *restrict ids, size_t lo, size_t hi, size_t dim) {
     const __m128i zero = _mm_setzero_si128();
@@ -66,6 +67,91 @@ static void widen_bf16_stream(float *restrict out, const uint16_t *restrict W,
 }
 #endif
 
+#if PE_X86_DISPATCH
+#include <immintrin.h>
+/* The float16 lookup of rows lo .. hi with the hardware conversion (vcvtph2ps: AVX-512F, or F16C
+ * beside AVX2), 16 or 8 values an instruction: the integer conversion of pe_f16_to_f32 runs at
+ * about 4 values a nanosecond even in cache, which made a 4096-wide float16 lookup 0.6-0.8x the
+ * float32 one. The conversion is exact for every finite value and infinity, as the integer
+ * one; it quiets a signaling NaN (sets the mantissa's top bit), which NumPy keeps, so those
+ * lanes get that bit cleared again: the same bits as pe_f16_to_f32 for all 65536 inputs at every
+ * level (tests/test_half.py). Denormals-are-zero in MXCSR does not flush its subnormal inputs
+ * (checked with DAZ set on this project's Xeon), so a caller's MXCSR cannot change the bits. */
+#define PE_F16_ROW_PREFETCH                                                                  \
+    if (i + PE_PREFETCH_DIST < hi) {                                                          \
+        const char *pf = (const char *)(W + (size_t)ids[i + PE_PREFETCH_DIST] * dim);        \
+        PE_PREFETCH_T0(pf);                                                                   \
+        PE_PREFETCH_T0(pf + 64);                                                              \
+    }
+PE_TARGET_AVX512 static void widen_f16_avx512(float *restrict out, const uint16_t *restrict W,
+                                              const int64_t *restrict ids, size_t lo, size_t hi,
+                                              size_t dim, int stream) {
+    const __m512i mag = _mm512_set1_epi32(0x7fff), inf = _mm512_set1_epi32(0x7c00);
+    const __m512i quiet16 = _mm512_set1_epi32(0x200), quiet32 = _mm512_set1_epi32(0x400000);
+    for (size_t i = lo; i < hi; i++) {
+        PE_F16_ROW_PREFETCH
+        float *restrict d = out + i * dim;
+        const uint16_t *restrict s = W + (size_t)ids[i] * dim;
+        size_t j = 0;
+        if (stream) /* to the first whole line: those are streamed */
+            for (; j < dim && ((uintptr_t)(d + j) & 63); j++) d[j] = pe_f16_to_f32(s[j]);
+        for (; j + 16 <= dim; j += 16) {
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(s + j));
+            const __m512i h32 = _mm512_cvtepu16_epi32(h);
+            const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(h32, mag), inf);
+            const __mmask16 snan = _mm512_mask_testn_epi32_mask(nan, h32, quiet16);
+            const __m512i f = _mm512_castps_si512(_mm512_cvtph_ps(h));
+            const __m512i v = _mm512_mask_xor_epi32(f, snan, f, quiet32);
+            if (stream)
+                _mm512_stream_si512((void *)(d + j), v);
+            else
+                _mm512_storeu_si512(d + j, v);
+        }
+        for (; j < dim; j++) d[j] = pe_f16_to_f32(s[j]);
+    }
+    if (stream) _mm_sfence(); /* each thread orders its own streamed stores */
+}
+
+__attribute__((target("avx2,f16c"))) static void
+widen_f16_avx2(float *restrict out, const uint16_t *restrict W, const int64_t *restrict ids,
+               size_t lo, size_t hi, size_t dim, int stream) {
+    const __m256i mag = _mm256_set1_epi32(0x7fff), inf = _mm256_set1_epi32(0x7c00);
+    const __m256i quiet16 = _mm256_set1_epi32(0x200), quiet32 = _mm256_set1_epi32(0x400000);
+    const __m256i zero = _mm256_setzero_si256();
+    for (size_t i = lo; i < hi; i++) {
+        PE_F16_ROW_PREFETCH
+        float *restrict d = out + i * dim;
+        const uint16_t *restrict s = W + (size_t)ids[i] * dim;
+        size_t j = 0;
+        if (stream) /* to the first whole line: those are streamed */
+            for (; j < dim && ((uintptr_t)(d + j) & 63); j++) d[j] = pe_f16_to_f32(s[j]);
+        for (; j + 8 <= dim; j += 8) {
+            const __m128i h = _mm_loadu_si128((const __m128i *)(s + j));
+            const __m256i h32 = _mm256_cvtepu16_epi32(h);
+            const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(h32, mag), inf);
+            const __m256i sig = _mm256_cmpeq_epi32(_mm256_and_si256(h32, quiet16), zero);
+            const __m256i fix = _mm256_and_si256(_mm256_and_si256(nan, sig), quiet32);
+            const __m256i f = _mm256_castps_si256(_mm256_cvtph_ps(h));
+            const __m256i v = _mm256_xor_si256(f, fix);
+            if (stream)
+                _mm256_stream_si256((__m256i *)(d + j), v);
+            else
+                _mm256_storeu_si256((__m256i *)(d + j), v);
+        }
+        for (; j < dim; j++) d[j] = pe_f16_to_f32(s[j]);
+    }
+    if (stream) _mm_sfence(); /* each thread orders its own streamed stores */
+}
+#undef PE_F16_ROW_PREFETCH
+
+/* 2: widen_f16_avx512, 1: widen_f16_avx2, 0: neither (the level in use, and F16C for AVX2) */
+static int f16_hw(void) {
+    const int level = pe_simd_level();
+    if (level == PE_SIMD_AVX512) return 2;
+    return level == PE_SIMD_AVX2 && __builtin_cpu_supports("f16c") ? 1 : 0;
+}
+#endif
+
 static inline PE_ALWAYS_INLINE void narrow_body(uint16_t *restrict W, const float *restrict src,
                                                 const int64_t *restrict rows, size_t lo, size_t hi,
                                                 size_t dim, int kind, int mode, uint64_t seed,
@@ -89,20 +175,30 @@ int pe_gather_widen(float *out, const uint16_t *W, const int64_t *ids, size_t n,
     if (total == SIZE_MAX) return PE_ERR_OVERFLOW;
     if (kind != PE_HALF_F16 && kind != PE_HALF_BF16) return PE_ERR_VALUE;
     /* every row starts on 16 bytes when out does and a row is a multiple of 16 bytes; from twice
-     * the float32 gather's threshold: at 32 MiB of output (the threshold 30 MiB) streaming was
-     * 0.72-0.89x the cached stores, at 64 MiB 1.13-1.41x, at 128 MiB 1.7-2.2x (one thread,
-     * 480 MiB L3, uniform and Zipf ids) */
-    const int stream = PE_HAVE_STREAM && kind == PE_HALF_BF16 && dim % 4 == 0 &&
-                       (uintptr_t)out % 16 == 0 &&
+     * the float32 gather's threshold: at 32 MiB of bfloat16 output (the threshold 30 MiB)
+     * streaming was 0.72-0.89x the cached stores, at 64 MiB 1.13-1.41x, at 128 MiB 1.7-2.2x
+     * (one thread, 480 MiB L3, uniform and Zipf ids) */
+    const int stream = PE_HAVE_STREAM && dim % 4 == 0 && (uintptr_t)out % 16 == 0 &&
                        pe_mul_size(n, dim * sizeof(float)) / 2 >= pe_stream_min_bytes();
+#if PE_X86_DISPATCH
+    const int hw = kind == PE_HALF_F16 ? f16_hw() : 0;
+#endif
     int nt = pe_threads_for(total, n);
     (void)nt; /* unused in a serial build */
     PE_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
         size_t nth, t = pe_team(&nth);
         const size_t lo = n * t / nth, hi = n * (t + 1) / nth;
+#if PE_X86_DISPATCH
+        if (hw) {
+            if (hw == 2)
+                widen_f16_avx512(out, W, ids, lo, hi, dim, stream);
+            else
+                widen_f16_avx2(out, W, ids, lo, hi, dim, stream);
+        } else
+#endif
 #if PE_HAVE_STREAM
-        if (stream)
+        if (stream && kind == PE_HALF_BF16)
             widen_bf16_stream(out, W, ids, lo, hi, dim);
         else
 #endif

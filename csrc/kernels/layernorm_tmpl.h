@@ -82,7 +82,7 @@ static inline PE_ALWAYS_INLINE void FN(ln_stats)(const T *restrict x, size_t dim
 }
 
 /* The token row two rows ahead, W's row of ids[r + 2] (NULL: none), prefetched a line at a time
- * by the row's last loop (FN(ln_last)): each row is worked on long enough (several passes) for
+ * by the row's last loop (LN_LAST): each row is worked on long enough (several passes) for
  * the lines to arrive in time. The first two lines PE_PREFETCH_DIST ids ahead (the gather's
  * scheme) left the backward waiting on the rest (BERT-base rows, 2048 ids: 2.8 -> 2.1 ms), and a
  * burst of the whole row's prefetches at the start of a row stalled on the fill buffers (23% of
@@ -93,7 +93,7 @@ static inline PE_ALWAYS_INLINE const char *FN(ln_ahead)(const S *W, const int64_
 }
 
 /* for j in [0, dim): BODY, in blocks of one 64-byte line of S, each prefetching that line of pf
- * (a row of dim S; NULL: none) */
+ * (a row of dim S; NULL: none); uses the caller's dim and pf */
 #define LN_LAST(BODY)                                                                          \
     do {                                                                                       \
         const size_t blk_ = 64 / sizeof(S);                                                    \
