@@ -90,19 +90,25 @@ def test_nearest_against_a_float64_reference(dt):
 
 @pytest.mark.parametrize("level", [0, 1, 2])
 @pytest.mark.parametrize("dt", HALF, ids=str)
-def test_every_value_widens_exactly_and_round_trips(dt, level):
+def test_every_value_widens_exactly_and_round_trips(dt, level, stores):
     """All 65536 bit patterns: a lookup widens each exactly (as NumPy / ml_dtypes do, NaN
     payloads kept: float16's hardware conversion at the AVX2 and AVX-512 levels quiets signaling
-    NaNs, which the kernel undoes), and narrowing the float32 back gives the same bits (NaNs the
-    same NaN-ness). A level above the CPU's runs its best."""
+    NaNs, which the kernel undoes), through the cache and streamed (into an output on 64-byte
+    lines, so every row is whole lines), and narrowing the float32 back gives the same bits
+    (NaNs the same NaN-ness). A level above the CPU's runs its best."""
     allv = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(dt).reshape(-1, 16)
     t = table_of(allv, dt)
     np.testing.assert_array_equal(bits(t.weight), bits(allv))
+    buf = np.empty(allv.size + 16, np.float32)
+    base = (-buf.ctypes.data % 64) // 4
+    lined = buf[base:base + allv.size].reshape(allv.shape)
     prev = _core._set_simd_level(level)
     try:
         wide = t.lookup(np.arange(allv.shape[0]))
+        t.lookup(np.arange(allv.shape[0]), lined)
     finally:
         _core._set_simd_level(prev)
+    np.testing.assert_array_equal(bits(lined), bits(wide))
     assert wide.dtype == np.float32
     with np.errstate(invalid="ignore"):
         ref = allv.astype(np.float32)

@@ -77,72 +77,71 @@ static void widen_bf16_stream(float *restrict out, const uint16_t *restrict W,
  * lanes get that bit cleared again: the same bits as pe_f16_to_f32 for all 65536 inputs at every
  * level (tests/test_half.py). Denormals-are-zero in MXCSR does not flush its subnormal inputs
  * (checked with DAZ set on this project's Xeon), so a caller's MXCSR cannot change the bits. */
-#define PE_F16_ROW_PREFETCH                                                                  \
-    if (i + PE_PREFETCH_DIST < hi) {                                                          \
-        const char *pf = (const char *)(W + (size_t)ids[i + PE_PREFETCH_DIST] * dim);        \
-        PE_PREFETCH_T0(pf);                                                                   \
-        PE_PREFETCH_T0(pf + 64);                                                              \
-    }
+/* One block of values at d (STEP of them) from s: converted, signaling NaNs re-signalled,
+ * stored (streamed when `stream`: d is then on a 64-byte line). */
+PE_TARGET_AVX512 static inline PE_ALWAYS_INLINE void f16_block_avx512(float *d, const uint16_t *s,
+                                                                      int stream) {
+    const __m256i h = _mm256_loadu_si256((const __m256i *)s);
+    const __m512i h32 = _mm512_cvtepu16_epi32(h);
+    const __mmask16 nan =
+        _mm512_cmpgt_epu32_mask(_mm512_and_si512(h32, _mm512_set1_epi32(0x7fff)),
+                                _mm512_set1_epi32(0x7c00));
+    const __mmask16 snan = _mm512_mask_testn_epi32_mask(nan, h32, _mm512_set1_epi32(0x200));
+    const __m512i f = _mm512_castps_si512(_mm512_cvtph_ps(h));
+    const __m512i v = _mm512_mask_xor_epi32(f, snan, f, _mm512_set1_epi32(0x400000));
+    if (stream)
+        _mm512_stream_si512((void *)d, v);
+    else
+        _mm512_storeu_si512(d, v);
+}
+
+__attribute__((target("avx2,f16c"))) static inline PE_ALWAYS_INLINE void
+f16_block_avx2(float *d, const uint16_t *s, int stream) {
+    const __m128i h = _mm_loadu_si128((const __m128i *)s);
+    const __m256i h32 = _mm256_cvtepu16_epi32(h);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(h32, _mm256_set1_epi32(0x7fff)),
+                                           _mm256_set1_epi32(0x7c00));
+    const __m256i sig = _mm256_cmpeq_epi32(_mm256_and_si256(h32, _mm256_set1_epi32(0x200)),
+                                           _mm256_setzero_si256());
+    const __m256i fix = _mm256_and_si256(_mm256_and_si256(nan, sig), _mm256_set1_epi32(0x400000));
+    const __m256i v = _mm256_xor_si256(_mm256_castps_si256(_mm256_cvtph_ps(h)), fix);
+    if (stream)
+        _mm256_stream_si256((__m256i *)d, v);
+    else
+        _mm256_storeu_si256((__m256i *)d, v);
+}
+
+/* Rows lo .. hi, STEP values a BLOCK call (the integer conversion for a row's partial head line
+ * when streaming, and for its tail) */
+#define PE_F16_ROWS(STEP, BLOCK)                                                               \
+    for (size_t i = lo; i < hi; i++) {                                                         \
+        if (i + PE_PREFETCH_DIST < hi) {                                                       \
+            const char *pf = (const char *)(W + (size_t)ids[i + PE_PREFETCH_DIST] * dim);     \
+            PE_PREFETCH_T0(pf);                                                                \
+            PE_PREFETCH_T0(pf + 64);                                                           \
+        }                                                                                      \
+        float *restrict d = out + i * dim;                                                     \
+        const uint16_t *restrict s = W + (size_t)ids[i] * dim;                                 \
+        size_t j = 0;                                                                          \
+        if (stream) /* to the first whole line: those are streamed */                         \
+            for (; j < dim && ((uintptr_t)(d + j) & 63); j++) d[j] = pe_f16_to_f32(s[j]);      \
+        for (; j + (STEP) <= dim; j += (STEP)) BLOCK(d + j, s + j, stream);                    \
+        for (; j < dim; j++) d[j] = pe_f16_to_f32(s[j]);                                       \
+    }                                                                                          \
+    if (stream) _mm_sfence(); /* each thread orders its own streamed stores */
+
 PE_TARGET_AVX512 static void widen_f16_avx512(float *restrict out, const uint16_t *restrict W,
                                               const int64_t *restrict ids, size_t lo, size_t hi,
                                               size_t dim, int stream) {
-    const __m512i mag = _mm512_set1_epi32(0x7fff), inf = _mm512_set1_epi32(0x7c00);
-    const __m512i quiet16 = _mm512_set1_epi32(0x200), quiet32 = _mm512_set1_epi32(0x400000);
-    for (size_t i = lo; i < hi; i++) {
-        PE_F16_ROW_PREFETCH
-        float *restrict d = out + i * dim;
-        const uint16_t *restrict s = W + (size_t)ids[i] * dim;
-        size_t j = 0;
-        if (stream) /* to the first whole line: those are streamed */
-            for (; j < dim && ((uintptr_t)(d + j) & 63); j++) d[j] = pe_f16_to_f32(s[j]);
-        for (; j + 16 <= dim; j += 16) {
-            const __m256i h = _mm256_loadu_si256((const __m256i *)(s + j));
-            const __m512i h32 = _mm512_cvtepu16_epi32(h);
-            const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(h32, mag), inf);
-            const __mmask16 snan = _mm512_mask_testn_epi32_mask(nan, h32, quiet16);
-            const __m512i f = _mm512_castps_si512(_mm512_cvtph_ps(h));
-            const __m512i v = _mm512_mask_xor_epi32(f, snan, f, quiet32);
-            if (stream)
-                _mm512_stream_si512((void *)(d + j), v);
-            else
-                _mm512_storeu_si512(d + j, v);
-        }
-        for (; j < dim; j++) d[j] = pe_f16_to_f32(s[j]);
-    }
-    if (stream) _mm_sfence(); /* each thread orders its own streamed stores */
+    PE_F16_ROWS(16, f16_block_avx512)
 }
 
 __attribute__((target("avx2,f16c"))) static void
 widen_f16_avx2(float *restrict out, const uint16_t *restrict W, const int64_t *restrict ids,
                size_t lo, size_t hi, size_t dim, int stream) {
-    const __m256i mag = _mm256_set1_epi32(0x7fff), inf = _mm256_set1_epi32(0x7c00);
-    const __m256i quiet16 = _mm256_set1_epi32(0x200), quiet32 = _mm256_set1_epi32(0x400000);
-    const __m256i zero = _mm256_setzero_si256();
-    for (size_t i = lo; i < hi; i++) {
-        PE_F16_ROW_PREFETCH
-        float *restrict d = out + i * dim;
-        const uint16_t *restrict s = W + (size_t)ids[i] * dim;
-        size_t j = 0;
-        if (stream) /* to the first whole line: those are streamed */
-            for (; j < dim && ((uintptr_t)(d + j) & 63); j++) d[j] = pe_f16_to_f32(s[j]);
-        for (; j + 8 <= dim; j += 8) {
-            const __m128i h = _mm_loadu_si128((const __m128i *)(s + j));
-            const __m256i h32 = _mm256_cvtepu16_epi32(h);
-            const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(h32, mag), inf);
-            const __m256i sig = _mm256_cmpeq_epi32(_mm256_and_si256(h32, quiet16), zero);
-            const __m256i fix = _mm256_and_si256(_mm256_and_si256(nan, sig), quiet32);
-            const __m256i f = _mm256_castps_si256(_mm256_cvtph_ps(h));
-            const __m256i v = _mm256_xor_si256(f, fix);
-            if (stream)
-                _mm256_stream_si256((__m256i *)(d + j), v);
-            else
-                _mm256_storeu_si256((__m256i *)(d + j), v);
-        }
-        for (; j < dim; j++) d[j] = pe_f16_to_f32(s[j]);
-    }
-    if (stream) _mm_sfence(); /* each thread orders its own streamed stores */
+    PE_F16_ROWS(8, f16_block_avx2)
 }
-#undef PE_F16_ROW_PREFETCH
+#undef PE_F16_ROWS
 
 /* 2: widen_f16_avx512, 1: widen_f16_avx2, 0: neither (the level in use, and F16C for AVX2) */
 static int f16_hw(void) {
