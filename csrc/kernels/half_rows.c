@@ -8,12 +8,27 @@
 
 #include <stdint.h>
 
+/* The table row PE_PREFETCH_DIST ids after i (NULL past hi): every lookup loop here prefetches
+ * its first two lines, as pe_gather does. */
+static inline PE_ALWAYS_INLINE const char *row_ahead(const uint16_t *W, const int64_t *ids,
+                                                     size_t i, size_t hi, size_t dim) {
+    return i + PE_PREFETCH_DIST < hi ? (const char *)(W + (size_t)ids[i + PE_PREFETCH_DIST] * dim)
+                                     : NULL;
+}
+
+/* How many of a row's dim floats at d come before its first whole 64-byte line (the part a
+ * streaming loop writes through the cache). */
+static inline PE_ALWAYS_INLINE size_t line_head(const float *d, size_t dim) {
+    const size_t head = ((64 - ((uintptr_t)d & 63)) & 63) / sizeof(float);
+    return head < dim ? head : dim;
+}
+
 static inline PE_ALWAYS_INLINE void widen_body(float *restrict out, const uint16_t *restrict W,
                                                const int64_t *restrict ids, size_t lo, size_t hi,
                                                size_t dim, int kind) {
     for (size_t i = lo; i < hi; i++) {
-        if (i + PE_PREFETCH_DIST < hi) {
-            const char *pf = (const char *)(W + (size_t)ids[i + PE_PREFETCH_DIST] * dim);
+        const char *pf = row_ahead(W, ids, i, hi, dim);
+        if (pf) {
             PE_PREFETCH_T0(pf);
             PE_PREFETCH_T0(pf + 64);
         }
@@ -41,15 +56,14 @@ static void widen_bf16_stream(float *restrict out, const uint16_t *restrict W,
                               const int64_t *restrict ids, size_t lo, size_t hi, size_t dim) {
     const __m128i zero = _mm_setzero_si128();
     for (size_t i = lo; i < hi; i++) {
-        if (i + PE_PREFETCH_DIST < hi) {
-            const char *pf = (const char *)(W + (size_t)ids[i + PE_PREFETCH_DIST] * dim);
+        const char *pf = row_ahead(W, ids, i, hi, dim);
+        if (pf) {
             PE_PREFETCH_R(pf);
             PE_PREFETCH_R(pf + 64);
         }
         float *d = out + i * dim;
         const uint16_t *s = W + (size_t)ids[i] * dim;
-        size_t head = ((64 - ((uintptr_t)d & 63)) & 63) / sizeof(float);
-        if (head > dim) head = dim;
+        const size_t head = line_head(d, dim);
         pe_widen_row(d, s, head, PE_HALF_BF16);
         size_t j = head;
         for (; j + 16 <= dim; j += 16) {
@@ -115,8 +129,8 @@ f16_block_avx2(float *d, const uint16_t *s, int stream) {
  * when streaming, and for its tail) */
 #define PE_F16_ROWS(STEP, BLOCK)                                                               \
     for (size_t i = lo; i < hi; i++) {                                                         \
-        if (i + PE_PREFETCH_DIST < hi) {                                                       \
-            const char *pf = (const char *)(W + (size_t)ids[i + PE_PREFETCH_DIST] * dim);     \
+        const char *pf = row_ahead(W, ids, i, hi, dim);                                        \
+        if (pf) {                                                                              \
             PE_PREFETCH_T0(pf);                                                                \
             PE_PREFETCH_T0(pf + 64);                                                           \
         }                                                                                      \
@@ -124,7 +138,8 @@ f16_block_avx2(float *d, const uint16_t *s, int stream) {
         const uint16_t *restrict s = W + (size_t)ids[i] * dim;                                 \
         size_t j = 0;                                                                          \
         if (stream) /* to the first whole line: those are streamed */                         \
-            for (; j < dim && ((uintptr_t)(d + j) & 63); j++) d[j] = pe_f16_to_f32(s[j]);      \
+            for (const size_t head = line_head(d, dim); j < head; j++)                        \
+                d[j] = pe_f16_to_f32(s[j]);                                                    \
         for (; j + (STEP) <= dim; j += (STEP)) BLOCK(d + j, s + j, stream);                    \
         for (; j < dim; j++) d[j] = pe_f16_to_f32(s[j]);                                       \
     }                                                                                          \
