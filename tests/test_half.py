@@ -1,6 +1,7 @@
 """float16 and bfloat16 tables (issue 12, item 4): storage in 16 bits, lookups and gradients in
 float32, rounding back to nearest even (exactly NumPy's / ml_dtypes' astype) or stochastically
 (unbiased, and a function of (seed, step, row, column) only)."""
+import contextlib
 import pickle
 import sys
 
@@ -12,6 +13,17 @@ from pyembed import _core
 from pyembed.safetensors import safetensors_names
 
 ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 tables need ml_dtypes")
+
+
+@contextlib.contextmanager
+def simd_level(level):
+    """The block runs at vector level `level` (0 baseline, 1 AVX2, 2 AVX-512, -1 the best; a
+    level above the CPU's runs its best); the level in use before is restored after."""
+    prev = _core._set_simd_level(level)
+    try:
+        yield
+    finally:
+        _core._set_simd_level(prev)
 BF16 = np.dtype(ml_dtypes.bfloat16)
 F16 = np.dtype(np.float16)
 HALF = [F16, BF16]
@@ -102,12 +114,9 @@ def test_every_value_widens_exactly_and_round_trips(dt, level, stores):
     buf = np.empty(allv.size + 16, np.float32)
     base = (-buf.ctypes.data % 64) // 4
     lined = buf[base:base + allv.size].reshape(allv.shape)
-    prev = _core._set_simd_level(level)
-    try:
+    with simd_level(level):
         wide = t.lookup(np.arange(allv.shape[0]))
         t.lookup(np.arange(allv.shape[0]), lined)
-    finally:
-        _core._set_simd_level(prev)
     np.testing.assert_array_equal(bits(lined), bits(wide))
     assert wide.dtype == np.float32
     with np.errstate(invalid="ignore"):
@@ -215,8 +224,7 @@ def _pair(dt, rows=40, dim=37, **kw):
 def test_lookup_equals_the_widened_float32_table(dt, level):
     e, f = _pair(dt, padding_idx=3)
     ids = np.random.default_rng(2).integers(0, 40, (5, 9))
-    prev = _core._set_simd_level(level)
-    try:
+    with simd_level(level):
         y = e(ids)
         assert y.dtype == np.float32
         np.testing.assert_array_equal(bits(y), bits(f(ids)))
@@ -225,8 +233,6 @@ def test_lookup_equals_the_widened_float32_table(dt, level):
         np.testing.assert_array_equal(bits(out), bits(e.weight[ids]))
         big = np.random.default_rng(3).integers(0, 40, 50_000)  # parallel, non-temporal sizes
         np.testing.assert_array_equal(bits(e(big)), bits(f(big)))
-    finally:
-        _core._set_simd_level(prev)
 
 
 @pytest.mark.parametrize("level", [0, 1, 2])
@@ -244,15 +250,12 @@ def test_lookup_streamed_or_cached_gives_the_widened_bits(dt, dim, level, stores
     want = bits(f(ids))
     buf = np.zeros(ids.size * dim + 32, np.float32)
     base = (-buf.ctypes.data % 64) // 4  # the first element on a 64-byte line
-    prev = _core._set_simd_level(level)
-    try:
+    with simd_level(level):
         np.testing.assert_array_equal(bits(e(ids)), want)
         for off in (0, 1, 4, 8, 12):
             out = buf[base + off:base + off + ids.size * dim].reshape(ids.size, dim)
             assert e(ids, out=out) is out
             np.testing.assert_array_equal(bits(out), want)
-    finally:
-        _core._set_simd_level(prev)
     assert not buf[:base].any() and not buf[base + 12 + ids.size * dim:].any()
 
 
@@ -266,13 +269,10 @@ def test_bags_equal_the_widened_float32_table(dt, mode):
     off = np.array([0, 5, 5, 20, 41])
     psw = rng.standard_normal(60).astype(np.float32) if mode == "sum" else None
     for lvl in (0, -1):
-        prev = _core._set_simd_level(lvl)
-        try:
+        with simd_level(lvl):
             y = e(ids, off, per_sample_weights=psw)
             assert y.dtype == np.float32
             np.testing.assert_array_equal(bits(y), bits(f(ids, off, per_sample_weights=psw)))
-        finally:
-            _core._set_simd_level(prev)
     g = rng.standard_normal(y.shape).astype(np.float32)
     ge, gf = e.backward(g), f.backward(g)
     assert e.grad.dtype == np.float32
